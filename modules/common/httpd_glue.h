@@ -1,0 +1,50 @@
+// Small RAII and helper layer over httpd/APR shared by the suite's modules.
+// Only adapter code (mod_*.cpp and their glue files) includes this; cores never do.
+#pragma once
+
+#include <httpd.h>
+#include <apr_pools.h>
+#include <apr_shm.h>
+#include <apr_strings.h>
+#include <http_config.h>
+
+#include <string>
+
+namespace suite {
+
+// An APR pool owned by a C++ scope.
+class ScopedPool {
+public:
+    explicit ScopedPool(apr_pool_t* parent) { apr_pool_create(&pool_, parent); }
+    ~ScopedPool() {
+        if (pool_) apr_pool_destroy(pool_);
+    }
+    ScopedPool(const ScopedPool&) = delete;
+    ScopedPool& operator=(const ScopedPool&) = delete;
+    apr_pool_t* get() const { return pool_; }
+
+private:
+    apr_pool_t* pool_ = nullptr;
+};
+
+// An error message for a directive, naming it, allocated from the config pool as httpd expects.
+inline const char* directive_error(cmd_parms* cmd, const std::string& reason) {
+    return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", reason.c_str(), nullptr);
+}
+
+// Anonymous shared memory that lives as long as the httpd parent process, not just one
+// configuration generation: it is looked up by `key` in the process pool on every post_config,
+// so a graceful restart finds the segment its predecessor used. Returns the existing segment if
+// it is at least `size` bytes, otherwise creates one (the caller migrates what it needs from
+// the previous one, which stays mapped for children still running the old generation).
+struct PersistentSegment {
+    void* base = nullptr;
+    apr_size_t size = 0;
+    bool created = false;
+    void* previous_base = nullptr;  // the smaller segment this one replaces, if any
+    apr_size_t previous_size = 0;
+};
+apr_status_t persistent_segment(server_rec* s, const char* key, apr_size_t size,
+                                PersistentSegment* out);
+
+}  // namespace suite

@@ -1,0 +1,90 @@
+#include "member_bookkeeping.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "forward_decay.h"
+#include "tier_selection.h"
+
+namespace balancer_traffic {
+namespace {
+
+void adopt_slot(MemberState& st, const MemberInput& in, MonoNanos now) {
+    std::memset(&st, 0, sizeof st);
+    st.identity = in.identity;
+    st.last_byte_counter = in.byte_counter;  // bytes from before we knew it are not ours to judge
+    st.usable_since = now;
+    st.loadfactor_seen = in.loadfactor;
+    st.flags = kKnown;
+}
+
+}  // namespace
+
+void absorb_bytes(MemberState& st, std::uint64_t byte_counter, double scale) {
+    // A counter that went backwards was reset (balancer-manager, or a new worker in the slot):
+    // start counting from its new value.
+    if (byte_counter > st.last_byte_counter) {
+        std::uint64_t delta = byte_counter - st.last_byte_counter;
+        st.scaled_bytes += static_cast<double>(delta) * scale;
+        st.bytes_total += delta;
+    }
+    st.last_byte_counter = byte_counter;
+}
+
+RefreshResult refresh_members(const SchedulerConfig& config, BalancerView view,
+                              const MemberInput* inputs, std::size_t count, MonoNanos now,
+                              double scale) {
+    RefreshResult result;
+    BalancerHeader& header = *view.header;
+    header.member_count = std::max<std::uint32_t>(header.member_count, static_cast<std::uint32_t>(count));
+    for (std::size_t i = 0; i < count; ++i) {
+        const MemberInput& in = inputs[i];
+        MemberState& st = view.members[i];
+        if (!(st.flags & kKnown) || st.identity != in.identity) adopt_slot(st, in, now);
+        absorb_bytes(st, in.byte_counter, scale);
+        if (in.loadfactor != st.loadfactor_seen && st.loadfactor_seen > 0 && in.loadfactor > 0) {
+            // Keep load per unit of weight: a new loadfactor applies to what comes next
+            // instead of making the member look idle (or busy) because of its past.
+            double ratio = static_cast<double>(in.loadfactor) / st.loadfactor_seen;
+            st.scaled_bytes *= ratio;
+            st.scaled_pending *= ratio;
+            result.loadfactor_changed = true;
+        }
+        st.loadfactor_seen = in.loadfactor;
+        if (in.usable && !(st.flags & kWasUsable)) st.usable_since = now;
+        if (in.usable) st.flags |= kWasUsable;
+        else st.flags &= ~kWasUsable;
+    }
+    result.candidates = select_candidates(inputs, view.members, count);
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::uint8_t f = view.members[i].flags;
+        if (bool(f & kCandidate) != bool(f & kWasCandidate)) result.candidate_set_changed = true;
+    }
+    return result;
+}
+
+void remember_candidates(BalancerView view, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) {
+        MemberState& st = view.members[i];
+        if (st.flags & kCandidate) st.flags |= kWasCandidate;
+        else st.flags &= ~kWasCandidate;
+    }
+}
+
+void complete_request(const SchedulerConfig& config, BalancerView view, std::size_t slot,
+                      const MemberInput& input, MonoNanos now) {
+    MemberState& st = view.members[slot];
+    if (!(st.flags & kKnown) || st.identity != input.identity) return;  // slot reused meanwhile
+    absorb_bytes(st, input.byte_counter,
+                 ForwardDecay(config, view.header->decay_origin).scale_at(now));
+    if (st.inflight <= 1) {
+        st.inflight = 0;
+        st.scaled_pending = 0;  // nothing in flight: drop any rounding left over
+    } else {
+        // Requests are not told apart: each completion releases the average charge.
+        st.scaled_pending -= st.scaled_pending / st.inflight;
+        st.inflight -= 1;
+    }
+}
+
+}  // namespace balancer_traffic

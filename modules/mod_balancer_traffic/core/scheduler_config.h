@@ -1,0 +1,25 @@
+// The typed, validated form of the mod_balancer_traffic directives for one balancer.
+#pragma once
+
+#include <chrono>
+
+namespace balancer_traffic {
+
+using std::chrono::nanoseconds;
+
+// Ten seconds of memory: long enough that one large response does not swing the split, short
+// enough that what happened a minute ago no longer decides today's picks.
+constexpr nanoseconds kDefaultTrafficWindow = std::chrono::seconds(10);
+
+struct SchedulerConfig {
+    // Time constant of the exponential decay of per-member traffic. Zero means no decay: the
+    // stock mod_lbmethod_bytraffic behaviour of comparing all-time totals.
+    nanoseconds window = kDefaultTrafficWindow;
+    // Length of the linear weight ramp for a member that is new or became usable again.
+    // Zero disables the ramp (the member still starts level with its peers: no flood).
+    nanoseconds slow_start{0};
+
+    bool cumulative() const { return window.count() == 0; }
+};
+
+}  // namespace balancer_traffic

@@ -1,0 +1,370 @@
+"""Integration-test fixture: real Debian apache2 processes from generated configs in temp dirs.
+
+Every test of the suite's modules runs through this file:
+
+    with HttpdInstance("proxy", body, modules=PROXY_MODULES + ["balancer_traffic"]) as proxy:
+        proxy.get("/")
+
+An instance writes conf/httpd.conf under its own temp dir (ServerRoot), loads Debian's modules
+from HTTPD_MODULE_DIR and ours from SUITE_MODULE_DIR (the fresh build), starts `apache2 -k start`,
+waits until it answers, and on any failure prints its error log. Backends are the same class
+with a docroot (`Backend`). Only loopback addresses are ever used.
+"""
+import contextlib
+import http.client
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import textwrap
+import threading
+import time
+
+HTTPD_BINARY = os.environ.get("HTTPD_BINARY", "/usr/sbin/apache2")
+HTTPD_MODULE_DIR = os.environ.get("HTTPD_MODULE_DIR", "/usr/lib/apache2/modules")
+SUITE_MODULE_DIR = os.environ.get(
+    "SUITE_MODULE_DIR",
+    os.path.join(os.path.dirname(__file__), "..", "..", "build", "modules"))
+LOOPBACK = "127.0.0.1"
+
+# Debian module name -> module record, for the stock modules tests load.
+STOCK_MODULES = {
+    "mpm_event": "mpm_event_module",
+    "authz_core": "authz_core_module",
+    "authz_host": "authz_host_module",
+    "mime": "mime_module",
+    "dir": "dir_module",
+    "alias": "alias_module",
+    "slotmem_shm": "slotmem_shm_module",
+    "proxy": "proxy_module",
+    "proxy_http": "proxy_http_module",
+    "proxy_balancer": "proxy_balancer_module",
+    "lbmethod_bytraffic": "lbmethod_bytraffic_module",
+    "lbmethod_byrequests": "lbmethod_byrequests_module",
+    "status": "status_module",
+}
+PROXY_MODULES = ["slotmem_shm", "proxy", "proxy_http", "proxy_balancer"]
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _run_user():
+    for name in ("www-data", "daemon", "nobody"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    return None
+
+
+class HttpdError(RuntimeError):
+    pass
+
+
+class HttpdInstance:
+    """One httpd with its own ServerRoot, config, logs and port on 127.0.0.1."""
+
+    def __init__(self, name, body, modules=(), suite_modules=(), port=None, threads=25,
+                 servers=2, root=None, extra_listen=()):
+        self.name = name
+        self.port = port or free_port()
+        self.root = root or tempfile.mkdtemp(prefix=f"suite-{name}-")
+        os.chmod(self.root, 0o755)  # children run as an unprivileged user and read docroots
+        for sub in ("conf", "logs", "run", "htdocs"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        self.conf_path = os.path.join(self.root, "conf", "httpd.conf")
+        self.error_log = os.path.join(self.root, "logs", "error.log")
+        self.pid_file = os.path.join(self.root, "run", "httpd.pid")
+        self.body = body
+        self.modules = ["mpm_event", "authz_core", "mime", "dir"] + list(modules)
+        self.suite_modules = list(suite_modules)
+        self.threads = threads
+        self.servers = servers
+        self.extra_listen = list(extra_listen)
+        self.write_config(body)
+
+    # -- configuration --------------------------------------------------------------------
+    def load_lines(self):
+        lines = []
+        seen = set()
+        for m in self.modules:
+            if m in seen:
+                continue
+            seen.add(m)
+            lines.append(f"LoadModule {STOCK_MODULES[m]} {HTTPD_MODULE_DIR}/mod_{m}.so")
+        for m in self.suite_modules:
+            path = os.path.abspath(os.path.join(SUITE_MODULE_DIR, f"mod_{m}.so"))
+            lines.append(f"LoadModule {m}_module {path}")
+        return "\n".join(lines)
+
+    def write_config(self, body):
+        self.body = body
+        user = _run_user()
+        user_lines = f"User {user}\nGroup {'www-data' if user == 'www-data' else 'nogroup'}" \
+            if os.geteuid() == 0 and user else ""
+        listens = "\n".join(f"Listen {LOOPBACK}:{p}" for p in [self.port] + self.extra_listen)
+        text = textwrap.dedent(f"""\
+            ServerRoot "{self.root}"
+            ServerName {self.name}.test
+            {listens}
+            PidFile "{self.pid_file}"
+            DefaultRuntimeDir "{self.root}/run"
+            ErrorLog "{self.error_log}"
+            LogLevel warn
+            TypesConfig /etc/mime.types
+            DocumentRoot "{self.root}/htdocs"
+            MaxKeepAliveRequests 0
+            """)
+        text += user_lines + "\n"
+        text += self.load_lines() + "\n"
+        text += textwrap.dedent(f"""\
+            StartServers {self.servers}
+            ServerLimit {max(self.servers, 4)}
+            ThreadsPerChild {self.threads}
+            MaxRequestWorkers {self.threads * max(self.servers, 4)}
+            MinSpareThreads {self.threads}
+            MaxSpareThreads {self.threads * max(self.servers, 4)}
+            <Directory "{self.root}/htdocs">
+                Require all granted
+            </Directory>
+            """)
+        text += body + "\n"
+        with open(self.conf_path, "w") as f:
+            f.write(text)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def httpd(self, *args, check=True):
+        cmd = [HTTPD_BINARY, "-d", self.root, "-f", self.conf_path, *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if check and proc.returncode != 0:
+            raise HttpdError(f"{self.name}: {' '.join(cmd)} exited {proc.returncode}\n"
+                             f"{proc.stdout}{proc.stderr}\n{self.error_log_text()}")
+        return proc
+
+    def configtest(self):
+        return self.httpd("-t", check=False)
+
+    def start(self, timeout=15):
+        self.httpd("-k", "start")
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pid() and self._port_open():
+                return
+            time.sleep(0.05)
+        raise HttpdError(f"{self.name} did not become ready on port {self.port}\n"
+                         f"{self.error_log_text()}")
+
+    def _port_open(self):
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, self.port), 0.5):
+            return True
+        return False
+
+    def pid(self):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(open(self.pid_file).read().strip())
+            os.kill(pid, 0)
+            return pid
+        return None
+
+    def generation_pids(self):
+        """The parent and its children."""
+        parent = self.pid()
+        if not parent:
+            return []
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent)], capture_output=True,
+                             text=True).stdout.split()
+        return [parent] + [int(p) for p in out]
+
+    def graceful(self, timeout=15):
+        before = self.error_log_size()
+        self.httpd("-k", "graceful")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "resuming normal operations" in self.error_log_text(before):
+                return
+            time.sleep(0.05)
+        raise HttpdError(f"{self.name}: graceful restart not completed\n{self.error_log_text()}")
+
+    def stop(self, timeout=15):
+        pid = self.pid()
+        if not pid:
+            return
+        self.httpd("-k", "stop", check=False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid():
+            time.sleep(0.05)
+        if self.pid():
+            self.kill()
+
+    def kill(self):
+        """SIGKILL the whole instance (parent and children), as a crash would."""
+        for pid in self.generation_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self._port_open():
+            time.sleep(0.02)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.pid_file)
+
+    def cleanup(self):
+        self.stop()
+        if os.environ.get("SUITE_KEEP_TMP") != "1":
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        if exc[0] is not None:
+            print(f"--- {self.name} error log ---\n{self.error_log_text()}")
+        self.cleanup()
+
+    # -- logs -----------------------------------------------------------------------------
+    def error_log_size(self):
+        with contextlib.suppress(OSError):
+            return os.path.getsize(self.error_log)
+        return 0
+
+    def error_log_text(self, offset=0):
+        with contextlib.suppress(OSError):
+            with open(self.error_log, errors="replace") as f:
+                f.seek(offset)
+                return f.read()
+        return ""
+
+    # -- requests -------------------------------------------------------------------------
+    def url(self, path):
+        return f"http://{LOOPBACK}:{self.port}{path}"
+
+    def get(self, path, timeout=10, method="GET", body=None, headers=None):
+        conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def get_json(self, path):
+        status, body = self.get(path)
+        if status != 200:
+            raise HttpdError(f"{self.name}: GET {path} -> {status}: {body[:300]!r}")
+        return json.loads(body)
+
+
+# Sizes served by every backend: a mixed profile from small API answers to large assets.
+BACKEND_FILES = {"s1k": 1024, "s10k": 10 * 1024, "s100k": 100 * 1024}
+
+
+class Backend(HttpdInstance):
+    """A web worker: plain httpd serving fixed-size files and logging every response size."""
+
+    def __init__(self, name, port=None):
+        super().__init__(name, "", modules=[], port=port, threads=25, servers=1)
+        for fname, size in BACKEND_FILES.items():
+            with open(os.path.join(self.root, "htdocs", fname), "wb") as f:
+                f.write(bytes((i * 7 + 13) % 251 for i in range(size)))
+            os.chmod(os.path.join(self.root, "htdocs", fname), 0o644)
+        with open(os.path.join(self.root, "htdocs", "health"), "w") as f:
+            f.write("ok\n")
+        self.access_log = os.path.join(self.root, "logs", "access.log")
+        # %O: bytes sent including headers (mod_logio); %I: bytes received.
+        self.write_config(textwrap.dedent(f"""\
+            LogFormat "%{{usec}}t %I %O %U" timed
+            CustomLog "{self.access_log}" timed
+            """))
+
+    def requests(self):
+        """[(time_seconds, bytes_in, bytes_out, path)] for every request this backend served."""
+        out = []
+        with contextlib.suppress(FileNotFoundError):
+            for line in open(self.access_log):
+                parts = line.split()
+                if len(parts) == 4:
+                    out.append((int(parts[0]) / 1e6, int(parts[1]), int(parts[2]), parts[3]))
+        return out
+
+
+class LoadClient:
+    """Closed-loop HTTP load from a few threads, each on a keep-alive connection, bounded by a
+    request count and a deadline. Records (start_time, status, path) for every request."""
+
+    def __init__(self, port, paths, threads=8, max_requests=2000, max_seconds=20.0):
+        self.port = port
+        self.paths = paths
+        self.threads = threads
+        self.max_requests = max_requests
+        self.max_seconds = max_seconds
+        self.results = []
+        self._lock = threading.Lock()
+        self._count = 0
+        self._stop = threading.Event()
+
+    def _next(self):
+        with self._lock:
+            if self._count >= self.max_requests:
+                return None
+            self._count += 1
+            return self._count
+
+    def _worker(self, deadline):
+        conn = None
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            n = self._next()
+            if n is None:
+                return
+            path = self.paths[n % len(self.paths)]
+            t = time.time()
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
+                conn.request("GET", path)
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+                if resp.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException):
+                status = 0
+                if conn:
+                    conn.close()
+                conn = None
+            with self._lock:
+                self.results.append((t, status, path))
+        if conn:
+            conn.close()
+
+    def run(self):
+        deadline = time.monotonic() + self.max_seconds
+        workers = [threading.Thread(target=self._worker, args=(deadline,), daemon=True)
+                   for _ in range(self.threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(self.max_seconds + 15)
+        return self.results
+
+    def start(self):
+        self._thread = threading.Thread(target=self.run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(30)
+        return self.results
