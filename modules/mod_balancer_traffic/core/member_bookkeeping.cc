@@ -4,18 +4,22 @@
 #include <cstring>
 
 #include "forward_decay.h"
+#include "slow_start.h"
 #include "tier_selection.h"
 
 namespace balancer_traffic {
 namespace {
 
-void adopt_slot(MemberState& st, const MemberInput& in, MonoNanos now) {
+// Members present when the balancer is first seen start together and fully weighted (a ramp
+// would change nothing between them); members that appear later are new and ramp up.
+void adopt_slot(MemberState& st, const MemberInput& in, MonoNanos now, MonoNanos warm_since) {
     std::memset(&st, 0, sizeof st);
     st.identity = in.identity;
     st.last_byte_counter = in.byte_counter;  // bytes from before we knew it are not ours to judge
-    st.usable_since = now;
+    st.usable_since = warm_since;
+    if (in.usable) st.flags |= kWasUsable;
     st.loadfactor_seen = in.loadfactor;
-    st.flags = kKnown;
+    st.flags |= kKnown;
 }
 
 }  // namespace
@@ -36,24 +40,30 @@ RefreshResult refresh_members(const SchedulerConfig& config, BalancerView view,
                               double scale) {
     RefreshResult result;
     BalancerHeader& header = *view.header;
+    const bool first_sight = header.member_count == 0;
+    const MonoNanos warm_since = first_sight ? now - config.slow_start.count() : now;
     header.member_count = std::max<std::uint32_t>(header.member_count, static_cast<std::uint32_t>(count));
     for (std::size_t i = 0; i < count; ++i) {
         const MemberInput& in = inputs[i];
         MemberState& st = view.members[i];
-        if (!(st.flags & kKnown) || st.identity != in.identity) adopt_slot(st, in, now);
+        if (!(st.flags & kKnown) || st.identity != in.identity) adopt_slot(st, in, now, warm_since);
         absorb_bytes(st, in.byte_counter, scale);
-        if (in.loadfactor != st.loadfactor_seen && st.loadfactor_seen > 0 && in.loadfactor > 0) {
-            // Keep load per unit of weight: a new loadfactor applies to what comes next
-            // instead of making the member look idle (or busy) because of its past.
-            double ratio = static_cast<double>(in.loadfactor) / st.loadfactor_seen;
-            st.scaled_bytes *= ratio;
-            st.scaled_pending *= ratio;
-            result.loadfactor_changed = true;
-        }
-        st.loadfactor_seen = in.loadfactor;
         if (in.usable && !(st.flags & kWasUsable)) st.usable_since = now;
         if (in.usable) st.flags |= kWasUsable;
         else st.flags &= ~kWasUsable;
+        if (in.loadfactor != st.loadfactor_seen) result.loadfactor_changed = true;
+        st.loadfactor_seen = in.loadfactor;
+        // Keep load per unit of weight when the weight moves (balancer-manager changed the
+        // loadfactor, or the slow-start ramp advanced): the new weight applies to what comes
+        // next instead of making the member look idle because of its past, which would send
+        // it a catch-up burst.
+        const double weight = effective_weight(config, in, st, now);
+        if (st.weight_seen > 0 && weight != st.weight_seen) {
+            const double ratio = weight / st.weight_seen;
+            st.scaled_bytes *= ratio;
+            st.scaled_pending *= ratio;
+        }
+        st.weight_seen = weight;
     }
     result.candidates = select_candidates(inputs, view.members, count);
     for (std::size_t i = 0; i < count; ++i) {

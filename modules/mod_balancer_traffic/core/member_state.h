@@ -43,6 +43,7 @@ struct MemberState {
     MonoNanos usable_since;      // start of the slow-start ramp
     std::uint64_t picks_total;
     std::uint64_t bytes_total;
+    double weight_seen;          // effective weight at the previous pick
     std::uint32_t inflight;
     std::int32_t loadfactor_seen;
     std::uint8_t flags;
