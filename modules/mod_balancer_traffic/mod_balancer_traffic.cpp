@@ -94,8 +94,8 @@ int status_handler(request_rec* r) {
 void register_hooks(apr_pool_t* p) {
     balancer_traffic_register_lbmethods(p);
     // After mod_proxy_balancer has set up balancers, their shared records and safe names.
-    static const char* const after[] = {"mod_proxy_balancer.c", nullptr};
-    ap_hook_post_config(post_config, nullptr, after, APR_HOOK_LAST);
+    static const char* const run_after[] = {"mod_proxy_balancer.c", nullptr};
+    ap_hook_post_config(post_config, run_after, nullptr, APR_HOOK_LAST);
     ap_hook_handler(status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 

@@ -174,7 +174,8 @@ class HttpdInstance:
 
     def pid(self):
         with contextlib.suppress(OSError, ValueError):
-            pid = int(open(self.pid_file).read().strip())
+            with open(self.pid_file) as f:
+                pid = int(f.read().strip())
             os.kill(pid, 0)
             return pid
         return None
@@ -291,8 +292,8 @@ class Backend(HttpdInstance):
     def requests(self):
         """[(time_seconds, bytes_in, bytes_out, path)] for every request this backend served."""
         out = []
-        with contextlib.suppress(FileNotFoundError):
-            for line in open(self.access_log):
+        with contextlib.suppress(FileNotFoundError), open(self.access_log) as log:
+            for line in log:
                 parts = line.split()
                 if len(parts) == 4:
                     out.append((int(parts[0]) / 1e6, int(parts[1]), int(parts[2]), parts[3]))
@@ -322,7 +323,13 @@ class LoadClient:
             return self._count
 
     def _worker(self, deadline):
-        conn = None
+        try:
+            self._loop(deadline, conn_holder := [None])
+        finally:
+            if conn_holder[0]:
+                conn_holder[0].close()
+
+    def _loop(self, deadline, holder):
         while not self._stop.is_set() and time.monotonic() < deadline:
             n = self._next()
             if n is None:
@@ -330,24 +337,22 @@ class LoadClient:
             path = self.paths[n % len(self.paths)]
             t = time.time()
             try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
-                conn.request("GET", path)
-                resp = conn.getresponse()
+                if holder[0] is None:
+                    holder[0] = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
+                holder[0].request("GET", path)
+                resp = holder[0].getresponse()
                 resp.read()
                 status = resp.status
                 if resp.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
+                    holder[0].close()
+                    holder[0] = None
             except (OSError, http.client.HTTPException):
                 status = 0
-                if conn:
-                    conn.close()
-                conn = None
+                if holder[0]:
+                    holder[0].close()
+                holder[0] = None
             with self._lock:
                 self.results.append((t, status, path))
-        if conn:
-            conn.close()
 
     def run(self):
         deadline = time.monotonic() + self.max_seconds

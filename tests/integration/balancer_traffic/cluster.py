@@ -1,0 +1,82 @@
+"""A proxy in front of web workers on loopback, the original design's shape, for the
+mod_balancer_traffic tests, bench and demo."""
+import re
+import time
+import urllib.parse
+
+from httpd_fixture import PROXY_MODULES, Backend, HttpdInstance
+
+MIXED_PATHS = ["/app/s1k"] * 6 + ["/app/s10k"] * 3 + ["/app/s100k"]
+
+
+def proxy_config(members, lbmethod="bytraffic", extra_proxy="", extra_server="", growth=0):
+    """members: [(backend, "loadfactor=3 retry=1 ...")]"""
+    lines = [f"    BalancerMember http://127.0.0.1:{b.port} {params}" for b, params in members]
+    growth_line = f"    ProxySet growth={growth}\n" if growth else ""
+    return f"""
+<Proxy balancer://cluster>
+{chr(10).join(lines)}
+    ProxySet lbmethod={lbmethod}
+{growth_line}{extra_proxy}
+</Proxy>
+ProxyPass /app balancer://cluster
+<Location /traffic-status>
+    SetHandler balancer-traffic-status
+</Location>
+<Location /balancer-manager>
+    SetHandler balancer-manager
+</Location>
+{extra_server}
+"""
+
+
+def start_proxy(name, members, stock=False, **kwargs):
+    """A proxy with our module (or, stock=True, the stock lbmethod modules) in front of members."""
+    if stock:
+        modules = PROXY_MODULES + ["lbmethod_bytraffic", "lbmethod_byrequests"]
+        suite = []
+    else:
+        modules = PROXY_MODULES
+        suite = ["balancer_traffic"]
+    proxy = HttpdInstance(name, proxy_config(members, **kwargs), modules=modules,
+                          suite_modules=suite)
+    return proxy.start()
+
+
+def byte_share(backends, since=0.0, until=float("inf")):
+    """Fraction of bytes (in + out) each backend served in [since, until) (wall clock)."""
+    totals = []
+    for b in backends:
+        totals.append(sum(i + o for t, i, o, _ in b.requests() if since <= t < until))
+    whole = sum(totals)
+    return [t / whole if whole else 0.0 for t in totals], whole
+
+
+def request_share(backends, since=0.0, until=float("inf")):
+    counts = [sum(1 for t, *_ in b.requests() if since <= t < until) for b in backends]
+    whole = sum(counts)
+    return [c / whole if whole else 0.0 for c in counts], whole
+
+
+def manager_update(proxy, worker_url, **params):  # worker_url None: a balancer-level change
+    """Change a member through balancer-manager, as an administrator's browser would."""
+    status, body = proxy.get("/balancer-manager")
+    nonce = re.search(rb"nonce=([0-9a-f-]+)", body).group(1).decode()
+    form = {"b": "cluster", "nonce": nonce, **params}
+    if worker_url:
+        form["w"] = worker_url
+    status, body = proxy.get(
+        "/balancer-manager", method="POST", body=urllib.parse.urlencode(form),
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "Referer": f"http://127.0.0.1:{proxy.port}/balancer-manager"})
+    if status != 200:
+        raise RuntimeError(f"balancer-manager update -> {status}")
+
+
+def wait_until(predicate, timeout, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
