@@ -1,0 +1,204 @@
+#include "election.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace ha_heartbeat {
+namespace {
+
+// VRRP's skew: (256 - priority) / 256 of an interval, so higher priorities wait less.
+constexpr int kSkewDivisor = 256;
+// How long a handover may wait for the chosen backup to claim before it is called off.
+constexpr int kHandoverTimeoutIntervals = 10;
+
+std::string node_text(std::uint32_t id) { return "node " + std::to_string(id); }
+
+}  // namespace
+
+Election::Election(const ElectionConfig& config, const Clock& clock)
+    : config_(config), clock_(clock) {}
+
+int Election::effective_priority() const {
+    if (resigning_) return kResignPriority;
+    return std::clamp(config_.priority - health_penalty_, kMinPriority, kMaxPriority);
+}
+
+nanoseconds Election::dead_interval_for(nanoseconds peer_interval) const {
+    const nanoseconds base = config_.dead_interval.count() > 0
+                                 ? config_.dead_interval
+                                 : kDefaultDeadIntervals * std::max(config_.interval, peer_interval);
+    const int prio = std::clamp(config_.priority - health_penalty_, kMinPriority, kMaxPriority);
+    return base + config_.interval * (kSkewDivisor - prio) / kSkewDivisor;
+}
+
+bool Election::is_live(const PeerView& p, nanoseconds now) const {
+    return now - p.last_seen < dead_interval_for(p.interval);
+}
+
+bool Election::outranks_me(const PeerView& p) const {
+    return std::make_tuple(int{p.priority}, p.node_id) >
+           std::make_tuple(effective_priority(), config_.node_id);
+}
+
+std::string Election::describe(const PeerView& p) const {
+    return node_text(p.node_id) + " (priority " + std::to_string(p.priority) + ")";
+}
+
+std::optional<Transition> Election::become(NodeState to, std::string reason) {
+    if (to == state_) return std::nullopt;
+    Transition t{state_, to, std::move(reason)};
+    state_ = to;
+    preempt_since_ = nanoseconds{-1};
+    if (to != NodeState::Master) handover_target_ = 0;
+    return t;
+}
+
+std::optional<Transition> Election::start() {
+    started_at_ = clock_.now();
+    if (health_fault_) return become(NodeState::Fault, "started with failing health check");
+    return become(NodeState::Backup, "started; listening for a master");
+}
+
+std::optional<Transition> Election::on_heartbeat(const Heartbeat& hb) {
+    auto it = std::find_if(peers_.begin(), peers_.end(),
+                           [&](const PeerView& p) { return p.node_id == hb.node_id; });
+    if (it == peers_.end()) {
+        if (peers_.size() >= kMaxPeers) return std::nullopt;
+        peers_.push_back(PeerView{});
+        it = peers_.end() - 1;
+        it->node_id = hb.node_id;
+    }
+    it->state = hb.state;
+    it->priority = hb.priority;
+    it->handover_to = (hb.flags & kFlagHandover) ? hb.handover_to : 0;
+    it->interval = std::chrono::microseconds(hb.interval_us);
+    it->last_seen = clock_.now();
+    it->boot_epoch = hb.boot_epoch;
+    if (hb.state == NodeState::Master) heard_master_ = true;
+    return evaluate();
+}
+
+std::optional<Transition> Election::tick() { return evaluate(); }
+
+std::optional<Transition> Election::set_health(bool fault, int penalty, const std::string& reason) {
+    health_fault_ = fault;
+    health_penalty_ = std::max(0, penalty);
+    if (state_ == NodeState::Init) return std::nullopt;
+    if (fault && state_ != NodeState::Fault) return become(NodeState::Fault, reason);
+    if (!fault && state_ == NodeState::Fault) {
+        started_at_ = clock_.now();  // listen for a dead interval again before claiming
+        heard_master_ = false;
+        return become(NodeState::Backup, "health restored: " + reason);
+    }
+    return evaluate();
+}
+
+void Election::resign() { resigning_ = true; }
+
+bool Election::successor_is_master() const {
+    const nanoseconds now = clock_.now();
+    return std::any_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
+        return is_live(p, now) && p.state == NodeState::Master && p.priority != kResignPriority;
+    });
+}
+
+std::optional<std::string> Election::request_handover() {
+    if (state_ != NodeState::Master) return std::string("this node is not master");
+    if (resigning_) return std::string("this node is stopping");
+    const nanoseconds now = clock_.now();
+    const PeerView* best = nullptr;
+    for (const PeerView& p : peers_) {
+        if (!is_live(p, now) || p.state != NodeState::Backup || p.priority == kResignPriority)
+            continue;
+        if (!best || std::make_tuple(p.priority, p.node_id) >
+                         std::make_tuple(best->priority, best->node_id))
+            best = &p;
+    }
+    if (!best) return std::string("no live backup to hand over to");
+    handover_target_ = best->node_id;
+    handover_started_ = now;
+    return std::nullopt;
+}
+
+Heartbeat Election::outgoing() const {
+    Heartbeat hb;
+    hb.node_id = config_.node_id;
+    hb.priority = static_cast<std::uint8_t>(effective_priority());
+    hb.state = state_;
+    hb.interval_us = static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(config_.interval).count());
+    if (handover_target_ != 0) {
+        hb.flags |= kFlagHandover;
+        hb.handover_to = handover_target_;
+    }
+    return hb;
+}
+
+std::string Election::claim_reason(nanoseconds now) const {
+    for (const PeerView& p : peers_) {
+        if (p.state != NodeState::Master) continue;
+        if (p.live && p.priority == kResignPriority) return node_text(p.node_id) + " resigned";
+        if (!p.live)
+            return "master " + describe(p) + " silent for " +
+                   std::to_string((now - p.last_seen).count() / 1000000) + " ms";
+    }
+    if (peers_.empty()) return "no peer heard since startup";
+    return "no live master and no better-ranked live candidate";
+}
+
+std::optional<Transition> Election::evaluate() {
+    const nanoseconds now = clock_.now();
+    for (PeerView& p : peers_) p.live = is_live(p, now);
+    if (resigning_ || state_ == NodeState::Init || state_ == NodeState::Fault) return std::nullopt;
+
+    const PeerView* best_master = nullptr;  // the highest-ranked live master peer
+    const PeerView* handing_to_me = nullptr;
+    bool better_candidate = false;
+    for (const PeerView& p : peers_) {
+        if (!p.live || p.priority == kResignPriority || p.state == NodeState::Fault) continue;
+        if (outranks_me(p)) better_candidate = true;
+        if (p.state != NodeState::Master) continue;
+        if (p.handover_to == config_.node_id) handing_to_me = &p;
+        if (!best_master || std::make_tuple(p.priority, p.node_id) >
+                                std::make_tuple(best_master->priority, best_master->node_id))
+            best_master = &p;
+    }
+
+    if (state_ == NodeState::Master) {
+        if (handover_target_ != 0) {
+            for (const PeerView& p : peers_)
+                if (p.live && p.node_id == handover_target_ && p.state == NodeState::Master) {
+                    handover_yield_ = true;
+                    return become(NodeState::Backup, "handed over to " + describe(p));
+                }
+            if (now - handover_started_ > kHandoverTimeoutIntervals * config_.interval)
+                handover_target_ = 0;  // the backup never claimed: keep the addresses
+        }
+        if (best_master && outranks_me(*best_master) && best_master != handing_to_me)
+            return become(NodeState::Backup, "yielding to higher-ranked master " +
+                                                 describe(*best_master));
+        return std::nullopt;
+    }
+
+    // BACKUP
+    if (handing_to_me)
+        return become(NodeState::Master, "handover from " + describe(*handing_to_me));
+    if (best_master) {
+        if (!config_.preempt || handover_yield_ || outranks_me(*best_master)) {
+            preempt_since_ = nanoseconds{-1};
+            return std::nullopt;
+        }
+        if (preempt_since_.count() < 0) preempt_since_ = now;
+        if (now - preempt_since_ < config_.preempt_delay) return std::nullopt;
+        return become(NodeState::Master,
+                      "preempting lower-ranked master " + describe(*best_master));
+    }
+    handover_yield_ = false;  // the master we handed over to is gone
+    if (better_candidate) return std::nullopt;
+    // The startup listening period learns whether a master exists; having heard one ends it.
+    if (!heard_master_ && now - started_at_ < dead_interval_for(config_.interval))
+        return std::nullopt;
+    return become(NodeState::Master, claim_reason(now));
+}
+
+}  // namespace ha_heartbeat

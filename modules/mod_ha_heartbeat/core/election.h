@@ -1,0 +1,111 @@
+// The election: which node of the cluster holds the service addresses.
+//
+// Every node sends a heartbeat each interval with its state and effective priority. A node ranks
+// above another when its (effective priority, node id) pair is larger, so ranks are a total
+// order and ties cannot happen. The rules, evaluated after every event:
+//   BACKUP -> MASTER  when no live peer is MASTER and no live candidate outranks this node
+//                     (after a first dead interval of listening at startup);
+//                     or, with preempt on, when every live master ranks below this node and that
+//                     has held for the preempt delay;
+//                     or when the live master hands over to this node.
+//   MASTER -> BACKUP  when a live peer MASTER outranks this node (two masters after a partition
+//                     heals: the lower yields on the first heartbeat it hears), unless that peer
+//                     is handing over to this node; or when the node this master handed over to
+//                     has become MASTER.
+//   any    -> FAULT   when health tracking fails hard; FAULT -> BACKUP when it recovers.
+// A peer is live while its last heartbeat is younger than the dead interval: kDefaultDeadIntervals
+// of the larger of both intervals (or HADeadInterval), plus a skew that grows as this node's
+// priority falls, so the best backup is the first to give up on a dead master. A heartbeat with
+// priority 0 means "resigning": the sender no longer counts, so its successor claims at once.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clock.h"
+#include "ha_types.h"
+#include "wire_codec.h"
+
+namespace ha_heartbeat {
+
+struct ElectionConfig {
+    std::uint32_t node_id = 0;
+    int priority = 100;
+    nanoseconds interval = kDefaultInterval;
+    nanoseconds dead_interval{0};  // 0: kDefaultDeadIntervals x interval
+    bool preempt = true;
+    nanoseconds preempt_delay{0};
+};
+
+struct Transition {
+    NodeState from;
+    NodeState to;
+    std::string reason;
+};
+
+struct PeerView {
+    std::uint32_t node_id = 0;
+    NodeState state = NodeState::Init;
+    std::uint8_t priority = 0;
+    std::uint32_t handover_to = 0;
+    nanoseconds interval{0};
+    nanoseconds last_seen{0};
+    std::uint64_t boot_epoch = 0;
+    bool live = false;  // as of the last evaluation
+};
+
+class Election {
+public:
+    Election(const ElectionConfig& config, const Clock& clock);
+
+    // INIT -> BACKUP; the startup listening period begins.
+    std::optional<Transition> start();
+    // An authenticated, fresh heartbeat from a peer.
+    std::optional<Transition> on_heartbeat(const Heartbeat& hb);
+    // Timers: call at least a few times per interval.
+    std::optional<Transition> tick();
+    // Health tracking: `fault` forces FAULT; `penalty` lowers the effective priority.
+    std::optional<Transition> set_health(bool fault, int penalty, const std::string& reason);
+    // Planned stop: from now on this node advertises priority 0 and claims nothing.
+    void resign();
+    // A live peer other than this node has become MASTER (used to release after resigning).
+    bool successor_is_master() const;
+    // Master only: hand the addresses to the best live backup. Returns the reason when refused.
+    std::optional<std::string> request_handover();
+
+    // The fields of the next heartbeat (the sender adds cluster, epoch and sequence).
+    Heartbeat outgoing() const;
+
+    NodeState state() const { return state_; }
+    bool resigning() const { return resigning_; }
+    int effective_priority() const;
+    std::uint32_t handover_target() const { return handover_target_; }
+    nanoseconds dead_interval_for(nanoseconds peer_interval) const;
+    const std::vector<PeerView>& peers() const { return peers_; }
+
+private:
+    bool outranks_me(const PeerView& p) const;
+    bool is_live(const PeerView& p, nanoseconds now) const;
+    std::optional<Transition> evaluate();
+    std::optional<Transition> become(NodeState to, std::string reason);
+    std::string describe(const PeerView& p) const;
+    std::string claim_reason(nanoseconds now) const;
+
+    ElectionConfig config_;
+    const Clock& clock_;
+    NodeState state_ = NodeState::Init;
+    std::vector<PeerView> peers_;
+    nanoseconds started_at_{0};
+    nanoseconds preempt_since_{-1};
+    nanoseconds handover_started_{0};
+    std::uint32_t handover_target_ = 0;
+    bool handover_yield_ = false;  // after handing over, do not preempt the new master
+    bool resigning_ = false;
+    bool heard_master_ = false;  // since start (or since leaving FAULT)
+    bool health_fault_ = false;
+    int health_penalty_ = 0;
+};
+
+}  // namespace ha_heartbeat

@@ -1,0 +1,100 @@
+// The typed configuration of one node, parsed once from the directives with units applied, and
+// the parsers the directive handlers use. No httpd headers: the glue only forwards strings.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "duration.h"
+#include "election.h"
+#include "ha_types.h"
+#include "wire_codec.h"
+
+namespace ha_heartbeat {
+
+struct IpAddress {
+    int family = 0;  // AF_INET or AF_INET6
+    std::array<std::uint8_t, 16> bytes{};  // IPv4 in the first 4 bytes
+
+    WireAddress wire() const;
+    std::string text() const;
+    bool operator==(const IpAddress& o) const { return family == o.family && bytes == o.bytes; }
+};
+
+struct Endpoint {
+    IpAddress address;
+    std::uint16_t port = kDefaultPort;
+    std::string text() const;
+};
+
+struct ServiceAddress {
+    IpAddress address;
+    int prefix_length = 0;
+    std::string interface;
+    std::string text() const;  // "10.0.0.1/24"
+};
+
+struct HealthTrack {
+    enum class Kind { Command, File } kind = Kind::Command;
+    std::string target;
+    int weight = 0;  // 0: a failure puts the node in FAULT; otherwise lowers the priority by it
+};
+
+constexpr int kDefaultGratuitousArpCount = 3;
+constexpr int kMaxGratuitousArpCount = 100;
+constexpr nanoseconds kDefaultTrackInterval = std::chrono::seconds(1);
+// Kernel address lifetimes count in whole seconds; this is how long a holder that stops
+// renewing (killed with SIGKILL) keeps answering for the address.
+constexpr std::chrono::seconds kDefaultAddressLifetime{2};
+constexpr std::chrono::seconds kMinAddressLifetime{1};
+constexpr std::chrono::seconds kMaxAddressLifetime{3600};
+constexpr std::size_t kMaxSecretBytes = 4096;
+constexpr std::uint32_t kDefaultClusterId = 1;
+
+struct HaConfig {
+    bool enabled = false;
+    std::string node_name;
+    int priority = 100;
+    std::uint32_t cluster_id = kDefaultClusterId;
+    bool listen_set = false;
+    Endpoint listen;
+    std::vector<Endpoint> peers;
+    nanoseconds interval = kDefaultInterval;
+    nanoseconds dead_interval{0};
+    bool preempt = true;
+    nanoseconds preempt_delay{0};
+    std::vector<ServiceAddress> service_addresses;
+    std::string secret_file;
+    SecretKey secret;
+    std::string notify_command;
+    std::vector<HealthTrack> tracks;
+    nanoseconds track_interval = kDefaultTrackInterval;
+    int gratuitous_arp_count = kDefaultGratuitousArpCount;
+    nanoseconds gratuitous_arp_refresh{0};  // 0: announce only when taking over
+    std::chrono::seconds address_lifetime = kDefaultAddressLifetime;
+    std::string epoch_file;
+
+    std::uint32_t node_id() const;
+    ElectionConfig election() const;
+};
+
+// FNV-1a of the node name; never 0 (0 marks "no node" on the wire).
+std::uint32_t node_id_for(std::string_view name);
+
+suite::Parsed<IpAddress> parse_ip(std::string_view text);
+// "a.b.c.d[:port]" or "[v6][:port]" or a bare v6 address.
+suite::Parsed<Endpoint> parse_endpoint(std::string_view text, std::uint16_t default_port);
+// "<ip>/<prefix>" with the interface given separately.
+suite::Parsed<ServiceAddress> parse_service_address(std::string_view cidr, std::string_view ifname);
+
+// Reads the shared key: refused when missing, not a regular file, empty, larger than
+// kMaxSecretBytes, or accessible by group or others. Trailing newlines are not part of the key.
+suite::Parsed<SecretKey> read_secret_file(const std::string& path);
+
+// The checks that need every directive: returns "" or a message naming the directive.
+std::string validate(const HaConfig& c);
+
+}  // namespace ha_heartbeat

@@ -1,0 +1,80 @@
+// What the heartbeat process publishes and the status handler (in the request-serving
+// children) reads: a fixed-size, trivially copyable record in shared memory, guarded by a
+// robust process-shared mutex. The only field children write is the handover request counter.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <type_traits>
+
+#include "ha_types.h"
+#include "heartbeat_receiver.h"
+#include "shared_mutex.h"
+
+namespace ha_heartbeat {
+
+constexpr std::uint32_t kBoardFormat = 1;
+constexpr std::size_t kAddressTextBytes = 64;
+constexpr std::size_t kReasonBytes = 192;
+constexpr std::size_t kInterfaceBytes = 16;
+
+struct BoardPeer {
+    std::uint32_t node_id;
+    char address[kAddressTextBytes];
+    std::uint8_t state;
+    std::uint8_t priority;
+    std::uint8_t live;
+    std::int64_t last_seen_ns;  // CLOCK_MONOTONIC; 0: never
+    std::uint64_t boot_epoch;
+};
+
+struct BoardAddress {
+    char text[kAddressTextBytes];
+    char interface[kInterfaceBytes];
+    std::uint8_t held;
+};
+
+struct BoardData {
+    std::uint32_t format;
+    std::int32_t heartbeat_pid;
+    char node_name[kMaxNodeNameBytes];
+    std::uint32_t node_id;
+    std::uint8_t state;
+    std::int32_t configured_priority;
+    std::int32_t effective_priority;
+    std::int64_t interval_ns;
+    std::int64_t dead_interval_ns;
+    std::uint8_t preempt;
+    std::uint64_t boot_epoch;
+    std::uint64_t transitions;
+    std::int64_t last_transition_ns;
+    char last_reason[kReasonBytes];
+    std::uint64_t sent;
+    std::uint64_t accepted;
+    DropCounters drops;
+    std::uint32_t peer_count;
+    BoardPeer peers[kMaxPeers];
+    std::uint32_t address_count;
+    BoardAddress addresses[kMaxServiceAddresses];
+    std::int64_t updated_ns;
+    std::uint64_t handover_requests;  // incremented by the status handler
+    std::uint64_t handover_seen;      // requests the heartbeat process has acted on
+    char handover_result[kReasonBytes];
+};
+static_assert(std::is_trivially_copyable<BoardData>::value, "board lives in shared memory");
+
+struct StatusBoard {
+    suite::SharedMutex mutex;
+    BoardData data;
+};
+
+// Copies `text` into a fixed field, always NUL-terminated, truncating.
+template <std::size_t N>
+void copy_text(char (&field)[N], const std::string& text) {
+    const std::size_t n = text.size() < N - 1 ? text.size() : N - 1;
+    std::memcpy(field, text.data(), n);
+    field[n] = '\0';
+}
+
+}  // namespace ha_heartbeat

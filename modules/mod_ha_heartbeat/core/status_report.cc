@@ -1,0 +1,159 @@
+#include "status_report.h"
+
+#include <cstdio>
+
+namespace ha_heartbeat {
+namespace {
+
+constexpr double kNanosPerSecond = 1e9;
+
+std::string json_string(const char* s) {
+    std::string out = "\"";
+    for (const char* p = s; *p; ++p) {
+        const unsigned char c = static_cast<unsigned char>(*p);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out + "\"";
+}
+
+std::string html(const char* s) {
+    std::string out;
+    for (const char* p = s; *p; ++p) {
+        switch (*p) {
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '&': out += "&amp;"; break;
+            case '"': out += "&quot;"; break;
+            default: out += *p;
+        }
+    }
+    return out;
+}
+
+std::string seconds_ago(std::int64_t then_ns, std::int64_t now_ns) {
+    if (then_ns == 0) return "null";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", (now_ns - then_ns) / kNanosPerSecond);
+    return buf;
+}
+
+const char* state_text(std::uint8_t s) {
+    return s <= kLastState ? state_name(static_cast<NodeState>(s)) : "UNKNOWN";
+}
+
+template <class F>
+void for_each_drop(const DropCounters& c, F f) {
+    f("unknown_source", c.unknown_source);
+    f("wrong_size", c.wrong_size);
+    f("bad_magic", c.bad_magic);
+    f("bad_version", c.bad_version);
+    f("bad_mac", c.bad_mac);
+    f("malformed", c.malformed);
+    f("wrong_cluster", c.wrong_cluster);
+    f("replayed", c.replayed);
+    f("own_node_id", c.own_node_id);
+    f("table_full", c.table_full);
+}
+
+}  // namespace
+
+std::string render_json(const BoardData& d, std::int64_t now_ns) {
+    std::string o = "{";
+    o += "\"node\":" + json_string(d.node_name);
+    o += ",\"node_id\":" + std::to_string(d.node_id);
+    o += ",\"state\":\"" + std::string(state_text(d.state)) + "\"";
+    o += ",\"heartbeat_pid\":" + std::to_string(d.heartbeat_pid);
+    o += ",\"priority\":" + std::to_string(d.configured_priority);
+    o += ",\"effective_priority\":" + std::to_string(d.effective_priority);
+    o += ",\"interval_ms\":" + std::to_string(d.interval_ns / 1000000);
+    o += ",\"dead_interval_ms\":" + std::to_string(d.dead_interval_ns / 1000000);
+    o += std::string(",\"preempt\":") + (d.preempt ? "true" : "false");
+    o += ",\"boot_epoch\":" + std::to_string(d.boot_epoch);
+    o += ",\"transitions\":" + std::to_string(d.transitions);
+    o += ",\"last_transition_seconds_ago\":" + seconds_ago(d.last_transition_ns, now_ns);
+    o += ",\"last_reason\":" + json_string(d.last_reason);
+    o += ",\"sent\":" + std::to_string(d.sent);
+    o += ",\"accepted\":" + std::to_string(d.accepted);
+    o += ",\"dropped\":{";
+    bool first = true;
+    for_each_drop(d.drops, [&](const char* name, std::uint64_t v) {
+        o += std::string(first ? "" : ",") + "\"" + name + "\":" + std::to_string(v);
+        first = false;
+    });
+    o += ",\"total\":" + std::to_string(d.drops.total()) + "}";
+    o += ",\"peers\":[";
+    for (std::uint32_t i = 0; i < d.peer_count && i < kMaxPeers; ++i) {
+        const BoardPeer& p = d.peers[i];
+        o += std::string(i ? "," : "") + "{\"node_id\":" + std::to_string(p.node_id) +
+             ",\"address\":" + json_string(p.address) + ",\"state\":\"" + state_text(p.state) +
+             "\",\"priority\":" + std::to_string(p.priority) +
+             ",\"live\":" + (p.live ? "true" : "false") +
+             ",\"last_seen_seconds_ago\":" + seconds_ago(p.last_seen_ns, now_ns) +
+             ",\"boot_epoch\":" + std::to_string(p.boot_epoch) + "}";
+    }
+    o += "],\"addresses\":[";
+    for (std::uint32_t i = 0; i < d.address_count && i < kMaxServiceAddresses; ++i) {
+        const BoardAddress& a = d.addresses[i];
+        o += std::string(i ? "," : "") + "{\"address\":" + json_string(a.text) +
+             ",\"interface\":" + json_string(a.interface) +
+             ",\"held\":" + (a.held ? "true" : "false") + "}";
+    }
+    o += "],\"handover_requests\":" + std::to_string(d.handover_requests);
+    o += ",\"handover_result\":" + json_string(d.handover_result);
+    o += ",\"updated_seconds_ago\":" + seconds_ago(d.updated_ns, now_ns);
+    return o + "}\n";
+}
+
+std::string render_html(const BoardData& d, std::int64_t now_ns) {
+    std::string o =
+        "<!DOCTYPE html>\n<html><head><title>HA heartbeat status</title></head><body>\n";
+    o += "<h1>HA heartbeat: " + html(d.node_name) + "</h1>\n<table>\n";
+    auto row = [&](const std::string& k, const std::string& v) {
+        o += "<tr><th align=left>" + k + "</th><td>" + v + "</td></tr>\n";
+    };
+    row("State", state_text(d.state));
+    row("Priority (effective)",
+        std::to_string(d.configured_priority) + " (" + std::to_string(d.effective_priority) + ")");
+    row("Interval / dead interval", std::to_string(d.interval_ns / 1000000) + " ms / " +
+                                        std::to_string(d.dead_interval_ns / 1000000) + " ms");
+    row("Preempt", d.preempt ? "on" : "off");
+    row("Boot epoch", std::to_string(d.boot_epoch));
+    row("Transitions", std::to_string(d.transitions));
+    row("Last transition", html(d.last_reason) + " (" +
+                               seconds_ago(d.last_transition_ns, now_ns) + " s ago)");
+    row("Heartbeats sent / accepted", std::to_string(d.sent) + " / " + std::to_string(d.accepted));
+    std::string drops;
+    for_each_drop(d.drops, [&](const char* name, std::uint64_t v) {
+        if (v) drops += std::string(name) + "=" + std::to_string(v) + " ";
+    });
+    row("Dropped messages", std::to_string(d.drops.total()) + (drops.empty() ? "" : ": " + drops));
+    o += "</table>\n<h2>Peers</h2>\n<table border=1><tr><th>Node id</th><th>Address</th>"
+         "<th>State</th><th>Priority</th><th>Live</th><th>Last seen (s ago)</th></tr>\n";
+    for (std::uint32_t i = 0; i < d.peer_count && i < kMaxPeers; ++i) {
+        const BoardPeer& p = d.peers[i];
+        o += "<tr><td>" + std::to_string(p.node_id) + "</td><td>" + html(p.address) +
+             "</td><td>" + state_text(p.state) + "</td><td>" + std::to_string(p.priority) +
+             "</td><td>" + (p.live ? "yes" : "no") + "</td><td>" +
+             seconds_ago(p.last_seen_ns, now_ns) + "</td></tr>\n";
+    }
+    o += "</table>\n<h2>Service addresses</h2>\n<table border=1><tr><th>Address</th>"
+         "<th>Interface</th><th>Held</th></tr>\n";
+    for (std::uint32_t i = 0; i < d.address_count && i < kMaxServiceAddresses; ++i) {
+        const BoardAddress& a = d.addresses[i];
+        o += "<tr><td>" + html(a.text) + "</td><td>" + html(a.interface) + "</td><td>" +
+             (a.held ? "yes" : "no") + "</td></tr>\n";
+    }
+    o += "</table>\n</body></html>\n";
+    return o;
+}
+
+}  // namespace ha_heartbeat

@@ -1,0 +1,83 @@
+// The heartbeat message: a fixed-size, versioned binary record authenticated with HMAC-SHA256.
+//
+// Layout (network byte order), kWireSize bytes in all:
+//   0  magic "HAHB"        4   version          5  state          6  priority
+//   7  flags               8   cluster id (32)  12 node id (32)   16 interval in us (32)
+//   20 handover target node id (32)            24 boot epoch (64) 32 sequence (64)
+//   40 HMAC-SHA256 over bytes 0..39 followed by the 16-byte source address (IPv4 as ::ffff:a.b.c.d)
+// Binding the source address into the MAC means a captured message re-sent from another host
+// fails authentication; re-sending it from the same (spoofed) address is caught by the replay
+// guard.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ha_types.h"
+
+namespace ha_heartbeat {
+
+constexpr std::uint32_t kMagic = 0x48414842;  // "HAHB"
+constexpr std::uint8_t kWireVersion = 1;
+constexpr std::size_t kHeaderSize = 40;
+constexpr std::size_t kMacSize = 32;  // SHA-256 output
+constexpr std::size_t kWireSize = kHeaderSize + kMacSize;
+
+// Flag bits.
+constexpr std::uint8_t kFlagHandover = 0x01;  // the sender (master) hands over to handover_to
+constexpr std::uint8_t kKnownFlags = kFlagHandover;
+
+// An IPv6 address or an IPv4-mapped one: the form the MAC covers.
+using WireAddress = std::array<std::uint8_t, 16>;
+WireAddress wire_address_v4(const std::uint8_t (&v4)[4]);
+
+struct Heartbeat {
+    std::uint32_t cluster_id = 0;
+    std::uint32_t node_id = 0;
+    std::uint8_t priority = 0;
+    NodeState state = NodeState::Init;
+    std::uint8_t flags = 0;
+    std::uint32_t interval_us = 0;
+    std::uint32_t handover_to = 0;
+    std::uint64_t boot_epoch = 0;
+    std::uint64_t sequence = 0;
+};
+
+enum class DecodeStatus {
+    Ok,
+    WrongSize,     // truncated or oversized datagram
+    BadMagic,      // not one of ours
+    BadVersion,    // a version we do not speak
+    BadMac,        // forged, corrupted, wrong key or wrong source address
+    Malformed,     // authenticated but a field is out of range
+    WrongCluster,  // authenticated, for another cluster sharing the key
+};
+const char* decode_status_name(DecodeStatus s);
+
+// The shared key. Kept in a std::string so it can be wiped on destruction.
+class SecretKey {
+public:
+    SecretKey() = default;
+    explicit SecretKey(std::string bytes) : bytes_(std::move(bytes)) {}
+    ~SecretKey();
+    SecretKey(const SecretKey&) = default;
+    SecretKey& operator=(const SecretKey&) = default;
+    const std::string& bytes() const { return bytes_; }
+    bool empty() const { return bytes_.empty(); }
+
+private:
+    std::string bytes_;
+};
+
+using WireMessage = std::array<std::uint8_t, kWireSize>;
+
+WireMessage encode(const Heartbeat& hb, const SecretKey& key, const WireAddress& source);
+
+// Never reads outside [data, data + size); `out` is written only when Ok.
+DecodeStatus decode(const std::uint8_t* data, std::size_t size, const SecretKey& key,
+                    const WireAddress& source, std::uint32_t cluster_id, Heartbeat* out);
+
+}  // namespace ha_heartbeat

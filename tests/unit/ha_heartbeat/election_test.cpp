@@ -1,0 +1,125 @@
+#include "election.h"
+
+#include <catch2/catch.hpp>
+
+#include "sim_clock.h"
+
+using namespace ha_heartbeat;
+using namespace std::chrono_literals;
+using testing::SimClock;
+
+namespace {
+Heartbeat from(std::uint32_t node, int prio, NodeState state, std::uint64_t seq) {
+    Heartbeat hb;
+    hb.node_id = node;
+    hb.priority = static_cast<std::uint8_t>(prio);
+    hb.state = state;
+    hb.interval_us = 100000;
+    hb.boot_epoch = 1;
+    hb.sequence = seq;
+    return hb;
+}
+ElectionConfig config(std::uint32_t id, int prio) {
+    ElectionConfig c;
+    c.node_id = id;
+    c.priority = prio;
+    return c;
+}
+}  // namespace
+
+TEST_CASE("a lone node listens for one dead interval, then claims") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    auto t = e.start();
+    REQUIRE(t);
+    CHECK(t->to == NodeState::Backup);
+    const auto dead = e.dead_interval_for(100ms);
+    // 3 intervals plus VRRP's skew for priority 100: (256 - 100) / 256 of an interval.
+    CHECK(dead == 300ms + std::chrono::nanoseconds(100ms) * 156 / 256);
+    clock.advance(dead - 1ms);
+    CHECK_FALSE(e.tick());
+    clock.advance(1ms);
+    auto claim = e.tick();
+    REQUIRE(claim);
+    CHECK(claim->to == NodeState::Master);
+    CHECK(claim->reason == "no peer heard since startup");
+}
+
+TEST_CASE("a lower-priority backup's dead interval is longer than a higher one's") {
+    SimClock clock;
+    Election high(config(1, 200), clock), low(config(2, 50), clock);
+    CHECK(high.dead_interval_for(100ms) < low.dead_interval_for(100ms));
+}
+
+TEST_CASE("a backup that hears a live master does not claim, and claims when it goes silent") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    e.start();
+    for (int i = 1; i <= 20; ++i) {
+        clock.advance(100ms);
+        CHECK_FALSE(e.on_heartbeat(from(2, 150, NodeState::Master, i)));
+    }
+    clock.advance(e.dead_interval_for(100ms) - 5ms);
+    CHECK_FALSE(e.tick());
+    clock.advance(10ms);
+    auto t = e.tick();
+    REQUIRE(t);
+    CHECK(t->to == NodeState::Master);
+    CHECK(t->reason.find("silent") != std::string::npos);
+}
+
+TEST_CASE("a master yields to a higher-ranked master and ties are broken by node id") {
+    SimClock clock;
+    Election e(config(5, 100), clock);
+    e.start();
+    clock.advance(1s);
+    REQUIRE(e.tick()->to == NodeState::Master);
+    CHECK_FALSE(e.on_heartbeat(from(4, 100, NodeState::Master, 1)));  // same priority, lower id
+    auto t = e.on_heartbeat(from(6, 100, NodeState::Master, 2));       // same priority, higher id
+    REQUIRE(t);
+    CHECK(t->to == NodeState::Backup);
+}
+
+TEST_CASE("a resigning master (priority 0) is replaced at once") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    e.start();
+    clock.advance(100ms);
+    e.on_heartbeat(from(2, 200, NodeState::Master, 1));
+    clock.advance(10ms);
+    auto t = e.on_heartbeat(from(2, 0, NodeState::Master, 2));
+    REQUIRE(t);
+    CHECK(t->to == NodeState::Master);
+    CHECK(t->reason == "node 2 resigned");
+}
+
+TEST_CASE("a resigning node advertises priority 0 and claims nothing") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    e.start();
+    e.resign();
+    CHECK(e.outgoing().priority == 0);
+    clock.advance(10s);
+    CHECK_FALSE(e.tick());
+    CHECK(e.state() == NodeState::Backup);
+}
+
+TEST_CASE("hard health failure means FAULT; a penalty lowers the advertised priority") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    e.start();
+    clock.advance(1s);
+    REQUIRE(e.tick()->to == NodeState::Master);
+    auto pen = e.set_health(false, 30, "check failed");
+    CHECK_FALSE(pen);
+    CHECK(e.outgoing().priority == 70);
+    auto fault = e.set_health(true, 0, "track script failed");
+    REQUIRE(fault);
+    CHECK(fault->to == NodeState::Fault);
+    CHECK(e.outgoing().state == NodeState::Fault);
+    clock.advance(10s);
+    CHECK_FALSE(e.tick());
+    auto back = e.set_health(false, 0, "track script ok");
+    REQUIRE(back);
+    CHECK(back->to == NodeState::Backup);
+}

@@ -1,0 +1,109 @@
+#include "ha_config.h"
+
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+
+#include "boot_epoch.h"
+
+using namespace ha_heartbeat;
+
+TEST_CASE("endpoints parse with and without ports, IPv4 and IPv6") {
+    auto a = parse_endpoint("10.231.0.1:7000", kDefaultPort);
+    REQUIRE(a);
+    CHECK(a.value->address.family == AF_INET);
+    CHECK(a.value->port == 7000);
+    CHECK(a.value->text() == "10.231.0.1:7000");
+    auto b = parse_endpoint("10.231.0.1", kDefaultPort);
+    REQUIRE(b);
+    CHECK(b.value->port == 694);
+    auto c = parse_endpoint("[fd00::1]:695", kDefaultPort);
+    REQUIRE(c);
+    CHECK(c.value->address.family == AF_INET6);
+    CHECK(c.value->port == 695);
+    auto d = parse_endpoint("fd00::2", kDefaultPort);
+    REQUIRE(d);
+    CHECK(d.value->port == 694);
+    CHECK_FALSE(parse_endpoint("10.0.0.1:0", kDefaultPort));
+    CHECK_FALSE(parse_endpoint("10.0.0.1:70000", kDefaultPort));
+    CHECK_FALSE(parse_endpoint("host.example:1", kDefaultPort));
+    CHECK_FALSE(parse_endpoint("[fd00::1", kDefaultPort));
+}
+
+TEST_CASE("service addresses need a prefix length in range and an interface") {
+    auto v4 = parse_service_address("10.231.0.100/24", "eth0");
+    REQUIRE(v4);
+    CHECK(v4.value->text() == "10.231.0.100/24");
+    REQUIRE(parse_service_address("fd00::100/64", "eth0"));
+    CHECK_FALSE(parse_service_address("10.231.0.100", "eth0"));
+    CHECK_FALSE(parse_service_address("10.231.0.100/33", "eth0"));
+    CHECK_FALSE(parse_service_address("fd00::1/129", "eth0"));
+    CHECK_FALSE(parse_service_address("10.231.0.100/24", "an-interface-name-too-long"));
+}
+
+TEST_CASE("the secret file is refused when missing, empty or readable by others") {
+    char dir[] = "/tmp/ha-secret-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/key";
+    CHECK_FALSE(read_secret_file(path));
+    { std::ofstream(path) << ""; }
+    chmod(path.c_str(), 0600);
+    CHECK(read_secret_file(path).error.find("empty") != std::string::npos);
+    { std::ofstream(path) << "s3cret\n"; }
+    chmod(path.c_str(), 0644);
+    CHECK(read_secret_file(path).error.find("others") != std::string::npos);
+    chmod(path.c_str(), 0600);
+    auto ok = read_secret_file(path);
+    REQUIRE(ok);
+    CHECK(ok.value->bytes() == "s3cret");
+    unlink(path.c_str());
+    rmdir(dir);
+}
+
+TEST_CASE("the boot epoch grows at every start and never goes below the wall clock") {
+    char dir[] = "/tmp/ha-epoch-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    const std::string path = std::string(dir) + "/epoch";
+    auto first = next_boot_epoch(path, 1000);
+    REQUIRE(first);
+    CHECK(*first.value == 1000);
+    auto second = next_boot_epoch(path, 1000);
+    REQUIRE(second);
+    CHECK(*second.value == 1001);
+    auto later = next_boot_epoch(path, 5000);
+    CHECK(*later.value == 5000);
+    unlink(path.c_str());
+    rmdir(dir);
+}
+
+TEST_CASE("validation names the directive that is missing or inconsistent") {
+    HaConfig c;
+    c.enabled = true;
+    CHECK(validate(c).rfind("HANodeName", 0) == 0);
+    c.node_name = "a";
+    CHECK(validate(c).rfind("HAListen", 0) == 0);
+    c.listen = *parse_endpoint("10.231.0.1", kDefaultPort).value;
+    c.listen_set = true;
+    CHECK(validate(c).rfind("HAPeer", 0) == 0);
+    c.peers.push_back(*parse_endpoint("fd00::2", kDefaultPort).value);
+    CHECK(validate(c).rfind("HAPeer", 0) == 0);  // address family mismatch
+    c.peers[0] = *parse_endpoint("10.231.0.2", kDefaultPort).value;
+    CHECK(validate(c).rfind("HASecretFile", 0) == 0);
+    c.secret = SecretKey("k");
+    CHECK(validate(c).rfind("HAServiceAddress", 0) == 0);
+    c.service_addresses.push_back(*parse_service_address("10.231.0.100/24", "eth0").value);
+    c.epoch_file = "/tmp/x";
+    CHECK(validate(c).empty());
+    c.dead_interval = c.interval;
+    CHECK(validate(c).rfind("HADeadInterval", 0) == 0);
+}
+
+TEST_CASE("node ids are stable hashes of the node name and never zero") {
+    CHECK(node_id_for("alpha") == node_id_for("alpha"));
+    CHECK(node_id_for("alpha") != node_id_for("beta"));
+    CHECK(node_id_for("") != 0);
+}
