@@ -42,33 +42,54 @@ RefreshResult refresh_members(const SchedulerConfig& config, BalancerView view,
     BalancerHeader& header = *view.header;
     const bool first_sight = header.member_count == 0;
     const MonoNanos warm_since = first_sight ? now - config.slow_start.count() : now;
-    header.member_count = std::max<std::uint32_t>(header.member_count, static_cast<std::uint32_t>(count));
+    header.member_count =
+        std::max<std::uint32_t>(header.member_count, static_cast<std::uint32_t>(count));
+    const bool ramps = config.slow_start.count() > 0;
+    // Usually every member is a usable regular member of one lbset: then all are eligible and
+    // the tier rules need not run. The loop marks them so optimistically.
+    bool all_plain = true;
+    const int first_lbset = count ? inputs[0].lbset : 0;
     for (std::size_t i = 0; i < count; ++i) {
         const MemberInput& in = inputs[i];
         MemberState& st = view.members[i];
         if (!(st.flags & kKnown) || st.identity != in.identity) adopt_slot(st, in, now, warm_since);
         absorb_bytes(st, in.byte_counter, scale);
-        if (in.usable && !(st.flags & kWasUsable)) st.usable_since = now;
-        if (in.usable) st.flags |= kWasUsable;
-        else st.flags &= ~kWasUsable;
-        if (in.loadfactor != st.loadfactor_seen) result.loadfactor_changed = true;
-        st.loadfactor_seen = in.loadfactor;
+        if (in.usable != bool(st.flags & kWasUsable)) {
+            if (in.usable) st.usable_since = now;
+            st.flags ^= kWasUsable;
+        }
+        if (in.loadfactor != st.loadfactor_seen) {
+            result.loadfactor_changed = true;
+            st.loadfactor_seen = in.loadfactor;
+        }
         // Keep load per unit of weight when the weight moves (balancer-manager changed the
         // loadfactor, or the slow-start ramp advanced): the new weight applies to what comes
         // next instead of making the member look idle because of its past, which would send
         // it a catch-up burst.
-        const double weight = effective_weight(config, in, st, now);
-        if (st.weight_seen > 0 && weight != st.weight_seen) {
-            const double ratio = weight / st.weight_seen;
-            st.scaled_bytes *= ratio;
-            st.scaled_pending *= ratio;
+        const double weight =
+            ramps ? effective_weight(config, in, st, now) : static_cast<double>(in.loadfactor);
+        if (weight != st.weight_seen) {
+            if (st.weight_seen > 0) {
+                const double ratio = weight / st.weight_seen;
+                st.scaled_bytes *= ratio;
+                st.scaled_pending *= ratio;
+            }
+            st.weight_seen = weight;
         }
-        st.weight_seen = weight;
+        all_plain &= in.usable & !in.draining & (in.role == MemberRole::kRegular) &
+                     (in.lbset == first_lbset);
+        st.flags |= kCandidate;
+        result.candidate_set_changed |= !(st.flags & kWasCandidate);
+    }
+    if (all_plain) {
+        result.candidates = count;
+        return result;
     }
     result.candidates = select_candidates(inputs, view.members, count);
+    result.candidate_set_changed = false;
     for (std::size_t i = 0; i < count; ++i) {
         const std::uint8_t f = view.members[i].flags;
-        if (bool(f & kCandidate) != bool(f & kWasCandidate)) result.candidate_set_changed = true;
+        result.candidate_set_changed |= bool(f & kCandidate) != bool(f & kWasCandidate);
     }
     return result;
 }
@@ -85,8 +106,7 @@ void complete_request(const SchedulerConfig& config, BalancerView view, std::siz
                       const MemberInput& input, MonoNanos now) {
     MemberState& st = view.members[slot];
     if (!(st.flags & kKnown) || st.identity != input.identity) return;  // slot reused meanwhile
-    absorb_bytes(st, input.byte_counter,
-                 ForwardDecay(config, view.header->decay_origin).scale_at(now));
+    absorb_bytes(st, input.byte_counter, decay_scale(config, *view.header, now));
     if (st.inflight <= 1) {
         st.inflight = 0;
         st.scaled_pending = 0;  // nothing in flight: drop any rounding left over

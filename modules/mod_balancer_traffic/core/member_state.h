@@ -33,24 +33,29 @@ enum MemberFlags : std::uint8_t {
 
 // Amounts named scaled_* are forward-decayed (see forward_decay.h): they are multiplied by
 // exp((t - origin) / window) when added, so comparing two members needs no decay step at all.
-struct MemberState {
+// The fields every pick reads come first and share one cache line.
+struct alignas(64) MemberState {
     std::uint64_t identity;
     std::uint64_t last_byte_counter;
-    double scaled_bytes;     // bytes both ways, decayed
-    double scaled_requests;  // picks, decayed
-    double scaled_pending;   // bytes charged to requests still in flight, decayed
+    double scaled_bytes;    // bytes both ways, decayed
+    double scaled_pending;  // bytes charged to requests still in flight, decayed
+    double weight_seen;     // effective weight at the previous pick
+    std::int32_t loadfactor_seen;
+    std::uint8_t flags;
+    // Touched by the chosen member only, or by the status page.
+    double scaled_requests;      // picks, decayed
     std::int64_t smooth_weight;  // byrequests: the "current weight" of smooth round robin
     MonoNanos usable_since;      // start of the slow-start ramp
     std::uint64_t picks_total;
     std::uint64_t bytes_total;
-    double weight_seen;          // effective weight at the previous pick
     std::uint32_t inflight;
-    std::int32_t loadfactor_seen;
-    std::uint8_t flags;
 };
 
 struct BalancerHeader {
     MonoNanos decay_origin;
+    MonoNanos scale_time;  // decay scale cache (forward_decay.h)
+    double scale_value;
+    std::uint32_t scale_valid;
     std::uint64_t picks_total;
     std::uint32_t capacity;
     std::uint32_t member_count;  // highest slot in use + 1

@@ -13,16 +13,14 @@ namespace {
 // Loadfactors are 1..100; scaling them keeps the slow-start ramp smooth in integer weights.
 constexpr double kWeightResolution = 1000.0;
 
-std::int64_t integer_weight(const SchedulerConfig& config, const MemberInput& in,
-                            const MemberState& st, MonoNanos now) {
-    return std::max<std::int64_t>(
-        1, std::llround(effective_weight(config, in, st, now) * kWeightResolution));
+std::int64_t integer_weight(const MemberState& st) {
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(st.weight_seen * kWeightResolution));
 }
 
 void record_pick(const SchedulerConfig& config, BalancerView view, std::size_t slot,
                  MonoNanos now, bool in_flight) {
     MemberState& st = view.members[slot];
-    st.scaled_requests += ForwardDecay(config, view.header->decay_origin).scale_at(now);
+    st.scaled_requests += decay_scale(config, *view.header, now);
     if (in_flight) st.inflight += 1;
     st.picks_total += 1;
     view.header->picks_total += 1;
@@ -35,16 +33,18 @@ void record_pick(const SchedulerConfig& config, BalancerView view, std::size_t s
 // instead of the largest (a sticky session chose it).
 int round(const SchedulerConfig& config, BalancerView view, const MemberInput* inputs,
           std::size_t count, MonoNanos now, int forced) {
-    std::int64_t total = 0;
+    std::int64_t total = 0, best_weight = 0;
     int best = -1;
     for (std::size_t i = 0; i < count; ++i) {
         MemberState& st = view.members[i];
         if (!is_candidate(st)) continue;
-        std::int64_t w = integer_weight(config, inputs[i], st, now);
+        std::int64_t w = integer_weight(st);
         st.smooth_weight += w;
         total += w;
-        if (best < 0 || st.smooth_weight > view.members[best].smooth_weight)
+        if (best < 0 || st.smooth_weight > best_weight) {
             best = static_cast<int>(i);
+            best_weight = st.smooth_weight;
+        }
     }
     if (forced >= 0) best = forced;
     if (best >= 0) view.members[best].smooth_weight -= total;
@@ -65,7 +65,7 @@ int RequestScheduler::pick(const SchedulerConfig& config, BalancerView view,
                            const MemberInput* inputs, std::size_t count, MonoNanos now) {
     if (ForwardDecay(config, view.header->decay_origin).needs_rebase(now))
         rebase_decay(config, view, now);
-    const double scale = ForwardDecay(config, view.header->decay_origin).scale_at(now);
+    const double scale = decay_scale(config, *view.header, now);
     RefreshResult refreshed = refresh_members(config, view, inputs, count, now, scale);
     restart_if_changed(view, count, refreshed.candidate_set_changed || refreshed.loadfactor_changed);
     remember_candidates(view, count);

@@ -1,6 +1,7 @@
 #include "traffic_scheduler.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "forward_decay.h"
 #include "member_bookkeeping.h"
@@ -13,8 +14,8 @@ namespace {
 // to spread by weight instead of all landing on the first member.
 constexpr double kFallbackChargeBytes = 1.0;
 
-double load_of(const MemberState& st, double weight) {
-    return (st.scaled_bytes + st.scaled_pending) / weight;
+double load_of(const MemberState& st) {
+    return (st.scaled_bytes + st.scaled_pending) / st.weight_seen;
 }
 
 // Mean bytes per request over the eligible members: the charge for a member with no history.
@@ -39,7 +40,7 @@ void level_entering(const SchedulerConfig& config, BalancerView view, const Memb
     for (std::size_t i = 0; i < count; ++i) {
         const MemberState& st = view.members[i];
         if (!is_candidate(st) || is_entering(st)) continue;
-        double l = load_of(st, effective_weight(config, inputs[i], st, now));
+        double l = load_of(st);
         level = any_established ? std::min(level, l) : l;
         any_established = true;
     }
@@ -47,8 +48,7 @@ void level_entering(const SchedulerConfig& config, BalancerView view, const Memb
     for (std::size_t i = 0; i < count; ++i) {
         MemberState& st = view.members[i];
         if (!is_entering(st)) continue;
-        double weight = effective_weight(config, inputs[i], st, now);
-        st.scaled_bytes = std::max(0.0, level * weight - st.scaled_pending);
+        st.scaled_bytes = std::max(0.0, level * st.weight_seen - st.scaled_pending);
         st.scaled_requests = mean > 0 ? st.scaled_bytes / mean : 0;
     }
 }
@@ -63,30 +63,30 @@ int TrafficScheduler::pick(const SchedulerConfig& config, BalancerView view,
                            const MemberInput* inputs, std::size_t count, MonoNanos now) {
     if (ForwardDecay(config, view.header->decay_origin).needs_rebase(now))
         rebase_decay(config, view, now);
-    const double scale = ForwardDecay(config, view.header->decay_origin).scale_at(now);
+    const double scale = decay_scale(config, *view.header, now);
     RefreshResult refreshed = refresh_members(config, view, inputs, count, now, scale);
     if (refreshed.candidate_set_changed) level_entering(config, view, inputs, count, now);
-    remember_candidates(view, count);
-    if (refreshed.candidates == 0) return -1;
 
+    // Least (bytes + in-flight charge) per unit of weight.
     int best = -1;
-    double best_load = 0;
+    double best_load = std::numeric_limits<double>::infinity();
     for (std::size_t i = 0; i < count; ++i) {
-        const MemberState& st = view.members[i];
-        if (!is_candidate(st)) continue;
-        double load = load_of(st, effective_weight(config, inputs[i], st, now));
-        if (best < 0 || load < best_load) {
-            best = static_cast<int>(i);
+        MemberState& st = view.members[i];
+        const bool candidate = is_candidate(st);
+        st.flags = candidate ? (st.flags | kWasCandidate) : (st.flags & ~kWasCandidate);
+        const double load = candidate ? load_of(st) : std::numeric_limits<double>::infinity();
+        if (load < best_load) {
             best_load = load;
+            best = static_cast<int>(i);
         }
     }
-    charge(config, view, static_cast<std::size_t>(best), count, now, true);
+    if (best >= 0) charge(config, view, static_cast<std::size_t>(best), count, now, true);
     return best;
 }
 
 void TrafficScheduler::charge(const SchedulerConfig& config, BalancerView view, std::size_t slot,
                               std::size_t count, MonoNanos now, bool in_flight) {
-    const double scale = ForwardDecay(config, view.header->decay_origin).scale_at(now);
+    const double scale = decay_scale(config, *view.header, now);
     MemberState& st = view.members[slot];
     double mean = st.scaled_requests > 0 && st.scaled_bytes > 0
                       ? st.scaled_bytes / st.scaled_requests
