@@ -33,8 +33,8 @@ enum MemberFlags : std::uint8_t {
 
 // Amounts named scaled_* are forward-decayed (see forward_decay.h): they are multiplied by
 // exp((t - origin) / window) when added, so comparing two members needs no decay step at all.
-// The fields every pick reads come first and share one cache line.
-struct alignas(64) MemberState {
+// The fields every pick reads come first, next to each other (fewer cache lines per member).
+struct MemberState {
     std::uint64_t identity;
     std::uint64_t last_byte_counter;
     double scaled_bytes;    // bytes both ways, decayed
