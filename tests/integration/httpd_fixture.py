@@ -275,7 +275,9 @@ class Backend(HttpdInstance):
     """A web worker: plain httpd serving fixed-size files and logging every response size."""
 
     def __init__(self, name, port=None):
-        super().__init__(name, "", modules=[], port=port, threads=25, servers=1)
+        # Enough workers that a busy backend never closes the proxy's kept-alive connections
+        # (mpm_event does that when it runs out of workers, and the proxy then answers 502).
+        super().__init__(name, "", modules=[], port=port, threads=64, servers=2)
         for fname, size in BACKEND_FILES.items():
             with open(os.path.join(self.root, "htdocs", fname), "wb") as f:
                 f.write(bytes((i * 7 + 13) % 251 for i in range(size)))
@@ -285,6 +287,7 @@ class Backend(HttpdInstance):
         self.access_log = os.path.join(self.root, "logs", "access.log")
         # %O: bytes sent including headers (mod_logio); %I: bytes received.
         self.write_config(textwrap.dedent(f"""\
+            KeepAliveTimeout 30
             LogFormat "%{{usec}}t %I %O %U" timed
             CustomLog "{self.access_log}" timed
             """))
