@@ -1,0 +1,26 @@
+// The heartbeat loop, run in its own process: sends a heartbeat every interval, receives and
+// authenticates peers' heartbeats, runs the election, takes and releases the service addresses,
+// runs HANotify/HATrack and publishes everything on the status board. Ends on SIGTERM with a
+// resign (priority 0) so a backup takes over at once. No httpd headers: the glue forks it and
+// passes a log function.
+#pragma once
+
+#include <sys/types.h>
+
+#include "child_commands.h"
+#include "core/ha_config.h"
+#include "core/status_board.h"
+
+namespace ha_heartbeat {
+
+struct ProcessIdentity {
+    bool drop_privileges = false;  // switch to uid/gid keeping CAP_NET_ADMIN and CAP_NET_RAW
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+// Returns the process exit status.
+int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
+                          const ProcessIdentity& identity, const LogFn& log);
+
+}  // namespace ha_heartbeat

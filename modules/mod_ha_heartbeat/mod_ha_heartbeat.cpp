@@ -1,0 +1,343 @@
+// mod_ha_heartbeat: the httpd module record, directives and hook registration. The election,
+// wire format and configuration types live in core/ and know nothing of httpd; the heartbeat
+// loop runs in its own process (process_supervisor.cpp).
+#include <httpd.h>
+#include <apr_strings.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <mpm_common.h>
+
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "../common/duration.h"
+#include "../common/httpd_glue.h"
+#include "module_state.h"
+
+APLOG_USE_MODULE(ha_heartbeat);
+
+namespace ha_heartbeat {
+
+StatusBoard* g_board = nullptr;
+
+namespace {
+
+constexpr const char* kBoardKey = "ha_heartbeat_board";
+constexpr const char* kDefaultEpochFile = "ha_heartbeat.epoch";
+constexpr const char* kTrackFilePrefix = "file:";
+constexpr int kMaxTrackWeight = kMaxPriority;
+
+apr_status_t destroy_config(void* p) {
+    static_cast<HaConfig*>(p)->~HaConfig();
+    return APR_SUCCESS;
+}
+
+void* create_server_config(apr_pool_t* p, server_rec*) {
+    auto* c = new (apr_pcalloc(p, sizeof(HaConfig))) HaConfig();
+    apr_pool_cleanup_register(p, c, destroy_config, apr_pool_cleanup_null);
+    return c;
+}
+
+// Every HA directive is global: the cluster is a property of the machine, not of a vhost.
+HaConfig* global_config(cmd_parms* cmd, const char** error) {
+    *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    return *error ? nullptr : server_config(cmd->server);
+}
+
+#define HA_CONFIG()                                   \
+    const char* context_error = nullptr;              \
+    HaConfig* c = global_config(cmd, &context_error); \
+    if (!c) return context_error
+
+bool parse_int(const char* text, long min, long max, long* out) {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
+const char* set_enabled(cmd_parms* cmd, void*, int on) {
+    HA_CONFIG();
+    c->enabled = on != 0;
+    return nullptr;
+}
+
+const char* set_node_name(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    const std::size_t n = std::strlen(arg);
+    if (n == 0 || n >= kMaxNodeNameBytes)
+        return suite::directive_error(cmd, "node name must be 1.." +
+                                               std::to_string(kMaxNodeNameBytes - 1) + " bytes");
+    c->node_name = arg;
+    return nullptr;
+}
+
+const char* set_priority(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    long v;
+    if (!parse_int(arg, kMinPriority, kMaxPriority, &v))
+        return suite::directive_error(cmd, "priority must be an integer " +
+                                               std::to_string(kMinPriority) + ".." +
+                                               std::to_string(kMaxPriority));
+    c->priority = static_cast<int>(v);
+    return nullptr;
+}
+
+const char* set_cluster_id(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    long v;
+    if (!parse_int(arg, 1, 0xffffffffL, &v))
+        return suite::directive_error(cmd, "cluster id must be an integer 1..4294967295");
+    c->cluster_id = static_cast<std::uint32_t>(v);
+    return nullptr;
+}
+
+const char* set_listen(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    auto e = parse_endpoint(arg, kDefaultPort);
+    if (!e) return suite::directive_error(cmd, e.error);
+    c->listen = *e.value;
+    c->listen_set = true;
+    return nullptr;
+}
+
+const char* add_peer(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    auto e = parse_endpoint(arg, kDefaultPort);
+    if (!e) return suite::directive_error(cmd, e.error);
+    c->peers.push_back(*e.value);
+    return nullptr;
+}
+
+const char* parse_duration_into(cmd_parms* cmd, const char* arg, nanoseconds min, nanoseconds max,
+                                nanoseconds* out) {
+    auto d = suite::parse_duration(arg, std::chrono::milliseconds(1));
+    if (!d) return suite::directive_error(cmd, d.error);
+    if (*d.value < min || *d.value > max)
+        return suite::directive_error(cmd, "must be between " + suite::format_duration(min) +
+                                               " and " + suite::format_duration(max));
+    *out = *d.value;
+    return nullptr;
+}
+
+const char* set_interval(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    return parse_duration_into(cmd, arg, kMinInterval, kMaxInterval, &c->interval);
+}
+
+const char* set_dead_interval(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    return parse_duration_into(cmd, arg, 2 * kMinInterval, kMaxInterval * kDefaultDeadIntervals,
+                               &c->dead_interval);
+}
+
+const char* set_preempt(cmd_parms* cmd, void*, int on) {
+    HA_CONFIG();
+    c->preempt = on != 0;
+    return nullptr;
+}
+
+const char* set_preempt_delay(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    return parse_duration_into(cmd, arg, nanoseconds{0}, std::chrono::hours(1), &c->preempt_delay);
+}
+
+const char* add_service_address(cmd_parms* cmd, void*, const char* cidr, const char* ifname) {
+    HA_CONFIG();
+    auto a = parse_service_address(cidr, ifname);
+    if (!a) return suite::directive_error(cmd, a.error);
+    c->service_addresses.push_back(*a.value);
+    return nullptr;
+}
+
+const char* set_secret_file(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) return suite::directive_error(cmd, std::string("bad path '") + arg + "'");
+    auto key = read_secret_file(path);
+    if (!key) return suite::directive_error(cmd, key.error);
+    c->secret_file = path;
+    c->secret = *key.value;
+    return nullptr;
+}
+
+const char* set_notify(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    if (!*arg) return suite::directive_error(cmd, "empty command");
+    c->notify_command = arg;
+    return nullptr;
+}
+
+const char* add_track(cmd_parms* cmd, void*, const char* target, const char* weight) {
+    HA_CONFIG();
+    HealthTrack t;
+    const std::size_t prefix = std::strlen(kTrackFilePrefix);
+    if (std::strncmp(target, kTrackFilePrefix, prefix) == 0) {
+        t.kind = HealthTrack::Kind::File;
+        const char* path = ap_server_root_relative(cmd->pool, target + prefix);
+        if (!path || !*(target + prefix))
+            return suite::directive_error(cmd, "file: needs a path");
+        t.target = path;
+    } else {
+        if (!*target) return suite::directive_error(cmd, "empty command");
+        t.target = target;
+    }
+    if (weight) {
+        long w;
+        if (!parse_int(weight, 1, kMaxTrackWeight, &w))
+            return suite::directive_error(cmd, "weight must be 1.." + std::to_string(kMaxTrackWeight) +
+                                                   " (leave it out to go to FAULT on failure)");
+        t.weight = static_cast<int>(w);
+    }
+    c->tracks.push_back(t);
+    return nullptr;
+}
+
+const char* set_track_interval(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    return parse_duration_into(cmd, arg, kMinInterval, std::chrono::minutes(10), &c->track_interval);
+}
+
+const char* set_gratuitous_arp(cmd_parms* cmd, void*, const char* count, const char* refresh) {
+    HA_CONFIG();
+    long n;
+    if (!parse_int(count, 1, kMaxGratuitousArpCount, &n))
+        return suite::directive_error(cmd, "count must be 1.." + std::to_string(kMaxGratuitousArpCount));
+    c->gratuitous_arp_count = static_cast<int>(n);
+    if (refresh) {
+        if (!strcasecmp(refresh, "off")) {
+            c->gratuitous_arp_refresh = nanoseconds{0};
+            return nullptr;
+        }
+        return parse_duration_into(cmd, refresh, std::chrono::seconds(1), std::chrono::hours(1),
+                                   &c->gratuitous_arp_refresh);
+    }
+    return nullptr;
+}
+
+const char* set_address_lifetime(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    nanoseconds d;
+    if (const char* err = parse_duration_into(cmd, arg, kMinAddressLifetime, kMaxAddressLifetime, &d))
+        return err;
+    if (d % std::chrono::seconds(1) != nanoseconds{0})
+        return suite::directive_error(cmd, "kernel address lifetimes are whole seconds");
+    c->address_lifetime = std::chrono::duration_cast<std::chrono::seconds>(d);
+    return nullptr;
+}
+
+const char* set_state_file(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) return suite::directive_error(cmd, std::string("bad path '") + arg + "'");
+    c->epoch_file = path;
+    return nullptr;
+}
+
+#define TAKE1(name, fn, help) \
+    AP_INIT_TAKE1(name, reinterpret_cast<cmd_func>(fn), nullptr, RSRC_CONF, help)
+#define TAKE12(name, fn, help) \
+    AP_INIT_TAKE12(name, reinterpret_cast<cmd_func>(fn), nullptr, RSRC_CONF, help)
+#define FLAG(name, fn, help) \
+    AP_INIT_FLAG(name, reinterpret_cast<cmd_func>(fn), nullptr, RSRC_CONF, help)
+
+const command_rec directives[] = {
+    FLAG("HAHeartbeat", set_enabled, "On to take part in the HA cluster"),
+    TAKE1("HANodeName", set_node_name, "This node's name (unique in the cluster)"),
+    TAKE1("HAPriority", set_priority, "Election priority 1..254, higher wins"),
+    TAKE1("HAClusterId", set_cluster_id, "Cluster id carried in every heartbeat (default 1)"),
+    TAKE1("HAListen", set_listen, "UDP address[:port] heartbeats are received on (port 694)"),
+    TAKE1("HAPeer", add_peer, "A peer's address[:port]; repeat for each peer"),
+    TAKE1("HAInterval", set_interval, "Heartbeat interval (default 100ms)"),
+    TAKE1("HADeadInterval", set_dead_interval,
+          "Silence after which a peer is dead (default 3 intervals), plus a priority skew"),
+    AP_INIT_TAKE2("HAServiceAddress", reinterpret_cast<cmd_func>(add_service_address), nullptr,
+                  RSRC_CONF, "<address>/<prefix> <interface> held by the master; repeatable"),
+    TAKE1("HASecretFile", set_secret_file, "File with the shared HMAC key (mode 0600)"),
+    FLAG("HAPreempt", set_preempt, "On: a higher-priority node takes the master role back"),
+    TAKE1("HAPreemptDelay", set_preempt_delay, "How long a preempting node waits first"),
+    TAKE1("HANotify", set_notify, "Command run on each state change with the new state"),
+    TAKE12("HATrack", add_track,
+           "Health check command or file:<path>, and an optional priority weight"),
+    TAKE1("HATrackInterval", set_track_interval, "How often HATrack checks run (default 1s)"),
+    TAKE12("HAGratuitousARP", set_gratuitous_arp,
+           "Announcements after a takeover (default 3) and an optional refresh period or off"),
+    TAKE1("HAAddressLifetime", set_address_lifetime,
+          "Kernel lifetime of the service addresses, renewed while master (default 2s)"),
+    TAKE1("HAStateFile", set_state_file, "Where the boot epoch is kept"),
+    {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
+
+int check_config(server_rec* s, bool log_to_stderr) {
+    HaConfig* c = server_config(s);
+    const std::string error = validate(*c);
+    if (error.empty()) return OK;
+    if (log_to_stderr) {
+        std::fprintf(stderr, "mod_ha_heartbeat: %s\n", error.c_str());
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s", error.c_str());
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+// httpd -t: report the cross-directive errors too (the hook cannot fail the test itself, so the
+// message goes to stderr where -t prints its verdict).
+void test_config(apr_pool_t*, server_rec* s) { check_config(s, true); }
+
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
+    try {
+        HaConfig* c = server_config(s);
+        if (c->epoch_file.empty()) c->epoch_file = ap_runtime_dir_relative(pconf, kDefaultEpochFile);
+        if (!c->enabled) return OK;
+        if (check_config(s, false) != OK) return HTTP_INTERNAL_SERVER_ERROR;
+        // The first of httpd's two configuration passes only checks; the heartbeat starts in the
+        // second, in the process that will stay (after it has detached).
+        if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+        suite::PersistentSegment seg;
+        const apr_status_t rv = suite::persistent_segment(s, kBoardKey, sizeof(StatusBoard), &seg);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "cannot create the HA status segment");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        g_board = static_cast<StatusBoard*>(seg.base);
+        if (seg.created) {
+            new (g_board) StatusBoard();
+            g_board->data = BoardData{};
+            g_board->mutex.init();
+        }
+        return supervise_heartbeat_process(pconf, s, *c);
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_ha_heartbeat: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+int handler(request_rec* r) { return status_handler(r); }
+
+void child_status(server_rec*, pid_t, ap_generation_t, int, mpm_child_status state) {
+    if (state == MPM_CHILD_STARTED) note_worker_started();
+}
+
+void register_hooks(apr_pool_t*) {
+    ap_hook_test_config(test_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_status(child_status, nullptr, nullptr, APR_HOOK_MIDDLE);
+}
+
+}  // namespace
+}  // namespace ha_heartbeat
+
+extern "C" {
+module AP_MODULE_DECLARE_DATA ha_heartbeat_module = {
+    STANDARD20_MODULE_STUFF,
+    nullptr,
+    nullptr,
+    ha_heartbeat::create_server_config,
+    nullptr,
+    ha_heartbeat::directives,
+    ha_heartbeat::register_hooks,
+    AP_MODULE_FLAG_NONE};
+}

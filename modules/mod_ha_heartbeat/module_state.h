@@ -1,0 +1,32 @@
+// What the adapter files of mod_ha_heartbeat share: the per-server configuration and the status
+// board in shared memory.
+#pragma once
+
+#include <httpd.h>
+#include <http_config.h>
+
+#include "core/ha_config.h"
+#include "core/status_board.h"
+
+extern "C" module AP_MODULE_DECLARE_DATA ha_heartbeat_module;
+
+namespace ha_heartbeat {
+
+inline HaConfig* server_config(server_rec* s) {
+    return static_cast<HaConfig*>(ap_get_module_config(s->module_config, &ha_heartbeat_module));
+}
+
+// Set in post_config in the parent; the children and the heartbeat process inherit it.
+extern StatusBoard* g_board;
+
+// Starts the heartbeat process if it is not running, and arranges for it to be restarted if it
+// dies and stopped with the server. Returns an httpd status (OK or an error after logging).
+int supervise_heartbeat_process(apr_pool_t* pconf, server_rec* s, const HaConfig& config);
+
+// Called in the parent when a worker process of the current generation has started.
+void note_worker_started();
+
+// SetHandler ha-status.
+int status_handler(request_rec* r);
+
+}  // namespace ha_heartbeat

@@ -1,0 +1,101 @@
+// SetHandler ha-status: node, state, priorities, peers, held addresses, transitions and drop
+// counters as HTML, or JSON with ?json. POST action=handover asks the heartbeat process to hand
+// the addresses to the best backup; access control is whatever <Location> gives the handler.
+#include <httpd.h>
+#include <apr_strings.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "../common/monotonic_clock.h"
+#include "core/status_report.h"
+#include "module_state.h"
+
+namespace ha_heartbeat {
+namespace {
+
+constexpr apr_size_t kMaxFormBytes = 256;
+// How long a handover request waits for the heartbeat process to pick it up.
+constexpr std::chrono::milliseconds kHandoverAckWait{1000};
+constexpr std::chrono::milliseconds kHandoverAckPoll{5};
+
+BoardData snapshot() {
+    suite::SharedLock lock(g_board->mutex);
+    return g_board->data;
+}
+
+bool read_form(request_rec* r, std::string* body) {
+    if (ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK) != OK) return false;
+    if (!ap_should_client_block(r)) return true;
+    char buf[kMaxFormBytes];
+    long n;
+    while ((n = ap_get_client_block(r, buf, sizeof buf)) > 0) {
+        if (body->size() + static_cast<std::size_t>(n) > kMaxFormBytes) return false;
+        body->append(buf, static_cast<std::size_t>(n));
+    }
+    return n == 0;
+}
+
+bool has_field(const std::string& form, const char* field) {
+    std::size_t start = 0;
+    while (start <= form.size()) {
+        const std::size_t end = std::min(form.find('&', start), form.size());
+        if (form.compare(start, end - start, field) == 0) return true;
+        start = end + 1;
+    }
+    return false;
+}
+
+int handle_handover(request_rec* r) {
+    std::string form;
+    if (!read_form(r, &form)) return HTTP_REQUEST_ENTITY_TOO_LARGE;
+    if (!has_field(form, "action=handover")) return HTTP_BAD_REQUEST;
+    std::uint64_t ticket;
+    {
+        suite::SharedLock lock(g_board->mutex);
+        ticket = ++g_board->data.handover_requests;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kHandoverAckWait;
+    BoardData d = snapshot();
+    while (d.handover_seen < ticket && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(kHandoverAckPoll);
+        d = snapshot();
+    }
+    const bool done = d.handover_seen >= ticket;
+    ap_set_content_type(r, "application/json");
+    r->status = done ? HTTP_OK : HTTP_SERVICE_UNAVAILABLE;
+    const std::string result = done ? d.handover_result : "the heartbeat process did not answer";
+    ap_rprintf(r, "{\"handover\":\"%s\"}\n", ap_escape_quotes(r->pool, result.c_str()));
+    return OK;
+}
+
+}  // namespace
+
+int status_handler(request_rec* r) {
+    if (!r->handler || std::strcmp(r->handler, "ha-status") != 0) return DECLINED;
+    if (!g_board) return HTTP_SERVICE_UNAVAILABLE;
+    try {
+        if (r->method_number == M_POST) return handle_handover(r);
+        if (r->method_number != M_GET) {
+            r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+            return HTTP_METHOD_NOT_ALLOWED;
+        }
+        const BoardData d = snapshot();
+        const std::int64_t now = suite::monotonic_now();
+        const bool json = r->args && std::strcmp(r->args, "json") == 0;
+        ap_set_content_type(r, json ? "application/json" : "text/html; charset=utf-8");
+        apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+        if (r->header_only) return OK;
+        const std::string body = json ? render_json(d, now) : render_html(d, now);
+        ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+        return OK;
+    } catch (...) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+}  // namespace ha_heartbeat

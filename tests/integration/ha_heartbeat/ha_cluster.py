@@ -1,0 +1,141 @@
+"""Builds the HA test LAN: a client namespace and N httpd nodes running mod_ha_heartbeat, each
+serving /whoami (its own name) on the service address."""
+import contextlib
+import os
+import textwrap
+import time
+
+from netns_fixture import NetnsHttpd, NetnsLab, Prober
+
+SUBNET = "10.231.0"
+VIP = f"{SUBNET}.100"
+VIP6 = "fd00:231::100"
+SERVICE_PORT = 80
+SECRET = "integration-test-shared-secret\n"
+
+
+def node_ip(i):
+    return f"{SUBNET}.{i + 1}"
+
+
+def node_ip6(i):
+    return f"fd00:231::{i + 1}"
+
+
+class HaNode(NetnsHttpd):
+    def __init__(self, lab, name, index, peers, priority, interval="100ms", preempt=True,
+                 extra="", secret=SECRET, ipv6=False):
+        self.index = index
+        self.priority = priority
+        self.interval = interval
+        self.preempt = preempt
+        self.extra = extra
+        self.peer_indexes = peers
+        self.ipv6 = ipv6
+        super().__init__(lab, name, "", modules=["authz_host"], suite_modules=["ha_heartbeat"],
+                         servers=1, threads=10)
+        key = os.path.join(self.root, "conf", "ha.key")
+        with open(key, "w") as f:
+            f.write(secret)
+        os.chmod(key, 0o600)
+        with open(os.path.join(self.root, "htdocs", "whoami"), "w") as f:
+            f.write(name + "\n")
+        self.write_config(self.ha_body())
+
+    def ha_body(self):
+        peers = "\n".join(f"HAPeer {node_ip(p)}" for p in self.peer_indexes)
+        v6 = f"Listen [{VIP6}]:{SERVICE_PORT}\nHAServiceAddress {VIP6}/64 eth0\n" if self.ipv6 else ""
+        return textwrap.dedent(f"""\
+            Listen {VIP}:{SERVICE_PORT}
+            LogLevel warn ha_heartbeat:info
+            HAHeartbeat On
+            HANodeName {self.name}
+            HAPriority {self.priority}
+            HAListen {node_ip(self.index)}
+            HAInterval {self.interval}
+            HAServiceAddress {VIP}/24 eth0
+            HASecretFile conf/ha.key
+            HAPreempt {"On" if self.preempt else "Off"}
+            <Location /ha-status>
+                SetHandler ha-status
+                Require ip 127.0.0.1
+            </Location>
+            """) + peers + "\n" + v6 + self.extra + "\n"
+
+
+class HaCluster:
+    """Lab + client namespace + nodes; use as a context manager so everything is torn down."""
+
+    def __init__(self, priorities, preempt=True, interval="100ms", extra=None, ipv6=False):
+        self.lab = NetnsLab()
+        self.priorities = priorities
+        self.preempt = preempt
+        self.interval = interval
+        self.extra = extra or {}
+        self.ipv6 = ipv6
+        self.nodes = []
+        self.probers = []
+
+    def __enter__(self):
+        self.lab.__enter__()
+        try:
+            self.lab.add_node("cl", f"{SUBNET}.200/24", "fd00:231::200/64")
+            names = [chr(ord("a") + i) for i in range(len(self.priorities))]
+            for i, name in enumerate(names):
+                self.lab.add_node(name, f"{node_ip(i)}/24", f"{node_ip6(i)}/64")
+            for i, (name, prio) in enumerate(zip(names, self.priorities)):
+                peers = [j for j in range(len(names)) if j != i]
+                self.nodes.append(HaNode(self.lab, name, i, peers, prio, self.interval,
+                                         self.preempt, self.extra.get(name, ""), ipv6=self.ipv6))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.probers:
+            p.stop()
+        for n in self.nodes:
+            if exc and exc[0] is not None:
+                print(f"--- {n.name} error log ---\n{n.error_log_text()}")
+            with contextlib.suppress(Exception):
+                n.kill()
+            with contextlib.suppress(Exception):
+                n.cleanup()
+        self.lab.destroy()
+
+    def node(self, name):
+        return next(n for n in self.nodes if n.name == name)
+
+    def start_all(self):
+        for n in self.nodes:
+            n.start()
+
+    def holders(self, address=VIP):
+        return self.lab.holders(address, [n.name for n in self.nodes])
+
+    def wait_for_holder(self, name, timeout=5.0, address=VIP):
+        """Waits until exactly `name` holds the address; returns the seconds it took."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.holders(address) == [name]:
+                return time.monotonic() - t0
+            time.sleep(0.02)
+        raise AssertionError(f"{name} is not the only holder of {address} after {timeout}s: "
+                             f"holders={self.holders(address)}")
+
+    def prober(self, **kw):
+        p = Prober(self.lab, "cl", VIP, SERVICE_PORT, **kw).start()
+        self.probers.append(p)
+        return p
+
+    def answers(self, count=5, timeout=0.5):
+        """Asks the service address `count` times from the client; returns who answered."""
+        p = Prober(self.lab, "cl", VIP, SERVICE_PORT, timeout=timeout)
+        from netns_fixture import in_netns
+        out = []
+        with in_netns(self.lab.ns("cl")):
+            for _ in range(count):
+                t, ok, who = p.probe_once()
+                out.append(who if ok else None)
+        return out

@@ -1,0 +1,318 @@
+"""mod_ha_heartbeat with real httpd nodes in network namespaces the test builds itself.
+
+Each test builds a LAN (bridge namespace, client namespace `cl`, nodes a, b[, c]), starts a
+real apache2 with the module in each node, probes the service address from the client over
+HTTP and asserts which node holds the address, that only one does, and that clients are
+answered. Everything is torn down whatever happens.
+"""
+import hashlib
+import hmac
+import os
+import socket
+import struct
+import textwrap
+import time
+import unittest
+
+from httpd_fixture import HttpdError, HttpdInstance
+from ha_cluster import SECRET, VIP, VIP6, HaCluster, node_ip
+from spoof import capture_heartbeats, mac_of, send_frames, udp_frame
+
+INTERVAL = 0.1
+# Failover budget: dead interval (3 intervals + skew < 1 interval) plus probe/poll slack.
+FAILOVER_LIMIT = 1.5
+# After a partition heals: two intervals, plus the time it takes us to look.
+HEAL_LIMIT = 2 * INTERVAL + 0.5
+
+
+def answered_by(cluster, name, count=5):
+    got = cluster.answers(count)
+    return got.count(name) == count, got
+
+
+class HaFailoverTest(unittest.TestCase):
+
+    def assert_served_by(self, cluster, name):
+        ok, got = answered_by(cluster, name)
+        self.assertTrue(ok, f"expected every probe answered by {name}, got {got}")
+
+    def test_highest_priority_becomes_master_and_status_reports_it(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            self.assert_served_by(c, "a")
+            a, b = c.node("a").status(), c.node("b").status()
+            self.assertEqual(a["state"], "MASTER")
+            self.assertEqual(b["state"], "BACKUP")
+            self.assertEqual(a["peers"][0]["address"], node_ip(1))
+            self.assertTrue(a["peers"][0]["live"])
+            self.assertEqual(a["addresses"][0], {"address": f"{VIP}/24", "interface": "eth0",
+                                                 "held": True})
+            self.assertEqual(a["dropped"]["total"], 0)
+            status, html = c.node("a").get("/ha-status")
+            self.assertEqual(status, 200)
+            self.assertIn(b"MASTER", html)
+            self.assertIn(f"{VIP}/24".encode(), html)
+            self.assertIn("BACKUP -> MASTER", c.node("a").error_log_text())
+
+    def test_primary_link_down_backup_takes_over_and_primary_returns(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            probe = c.prober()
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            c.lab.link_down("a")
+            took = c.wait_for_holder("b", FAILOVER_LIMIT)  # a, without carrier, released too
+            self.assertLess(took, FAILOVER_LIMIT)
+            self.assertIsNotNone(wait_answer(probe, t0, "b"))
+            self.assert_served_by(c, "b")
+            self.assertIn("no carrier", c.node("a").error_log_text())
+            # The primary comes back: with preempt on it takes the address back.
+            c.lab.link_up("a")
+            c.wait_for_holder("a", 3.0)
+            self.assert_served_by(c, "a")
+            failed = len(probe.failures_after(t0))
+            probe.stop()
+            self.assertLess(failed, len(probe.results))
+
+    def test_primary_sigkilled_backup_takes_over_and_lease_expires(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            probe = c.prober()
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            c.node("a").kill()  # parent, workers and heartbeat process, all SIGKILL
+            first = wait_answer(probe, t0, "b")
+            self.assertIsNotNone(first, "no answer from b after the primary was killed")
+            # Nobody renews a's address any more: its kernel lifetime (2 s) ends it.
+            c.wait_for_holder("b", 4.0)
+            self.assert_served_by(c, "b")
+
+    def test_planned_stop_resigns_and_backup_takes_over_at_once(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            c.node("a").stop()
+            # The resign heartbeat makes b claim without waiting out the dead interval.
+            c.wait_for_holder("b", 1.0)
+            self.assert_served_by(c, "b")
+            self.assertIn("resigned", c.node("b").error_log_text())
+            self.assertIn("a successor is master", c.node("a").error_log_text())
+
+    def test_return_with_preempt_off_does_not_take_back(self):
+        with HaCluster([200, 100], preempt=False) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            c.node("a").stop()
+            c.wait_for_holder("b", 1.0)
+            c.node("a").start()
+            time.sleep(1.5)  # several dead intervals: a would have preempted by now
+            self.assertEqual(c.holders(), ["b"])
+            self.assertEqual(c.node("a").status()["state"], "BACKUP")
+            self.assert_served_by(c, "b")
+
+    def test_partition_gives_two_masters_and_heal_leaves_one(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            c.lab.detach("a")  # both links stay up: a real split brain
+            deadline = time.monotonic() + FAILOVER_LIMIT
+            while time.monotonic() < deadline and c.holders() != ["a", "b"]:
+                time.sleep(0.02)
+            self.assertEqual(c.holders(), ["a", "b"])
+            c.lab.attach("a")
+            t0 = time.monotonic()
+            c.wait_for_holder("a", HEAL_LIMIT)
+            self.assertLess(time.monotonic() - t0, HEAL_LIMIT)
+            time.sleep(0.5)  # announcements after the heal reach the client
+            self.assert_served_by(c, "a")
+            self.assertIn("yielding to higher-ranked master", c.node("b").error_log_text())
+
+    def test_forged_and_replayed_heartbeats_do_not_move_the_address(self):
+        with HaCluster([200, 100]) as c:
+            c.lab.add_node("x", "10.231.0.66/24")
+            c.start_all()
+            c.wait_for_holder("a")
+            recorded = capture_heartbeats(c.lab, "va", node_ip(0), 0.6)
+            self.assertGreater(len(recorded), 3)
+            c.node("a").kill()
+            c.wait_for_holder("b", 4.0)
+            before = c.node("b").status()
+            b_mac, x_mac = mac_of(c.lab, "b"), mac_of(c.lab, "x")
+            frames = [udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), m) for m in recorded]
+            forged = forge(node_id=before["peers"][0]["node_id"], priority=254,
+                           epoch=2 ** 62, key=b"a guessed key", source=node_ip(0))
+            frames += [udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), forged)] * 20
+            # The right key but the attacker's own address: not a peer.
+            frames += [udp_frame(x_mac, b_mac, "10.231.0.66", node_ip(1),
+                                 forge(node_id=1, priority=254, epoch=1, key=SECRET.strip().encode(),
+                                       source="10.231.0.66"))] * 5
+            frames += [udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), forged[:30]),
+                       udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), os.urandom(72)),
+                       udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), os.urandom(900))]
+            send_frames(c.lab, "x", frames)
+            time.sleep(0.5)
+            after = c.node("b").status()
+            self.assertEqual(after["state"], "MASTER")
+            self.assertEqual(after["transitions"], before["transitions"])
+            self.assertEqual(c.holders(), ["b"])
+            drops = {k: after["dropped"][k] - before["dropped"][k] for k in after["dropped"]}
+            self.assertEqual(drops["replayed"], len(recorded))
+            self.assertEqual(drops["bad_mac"], 20)
+            self.assertEqual(drops["bad_magic"], 1)
+            self.assertEqual(drops["unknown_source"], 5)
+            self.assertEqual(drops["wrong_size"], 2)
+            self.assertEqual(after["accepted"], before["accepted"])
+            self.assert_served_by(c, "b")
+
+    def test_graceful_restart_keeps_heartbeat_process_state_and_address(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            wait_state(c.node("a"), "MASTER")
+            before = c.node("a").status()
+            # A long probe timeout: during a graceful restart new connections wait in the
+            # listen backlog for the next generation's workers; they must not be refused.
+            probe = c.prober(timeout=3.0)
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            c.node("a").graceful()
+            time.sleep(0.5)
+            after = c.node("a").status()
+            probe.stop()
+            self.assertEqual(after["heartbeat_pid"], before["heartbeat_pid"])
+            self.assertEqual(after["transitions"], before["transitions"])
+            self.assertEqual(after["state"], "MASTER")
+            self.assertEqual(c.holders(), ["a"])
+            self.assertEqual(c.node("b").status()["transitions"], 1)  # INIT -> BACKUP only
+            self.assertEqual(probe.failures_after(t0), [])
+
+    def test_killed_heartbeat_process_is_restarted_and_node_stops_claiming(self):
+        # Preempt off, so that the restarted node stays backup and we can see it let go.
+        with HaCluster([200, 100], preempt=False) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            old_pid = c.node("a").status()["heartbeat_pid"]
+            os.kill(old_pid, 9)
+            c.wait_for_holder("b", 4.0)
+            deadline = time.monotonic() + 15
+            new_pid = old_pid
+            while time.monotonic() < deadline and new_pid in (old_pid, 0):
+                time.sleep(0.1)
+                new_pid = c.node("a").status()["heartbeat_pid"]
+            self.assertNotIn(new_pid, (old_pid, 0), "the heartbeat process was not restarted")
+            self.assertIn("starting a new one", c.node("a").error_log_text())
+            time.sleep(1.0)
+            self.assertEqual(c.holders(), ["b"])
+            self.assertEqual(c.node("a").status()["state"], "BACKUP")
+            self.assert_served_by(c, "b")
+
+    def test_handover_moves_the_address_without_a_failed_probe(self):
+        with HaCluster([200, 100], preempt=False) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            probe = c.prober(period=0.005)
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            status, body = c.node("a").get("/ha-status", method="POST", body="action=handover",
+                                          headers={"Content-Type":
+                                                   "application/x-www-form-urlencoded"})
+            self.assertEqual(status, 200, body)
+            self.assertIn(b"handing over", body)
+            c.wait_for_holder("b", 2.0)
+            time.sleep(0.3)
+            probe.stop()
+            self.assertEqual(probe.failures_after(t0), [])
+            self.assertIsNotNone(probe.first_answer_after(t0, "b"))
+            self.assert_served_by(c, "b")
+
+    def test_three_nodes_the_second_best_takes_over(self):
+        with HaCluster([200, 150, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            c.node("a").kill()
+            c.wait_for_holder("b", 4.0)
+            time.sleep(0.5)
+            self.assertEqual(c.holders(), ["b"])
+            self.assertEqual(c.node("c").status()["state"], "BACKUP")
+            self.assert_served_by(c, "b")
+
+    def test_ipv6_service_address_moves_too(self):
+        with HaCluster([200, 100], ipv6=True) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            c.wait_for_holder("a", address=VIP6)
+            flags = c.lab.exec("a", ["ip", "-o", "-6", "addr", "show", "dev", "eth0"]).stdout
+            line = next(l for l in flags.splitlines() if VIP6 in l)
+            self.assertNotIn("tentative", line)
+            self.assertNotIn("dadfailed", line)
+            self.assertIn("valid_lft 2sec", line.replace("1sec", "2sec"))
+            c.node("a").stop()
+            c.wait_for_holder("b", 1.0, address=VIP6)
+
+
+def wait_state(node, state, limit=2.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and node.status()["state"] != state:
+        time.sleep(0.02)
+    return node.status()["state"] == state
+
+
+def wait_answer(probe, t0, name, limit=FAILOVER_LIMIT):
+    """The time of the first probe after t0 answered by `name`, waiting up to `limit`."""
+    deadline = t0 + limit
+    while time.monotonic() < deadline:
+        first = probe.first_answer_after(t0, name)
+        if first is not None:
+            return first
+        time.sleep(0.02)
+    return probe.first_answer_after(t0, name)
+
+
+def forge(node_id, priority, epoch, key, source, state=2, seq=1, cluster=1):
+    header = struct.pack("!IBBBBIIIIQQ", 0x48414842, 1, state, priority, 0, cluster, node_id,
+                         100000, 0, epoch, seq)
+    src = b"\0" * 10 + b"\xff\xff" + socket.inet_aton(source)
+    return header + hmac.new(key, header + src, hashlib.sha256).digest()
+
+
+class HaConfigErrorTest(unittest.TestCase):
+    """Configuration errors stop httpd at startup with a message naming the directive. These
+    never get as far as the network (the configuration is refused first)."""
+
+    def check_refused(self, body, directive, secret_mode=0o600):
+        inst = HttpdInstance("ha-bad", "", suite_modules=["ha_heartbeat"])
+        try:
+            key = os.path.join(inst.root, "conf", "ha.key")
+            with open(key, "w") as f:
+                f.write("k\n")
+            os.chmod(key, secret_mode)
+            inst.write_config(textwrap.dedent(body))
+            with self.assertRaises(HttpdError) as ctx:
+                inst.start(timeout=5)
+            self.assertIn(directive, str(ctx.exception))
+        finally:
+            inst.cleanup()
+
+    def test_secret_readable_by_others_is_refused(self):
+        self.check_refused("""\
+            HAHeartbeat On
+            HASecretFile conf/ha.key
+            """, "HASecretFile", secret_mode=0o644)
+
+    def test_priority_out_of_range_is_refused(self):
+        self.check_refused("HAPriority 255\n", "HAPriority")
+
+    def test_missing_peer_is_refused(self):
+        self.check_refused("""\
+            HAHeartbeat On
+            HANodeName a
+            HAListen 127.0.0.1:7694
+            HASecretFile conf/ha.key
+            """, "HAPeer")
+
+
+if __name__ == "__main__":
+    unittest.main()
