@@ -37,9 +37,10 @@ if(SUITE_BUILD_MODULES)
     target_compile_options(httpd_headers INTERFACE ${APR_CPPFLAGS})
 endif()
 
-# Builds mod_<name>.so and installs it with a Debian-style <name>.load file.
+# Builds mod_<name>.so and installs it with a Debian-style <name>.load file (and <name>.conf
+# when CONF_FILE is given); DEPENDS lists modules a2enmod enables with it.
 function(suite_add_httpd_module name)
-    cmake_parse_arguments(ARG "" "" "SOURCES;LIBRARIES" ${ARGN})
+    cmake_parse_arguments(ARG "" "CONF_FILE" "SOURCES;LIBRARIES;DEPENDS" ${ARGN})
     add_library(mod_${name} MODULE ${ARG_SOURCES})
     set_target_properties(mod_${name} PROPERTIES PREFIX "" OUTPUT_NAME mod_${name}
                           LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/modules)
@@ -50,7 +51,16 @@ function(suite_add_httpd_module name)
     target_compile_options(mod_${name} PRIVATE -Wno-cast-function-type)
     install(TARGETS mod_${name} LIBRARY DESTINATION ${HTTPD_MODULE_DIR})
     set(load_file ${CMAKE_BINARY_DIR}/conf/${name}.load)
+    set(depends "")
+    if(ARG_DEPENDS)
+        string(REPLACE ";" " " depends_list "${ARG_DEPENDS}")
+        set(depends "# Depends: ${depends_list}\n")
+    endif()
     file(WRITE ${load_file}
-         "LoadModule ${name}_module ${HTTPD_MODULE_DIR}/mod_${name}.so\n")
+         "${depends}LoadModule ${name}_module ${HTTPD_MODULE_DIR}/mod_${name}.so\n")
     install(FILES ${load_file} DESTINATION ${HTTPD_SYSCONF_DIR}/mods-available)
+    if(ARG_CONF_FILE)
+        install(FILES ${ARG_CONF_FILE} DESTINATION ${HTTPD_SYSCONF_DIR}/mods-available
+                RENAME ${name}.conf)
+    endif()
 endfunction()

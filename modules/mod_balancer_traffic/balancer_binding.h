@@ -60,8 +60,16 @@ extern "C" {
 extern module AP_MODULE_DECLARE_DATA balancer_traffic_module;
 }
 
+// mod_proxy's per-server configuration. mod_proxy is looked up at run time, not linked against:
+// Debian's a2enmod loads modules in file-name order, so balancer_traffic.load comes before
+// proxy.load and a link-time reference to mod_proxy would fail to resolve.
+proxy_server_conf* proxy_config_of(server_rec* s);
+
 // The lbmethod providers and hooks, registered by the module record (lbmethod_glue.cpp).
 void balancer_traffic_register_lbmethods(apr_pool_t* p);
+// Hooks into mod_proxy once every module is loaded (pre_config); false if it is missing.
+// Also (re)registers the lbmethod providers, so they win over stock ones loaded later.
+bool balancer_traffic_hook_into_proxy(apr_pool_t* pconf, server_rec* s);
 int balancer_traffic_bind_balancers(apr_pool_t* pconf, server_rec* s);
 // The status handler (status_handler.cpp).
 int balancer_traffic_status_handler(request_rec* r);

@@ -6,6 +6,8 @@
 #include <ap_provider.h>
 #include <http_log.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -213,7 +215,36 @@ using namespace balancer_traffic;
 void balancer_traffic_register_lbmethods(apr_pool_t* p) {
     ap_register_provider(p, PROXY_LBMETHOD, "bytraffic", "0", &bytraffic_method);
     ap_register_provider(p, PROXY_LBMETHOD, "byrequests", "0", &byrequests_method);
-    proxy_hook_post_request(post_request, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
+}
+
+// mod_proxy's module record for this configuration generation (DSOs are reloaded, and may move,
+// at every restart), set in pre_config.
+static module* proxy_module_record = nullptr;
+
+proxy_server_conf* proxy_config_of(server_rec* s) {
+    return proxy_module_record ? static_cast<proxy_server_conf*>(
+                                     ap_get_module_config(s->module_config, proxy_module_record))
+                               : nullptr;
+}
+
+bool balancer_traffic_hook_into_proxy(apr_pool_t* pconf, server_rec* s) {
+    // Registered again now that every module is loaded: a stock mod_lbmethod_* loaded after us
+    // (as a2enmod's file-name order does) would otherwise own the names. Balancers look their
+    // lbmethod up later, while the configuration tree is processed.
+    balancer_traffic_register_lbmethods(pconf);
+    using HookPostRequest = void (*)(proxy_HOOK_post_request_t*, const char* const*,
+                                     const char* const*, int);
+    auto hook = reinterpret_cast<HookPostRequest>(dlsym(RTLD_DEFAULT, "proxy_hook_post_request"));
+    proxy_module_record = ap_find_linked_module("mod_proxy.c");
+    if (!hook || !proxy_module_record) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "mod_balancer_traffic needs mod_proxy and mod_proxy_balancer: "
+                     "LoadModule proxy_module and proxy_balancer_module (a2enmod proxy_balancer)");
+        return false;
+    }
+    // Before mod_proxy_balancer's post_request, which ends the RUN_FIRST chain.
+    hook(post_request, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
+    return true;
 }
 
 int balancer_traffic_bind_balancers(apr_pool_t* pconf, server_rec* main_server) {
@@ -227,8 +258,7 @@ int balancer_traffic_bind_balancers(apr_pool_t* pconf, server_rec* main_server) 
     std::vector<BalancerRef> balancers;
     std::vector<std::uint32_t> capacities;
     for (server_rec* s = main_server; s; s = s->next) {
-        auto* conf = static_cast<proxy_server_conf*>(
-            ap_get_module_config(s->module_config, &proxy_module));
+        proxy_server_conf* conf = proxy_config_of(s);
         if (!conf || !conf->balancers) continue;
         auto* list = reinterpret_cast<proxy_balancer*>(conf->balancers->elts);
         for (int i = 0; i < conf->balancers->nelts; ++i) {

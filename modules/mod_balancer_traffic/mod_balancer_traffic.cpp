@@ -82,6 +82,11 @@ const command_rec directives[] = {
                   "Weight ramp for new or recovered members (e.g. 5s), or 'off'"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
 
+// Every module is loaded by now, whatever order the LoadModule lines came in.
+int pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) {
+    return balancer_traffic_hook_into_proxy(pconf, nullptr) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     return balancer_traffic_bind_balancers(pconf, s);
 }
@@ -95,6 +100,7 @@ void register_hooks(apr_pool_t* p) {
     balancer_traffic_register_lbmethods(p);
     // After mod_proxy_balancer has set up balancers, their shared records and safe names.
     static const char* const run_after[] = {"mod_proxy_balancer.c", nullptr};
+    ap_hook_pre_config(pre_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, run_after, nullptr, APR_HOOK_LAST);
     ap_hook_handler(status_handler, nullptr, nullptr, APR_HOOK_MIDDLE);
 }

@@ -160,8 +160,7 @@ using namespace balancer_traffic;
 
 int balancer_traffic_status_handler(request_rec* r) {
     if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
-    auto* conf = static_cast<proxy_server_conf*>(
-        ap_get_module_config(r->server->module_config, &proxy_module));
+    proxy_server_conf* conf = proxy_config_of(r->server);
     std::vector<proxy_balancer*> balancers;
     if (conf && conf->balancers) {
         auto* list = reinterpret_cast<proxy_balancer*>(conf->balancers->elts);

@@ -80,3 +80,17 @@ def wait_until(predicate, timeout, step=0.05):
             return True
         time.sleep(step)
     return False
+
+
+def settle_logs(backends, expected=None, timeout=5.0):
+    """Backends log a request after answering it: wait until the logs hold `expected` requests
+    (or stop growing), so shares are computed over everything that was served."""
+    last = -1
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = sum(len(b.requests()) for b in backends)
+        if (expected is not None and count >= expected) or (expected is None and count == last):
+            return count
+        last = count
+        time.sleep(0.1)
+    return last

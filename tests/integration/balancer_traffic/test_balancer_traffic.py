@@ -2,8 +2,8 @@
 import time
 import unittest
 
-from cluster import (MIXED_PATHS, byte_share, manager_update, proxy_config, request_share,
-                     start_proxy, wait_until)
+from cluster import (MIXED_PATHS, byte_share, manager_update, request_share, settle_logs,
+                     start_proxy)
 from httpd_fixture import PROXY_MODULES, Backend, HttpdInstance, LoadClient
 
 
@@ -33,8 +33,10 @@ class BackendsTestCase(unittest.TestCase):
             print(f"--- proxy error log ---\n{self.proxy.error_log_text()[-6000:]}")
 
     def load(self, requests, seconds=30.0, threads=8, paths=MIXED_PATHS):
-        return LoadClient(self.proxy.port, paths, threads=threads, max_requests=requests,
-                          max_seconds=seconds).run()
+        results = LoadClient(self.proxy.port, paths, threads=threads, max_requests=requests,
+                             max_seconds=seconds).run()
+        settle_logs(self.backends)
+        return results
 
     def status(self):
         return self.proxy.get_json("/traffic-status?json")["balancers"][0]
@@ -55,6 +57,8 @@ class WeightedSplit(BackendsTestCase):
         self.assertTrue(status["managed"])
         self.assertEqual([m["target_share"] for m in status["members"]], [0.3, 0.7])
         self.assertEqual(sum(m["picks_total"] for m in status["members"]), 3000)
+        # Every pick was released when its request ended (post_request hook into mod_proxy).
+        self.assertEqual([m["inflight"] for m in status["members"]], [0, 0])
 
     def test_byrequests_interleaves_3_to_7(self):
         web1, web2 = self.backends
@@ -102,6 +106,7 @@ class Failures(BackendsTestCase):
         back_at = time.time()
         time.sleep(8)
         results = client.stop()
+        settle_logs(self.backends)
         failed = [r for r in results if r[1] != 200]
         # Only requests in flight on the killed member may fail (8 client threads).
         self.assertLessEqual(len(failed), 8, failed[:20])
@@ -169,6 +174,7 @@ class Restarts(BackendsTestCase):
         time.sleep(1)
         self.proxy.graceful()
         results = client.stop()
+        settle_logs(self.backends)
         self.assertEqual([r for r in results if r[1] != 200], [])
         status = self.status()
         picks_after = sum(m["picks_total"] for m in status["members"])
@@ -200,6 +206,13 @@ class Configuration(unittest.TestCase):
         proc = self.configtest("", "BalancerTrafficWindow 2s\n    BalancerTrafficSlowStart 500ms")
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
+    def test_missing_mod_proxy_is_a_clear_startup_error(self):
+        h = HttpdInstance("noproxy", "", modules=[], suite_modules=["balancer_traffic"])
+        self.addCleanup(h.cleanup)
+        proc = h.configtest()
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("mod_balancer_traffic needs mod_proxy", proc.stderr + proc.stdout)
+
     def test_bad_directives_fail_with_the_directive_and_reason(self):
         cases = {
             "BalancerTrafficWindow 5parsecs": "unknown unit",
@@ -214,36 +227,37 @@ class Configuration(unittest.TestCase):
             self.assertIn(directive.split()[0], proc.stderr)
             self.assertIn(reason, proc.stderr)
 
-    def test_startup_log_says_which_provider_is_in_effect_when_stock_is_loaded_too(self):
-        for stock_first in (True, False):
-            body = """
+    def test_our_provider_is_in_effect_and_logged_when_the_stock_module_is_loaded_too(self):
+        # Debian's a2enmod loads modules in file-name order; ours must win either way.
+        body = """
 LogLevel notice
 <Proxy balancer://cluster>
     BalancerMember http://127.0.0.1:9
     ProxySet lbmethod=bytraffic
 </Proxy>
+<Location /traffic-status>
+    SetHandler balancer-traffic-status
+</Location>
 """
-            h = HttpdInstance("both", body, modules=PROXY_MODULES, suite_modules=[])
+        for stock_first in (True, False):
+            h = HttpdInstance("both", body, modules=PROXY_MODULES + ["lbmethod_bytraffic"],
+                              suite_modules=["balancer_traffic"])
             self.addCleanup(h.cleanup)
-            ours = f"LoadModule balancer_traffic_module {h.load_lines().split()[-1]}"
-            stock = h.load_lines().replace(ours, "")
-            h.suite_modules = ["balancer_traffic"]
-            h.modules = h.modules + (["lbmethod_bytraffic"])
             lines = h.load_lines().splitlines()
-            ours_line = [l for l in lines if "balancer_traffic_module" in l][0]
-            stock_line = [l for l in lines if "lbmethod_bytraffic_module" in l][0]
-            others = [l for l in lines if l not in (ours_line, stock_line)]
-            order = [stock_line, ours_line] if stock_first else [ours_line, stock_line]
-            h.load_lines = lambda: "\n".join(others + order)
+            ours = [l for l in lines if "balancer_traffic_module" in l]
+            stock = [l for l in lines if "lbmethod_bytraffic_module" in l]
+            others = [l for l in lines if l not in ours + stock]
+            order = stock + ours if stock_first else ours + stock
+            h.load_lines = lambda others=others, order=order: "\n".join(others + order)
             h.write_config(body)
             h.start()
             log = h.error_log_text()
+            status = h.get_json("/traffic-status?json")["balancers"][0]
             h.stop()
-            if stock_first:
-                self.assertIn("mod_balancer_traffic's 'bytraffic' is in effect", log)
-            else:
-                self.assertIn("registered by mod_lbmethod_bytraffic.c is in effect", log)
-
+            self.assertIn("mod_lbmethod_bytraffic.c is loaded too; mod_balancer_traffic's "
+                          "'bytraffic' is in effect", log)
+            self.assertEqual(status["lbmethod"], "bytraffic")
+            self.assertIsNotNone(status.get("window_seconds"))
 
 if __name__ == "__main__":
     unittest.main()
