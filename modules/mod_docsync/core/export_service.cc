@@ -1,0 +1,137 @@
+#include "export_service.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "batch_stream.h"
+#include "path_policy.h"
+#include "safe_fs.h"
+
+namespace docsync {
+
+namespace {
+constexpr std::size_t kServeChunkBytes = 256 * 1024;
+}
+
+std::string serialise_batch_request(const std::vector<std::string>& paths) {
+    std::string out;
+    for (const auto& p : paths) out += percent_encode(p) + "\n";
+    return out;
+}
+
+bool parse_batch_request(std::string_view body, std::vector<std::string>* paths,
+                         std::string* error) {
+    paths->clear();
+    if (body.size() > kMaxBatchRequestBytes) {
+        *error = "batch request too large";
+        return false;
+    }
+    std::size_t start = 0;
+    while (start < body.size()) {
+        std::size_t end = body.find('\n', start);
+        if (end == std::string_view::npos) {
+            *error = "batch request lacks a final newline";
+            return false;
+        }
+        auto p = percent_decode(body.substr(start, end - start));
+        if (!p || path_problem(*p)) {
+            *error = "invalid path in batch request";
+            return false;
+        }
+        paths->push_back(std::move(*p));
+        if (paths->size() > kMaxBatchPaths) {
+            *error = "too many paths in batch request";
+            return false;
+        }
+        start = end + 1;
+    }
+    return true;
+}
+
+bool serve_batch(int root_fd, const std::vector<std::string>& paths, const ByteSink& sink) {
+    std::vector<char> buf(kServeChunkBytes);
+    for (const auto& path : paths) {
+        struct stat st;
+        UniqueFd fd = open_file_beneath(root_fd, path, &st);
+        if (!fd) {
+            std::string f = error_frame("unavailable: " + errno_text(errno));
+            if (!sink(f.data(), f.size())) return false;
+            continue;
+        }
+        // The frame announces the size at open time and then sends exactly that many bytes
+        // (zero-padded if the file shrank meanwhile): the stream stays in sync, and the
+        // secondary's hash check rejects the inconsistent copy.
+        std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+        std::string h = frame_header(size);
+        if (!sink(h.data(), h.size())) return false;
+        std::uint64_t sent = 0;
+        while (sent < size) {
+            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - sent));
+            ssize_t n = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(sent));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                std::fill(buf.begin(), buf.begin() + want, '\0');
+                n = static_cast<ssize_t>(want);
+            }
+            if (!sink(buf.data(), static_cast<std::size_t>(n))) return false;
+            sent += static_cast<std::uint64_t>(n);
+        }
+    }
+    return true;
+}
+
+ServeStatus serve_delta(int root_fd, const std::string& path, std::string_view signature,
+                        const ByteSink& sink, std::string* error) {
+    if (path_problem(path)) {
+        *error = "invalid path";
+        return ServeStatus::bad_request;
+    }
+    RsSignature sig = load_signature(signature, error);
+    if (!sig) return ServeStatus::bad_request;
+    UniqueFd fd = open_file_beneath(root_fd, path);
+    if (!fd) {
+        *error = path + ": " + errno_text(errno);
+        return ServeStatus::not_found;
+    }
+    rs_result r = delta_from_fd(sig.get(), fd.get(), sink);
+    if (r != RS_DONE) {
+        *error = std::string("delta failed: ") + rs_strerror(r);
+        return ServeStatus::failed;
+    }
+    return ServeStatus::ok;
+}
+
+ServeStatus serve_range(int root_fd, const std::string& path, std::uint64_t offset,
+                        std::uint64_t length, const ByteSink& sink, std::string* error) {
+    if (path_problem(path)) {
+        *error = "invalid path";
+        return ServeStatus::bad_request;
+    }
+    struct stat st;
+    UniqueFd fd = open_file_beneath(root_fd, path, &st);
+    if (!fd) {
+        *error = path + ": " + errno_text(errno);
+        return ServeStatus::not_found;
+    }
+    std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    if (offset > size) {
+        *error = "offset beyond end of file";
+        return ServeStatus::bad_request;
+    }
+    std::uint64_t end = length == 0 || length > size - offset ? size : offset + length;
+    std::vector<char> buf(kServeChunkBytes);
+    for (std::uint64_t pos = offset; pos < end;) {
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), end - pos));
+        ssize_t n = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(pos));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (!sink(buf.data(), static_cast<std::size_t>(n))) return ServeStatus::failed;
+        pos += static_cast<std::uint64_t>(n);
+    }
+    return ServeStatus::ok;
+}
+
+}  // namespace docsync

@@ -1,0 +1,89 @@
+// One export on the primary, per httpd child process: the current manifest snapshot, a short
+// history of earlier ones (to answer "what changed since <etag>" with a small delta instead of
+// the whole manifest), and a watcher thread that rescans on inotify events — debounced, with a
+// periodic full rescan as fallback for changes inotify cannot see (NFS, overflowed queue,
+// directories created faster than watches are added).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "manifest.h"
+#include "tree_scan.h"
+
+namespace docsync {
+
+inline constexpr std::chrono::milliseconds kDefaultRescanInterval{30'000};
+inline constexpr std::chrono::milliseconds kDebounceQuiet{20};
+inline constexpr std::chrono::milliseconds kDebounceMax{250};
+inline constexpr std::size_t kManifestHistory = 16;
+
+struct Snapshot {
+    Manifest manifest;
+    std::string text;  // serialise(manifest)
+    std::string etag;  // sha256 of text
+    std::uint64_t generation = 0;
+};
+
+class ExportState {
+public:
+    ExportState(std::string name, std::string root, std::chrono::milliseconds rescan_interval);
+    ~ExportState();  // stops and joins the watcher
+    ExportState(const ExportState&) = delete;
+    ExportState& operator=(const ExportState&) = delete;
+
+    const std::string& name() const { return name_; }
+    const std::string& root() const { return root_; }
+
+    // Scans once synchronously (so the first request has a manifest), then starts the watcher.
+    bool start(std::string* error);
+    void stop();
+    void rescan();  // synchronous, also used by tests
+
+    std::shared_ptr<const Snapshot> current() const;
+    // Serialised changes from the snapshot with `etag` to the current one, if that snapshot is
+    // still in the history; empty otherwise (the caller then sends the full manifest).
+    std::string changes_since(const std::string& etag) const;
+
+    // Waits until the current etag differs from `etag`, `timeout` passes or `abort()` says so
+    // (checked every `poll_slice`). Returns the snapshot current at return.
+    std::shared_ptr<const Snapshot> wait_for_change(const std::string& etag,
+                                                    std::chrono::milliseconds timeout,
+                                                    const std::function<bool()>& abort,
+                                                    std::chrono::milliseconds poll_slice =
+                                                        std::chrono::milliseconds(250));
+    bool inotify_active() const { return inotify_active_.load(); }
+    std::uint64_t scans() const { return scans_.load(); }
+    std::string last_error() const;
+
+private:
+    void watch_loop();
+    void add_watches(const std::vector<std::string>& dirs);
+
+    std::string name_;
+    std::string root_;
+    std::chrono::milliseconds rescan_interval_;
+    HashCache cache_;           // only touched by rescan(), under scan_mutex_
+    std::mutex scan_mutex_;
+    mutable std::mutex mutex_;  // guards current_, history_, error_
+    std::condition_variable changed_;
+    std::shared_ptr<const Snapshot> current_;
+    std::deque<std::shared_ptr<const Snapshot>> history_;
+    std::string error_;
+    std::thread watcher_;
+    int inotify_fd_ = -1;
+    int wake_fd_ = -1;  // eventfd to stop the watcher
+    std::atomic<bool> stopping_{false};
+    std::atomic<bool> inotify_active_{false};
+    std::atomic<std::uint64_t> scans_{0};
+};
+
+}  // namespace docsync

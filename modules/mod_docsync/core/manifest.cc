@@ -1,0 +1,220 @@
+#include "manifest.h"
+
+#include <charconv>
+
+#include "crypto.h"
+#include "path_policy.h"
+
+namespace docsync {
+
+namespace {
+
+void append_entry(std::string& out, const std::string& path, const Entry& e) {
+    char mode[16];
+    auto r = std::to_chars(mode, mode + sizeof mode, e.mode & kModeMask, 8);
+    out += static_cast<char>(e.type);
+    out += ' ';
+    out.append(mode, r.ptr);
+    out += ' ';
+    out += std::to_string(e.size);
+    out += ' ';
+    out += std::to_string(e.mtime_ns);
+    out += ' ';
+    out += e.type == EntryType::file ? e.sha256 : "-";
+    out += ' ';
+    out += percent_encode(path);
+    if (e.type == EntryType::symlink) {
+        out += ' ';
+        out += percent_encode(e.target);
+    }
+    out += '\n';
+}
+
+// Splits one line into space-separated fields; at most `max_fields`.
+std::vector<std::string_view> fields_of(std::string_view line, std::size_t max_fields) {
+    std::vector<std::string_view> out;
+    std::size_t start = 0;
+    while (start <= line.size() && out.size() <= max_fields) {
+        std::size_t end = line.find(' ', start);
+        if (end == std::string_view::npos) end = line.size();
+        out.push_back(line.substr(start, end - start));
+        start = end + 1;
+    }
+    return out;
+}
+
+template <class T>
+bool parse_number(std::string_view s, T& out, int base = 10) {
+    if (s.empty() || s.size() > 20) return false;
+    if (s[0] == '-' && base == 10) {
+        if (s.size() == 1 || s[1] < '0' || s[1] > '9') return false;
+    } else if (s[0] < '0' || s[0] > '9') {
+        return false;
+    }
+    auto r = std::from_chars(s.data(), s.data() + s.size(), out, base);
+    return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+std::optional<std::string> parse_entry(const std::vector<std::string_view>& f, std::string& path,
+                                       Entry& e) {
+    if (f[0].size() != 1) return "bad type";
+    char t = f[0][0];
+    if (t != 'f' && t != 'd' && t != 'l') return "bad type";
+    e.type = static_cast<EntryType>(t);
+    std::size_t want = e.type == EntryType::symlink ? 7 : 6;
+    if (f.size() != want) return "wrong field count";
+    if (!parse_number(f[1], e.mode, 8) || (e.mode & ~kModeMask)) return "bad mode";
+    if (!parse_number(f[2], e.size) || e.size > kMaxFileBytes) return "bad size";
+    if (!parse_number(f[3], e.mtime_ns)) return "bad mtime";
+    auto p = percent_decode(f[5]);
+    if (!p) return "bad path encoding";
+    if (auto problem = path_problem(*p)) return "bad path: " + *problem;
+    path = std::move(*p);
+    switch (e.type) {
+        case EntryType::file:
+            if (f[4].size() != kSha256HexChars || !is_lower_hex(f[4])) return "bad hash";
+            e.sha256 = std::string(f[4]);
+            break;
+        case EntryType::dir:
+            if (f[4] != "-" || e.size != 0) return "bad directory entry";
+            break;
+        case EntryType::symlink: {
+            if (f[4] != "-") return "bad symlink entry";
+            auto target = percent_decode(f[6]);
+            if (!target || target->empty() || target->size() > kMaxSymlinkTargetBytes ||
+                target->find('\0') != std::string::npos || target->size() != e.size)
+                return "bad symlink target";
+            e.target = std::move(*target);
+            break;
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string serialise(const Manifest& m) {
+    std::string out = "DSM1 " + std::to_string(m.size()) + "\n";
+    out.reserve(m.size() * 120);
+    for (const auto& [path, e] : m) append_entry(out, path, e);
+    return out;
+}
+
+std::string manifest_etag(const Manifest& m) { return sha256_hex(serialise(m)); }
+
+ManifestChanges manifest_changes(const Manifest& from, const Manifest& to,
+                                 const std::string& from_etag) {
+    ManifestChanges c;
+    c.base_etag = from_etag;
+    for (const auto& [path, e] : to) {
+        auto it = from.find(path);
+        if (it == from.end() || it->second != e) c.changed.emplace(path, e);
+    }
+    for (const auto& kv : from)
+        if (!to.count(kv.first)) c.removed.push_back(kv.first);
+    return c;
+}
+
+std::string serialise(const ManifestChanges& c) {
+    std::string out = "DSM1D " + c.base_etag + " " + std::to_string(c.changed.size()) + " " +
+                      std::to_string(c.removed.size()) + "\n";
+    for (const auto& [path, e] : c.changed) append_entry(out, path, e);
+    for (const auto& path : c.removed) out += "x " + percent_encode(path) + "\n";
+    return out;
+}
+
+std::optional<std::string> manifest_problem(const Manifest& m) {
+    for (const auto& [path, e] : m) {
+        if (auto problem = path_problem(path)) return path + ": " + *problem;
+        std::string parent = parent_of(path);
+        if (!parent.empty()) {
+            auto it = m.find(parent);
+            if (it == m.end() || it->second.type != EntryType::dir)
+                return path + ": parent is not a directory in the manifest";
+        }
+    }
+    return std::nullopt;
+}
+
+ParsedManifest parse_manifest(std::string_view text, std::size_t max_entries) {
+    ParsedManifest out;
+    auto fail = [&](std::string why, std::size_t line_no) {
+        out.error = "line " + std::to_string(line_no) + ": " + why;
+        out.entries.clear();
+        out.removed.clear();
+        return out;
+    };
+    if (text.size() > kMaxManifestBytes) return fail("manifest too large", 0);
+    if (text.empty() || text.back() != '\n') return fail("missing final newline", 0);
+
+    std::size_t pos = text.find('\n');
+    auto header = fields_of(text.substr(0, pos), 4);
+    std::size_t entries = 0, removals = 0;
+    if (header.size() == 2 && header[0] == "DSM1") {
+        if (!parse_number(header[1], entries)) return fail("bad entry count", 1);
+    } else if (header.size() == 4 && header[0] == "DSM1D") {
+        out.is_delta = true;
+        if (header[1].size() != kSha256HexChars || !is_lower_hex(header[1]))
+            return fail("bad base etag", 1);
+        out.base_etag = std::string(header[1]);
+        if (!parse_number(header[2], entries) || !parse_number(header[3], removals))
+            return fail("bad counts", 1);
+    } else {
+        return fail("unknown format or version", 1);
+    }
+    if (entries > max_entries || removals > max_entries)
+        return fail("more entries than allowed", 1);
+
+    std::size_t line_no = 1;
+    std::string previous;
+    bool have_previous = false;
+    std::size_t start = pos + 1;
+    for (std::size_t i = 0; i < entries + removals; ++i) {
+        ++line_no;
+        if (start >= text.size()) return fail("fewer lines than announced", line_no);
+        std::size_t end = text.find('\n', start);
+        std::string_view line = text.substr(start, end - start);
+        start = end + 1;
+        auto f = fields_of(line, 7);
+        if (i < entries) {
+            if (f.size() < 6 || f.size() > 7) return fail("wrong field count", line_no);
+            std::string path;
+            Entry e;
+            if (auto problem = parse_entry(f, path, e)) return fail(*problem, line_no);
+            if (have_previous && !(previous < path)) return fail("not sorted or duplicate", line_no);
+            previous = path;
+            have_previous = true;
+            out.entries.emplace_hint(out.entries.end(), std::move(path), std::move(e));
+        } else {
+            if (i == entries) have_previous = false;
+            if (f.size() != 2 || f[0] != "x") return fail("bad removal line", line_no);
+            auto p = percent_decode(f[1]);
+            if (!p || path_problem(*p)) return fail("bad removal path", line_no);
+            if (have_previous && !(previous < *p)) return fail("not sorted or duplicate", line_no);
+            previous = *p;
+            have_previous = true;
+            out.removed.push_back(std::move(*p));
+        }
+    }
+    if (start != text.size()) return fail("trailing data", line_no + 1);
+    if (!out.is_delta) {
+        if (auto problem = manifest_problem(out.entries)) return fail(*problem, 0);
+    }
+    return out;
+}
+
+bool apply_changes(Manifest& base, const ParsedManifest& delta, std::string* error) {
+    for (const auto& path : delta.removed) base.erase(path);
+    for (const auto& [path, e] : delta.entries) base[path] = e;
+    if (base.size() > kMaxManifestEntries) {
+        if (error) *error = "too many entries";
+        return false;
+    }
+    if (auto problem = manifest_problem(base)) {
+        if (error) *error = *problem;
+        return false;
+    }
+    return true;
+}
+
+}  // namespace docsync

@@ -1,0 +1,48 @@
+// What a relative path from the network may look like before it is used under a sync root.
+// Every path in a manifest, in a request and in a batch passes through here; the file-system
+// layer (safe_fs.h) then resolves it one component at a time without following symlinks, so a
+// path that passes this check still cannot leave the root through a symlink.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace docsync {
+
+inline constexpr std::size_t kMaxPathBytes = 4096;      // PATH_MAX on Linux
+inline constexpr std::size_t kMaxComponentBytes = 255;  // NAME_MAX on Linux
+inline constexpr std::size_t kMaxPathDepth = 64;
+inline constexpr std::size_t kMaxSymlinkTargetBytes = 4096;
+
+// Prefix of the sync's own temporary files; such names are never synced or served.
+inline constexpr std::string_view kTempPrefix = ".docsync-tmp-";
+
+// Empty optional if `path` is an acceptable relative path: non-empty components separated by
+// single '/', none "." or "..", no leading '/', no NUL or other control character, bounded
+// length and depth, not one of our temp names. Otherwise the reason.
+std::optional<std::string> path_problem(std::string_view path);
+inline bool is_valid_relative_path(std::string_view path) { return !path_problem(path); }
+
+// A symlink target is "safe" (rsync's --safe-links) if it is relative and, read lexically from
+// the link's own directory, never climbs above the sync root. Unsafe links are not created.
+bool is_safe_symlink_target(std::string_view link_path, std::string_view target);
+
+// Paths and link targets travel percent-encoded in the line-based formats: every byte that is
+// not a printable ASCII character other than '%' and ' ' is written as %XX.
+std::string percent_encode(std::string_view raw);
+// Strict: only %XX with two hex digits; no raw byte that encode() would have escaped.
+std::optional<std::string> percent_decode(std::string_view encoded);
+
+// For a query-string value: every byte except unreserved characters and '/' as %XX.
+std::string url_encode(std::string_view raw);
+
+std::string parent_of(std::string_view path);  // "" for a top-level name
+std::string_view base_name(std::string_view path);
+
+// fnmatch(3)-style glob against the whole relative path or its last component
+// (so "*.swp" excludes editor files anywhere and "cache/*" one subtree).
+bool glob_excludes(std::string_view glob, std::string_view path);
+
+}  // namespace docsync

@@ -1,0 +1,196 @@
+#include "status_report.h"
+
+#include <cstdio>
+#include <ctime>
+
+#include "path_policy.h"
+
+namespace docsync {
+
+namespace {
+
+struct Field {
+    const char* key;
+    std::string SourceStatus::*text;
+    std::int64_t SourceStatus::*i64;
+    std::uint64_t SourceStatus::*u64;
+    bool SourceStatus::*flag;
+};
+
+const Field kFields[] = {
+    {"url", &SourceStatus::url, nullptr, nullptr, nullptr},
+    {"local_dir", &SourceStatus::local_dir, nullptr, nullptr, nullptr},
+    {"last_attempt", nullptr, &SourceStatus::last_attempt_unix, nullptr, nullptr},
+    {"last_success", nullptr, &SourceStatus::last_success_unix, nullptr, nullptr},
+    {"result", &SourceStatus::result, nullptr, nullptr, nullptr},
+    {"remote_etag", &SourceStatus::remote_etag, nullptr, nullptr, nullptr},
+    {"rounds", nullptr, nullptr, &SourceStatus::rounds, nullptr},
+    {"files_transferred", nullptr, nullptr, &SourceStatus::files_transferred, nullptr},
+    {"bytes_received", nullptr, nullptr, &SourceStatus::bytes_received, nullptr},
+    {"bytes_sent", nullptr, nullptr, &SourceStatus::bytes_sent, nullptr},
+    {"bytes_saved_by_delta", nullptr, nullptr, &SourceStatus::bytes_saved_by_delta, nullptr},
+    {"last_files", nullptr, nullptr, &SourceStatus::last_files, nullptr},
+    {"last_bytes", nullptr, nullptr, &SourceStatus::last_bytes, nullptr},
+    {"restart_graceful", nullptr, nullptr, nullptr, &SourceStatus::restart_graceful},
+    {"restart_pending", nullptr, nullptr, nullptr, &SourceStatus::restart_pending},
+    {"restarts_triggered", nullptr, nullptr, &SourceStatus::restarts_triggered, nullptr},
+    {"last_error", &SourceStatus::last_error, nullptr, nullptr, nullptr},
+    {"config_check_output", &SourceStatus::config_check_output, nullptr, nullptr, nullptr},
+};
+
+std::string value_text(const SourceStatus& s, const Field& f) {
+    if (f.text) return s.*f.text;
+    if (f.i64) return std::to_string(s.*f.i64);
+    if (f.u64) return std::to_string(s.*f.u64);
+    return s.*f.flag ? "true" : "false";
+}
+
+std::string iso_time(std::int64_t t) {
+    if (t <= 0) return "never";
+    std::time_t tt = static_cast<std::time_t>(t);
+    std::tm tm;
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+}  // namespace
+
+std::string serialise_status(const std::vector<SourceStatus>& sources, std::int64_t child_pid) {
+    std::string out = "pid " + std::to_string(child_pid) + "\n";
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        out += "source " + std::to_string(i) + "\n";
+        for (const auto& f : kFields)
+            out += std::string(f.key) + " " + percent_encode(value_text(sources[i], f)) + "\n";
+    }
+    return out;
+}
+
+std::vector<SourceStatus> parse_status(const std::string& text, std::int64_t* child_pid) {
+    std::vector<SourceStatus> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string line = text.substr(start, end - start);
+        start = end + 1;
+        auto sp = line.find(' ');
+        if (sp == std::string::npos) continue;
+        std::string key = line.substr(0, sp);
+        auto value = percent_decode(line.substr(sp + 1));
+        if (!value) value = std::string();
+        if (key == "pid") {
+            if (child_pid) *child_pid = std::atoll(value->c_str());
+        } else if (key == "source") {
+            out.emplace_back();
+        } else if (!out.empty()) {
+            for (const auto& f : kFields) {
+                if (key != f.key) continue;
+                if (f.text) out.back().*f.text = *value;
+                else if (f.i64) out.back().*f.i64 = std::atoll(value->c_str());
+                else if (f.u64) out.back().*f.u64 = std::strtoull(value->c_str(), nullptr, 10);
+                else out.back().*f.flag = *value == "true";
+            }
+        }
+    }
+    return out;
+}
+
+std::string json_escape(const std::string& s) {
+    std::string out;
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
+                } else if (c >= 0x80) {
+                    out += '?';  // the values are ASCII; anything else is not worth a decoder
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+    }
+    return out;
+}
+
+std::string html_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '&': out += "&amp;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+std::string render_status_json(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
+                               bool child_running) {
+    std::string out = "{\"sync_child_pid\":" + std::to_string(child_pid) +
+                      ",\"sync_child_running\":" + (child_running ? "true" : "false") +
+                      ",\"sources\":[";
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        if (i) out += ",";
+        out += "{";
+        bool first = true;
+        for (const auto& f : kFields) {
+            if (!first) out += ",";
+            first = false;
+            out += "\"" + std::string(f.key) + "\":";
+            if (f.text) out += "\"" + json_escape(sources[i].*f.text) + "\"";
+            else out += value_text(sources[i], f);
+        }
+        out += "}";
+    }
+    out += "]}\n";
+    return out;
+}
+
+std::string render_status_html(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
+                               bool child_running) {
+    std::string out =
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>docsync status</title>"
+        "</head><body>\n<h1>docsync</h1>\n<p>sync process: " +
+        std::to_string(child_pid) + (child_running ? " (running)" : " (not running)") + "</p>\n";
+    if (sources.empty()) out += "<p>No DocSyncSource configured or no round finished yet.</p>\n";
+    for (const auto& s : sources) {
+        out += "<h2>" + html_escape(s.url) + " &rarr; " + html_escape(s.local_dir) +
+               "</h2>\n<table border=\"1\">\n";
+        auto row = [&](const std::string& k, const std::string& v) {
+            out += "<tr><th align=\"left\">" + html_escape(k) + "</th><td><pre>" + html_escape(v) +
+                   "</pre></td></tr>\n";
+        };
+        row("result", s.result);
+        row("last attempt", iso_time(s.last_attempt_unix));
+        row("last success", iso_time(s.last_success_unix));
+        row("rounds", std::to_string(s.rounds));
+        row("files transferred (last round / total)",
+            std::to_string(s.last_files) + " / " + std::to_string(s.files_transferred));
+        row("bytes on the wire (last round, both ways)", std::to_string(s.last_bytes));
+        row("bytes received / sent (total)",
+            std::to_string(s.bytes_received) + " / " + std::to_string(s.bytes_sent));
+        row("bytes saved by delta", std::to_string(s.bytes_saved_by_delta));
+        row("restart=graceful", s.restart_graceful ? "yes" : "no");
+        row("restart pending", s.restart_pending ? "yes" : "no");
+        row("graceful restarts triggered", std::to_string(s.restarts_triggered));
+        row("last error", s.last_error.empty() ? "-" : s.last_error);
+        if (!s.config_check_output.empty()) row("config check output", s.config_check_output);
+        out += "</table>\n";
+    }
+    out += "</body></html>\n";
+    return out;
+}
+
+}  // namespace docsync

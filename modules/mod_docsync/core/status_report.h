@@ -1,0 +1,45 @@
+// What the status page shows per source. The sync child writes it to a file in the runtime
+// directory after every round (atomically, by rename); any httpd worker reads and renders it.
+// The file format is line based: "source <index>" starts a record, then "<key> <value>" lines
+// (values percent-encoded), so a corrupted file can only produce empty fields.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace docsync {
+
+struct SourceStatus {
+    std::string url;
+    std::string local_dir;
+    std::int64_t last_attempt_unix = 0;
+    std::int64_t last_success_unix = 0;
+    std::string result = "pending";  // pending | ok | error | config-rejected
+    std::string remote_etag;
+    std::uint64_t rounds = 0;
+    std::uint64_t files_transferred = 0;     // cumulative
+    std::uint64_t bytes_received = 0;        // cumulative, on the wire (headers included)
+    std::uint64_t bytes_sent = 0;            // cumulative: requests, signatures, path lists
+    std::uint64_t bytes_saved_by_delta = 0;  // cumulative
+    std::uint64_t last_files = 0;
+    std::uint64_t last_bytes = 0;            // received + sent by the last round
+    bool restart_graceful = false;
+    bool restart_pending = false;
+    std::uint64_t restarts_triggered = 0;
+    std::string last_error;
+    std::string config_check_output;
+};
+
+std::string serialise_status(const std::vector<SourceStatus>& sources, std::int64_t child_pid);
+std::vector<SourceStatus> parse_status(const std::string& text, std::int64_t* child_pid);
+
+std::string render_status_json(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
+                               bool child_running);
+std::string render_status_html(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
+                               bool child_running);
+
+std::string json_escape(const std::string& s);
+std::string html_escape(const std::string& s);
+
+}  // namespace docsync

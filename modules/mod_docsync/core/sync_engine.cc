@@ -1,0 +1,333 @@
+#include "sync_engine.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "crypto.h"
+#include "path_policy.h"
+#include "safe_fs.h"
+
+namespace docsync {
+
+namespace {
+
+constexpr std::size_t kMaxReportedErrors = 20;
+
+void add_error(std::vector<std::string>& errors, std::string e) {
+    if (errors.size() < kMaxReportedErrors) errors.push_back(std::move(e));
+}
+
+// Receives batch frames and writes each file atomically.
+class BatchWriter : public BatchSink {
+public:
+    BatchWriter(int root_fd, const std::vector<const Action*>& files, ApplyResult& result)
+        : root_fd_(root_fd), files_(files), result_(result) {}
+
+    bool begin(std::size_t index, std::uint64_t) override {
+        current_ = index;
+        writer_ = std::make_unique<AtomicFileWriter>(root_fd_, files_[index]->path);
+        if (!writer_->ok()) add_error(result_.errors, writer_->error());
+        return true;  // keep reading the stream; this file just fails
+    }
+    bool data(const char* p, std::size_t n) override {
+        if (writer_->ok()) writer_->write(p, n);
+        return true;
+    }
+    bool end() override {
+        const Entry& e = files_[current_]->entry;
+        if (writer_->ok() && writer_->commit(e.size, e.sha256, e.mode, e.mtime_ns)) {
+            ++result_.stats.files_fetched;
+            result_.stats.file_bytes_written += e.size;
+            ++done_;
+        } else if (!writer_->error().empty()) {
+            add_error(result_.errors, writer_->error());
+        }
+        writer_.reset();
+        return true;
+    }
+    void unavailable(std::size_t index, const std::string& reason) override {
+        add_error(result_.errors, files_[index]->path + ": not served: " + reason);
+    }
+    std::size_t done() const { return done_; }
+
+private:
+    int root_fd_;
+    const std::vector<const Action*>& files_;
+    ApplyResult& result_;
+    std::size_t current_ = 0;
+    std::size_t done_ = 0;
+    std::unique_ptr<AtomicFileWriter> writer_;
+};
+
+bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Action*>& files,
+                 ApplyResult& result) {
+    if (files.empty()) return true;
+    std::vector<std::string> paths;
+    std::vector<std::uint64_t> sizes;
+    for (const Action* a : files) {
+        paths.push_back(a->path);
+        sizes.push_back(a->entry.size);
+    }
+    BatchWriter writer(root_fd, files, result);
+    BatchDecoder decoder(sizes, writer);
+    std::string error;
+    bool ok = transport.fetch_files(paths, decoder, &error) && decoder.finished();
+    if (!ok)
+        add_error(result.errors, "batch of " + std::to_string(files.size()) + " files: " +
+                                     (error.empty() ? decoder.error() : error));
+    return ok && writer.done() == files.size();
+}
+
+bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyResult& result) {
+    struct stat st;
+    UniqueFd basis = open_file_beneath(root_fd, a.path, &st);
+    if (!basis) {
+        add_error(result.errors, a.path + ": basis vanished");
+        return false;
+    }
+    std::string signature;
+    rs_result r = signature_of_fd(basis.get(), static_cast<std::uint64_t>(st.st_size),
+                                  [&](const char* p, std::size_t n) {
+                                      signature.append(p, n);
+                                      return signature.size() <= kMaxSignatureBytes;
+                                  });
+    if (r != RS_DONE) {
+        add_error(result.errors, a.path + ": signature failed: " + rs_strerror(r));
+        return false;
+    }
+    AtomicFileWriter writer(root_fd, a.path);
+    if (!writer.ok()) {
+        add_error(result.errors, writer.error());
+        return false;
+    }
+    std::uint64_t delta_bytes = 0;
+    PatchStream patch(basis.get(), static_cast<std::uint64_t>(st.st_size), a.entry.size,
+                      [&](const char* p, std::size_t n) { return writer.write(p, n); });
+    std::string error;
+    bool ok = transport.fetch_delta(a.path, signature,
+                                    [&](const char* p, std::size_t n) {
+                                        delta_bytes += n;
+                                        return patch.feed(p, n);
+                                    },
+                                    &error);
+    ok = ok && patch.finish();
+    if (!ok) {
+        add_error(result.errors,
+                  a.path + ": delta failed: " + (patch.error().empty() ? error : patch.error()));
+        return false;
+    }
+    if (!writer.commit(a.entry.size, a.entry.sha256, a.entry.mode, a.entry.mtime_ns)) {
+        add_error(result.errors, writer.error());
+        return false;
+    }
+    ++result.stats.files_fetched;
+    ++result.stats.files_by_delta;
+    result.stats.file_bytes_written += a.entry.size;
+    result.stats.delta_bytes_received += delta_bytes;
+    if (a.entry.size > delta_bytes) result.stats.bytes_saved_by_delta += a.entry.size - delta_bytes;
+    return true;
+}
+
+}  // namespace
+
+bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
+                       std::string* error) {
+    if (args.size() < 2) {
+        *error = "takes <url-of-export> <local-directory> [delete=on|off] [restart=graceful] "
+                 "[exclude=<glob>]...";
+        return false;
+    }
+    SourceOptions s;
+    s.url = args[0];
+    if (s.url.rfind("http://", 0) != 0 && s.url.rfind("https://", 0) != 0) {
+        *error = "URL must start with http:// or https://: " + s.url;
+        return false;
+    }
+    while (s.url.size() > 8 && s.url.back() == '/') s.url.pop_back();
+    s.local_dir = args[1];
+    if (s.local_dir.empty() || s.local_dir[0] != '/') {
+        *error = "local directory must be an absolute path: " + s.local_dir;
+        return false;
+    }
+    while (s.local_dir.size() > 1 && s.local_dir.back() == '/') s.local_dir.pop_back();
+    if (s.local_dir == "/") {
+        *error = "refusing to sync into /";
+        return false;
+    }
+    for (std::size_t i = 2; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "delete=on") {
+            s.delete_extraneous = true;
+        } else if (a == "delete=off") {
+            s.delete_extraneous = false;
+        } else if (a == "restart=graceful") {
+            s.restart_graceful = true;
+        } else if (a == "restart=off" || a == "restart=none") {
+            s.restart_graceful = false;
+        } else if (a.rfind("exclude=", 0) == 0 && a.size() > 8) {
+            s.excludes.push_back(a.substr(8));
+        } else {
+            *error = "unknown option '" + a + "'";
+            return false;
+        }
+    }
+    *out = std::move(s);
+    return true;
+}
+
+ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport) {
+    ApplyResult result;
+    auto failed = [&](const Action& a, const std::string& what) {
+        result.complete = false;
+        add_error(result.errors, a.path + ": " + what + ": " + errno_text(errno));
+    };
+    std::vector<const Action*> batch;
+    std::uint64_t batch_bytes = 0;
+    auto flush = [&] {
+        if (!fetch_batch(root_fd, transport, batch, result)) result.complete = false;
+        batch.clear();
+        batch_bytes = 0;
+    };
+    for (const Action& a : plan.actions) {
+        if (a.kind != ActionKind::fetch && !batch.empty()) flush();
+        switch (a.kind) {
+            case ActionKind::remove:
+                if (!remove_beneath(root_fd, a.path)) failed(a, "remove");
+                else ++result.stats.removed;
+                break;
+            case ActionKind::mkdir: {
+                UniqueFd d = open_dir_beneath(root_fd, a.path, true);
+                if (!d) failed(a, "mkdir");
+                break;
+            }
+            case ActionKind::rename:
+                if (!rename_beneath(root_fd, a.from, a.path)) failed(a, "rename from " + a.from);
+                else ++result.stats.renamed;
+                break;
+            case ActionKind::fetch:
+                if (a.has_basis && a.basis_size >= kMinDeltaBytes && a.entry.size >= kMinDeltaBytes) {
+                    if (!batch.empty()) flush();
+                    if (!fetch_by_delta(root_fd, transport, a, result)) result.complete = false;
+                } else {
+                    if (batch.size() >= kMaxBatchPaths ||
+                        (batch_bytes + a.entry.size > kMaxBatchContentBytes && !batch.empty()))
+                        flush();
+                    batch.push_back(&a);
+                    batch_bytes += a.entry.size;
+                }
+                break;
+            case ActionKind::symlink:
+                if (!make_symlink_beneath(root_fd, a.path, a.entry.target, a.entry.mtime_ns))
+                    failed(a, "symlink");
+                else ++result.stats.symlinks;
+                break;
+            case ActionKind::set_mode:
+                if (!set_mode_beneath(root_fd, a.path, a.entry.mode)) failed(a, "chmod");
+                else ++result.stats.metadata;
+                break;
+            case ActionKind::set_mtime:
+                if (!set_mtime_beneath(root_fd, a.path, a.entry.mtime_ns)) failed(a, "set mtime");
+                else ++result.stats.metadata;
+                break;
+        }
+    }
+    if (!batch.empty()) flush();
+    if (!result.errors.empty()) result.complete = false;
+    return result;
+}
+
+std::string staging_dir_for(const std::string& local_dir) {
+    std::string parent = parent_of(local_dir);
+    std::string name(base_name(local_dir));
+    return (parent.empty() ? std::string() : parent) + "/.docsync-stage." + name;
+}
+
+RoundResult sync_round(const SourceOptions& source, const Manifest& remote, HashCache& cache,
+                       Transport& transport, const ConfigCheck& check) {
+    RoundResult out;
+    UniqueFd live = open_root(source.local_dir);
+    if (!live && errno == ENOENT && ::mkdir(source.local_dir.c_str(), 0755) == 0)
+        live = open_root(source.local_dir);
+    if (!live) {
+        out.complete = false;
+        out.errors.push_back(source.local_dir + ": " + errno_text(errno));
+        return out;
+    }
+    ScanOptions scan_options;
+    scan_options.excludes = source.excludes;
+    ScanResult local = scan_tree(live.get(), cache, scan_options);
+    if (!local.ok()) {
+        out.complete = false;
+        out.errors.push_back(source.local_dir + ": " + local.error);
+        return out;
+    }
+    // Leftovers of an interrupted round are never visible under a real name; tidy them.
+    for (const auto& t : local.stale_temp_files) {
+        UniqueFd d = open_dir_beneath(live.get(), parent_of(t));
+        if (d) ::unlinkat(d.get(), std::string(base_name(t)).c_str(), 0);
+    }
+    PlanOptions plan_options{source.delete_extraneous, source.excludes};
+    Plan plan = make_plan(local.manifest, remote, plan_options);
+    out.refused = plan.refused;
+    if (plan.empty()) return out;
+    out.changed = true;
+
+    if (!source.restart_graceful) {
+        ApplyResult applied = apply_plan(plan, live.get(), transport);
+        out.complete = applied.complete;
+        out.errors = std::move(applied.errors);
+        out.stats = applied.stats;
+        return out;
+    }
+
+    // restart=graceful: stage a full copy, apply there, check, swap.
+    std::string staging = staging_dir_for(source.local_dir);
+    {
+        UniqueFd parent = open_root(parent_of(source.local_dir).empty() ? "/" : parent_of(source.local_dir));
+        if (parent) remove_at(parent.get(), std::string(base_name(staging)).c_str());
+    }
+    if (::mkdir(staging.c_str(), 0700) != 0) {
+        out.complete = false;
+        out.errors.push_back(staging + ": " + errno_text(errno));
+        return out;
+    }
+    UniqueFd stage = open_root(staging);
+    if (!stage || !copy_tree(live.get(), stage.get())) {
+        out.complete = false;
+        out.errors.push_back(staging + ": cannot stage a copy: " + errno_text(errno));
+        return out;
+    }
+    struct stat live_st;
+    if (::fstat(live.get(), &live_st) == 0) ::fchmod(stage.get(), live_st.st_mode & 07777);
+    ApplyResult applied = apply_plan(plan, stage.get(), transport);
+    out.stats = applied.stats;
+    if (!applied.complete) {
+        // Never swap in a batch that is not whole; the next round starts again.
+        out.complete = false;
+        out.errors = std::move(applied.errors);
+        return out;
+    }
+    std::string output;
+    if (check && !check(staging, &output)) {
+        out.config_rejected = true;
+        out.check_output = output;
+        return out;
+    }
+    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, source.local_dir.c_str(),
+                    RENAME_EXCHANGE) != 0) {
+        out.complete = false;
+        out.errors.push_back("swap of " + staging + " and " + source.local_dir +
+                             " failed: " + errno_text(errno));
+        return out;
+    }
+    // The old content now lives at the staging path; it is removed before the next staging.
+    out.restart_needed = true;
+    return out;
+}
+
+}  // namespace docsync

@@ -1,0 +1,93 @@
+// The secondary's side of one sync round, independent of HTTP: the transport is an interface
+// (libcurl in the module, a local directory in unit tests).
+//
+// One round: scan the local tree (hash cache) → plan against the remote manifest → apply.
+// For an ordinary source each file is applied atomically on its own (temp + verify + rename).
+// For a restart=graceful source the whole batch is applied to a staging copy beside the live
+// directory, validated by a caller-supplied check (httpd -t), and only then swapped in with one
+// renameat2(RENAME_EXCHANGE), so the server never reads a half-applied configuration.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "batch_stream.h"
+#include "manifest.h"
+#include "rsync_delta.h"
+#include "sync_plan.h"
+#include "tree_scan.h"
+
+namespace docsync {
+
+// Below this size a file is fetched whole in a batch: the signature and an extra round trip
+// would cost more than the file.
+inline constexpr std::uint64_t kMinDeltaBytes = 16 * 1024;
+inline constexpr std::uint64_t kMaxBatchContentBytes = 32u << 20;
+
+struct SourceOptions {
+    std::string url;        // export URL, e.g. http://primary/.docsync/conf
+    std::string local_dir;  // absolute
+    bool delete_extraneous = true;
+    bool restart_graceful = false;
+    std::vector<std::string> excludes;
+};
+
+// Parses the arguments of DocSyncSource (after the directive name). Error names the argument.
+bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
+                       std::string* error);
+
+class Transport {
+public:
+    virtual ~Transport() = default;
+    virtual bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
+                             std::string* error) = 0;
+    virtual bool fetch_delta(const std::string& path, const std::string& signature,
+                             const ByteSink& sink, std::string* error) = 0;
+    virtual std::uint64_t bytes_received() const = 0;  // body + headers, since construction
+    virtual std::uint64_t bytes_sent() const = 0;
+};
+
+struct RoundStats {
+    std::size_t files_fetched = 0;
+    std::size_t files_by_delta = 0;
+    std::size_t renamed = 0;
+    std::size_t removed = 0;
+    std::size_t symlinks = 0;
+    std::size_t metadata = 0;
+    std::uint64_t file_bytes_written = 0;
+    std::uint64_t delta_bytes_received = 0;  // delta payloads only
+    std::uint64_t bytes_saved_by_delta = 0;  // file bytes rebuilt from the local basis
+};
+
+struct ApplyResult {
+    bool complete = true;             // every action succeeded
+    std::vector<std::string> errors;  // one per failed action, bounded
+    RoundStats stats;
+};
+
+ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport);
+
+struct RoundResult {
+    bool changed = false;             // something was applied (or staged)
+    bool complete = true;
+    bool config_rejected = false;     // restart=graceful: check failed, nothing swapped
+    bool restart_needed = false;      // restart=graceful: swapped, a graceful restart is due
+    std::string check_output;         // output of the config check when it failed
+    std::vector<std::string> errors;
+    std::vector<std::string> refused; // remote entries refused (unsafe symlinks)
+    RoundStats stats;
+};
+
+// Validates a staged tree; `staging_dir` is where the new content is. Returns true if valid.
+using ConfigCheck = std::function<bool(const std::string& staging_dir, std::string* output)>;
+
+RoundResult sync_round(const SourceOptions& source, const Manifest& remote, HashCache& cache,
+                       Transport& transport, const ConfigCheck& check);
+
+// Path of the staging directory used for `local_dir`.
+std::string staging_dir_for(const std::string& local_dir);
+
+}  // namespace docsync

@@ -1,0 +1,194 @@
+#include "sync_plan.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "path_policy.h"
+
+namespace docsync {
+
+const char* to_string(ActionKind k) {
+    switch (k) {
+        case ActionKind::remove: return "remove";
+        case ActionKind::mkdir: return "mkdir";
+        case ActionKind::rename: return "rename";
+        case ActionKind::fetch: return "fetch";
+        case ActionKind::symlink: return "symlink";
+        case ActionKind::set_mode: return "chmod";
+        case ActionKind::set_mtime: return "mtime";
+    }
+    return "?";
+}
+
+std::size_t Plan::count(ActionKind k) const {
+    return static_cast<std::size_t>(std::count_if(
+        actions.begin(), actions.end(), [k](const Action& a) { return a.kind == k; }));
+}
+
+Manifest without_excluded(const Manifest& m, const std::vector<std::string>& excludes) {
+    if (excludes.empty()) return m;
+    Manifest out;
+    for (const auto& [path, e] : m) {
+        bool skip = false;
+        for (const auto& g : excludes)
+            if (glob_excludes(g, path)) {
+                skip = true;
+                break;
+            }
+        if (!skip) out.emplace_hint(out.end(), path, e);
+    }
+    return out;
+}
+
+namespace {
+
+bool is_under(const std::string& path, const std::string& dir) {
+    return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+           path[dir.size()] == '/';
+}
+
+// Deepest first: reverse bytewise order puts "a/b" before "a".
+void push_deepest_first(std::vector<Action>& out, std::vector<std::string> paths) {
+    std::sort(paths.rbegin(), paths.rend());
+    for (auto& p : paths) out.push_back(Action{ActionKind::remove, std::move(p), {}, {}, false, 0});
+}
+
+}  // namespace
+
+Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOptions& options) {
+    Plan plan;
+    Manifest local = without_excluded(local_in, options.excludes);
+    Manifest remote = without_excluded(remote_in, options.excludes);
+
+    // Unsafe symlinks are dropped from the target state; whatever is local at that path stays
+    // as it is (and a later directory below it is refused by the parent check).
+    for (auto it = remote.begin(); it != remote.end();) {
+        if (it->second.type == EntryType::symlink &&
+            !is_safe_symlink_target(it->first, it->second.target)) {
+            plan.refused.push_back(it->first);
+            std::string dir = it->first;
+            it = remote.erase(it);
+            while (it != remote.end() && is_under(it->first, dir)) {
+                plan.refused.push_back(it->first);
+                it = remote.erase(it);
+            }
+        } else {
+            ++it;
+        }
+    }
+
+    // 1. type conflicts
+    std::vector<std::string> conflicts;
+    std::set<std::string> gone;  // local paths removed by step 1 (and their subtrees)
+    for (const auto& [path, r] : remote) {
+        auto it = local.find(path);
+        if (it != local.end() && it->second.type != r.type) conflicts.push_back(path);
+    }
+    for (const auto& c : conflicts) {
+        gone.insert(c);
+        for (auto it = local.upper_bound(c); it != local.end() && is_under(it->first, c); ++it)
+            gone.insert(it->first);
+    }
+    push_deepest_first(plan.actions, conflicts);
+    auto local_has = [&](const std::string& p, EntryType t) -> const Entry* {
+        if (gone.count(p)) return nullptr;
+        auto it = local.find(p);
+        return it != local.end() && it->second.type == t ? &it->second : nullptr;
+    };
+
+    // 2. directories
+    for (const auto& [path, r] : remote)
+        if (r.type == EntryType::dir && !local_has(path, EntryType::dir))
+            plan.actions.push_back(Action{ActionKind::mkdir, path, {}, r, false, 0});
+
+    // Local files that will be deleted, by content, as rename sources.
+    std::multimap<std::pair<std::string, std::uint64_t>, std::string> deletable_by_hash;
+    if (options.delete_extraneous)
+        for (const auto& [path, l] : local)
+            if (l.type == EntryType::file && !remote.count(path) && !gone.count(path))
+                deletable_by_hash.emplace(std::make_pair(l.sha256, l.size), path);
+    std::set<std::string> renamed_away;
+
+    // 3 + 4. files
+    std::vector<Action> fetches, metadata;
+    for (const auto& [path, r] : remote) {
+        if (r.type != EntryType::file) continue;
+        const Entry* l = local_has(path, EntryType::file);
+        if (l && l->sha256 == r.sha256 && l->size == r.size) {
+            if ((l->mode & kModeMask) != (r.mode & kModeMask))
+                metadata.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
+            if (l->mtime_ns != r.mtime_ns)
+                metadata.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
+            continue;
+        }
+        if (!l) {
+            auto it = deletable_by_hash.find({r.sha256, r.size});
+            if (it != deletable_by_hash.end()) {
+                plan.actions.push_back(Action{ActionKind::rename, path, it->second, r, false, 0});
+                renamed_away.insert(it->second);
+                deletable_by_hash.erase(it);
+                // The renamed file keeps its local mode and mtime: fix them afterwards.
+                metadata.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
+                metadata.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
+                continue;
+            }
+        }
+        fetches.push_back(Action{ActionKind::fetch, path, {}, r, l != nullptr, l ? l->size : 0});
+    }
+    plan.actions.insert(plan.actions.end(), fetches.begin(), fetches.end());
+
+    // 5. symlinks
+    for (const auto& [path, r] : remote) {
+        if (r.type != EntryType::symlink) continue;
+        const Entry* l = local_has(path, EntryType::symlink);
+        if (!l || l->target != r.target)
+            plan.actions.push_back(Action{ActionKind::symlink, path, {}, r, false, 0});
+    }
+
+    // 6. metadata of unchanged files
+    plan.actions.insert(plan.actions.end(), metadata.begin(), metadata.end());
+
+    // 7. deletions
+    if (options.delete_extraneous) {
+        std::vector<std::string> extraneous;
+        for (const auto& [path, l] : local) {
+            if (remote.count(path) || gone.count(path) || renamed_away.count(path)) continue;
+            // Below a directory that is itself deleted: removing the directory covers it.
+            std::string parent = parent_of(path);
+            bool covered = false;
+            while (!parent.empty()) {
+                if (!remote.count(parent) && local.count(parent)) {
+                    covered = true;
+                    break;
+                }
+                parent = parent_of(parent);
+            }
+            if (!covered) extraneous.push_back(path);
+        }
+        push_deepest_first(plan.actions, extraneous);
+    }
+
+    // 8. directory metadata. Directories whose content this plan touches get their mtime set
+    // again even if it matched before, since creating or removing an entry changes it.
+    std::set<std::string> touched;
+    for (const auto& a : plan.actions) {
+        touched.insert(parent_of(a.path));
+        if (!a.from.empty()) touched.insert(parent_of(a.from));
+    }
+    std::vector<Action> dirs;
+    for (const auto& [path, r] : remote) {
+        if (r.type != EntryType::dir) continue;
+        const Entry* l = local_has(path, EntryType::dir);
+        if (!l || (l->mode & kModeMask) != (r.mode & kModeMask))
+            dirs.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
+        if (!l || l->mtime_ns != r.mtime_ns || touched.count(path))
+            dirs.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
+    }
+    std::stable_sort(dirs.begin(), dirs.end(),
+                     [](const Action& a, const Action& b) { return a.path > b.path; });
+    plan.actions.insert(plan.actions.end(), dirs.begin(), dirs.end());
+    return plan;
+}
+
+}  // namespace docsync

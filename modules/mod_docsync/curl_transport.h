@@ -1,0 +1,55 @@
+// The secondary's HTTP client: libcurl, one easy handle per source so the connection (and TLS
+// session) is reused across requests; every request signed (request_auth.h); https verified
+// against the system store or DocSyncCACertificateFile. No httpd headers: runs in the sync child.
+#pragma once
+
+#include <curl/curl.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "request_auth.h"
+#include "sync_engine.h"
+
+namespace docsync {
+
+struct ManifestResponse {
+    long status = 0;        // 200, 304, or an error status; 0 on a transport error
+    std::string body;
+    std::string etag;
+    bool is_delta = false;
+    std::string error;
+};
+
+class CurlTransport : public Transport {
+public:
+    CurlTransport(const std::string& export_url, std::string secret, std::string ca_file);
+    ManifestResponse get_manifest(const std::string& known_etag, std::chrono::seconds wait);
+    bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
+                     std::string* error) override;
+    bool fetch_delta(const std::string& path, const std::string& signature, const ByteSink& sink,
+                     std::string* error) override;
+    std::uint64_t bytes_received() const override { return received_; }
+    std::uint64_t bytes_sent() const override { return sent_; }
+
+private:
+    struct Request;
+    long perform(const char* method, const std::string& suffix, const std::string* body,
+                 const std::string& if_none_match, std::chrono::seconds timeout,
+                 const ByteSink& sink, Request& req, std::string* error);
+
+    struct CurlDeleter {
+        void operator()(CURL* c) const { curl_easy_cleanup(c); }
+    };
+    std::unique_ptr<CURL, CurlDeleter> curl_;
+    std::string base_url_;
+    std::string base_path_;
+    std::string secret_;
+    std::string ca_file_;
+    SystemWallClock clock_;
+    std::uint64_t received_ = 0;
+    std::uint64_t sent_ = 0;
+};
+
+}  // namespace docsync

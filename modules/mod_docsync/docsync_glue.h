@@ -1,0 +1,57 @@
+// Declarations shared by the adapter files of mod_docsync (everything here touches httpd).
+// The typed configuration the directives fill, and the entry points of each adapter.
+#pragma once
+
+#include <httpd.h>
+#include <http_config.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "sync_engine.h"
+
+extern "C" module AP_MODULE_DECLARE_DATA docsync_module;
+
+namespace docsync {
+
+inline constexpr std::chrono::seconds kDefaultLongPoll{25};
+inline constexpr std::chrono::seconds kMaxLongPoll{300};
+inline constexpr std::chrono::milliseconds kMinRescanInterval{100};
+
+struct ExportConfig {
+    std::string name;
+    std::string directory;
+};
+
+// Server-wide configuration (DocSync* directives are only allowed in the main server).
+struct ModuleConfig {
+    std::vector<ExportConfig> exports;
+    std::vector<SourceOptions> sources;
+    std::string secret_file;
+    std::string secret;
+    std::chrono::seconds max_skew{60};
+    std::chrono::milliseconds rescan_interval{30'000};
+    std::chrono::seconds long_poll{kDefaultLongPoll};
+    std::string ca_file;      // DocSyncCACertificateFile: extra trust anchor for https sources
+    std::string status_file;  // in the runtime directory, set in post_config
+    std::string httpd_binary; // for the configtest of restart=graceful sources
+    std::string config_file;  // the -f file this server was started with
+    std::string server_root;
+    std::vector<std::string> defines;  // -D names, passed on to the configtest
+};
+
+ModuleConfig* module_config(server_rec* s);
+
+// export_handler.cpp
+int export_handler(request_rec* r);
+void export_child_init(apr_pool_t* pchild, server_rec* s);
+int export_post_config(server_rec* s, ModuleConfig* config);
+
+// status_handler.cpp
+int status_handler(request_rec* r);
+
+// sync_child.cpp: starts (or keeps, across a graceful restart) the supervised sync process.
+int sync_child_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* config);
+
+}  // namespace docsync

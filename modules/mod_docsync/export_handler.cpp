@@ -1,0 +1,315 @@
+// `SetHandler docsync`: the primary's side of the protocol, adapting httpd requests to core/.
+//   GET  <mount>/<export>/manifest[?wait=<s>&since=<etag>]   If-None-Match → long poll, 304
+//   POST <mount>/<export>/files        body: percent-encoded paths, one per line → frames
+//   POST <mount>/<export>/delta?p=<path>   body: librsync signature → librsync delta
+//   GET  <mount>/<export>/file?p=<path>[&offset=<n>&length=<n>]  → raw bytes
+// Every request must carry a valid HMAC signature (request_auth.h); anything else is a 403.
+#include <httpd.h>
+#include <apr_strings.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <ap_mpm.h>
+
+#include <charconv>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "../common/httpd_glue.h"
+#include "../common/shared_mutex.h"
+#include "docsync_glue.h"
+#include "export_service.h"
+#include "export_state.h"
+#include "path_policy.h"
+#include "request_auth.h"
+#include "safe_fs.h"
+
+APLOG_USE_MODULE(docsync);
+
+namespace docsync {
+namespace {
+
+// Nonces accepted by any child, in shared memory that survives graceful restarts.
+constexpr std::size_t kSharedNonceCapacity = 65536;  // ~1.5 MB; far above 60 s of sync traffic
+
+struct SharedNonceRegion : SharedNonces {
+    suite::SharedMutex* mutex = nullptr;
+    NonceTable* table = nullptr;
+    NonceResult remember(std::string_view nonce, std::int64_t now, std::int64_t horizon) override {
+        suite::SharedLock lock(*mutex);
+        return table->remember(nonce, now, horizon);
+    }
+};
+SharedNonceRegion g_nonces;  // set in the parent, inherited by every child
+
+// Per child process: one watcher per export and the nonce memory of the verifier. Created in
+// child_init, destroyed by the child pool's cleanup (which joins the watcher threads).
+struct ChildState {
+    SystemWallClock clock;
+    std::unique_ptr<RequestVerifier> verifier;
+    std::map<std::string, std::unique_ptr<ExportState>> exports;
+    std::chrono::seconds long_poll{kDefaultLongPoll};
+};
+ChildState* g_child = nullptr;
+
+apr_status_t destroy_child_state(void*) {
+    delete g_child;
+    g_child = nullptr;
+    return APR_SUCCESS;
+}
+
+std::map<std::string, std::string> parse_query(const char* args) {
+    std::map<std::string, std::string> out;
+    if (!args) return out;
+    std::string_view q(args);
+    std::size_t start = 0;
+    while (start <= q.size()) {
+        std::size_t end = q.find('&', start);
+        if (end == std::string_view::npos) end = q.size();
+        std::string_view kv = q.substr(start, end - start);
+        std::size_t eq = kv.find('=');
+        if (eq != std::string_view::npos) {
+            auto value = percent_decode(kv.substr(eq + 1));
+            if (value) out[std::string(kv.substr(0, eq))] = *value;
+        }
+        start = end + 1;
+    }
+    return out;
+}
+
+bool parse_u64(const std::string& s, std::uint64_t* out) {
+    auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+// Reads a request body of at most `max` bytes. Returns false (status set) if it is larger.
+bool read_body(request_rec* r, std::size_t max, std::string* body, int* status) {
+    *status = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
+    if (*status != OK) return false;
+    if (r->remaining > static_cast<apr_off_t>(max)) {
+        *status = HTTP_REQUEST_ENTITY_TOO_LARGE;
+        return false;
+    }
+    if (!ap_should_client_block(r)) return true;
+    char buf[16384];
+    long n;
+    while ((n = ap_get_client_block(r, buf, sizeof buf)) > 0) {
+        body->append(buf, static_cast<std::size_t>(n));
+        if (body->size() > max) {
+            *status = HTTP_REQUEST_ENTITY_TOO_LARGE;
+            return false;
+        }
+    }
+    if (n < 0) {
+        *status = HTTP_BAD_REQUEST;
+        return false;
+    }
+    return true;
+}
+
+ByteSink client_sink(request_rec* r) {
+    return [r](const char* p, std::size_t n) {
+        return ap_rwrite(p, static_cast<int>(n), r) >= 0 && !r->connection->aborted;
+    };
+}
+
+bool server_stopping() {
+    int state = AP_MPMQ_RUNNING;
+    ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
+    return state == AP_MPMQ_STOPPING;
+}
+
+std::string unquote_etag(const char* h) {
+    if (!h) return {};
+    std::string s(h);
+    if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+    return s;
+}
+
+int serve_manifest(request_rec* r, ExportState& ex, const std::map<std::string, std::string>& q) {
+    std::string known = unquote_etag(apr_table_get(r->headers_in, "If-None-Match"));
+    std::chrono::seconds wait{0};
+    auto w = q.find("wait");
+    std::uint64_t secs = 0;
+    if (w != q.end() && parse_u64(w->second, &secs))
+        wait = std::min(std::chrono::seconds(static_cast<std::int64_t>(secs)), g_child->long_poll);
+    std::shared_ptr<const Snapshot> snap = ex.current();
+    if (!snap) return HTTP_SERVICE_UNAVAILABLE;
+    if (!known.empty() && snap->etag == known && wait.count() > 0)
+        snap = ex.wait_for_change(known, wait, server_stopping);
+    apr_table_setn(r->headers_out, "ETag", apr_pstrcat(r->pool, "\"", snap->etag.c_str(), "\"", nullptr));
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (!known.empty() && snap->etag == known) return HTTP_NOT_MODIFIED;
+    ap_set_content_type(r, "text/plain; charset=us-ascii");
+    std::string delta;
+    auto since = q.find("since");
+    if (since != q.end()) delta = ex.changes_since(since->second);
+    const std::string& body = delta.empty() ? snap->text : delta;
+    apr_table_setn(r->headers_out, "X-DocSync-Manifest", delta.empty() ? "full" : "delta");
+    ap_set_content_length(r, static_cast<apr_off_t>(body.size()));
+    if (r->header_only) return OK;
+    ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+    return OK;
+}
+
+int serve_files(request_rec* r, int root_fd) {
+    std::string body;
+    int status;
+    if (!read_body(r, kMaxBatchRequestBytes, &body, &status)) return status;
+    std::vector<std::string> paths;
+    std::string error;
+    if (!parse_batch_request(body, &paths, &error)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: refused batch: %s", error.c_str());
+        return HTTP_BAD_REQUEST;
+    }
+    ap_set_content_type(r, "application/octet-stream");
+    serve_batch(root_fd, paths, client_sink(r));
+    return OK;
+}
+
+int serve_delta_request(request_rec* r, int root_fd, const std::map<std::string, std::string>& q) {
+    auto p = q.find("p");
+    if (p == q.end() || path_problem(p->second)) return HTTP_BAD_REQUEST;
+    std::string signature;
+    int status;
+    if (!read_body(r, kMaxSignatureBytes, &signature, &status)) return status;
+    std::string error;
+    // Load the signature and open the file before the first byte goes out, so every refusal
+    // is still a proper status code.
+    RsSignature sig = load_signature(signature, &error);
+    if (!sig) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: bad signature for %s: %s",
+                      p->second.c_str(), error.c_str());
+        return HTTP_BAD_REQUEST;
+    }
+    UniqueFd fd = open_file_beneath(root_fd, p->second);
+    if (!fd) return HTTP_NOT_FOUND;
+    ap_set_content_type(r, "application/octet-stream");
+    rs_result res = delta_from_fd(sig.get(), fd.get(), client_sink(r));
+    if (res != RS_DONE) {
+        // Headers are gone: closing the connection makes the truncated delta visible.
+        r->connection->keepalive = AP_CONN_CLOSE;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: delta for %s failed: %s",
+                      p->second.c_str(), rs_strerror(res));
+    }
+    return OK;
+}
+
+int serve_file_range(request_rec* r, int root_fd, const std::map<std::string, std::string>& q) {
+    auto p = q.find("p");
+    if (p == q.end()) return HTTP_BAD_REQUEST;
+    std::uint64_t offset = 0, length = 0;
+    auto o = q.find("offset");
+    auto l = q.find("length");
+    if ((o != q.end() && !parse_u64(o->second, &offset)) ||
+        (l != q.end() && !parse_u64(l->second, &length)))
+        return HTTP_BAD_REQUEST;
+    ap_set_content_type(r, "application/octet-stream");
+    std::string error;
+    ServeStatus s = serve_range(root_fd, p->second, offset, length, client_sink(r), &error);
+    switch (s) {
+        case ServeStatus::ok: return OK;
+        case ServeStatus::bad_request: return HTTP_BAD_REQUEST;
+        case ServeStatus::not_found: return HTTP_NOT_FOUND;
+        case ServeStatus::failed: r->connection->keepalive = AP_CONN_CLOSE; return OK;
+    }
+    return OK;
+}
+
+}  // namespace
+
+int export_post_config(server_rec* s, ModuleConfig* config) {
+    if (config->exports.empty()) return OK;
+    constexpr std::size_t kMutexBytes = 64;  // SharedMutex, padded to keep the table aligned
+    static_assert(sizeof(suite::SharedMutex) <= kMutexBytes, "mutex slot too small");
+    std::size_t bytes = kMutexBytes + NonceTable::bytes_needed(kSharedNonceCapacity);
+    suite::PersistentSegment seg;
+    apr_status_t rv = suite::persistent_segment(s, "docsync-nonces", bytes, &seg);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "DocSyncExport: cannot create shared memory for replay protection");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    auto* base = static_cast<char*>(seg.base);
+    g_nonces.mutex = reinterpret_cast<suite::SharedMutex*>(base);
+    g_nonces.table = seg.created ? nullptr : NonceTable::attach(base + kMutexBytes, seg.size - kMutexBytes);
+    if (!g_nonces.table) {
+        if (!g_nonces.mutex->init()) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "DocSyncExport: cannot initialise mutex");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        g_nonces.table = NonceTable::create(base + kMutexBytes, kSharedNonceCapacity);
+    }
+    return OK;
+}
+
+void export_child_init(apr_pool_t* pchild, server_rec* s) {
+    ModuleConfig* config = module_config(s);
+    if (config->exports.empty()) return;
+    g_child = new ChildState;
+    apr_pool_cleanup_register(pchild, nullptr, destroy_child_state, apr_pool_cleanup_null);
+    g_child->verifier = std::make_unique<RequestVerifier>(
+        config->secret, g_child->clock, config->max_skew, g_nonces.table ? &g_nonces : nullptr);
+    g_child->long_poll = config->long_poll;
+    for (const auto& e : config->exports) {
+        auto state = std::make_unique<ExportState>(e.name, e.directory, config->rescan_interval);
+        std::string error;
+        if (!state->start(&error))
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "docsync: export %s (%s): %s", e.name.c_str(),
+                         e.directory.c_str(), error.c_str());
+        else if (!state->inotify_active())
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "docsync: export %s: inotify unavailable, relying on rescans every %lld ms",
+                         e.name.c_str(), static_cast<long long>(config->rescan_interval.count()));
+        g_child->exports.emplace(e.name, std::move(state));
+    }
+}
+
+int export_handler(request_rec* r) {
+    if (!g_child || !g_child->verifier) return HTTP_NOT_FOUND;
+    AuthResult auth = g_child->verifier->verify(
+        r->method, r->unparsed_uri, apr_table_get(r->headers_in, std::string(kTimeHeader).c_str()),
+        apr_table_get(r->headers_in, std::string(kNonceHeader).c_str()),
+        apr_table_get(r->headers_in, std::string(kSignatureHeader).c_str()));
+    if (auth != AuthResult::ok) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: refused %s %s: %s", r->method,
+                      r->uri, to_string(auth));
+        return HTTP_FORBIDDEN;
+    }
+    // <mount>/<export>/<operation>: the mount point is wherever the admin put SetHandler.
+    std::string uri(r->uri);
+    std::size_t op_slash = uri.rfind('/');
+    if (op_slash == std::string::npos || op_slash == 0) return HTTP_NOT_FOUND;
+    std::size_t name_slash = uri.rfind('/', op_slash - 1);
+    if (name_slash == std::string::npos) return HTTP_NOT_FOUND;
+    std::string op = uri.substr(op_slash + 1);
+    std::string name = uri.substr(name_slash + 1, op_slash - name_slash - 1);
+    auto it = g_child->exports.find(name);
+    if (it == g_child->exports.end()) return HTTP_NOT_FOUND;
+    ExportState& ex = *it->second;
+    auto q = parse_query(r->args);
+
+    if (op == "manifest") {
+        if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
+        return serve_manifest(r, ex, q);
+    }
+    UniqueFd root = open_root(ex.root());
+    if (!root) return HTTP_SERVICE_UNAVAILABLE;
+    if (op == "files") {
+        if (r->method_number != M_POST) return HTTP_METHOD_NOT_ALLOWED;
+        return serve_files(r, root.get());
+    }
+    if (op == "delta") {
+        if (r->method_number != M_POST) return HTTP_METHOD_NOT_ALLOWED;
+        return serve_delta_request(r, root.get(), q);
+    }
+    if (op == "file") {
+        if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
+        return serve_file_range(r, root.get(), q);
+    }
+    return HTTP_NOT_FOUND;
+}
+
+}  // namespace docsync

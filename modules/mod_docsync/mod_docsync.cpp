@@ -1,0 +1,238 @@
+// mod_docsync: the httpd module record, directives and hook registration.
+// Manifests, deltas, signing, planning and safe writes live in core/ and know nothing of httpd;
+// the export and status handlers and the sync child are the adapter files beside this one.
+#include <httpd.h>
+#include <apr_strings.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <new>
+#include <string>
+
+#include "../common/duration.h"
+#include "../common/httpd_glue.h"
+#include "docsync_glue.h"
+#include "request_auth.h"
+
+APLOG_USE_MODULE(docsync);
+
+namespace docsync {
+namespace {
+
+constexpr std::size_t kMaxExportNameBytes = 64;
+constexpr std::chrono::seconds kMaxSkewLimit{3600};
+
+apr_status_t destroy_config(void* data) {
+    static_cast<ModuleConfig*>(data)->~ModuleConfig();
+    return APR_SUCCESS;
+}
+
+void* create_server_config(apr_pool_t* p, server_rec*) {
+    auto* config = new (apr_pcalloc(p, sizeof(ModuleConfig))) ModuleConfig{};
+    apr_pool_cleanup_register(p, config, destroy_config, apr_pool_cleanup_null);
+    return config;
+}
+
+ModuleConfig* config_of(cmd_parms* cmd) { return module_config(cmd->server); }
+
+// The DocSync* directives configure the whole server: refuse them inside a <VirtualHost>, where
+// they would silently be ignored.
+const char* main_server_only(cmd_parms* cmd) {
+    if (cmd->server->is_virtual) return suite::directive_error(cmd, "not allowed in <VirtualHost>");
+    return ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
+bool valid_export_name(const std::string& name) {
+    if (name.empty() || name.size() > kMaxExportNameBytes) return false;
+    for (char c : name)
+        if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+    return name != "." && name != "..";
+}
+
+const char* set_export(cmd_parms* cmd, void*, const char* name, const char* dir) {
+    if (const char* err = main_server_only(cmd)) return err;
+    ModuleConfig* config = config_of(cmd);
+    if (!valid_export_name(name))
+        return suite::directive_error(cmd, std::string("export name '") + name +
+                                               "' must be 1-64 characters of [A-Za-z0-9._-]");
+    for (const auto& e : config->exports)
+        if (e.name == name)
+            return suite::directive_error(cmd, std::string("export '") + name + "' defined twice");
+    const char* path = ap_server_root_relative(cmd->pool, dir);
+    struct stat st;
+    if (!path || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return suite::directive_error(cmd, std::string(dir) + " is not a directory");
+    config->exports.push_back(ExportConfig{name, path});
+    return nullptr;
+}
+
+const char* set_source(cmd_parms* cmd, void*, int argc, char* const argv[]) {
+    if (const char* err = main_server_only(cmd)) return err;
+    std::vector<std::string> args(argv, argv + argc);
+    SourceOptions source;
+    std::string error;
+    if (!parse_source_args(args, &source, &error)) return suite::directive_error(cmd, error);
+    for (const auto& s : config_of(cmd)->sources)
+        if (s.local_dir == source.local_dir)
+            return suite::directive_error(cmd, source.local_dir + " is already synced by " + s.url);
+    config_of(cmd)->sources.push_back(std::move(source));
+    return nullptr;
+}
+
+const char* set_secret_file(cmd_parms* cmd, void*, const char* arg) {
+    if (const char* err = main_server_only(cmd)) return err;
+    ModuleConfig* config = config_of(cmd);
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
+    std::string error;
+    std::string secret = load_secret_file(path, &error);
+    if (secret.empty()) return suite::directive_error(cmd, error);
+    config->secret_file = path;
+    config->secret = std::move(secret);
+    return nullptr;
+}
+
+const char* set_duration(cmd_parms* cmd, const char* arg, std::chrono::nanoseconds min,
+                         std::chrono::nanoseconds max, std::chrono::nanoseconds* out) {
+    if (const char* err = main_server_only(cmd)) return err;
+    auto parsed = suite::parse_duration(arg, std::chrono::seconds(1));
+    if (!parsed) return suite::directive_error(cmd, parsed.error);
+    if (*parsed.value < min || *parsed.value > max)
+        return suite::directive_error(cmd, "must be between " + suite::format_duration(min) +
+                                               " and " + suite::format_duration(max));
+    *out = *parsed.value;
+    return nullptr;
+}
+
+const char* set_max_skew(cmd_parms* cmd, void*, const char* arg) {
+    std::chrono::nanoseconds v;
+    if (const char* err = set_duration(cmd, arg, std::chrono::seconds(1), kMaxSkewLimit, &v))
+        return err;
+    config_of(cmd)->max_skew = std::chrono::duration_cast<std::chrono::seconds>(v);
+    return nullptr;
+}
+
+const char* set_rescan(cmd_parms* cmd, void*, const char* arg) {
+    std::chrono::nanoseconds v;
+    if (const char* err = set_duration(cmd, arg, kMinRescanInterval, std::chrono::hours(24), &v))
+        return err;
+    config_of(cmd)->rescan_interval = std::chrono::duration_cast<std::chrono::milliseconds>(v);
+    return nullptr;
+}
+
+const char* set_long_poll(cmd_parms* cmd, void*, const char* arg) {
+    std::chrono::nanoseconds v;
+    if (const char* err = set_duration(cmd, arg, std::chrono::seconds(0), kMaxLongPoll, &v))
+        return err;
+    config_of(cmd)->long_poll = std::chrono::duration_cast<std::chrono::seconds>(v);
+    return nullptr;
+}
+
+const char* set_ca_file(cmd_parms* cmd, void*, const char* arg) {
+    if (const char* err = main_server_only(cmd)) return err;
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (!path || access(path, R_OK) != 0)
+        return suite::directive_error(cmd, std::string(arg) + " is not readable");
+    config_of(cmd)->ca_file = path;
+    return nullptr;
+}
+
+const command_rec directives[] = {
+    AP_INIT_TAKE2("DocSyncExport", reinterpret_cast<cmd_func>(set_export), nullptr, RSRC_CONF,
+                  "DocSyncExport <name> <directory>: publish a directory tree to secondaries"),
+    AP_INIT_TAKE_ARGV("DocSyncSource", reinterpret_cast<cmd_func>(set_source), nullptr, RSRC_CONF,
+                      "DocSyncSource <url-of-export> <local-directory> [delete=on|off] "
+                      "[restart=graceful] [exclude=<glob>]..."),
+    AP_INIT_TAKE1("DocSyncSecretFile", reinterpret_cast<cmd_func>(set_secret_file), nullptr,
+                  RSRC_CONF, "File with the shared HMAC secret (not readable by others)"),
+    AP_INIT_TAKE1("DocSyncMaxClockSkew", reinterpret_cast<cmd_func>(set_max_skew), nullptr,
+                  RSRC_CONF, "Accepted age of a signed request (default 60s)"),
+    AP_INIT_TAKE1("DocSyncRescanInterval", reinterpret_cast<cmd_func>(set_rescan), nullptr,
+                  RSRC_CONF, "Full rescan period of exports besides inotify (default 30s)"),
+    AP_INIT_TAKE1("DocSyncLongPoll", reinterpret_cast<cmd_func>(set_long_poll), nullptr,
+                  RSRC_CONF, "Longest wait of a manifest request for a change (default 25s)"),
+    AP_INIT_TAKE1("DocSyncCACertificateFile", reinterpret_cast<cmd_func>(set_ca_file), nullptr,
+                  RSRC_CONF, "PEM trust anchors for https sources (default: system store)"),
+    {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
+
+std::string self_executable() {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) {
+    try {
+        ModuleConfig* config = module_config(s);
+        if ((!config->exports.empty() || !config->sources.empty()) && config->secret.empty()) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10601)
+                         "DocSyncSecretFile: required when DocSyncExport or DocSyncSource is used");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        config->status_file = ap_runtime_dir_relative(pconf, "docsync-status");
+        config->httpd_binary = self_executable();
+        config->server_root = ap_server_root;
+        config->config_file = s->defn_name ? s->defn_name : "";
+        config->defines.clear();
+        for (int i = 0; ap_server_config_defines && i < ap_server_config_defines->nelts; ++i)
+            config->defines.emplace_back(
+                APR_ARRAY_IDX(ap_server_config_defines, i, const char*));
+        int rc = export_post_config(s, config);
+        if (rc != OK) return rc;
+        return sync_child_post_config(pconf, s, config);
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10602) "mod_docsync: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+void child_init(apr_pool_t* pchild, server_rec* s) {
+    try {
+        export_child_init(pchild, s);
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10603) "mod_docsync: %s", e.what());
+    }
+}
+
+int handler(request_rec* r) {
+    if (!r->handler) return DECLINED;
+    try {
+        if (!strcmp(r->handler, "docsync")) return export_handler(r);
+        if (!strcmp(r->handler, "docsync-status")) return status_handler(r);
+    } catch (const std::exception& e) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10604) "mod_docsync: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return DECLINED;
+}
+
+void register_hooks(apr_pool_t*) {
+    ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+}
+
+}  // namespace
+
+ModuleConfig* module_config(server_rec* s) {
+    return static_cast<ModuleConfig*>(ap_get_module_config(s->module_config, &docsync_module));
+}
+
+}  // namespace docsync
+
+extern "C" {
+module AP_MODULE_DECLARE_DATA docsync_module = {
+    STANDARD20_MODULE_STUFF,
+    nullptr,
+    nullptr,
+    docsync::create_server_config,
+    nullptr,
+    docsync::directives,
+    docsync::register_hooks,
+    AP_MODULE_FLAG_NONE};
+}

@@ -1,0 +1,66 @@
+// `SetHandler docsync-status`: renders what the sync child last wrote to the status file,
+// as HTML or, with `?json`, as JSON.
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_main.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "docsync_glue.h"
+#include "safe_fs.h"
+#include "status_report.h"
+
+APLOG_USE_MODULE(docsync);
+
+namespace docsync {
+
+namespace {
+constexpr std::size_t kMaxStatusFileBytes = 1u << 20;
+
+std::string read_status_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return {};
+    std::string out;
+    char buf[8192];
+    ssize_t n;
+    while ((n = ::read(fd.get(), buf, sizeof buf)) > 0 && out.size() < kMaxStatusFileBytes)
+        out.append(buf, static_cast<std::size_t>(n));
+    return out;
+}
+
+bool wants_json(const char* args) {
+    if (!args) return false;
+    std::string a(args);
+    return a == "json" || a.rfind("json&", 0) == 0 || a.find("&json") != std::string::npos;
+}
+}  // namespace
+
+int status_handler(request_rec* r) {
+    if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
+    ModuleConfig* config = module_config(ap_server_conf);
+    std::int64_t pid = 0;
+    auto sources = parse_status(read_status_file(config->status_file), &pid);
+    // The child runs as the parent's user: EPERM still proves it exists.
+    bool running = pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+    std::string body;
+    if (wants_json(r->args)) {
+        ap_set_content_type(r, "application/json");
+        body = render_status_json(sources, pid, running);
+    } else {
+        ap_set_content_type(r, "text/html; charset=utf-8");
+        body = render_status_html(sources, pid, running);
+    }
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (!r->header_only) ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+    return OK;
+}
+
+}  // namespace docsync

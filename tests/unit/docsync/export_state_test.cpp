@@ -1,0 +1,93 @@
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <thread>
+
+#include <unistd.h>
+
+#include "export_state.h"
+#include "safe_fs.h"
+#include "test_support.h"
+
+using namespace docsync;
+using namespace std::chrono_literals;
+using docsync_test::TempDir;
+using docsync_test::write_file;
+
+TEST_CASE("inotify makes a new file visible in the manifest well within a second") {
+    TempDir root;
+    mkdir((root / "d").c_str(), 0755);
+    ExportState state("docs", root.path(), 60s);
+    std::string error;
+    REQUIRE(state.start(&error));
+    auto first = state.current();
+    REQUIRE(first);
+    CHECK(first->manifest.size() == 1);
+    auto t0 = std::chrono::steady_clock::now();
+    std::thread writer([&] {
+        std::this_thread::sleep_for(50ms);
+        write_file(root / "d/new.html", "hi");
+    });
+    auto snap = state.wait_for_change(first->etag, 5s, nullptr);
+    writer.join();
+    auto waited = std::chrono::steady_clock::now() - t0;
+    REQUIRE(snap);
+    CHECK(snap->etag != first->etag);
+    CHECK(waited < 1s);
+    // the change may arrive in two steps (create, then close_write): wait for the final state
+    for (int i = 0; i < 40 && !state.current()->manifest.count("d/new.html"); ++i)
+        std::this_thread::sleep_for(25ms);
+    CHECK(state.current()->manifest.count("d/new.html") == 1);
+    CHECK(state.inotify_active());
+
+    auto changes = state.changes_since(first->etag);
+    CHECK(changes.rfind("DSM1D " + first->etag, 0) == 0);
+    CHECK(state.changes_since(std::string(64, '0')).empty());
+    state.stop();
+}
+
+TEST_CASE("waiting for a change returns at the timeout or when aborted") {
+    TempDir root;
+    ExportState state("docs", root.path(), 60s);
+    REQUIRE(state.start(nullptr));
+    auto etag = state.current()->etag;
+    auto t0 = std::chrono::steady_clock::now();
+    auto snap = state.wait_for_change(etag, 200ms, nullptr, 50ms);
+    CHECK(std::chrono::steady_clock::now() - t0 >= 200ms);
+    CHECK(snap->etag == etag);
+    t0 = std::chrono::steady_clock::now();
+    state.wait_for_change(etag, 10s, [] { return true; }, 50ms);
+    CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+}
+
+TEST_CASE("an unchanged tree is rescanned without re-reading file contents") {
+    TempDir root;
+    write_file(root / "a", std::string(100'000, 'a'));
+    write_file(root / "b", "b");
+    symlink("/etc/passwd", (root / "l").c_str());
+    HashCache cache;
+    UniqueFd fd = open_root(root.path());
+    auto first = scan_tree(fd.get(), cache);
+    REQUIRE(first.ok());
+    CHECK(cache.bytes_hashed == 100'001);
+    auto second = scan_tree(fd.get(), cache);
+    CHECK(cache.bytes_hashed == 100'001);
+    CHECK(second.manifest == first.manifest);
+    CHECK(second.manifest.at("l").type == EntryType::symlink);  // recorded, not followed
+    CHECK(second.manifest.at("l").target == "/etc/passwd");
+    write_file(root / "b", "bb");  // new size: re-hashed
+    auto third = scan_tree(fd.get(), cache);
+    CHECK(cache.bytes_hashed == 100'003);
+    CHECK(third.manifest.at("b").size == 2);
+}
+
+TEST_CASE("the periodic rescan notices changes even without inotify events") {
+    TempDir root;
+    ExportState state("docs", root.path(), 100ms);
+    REQUIRE(state.start(nullptr));
+    auto scans = state.scans();
+    std::this_thread::sleep_for(350ms);
+    CHECK(state.scans() >= scans + 2);
+}

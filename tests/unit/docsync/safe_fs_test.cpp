@@ -1,0 +1,131 @@
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "safe_fs.h"
+#include "test_support.h"
+
+using namespace docsync;
+using docsync_test::exists;
+using docsync_test::read_file;
+using docsync_test::TempDir;
+using docsync_test::write_file;
+
+namespace {
+std::size_t entries_in(const std::string& dir) {
+    std::size_t n = 0;
+    DIR* d = opendir(dir.c_str());
+    while (dirent* de = readdir(d))
+        if (std::string(de->d_name) != "." && std::string(de->d_name) != "..") ++n;
+    closedir(d);
+    return n;
+}
+}  // namespace
+
+TEST_CASE("a verified file appears atomically with its mode and mtime") {
+    TempDir root;
+    UniqueFd fd = open_root(root.path());
+    {
+        AtomicFileWriter w(fd.get(), "a.txt");
+        REQUIRE(w.ok());
+        REQUIRE(w.write("hello", 5));
+        CHECK_FALSE(exists(root / "a.txt"));  // only the temp file so far
+        REQUIRE(w.commit(5, sha256_hex("hello"), 0640, 1'600'000'000'000'000'123));
+    }
+    CHECK(read_file(root / "a.txt") == "hello");
+    struct stat st;
+    REQUIRE(stat((root / "a.txt").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0640);
+    CHECK(st.st_mtim.tv_sec == 1'600'000'000);
+    CHECK(st.st_mtim.tv_nsec == 123);
+    CHECK(entries_in(root.path()) == 1);
+}
+
+TEST_CASE("content that does not match the manifest hash never becomes visible") {
+    TempDir root;
+    write_file(root / "a.txt", "old");
+    UniqueFd fd = open_root(root.path());
+    {
+        AtomicFileWriter w(fd.get(), "a.txt");
+        w.write("evil!", 5);
+        CHECK_FALSE(w.commit(5, sha256_hex("hello"), 0644, 0));
+    }
+    {
+        AtomicFileWriter w(fd.get(), "a.txt");
+        w.write("hel", 3);  // interrupted transfer: writer destroyed without commit
+    }
+    CHECK(read_file(root / "a.txt") == "old");
+    CHECK(entries_in(root.path()) == 1);  // no temp files left
+}
+
+TEST_CASE("writes never go through a symlinked directory or file") {
+    TempDir root, outside;
+    symlink(outside.path().c_str(), (root / "link").c_str());
+    write_file(outside / "victim", "precious");
+    symlink((outside / "victim").c_str(), (root / "file-link").c_str());
+    UniqueFd fd = open_root(root.path());
+    {
+        AtomicFileWriter w(fd.get(), "link/x");
+        CHECK_FALSE(w.ok());
+    }
+    CHECK_FALSE(open_dir_beneath(fd.get(), "link/sub", true));
+    CHECK_FALSE(exists(outside / "x"));
+    CHECK_FALSE(exists(outside / "sub"));
+    {
+        // Replacing a symlink by a file replaces the link itself.
+        AtomicFileWriter w(fd.get(), "file-link");
+        w.write("new", 3);
+        REQUIRE(w.commit(3, sha256_hex("new"), 0644, 0));
+    }
+    CHECK(read_file(outside / "victim") == "precious");
+    CHECK(read_file(root / "file-link") == "new");
+    CHECK_FALSE(open_file_beneath(fd.get(), "link/victim"));
+    CHECK_FALSE(set_mode_beneath(fd.get(), "link", 0777));
+    CHECK_FALSE(AtomicFileWriter(fd.get(), "../escape").ok());
+    CHECK_FALSE(AtomicFileWriter(fd.get(), "/tmp/escape").ok());
+}
+
+TEST_CASE("removal never follows symlinks") {
+    TempDir root, outside;
+    write_file(outside / "keep", "k");
+    mkdir((root / "d").c_str(), 0755);
+    write_file(root / "d/f", "f");
+    symlink(outside.path().c_str(), (root / "d/out").c_str());
+    UniqueFd fd = open_root(root.path());
+    REQUIRE(remove_beneath(fd.get(), "d"));
+    CHECK_FALSE(exists(root / "d"));
+    CHECK(read_file(outside / "keep") == "k");
+}
+
+TEST_CASE("reading refuses symlinks and special files") {
+    TempDir root;
+    write_file(root / "f", "data");
+    symlink("/etc/passwd", (root / "passwd").c_str());
+    mkfifo((root / "fifo").c_str(), 0644);
+    UniqueFd fd = open_root(root.path());
+    CHECK(read_file_beneath(fd.get(), "f", 100) == std::optional<std::string>("data"));
+    CHECK_FALSE(read_file_beneath(fd.get(), "f", 3));
+    CHECK_FALSE(open_file_beneath(fd.get(), "passwd"));
+    CHECK_FALSE(open_file_beneath(fd.get(), "fifo"));  // and does not block
+}
+
+TEST_CASE("copy_tree reproduces files, directories, symlinks, modes and mtimes") {
+    TempDir a, b;
+    mkdir((a / "d").c_str(), 0750);
+    write_file(a / "d/f", "x");
+    chmod((a / "d/f").c_str(), 0600);
+    symlink("d/f", (a / "l").c_str());
+    UniqueFd fa = open_root(a.path()), fb = open_root(b.path());
+    REQUIRE(copy_tree(fa.get(), fb.get()));
+    CHECK(read_file(b / "d/f") == "x");
+    struct stat st;
+    REQUIRE(stat((b / "d/f").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    char buf[16] = {};
+    CHECK(readlink((b / "l").c_str(), buf, sizeof buf - 1) == 3);
+    CHECK(std::string(buf) == "d/f");
+}

@@ -1,0 +1,197 @@
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "export_service.h"
+#include "safe_fs.h"
+#include "sync_engine.h"
+#include "test_support.h"
+
+using namespace docsync;
+using docsync_test::exists;
+using docsync_test::read_file;
+using docsync_test::TempDir;
+using docsync_test::write_file;
+
+namespace {
+
+// Serves from a local directory through the same functions the httpd handler uses.
+class LocalTransport : public Transport {
+public:
+    explicit LocalTransport(const std::string& root) : root_(open_root(root)) {}
+    bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
+                     std::string* error) override {
+        ++batches;
+        std::vector<std::string> parsed;
+        if (!parse_batch_request(serialise_batch_request(paths), &parsed, error)) return false;
+        return serve_batch(root_.get(), parsed, [&](const char* p, std::size_t n) {
+            received_ += n;
+            if (corrupt_batches) {
+                std::string bad(p, n);
+                for (auto& c : bad) c ^= 1;
+                return decoder.feed(bad.data(), bad.size());
+            }
+            return decoder.feed(p, n);
+        });
+    }
+    bool fetch_delta(const std::string& path, const std::string& signature, const ByteSink& sink,
+                     std::string* error) override {
+        ++deltas;
+        sent_ += signature.size();
+        return serve_delta(root_.get(), path, signature,
+                           [&](const char* p, std::size_t n) {
+                               received_ += n;
+                               return sink(p, n);
+                           },
+                           error) == ServeStatus::ok;
+    }
+    std::uint64_t bytes_received() const override { return received_; }
+    std::uint64_t bytes_sent() const override { return sent_; }
+    int batches = 0, deltas = 0;
+    bool corrupt_batches = false;
+
+private:
+    UniqueFd root_;
+    std::uint64_t received_ = 0, sent_ = 0;
+};
+
+Manifest manifest_of(const std::string& dir) {
+    HashCache cache;
+    UniqueFd fd = open_root(dir);
+    return scan_tree(fd.get(), cache).manifest;
+}
+
+}  // namespace
+
+TEST_CASE("a round makes the local tree identical to the export, then changes follow") {
+    TempDir primary, secondary;
+    mkdir((primary / "sub").c_str(), 0750);
+    write_file(primary / "index.html", "<h1>hello</h1>");
+    write_file(primary / "sub/page.html", "page");
+    chmod((primary / "sub/page.html").c_str(), 0600);
+    symlink("sub/page.html", (primary / "latest").c_str());
+    std::mt19937_64 rng(9);
+    std::string big = docsync_test::random_bytes(rng, 2u << 20);
+    write_file(primary / "big.bin", big);
+
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    REQUIRE(r.complete);
+    CHECK(r.changed);
+    CHECK(manifest_of(source.local_dir) == manifest_of(primary.path()));
+
+    // Edit, add, delete, rename, chmod, retarget a symlink; 1-byte change in the big file.
+    big[1'000'000] ^= 1;
+    write_file(primary / "big.bin", big);
+    write_file(primary / "new.txt", "new");
+    unlink((primary / "index.html").c_str());
+    rename((primary / "sub/page.html").c_str(), (primary / "sub/renamed.html").c_str());
+    chmod((primary / "sub").c_str(), 0700);
+    unlink((primary / "latest").c_str());
+    symlink("sub/renamed.html", (primary / "latest").c_str());
+    std::uint64_t before = transport.bytes_received();
+    auto r2 = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    REQUIRE(r2.complete);
+    CHECK(manifest_of(source.local_dir) == manifest_of(primary.path()));
+    CHECK(r2.stats.renamed == 1);
+    CHECK(r2.stats.files_by_delta == 1);
+    CHECK(transport.bytes_received() - before < 64 * 1024);
+    CHECK(r2.stats.bytes_saved_by_delta > big.size() - 64 * 1024);
+
+    auto r3 = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    CHECK_FALSE(r3.changed);
+}
+
+TEST_CASE("content that fails verification leaves the old file and no temp file") {
+    TempDir primary, secondary;
+    write_file(primary / "a", "new content");
+    mkdir((secondary / "copy").c_str(), 0755);
+    write_file(secondary / "copy/a", "old");
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    transport.corrupt_batches = true;
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    CHECK_FALSE(r.complete);
+    CHECK(read_file(secondary / "copy/a") == "old");
+    CHECK(manifest_of(source.local_dir).size() == 1);
+}
+
+TEST_CASE("a restart=graceful source swaps in a batch only after the check accepts it") {
+    TempDir primary, secondary;
+    write_file(primary / "common.conf", "Good 1\n");
+    write_file(primary / "other.conf", "x\n");
+    SourceOptions source;
+    source.local_dir = secondary / "conf";
+    source.restart_graceful = true;
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    std::string seen_staging;
+    ConfigCheck check = [&](const std::string& staging, std::string* output) {
+        seen_staging = staging;
+        std::string content = read_file(staging + "/common.conf");
+        *output = "syntax error in common.conf";
+        return content.find("Bad") == std::string::npos;
+    };
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, check);
+    REQUIRE(r.complete);
+    CHECK(r.restart_needed);
+    CHECK(seen_staging == staging_dir_for(source.local_dir));
+    CHECK(read_file(secondary / "conf/common.conf") == "Good 1\n");
+
+    write_file(primary / "common.conf", "Bad directive\n");
+    write_file(primary / "other.conf", "y\n");
+    auto r2 = sync_round(source, manifest_of(primary.path()), cache, transport, check);
+    CHECK(r2.config_rejected);
+    CHECK_FALSE(r2.restart_needed);
+    CHECK(r2.check_output == "syntax error in common.conf");
+    // Nothing of the rejected batch is visible, not even the file that was fine.
+    CHECK(read_file(secondary / "conf/common.conf") == "Good 1\n");
+    CHECK(read_file(secondary / "conf/other.conf") == "x\n");
+
+    write_file(primary / "common.conf", "Good 2\n");
+    auto r3 = sync_round(source, manifest_of(primary.path()), cache, transport, check);
+    CHECK(r3.restart_needed);
+    CHECK(read_file(secondary / "conf/common.conf") == "Good 2\n");
+    CHECK(read_file(secondary / "conf/other.conf") == "y\n");
+}
+
+TEST_CASE("a hostile export cannot make the secondary write outside its directory") {
+    TempDir primary, secondary, outside;
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    mkdir(source.local_dir.c_str(), 0755);
+    // A local symlink planted in the tree (e.g. by an earlier, unsafe configuration).
+    symlink(outside.path().c_str(), (secondary / "copy/evil").c_str());
+    // The remote claims "evil" is a directory with a file below it.
+    write_file(primary / "payload", "pwned");
+    Manifest remote = manifest_of(primary.path());
+    Entry dir;
+    dir.type = EntryType::dir;
+    dir.mode = 0755;
+    Manifest hostile;
+    hostile["evil"] = dir;
+    hostile["evil/payload"] = remote["payload"];
+    hostile["abs"] = Entry{EntryType::symlink, 0777, 11, 0, "", "/etc/passwd"};
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    // serve "evil/payload" from the primary's "payload": rename the file there to match
+    mkdir((primary / "evil").c_str(), 0755);
+    rename((primary / "payload").c_str(), (primary / "evil/payload").c_str());
+    auto r = sync_round(source, hostile, cache, transport, nullptr);
+    CHECK_FALSE(exists(outside / "payload"));
+    CHECK_FALSE(exists(secondary / "copy/abs"));
+    // The symlink itself was replaced by a real directory (type change), never followed.
+    struct stat st;
+    REQUIRE(lstat((secondary / "copy/evil").c_str(), &st) == 0);
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK(read_file(secondary / "copy/evil/payload") == "pwned");
+}

@@ -1,0 +1,152 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "crypto.h"
+#include "sync_plan.h"
+
+using namespace docsync;
+
+namespace {
+Entry f(const std::string& content, std::uint32_t mode = 0644, std::int64_t mtime = 100) {
+    Entry e;
+    e.type = EntryType::file;
+    e.mode = mode;
+    e.size = content.size();
+    e.mtime_ns = mtime;
+    e.sha256 = sha256_hex(content);
+    return e;
+}
+Entry d(std::int64_t mtime = 100, std::uint32_t mode = 0755) {
+    Entry e;
+    e.type = EntryType::dir;
+    e.mode = mode;
+    e.mtime_ns = mtime;
+    return e;
+}
+Entry l(const std::string& target) {
+    Entry e;
+    e.type = EntryType::symlink;
+    e.mode = 0777;
+    e.target = target;
+    e.size = target.size();
+    e.mtime_ns = 100;
+    return e;
+}
+std::vector<std::string> kinds(const Plan& p) {
+    std::vector<std::string> out;
+    for (const auto& a : p.actions) out.push_back(std::string(to_string(a.kind)) + " " + a.path);
+    return out;
+}
+bool has(const Plan& p, ActionKind k, const std::string& path) {
+    return std::any_of(p.actions.begin(), p.actions.end(),
+                       [&](const Action& a) { return a.kind == k && a.path == path; });
+}
+std::size_t index_of(const Plan& p, ActionKind k, const std::string& path) {
+    for (std::size_t i = 0; i < p.actions.size(); ++i)
+        if (p.actions[i].kind == k && p.actions[i].path == path) return i;
+    return SIZE_MAX;
+}
+}  // namespace
+
+TEST_CASE("identical trees need no action") {
+    Manifest m{{"a", d()}, {"a/x", f("x")}, {"l", l("a/x")}};
+    CHECK(make_plan(m, m, {}).empty());
+}
+
+TEST_CASE("an empty local tree is created parents first") {
+    Manifest remote{{"a", d()}, {"a/b", d()}, {"a/b/x", f("x")}, {"top", f("t")}};
+    Plan p = make_plan({}, remote, {});
+    INFO(Catch::Detail::stringify(kinds(p)));
+    CHECK(index_of(p, ActionKind::mkdir, "a") < index_of(p, ActionKind::mkdir, "a/b"));
+    CHECK(index_of(p, ActionKind::mkdir, "a/b") < index_of(p, ActionKind::fetch, "a/b/x"));
+    CHECK(has(p, ActionKind::fetch, "top"));
+    CHECK_FALSE(p.actions[index_of(p, ActionKind::fetch, "top")].has_basis);
+}
+
+TEST_CASE("a changed file is fetched with its local copy as delta basis") {
+    Manifest local{{"x", f("old")}};
+    Manifest remote{{"x", f("new!")}};
+    Plan p = make_plan(local, remote, {});
+    REQUIRE(p.count(ActionKind::fetch) == 1);
+    CHECK(p.actions[0].has_basis);
+    CHECK(p.actions[0].basis_size == 3);
+}
+
+TEST_CASE("mode-only and mtime-only changes transfer nothing") {
+    Manifest local{{"x", f("same", 0644, 1)}};
+    Manifest remote{{"x", f("same", 0600, 2)}};
+    Plan p = make_plan(local, remote, {});
+    CHECK(p.count(ActionKind::fetch) == 0);
+    CHECK(has(p, ActionKind::set_mode, "x"));
+    CHECK(has(p, ActionKind::set_mtime, "x"));
+}
+
+TEST_CASE("a rename on the primary becomes a local rename, not a transfer") {
+    Manifest local{{"old.html", f("content")}};
+    Manifest remote{{"new.html", f("content")}};
+    Plan p = make_plan(local, remote, {});
+    REQUIRE(p.count(ActionKind::rename) == 1);
+    CHECK(p.count(ActionKind::fetch) == 0);
+    CHECK(p.count(ActionKind::remove) == 0);
+    CHECK(p.actions[index_of(p, ActionKind::rename, "new.html")].from == "old.html");
+    // With delete=off the old file must stay, so the content is fetched instead.
+    Plan keep = make_plan(local, remote, {false, {}});
+    CHECK(keep.count(ActionKind::rename) == 0);
+    CHECK(keep.count(ActionKind::fetch) == 1);
+    CHECK(keep.count(ActionKind::remove) == 0);
+}
+
+TEST_CASE("deletions run deepest first and only when enabled") {
+    Manifest local{{"gone", d()}, {"gone/sub", d()}, {"gone/sub/f", f("1")}, {"x", f("x")}};
+    Manifest remote{{"x", f("x")}};
+    Plan p = make_plan(local, remote, {});
+    CHECK(kinds(p) == std::vector<std::string>{"remove gone"});
+    CHECK(make_plan(local, remote, {false, {}}).empty());
+}
+
+TEST_CASE("a type change removes the old entry before creating the new one") {
+    Manifest local{{"a", f("file")}, {"b", d()}, {"b/inner", f("i")}, {"c", l("x")}};
+    Manifest remote{{"a", d()}, {"a/f", f("f")}, {"b", f("now a file")}, {"c", f("c")}};
+    Plan p = make_plan(local, remote, {});
+    INFO(Catch::Detail::stringify(kinds(p)));
+    CHECK(index_of(p, ActionKind::remove, "a") < index_of(p, ActionKind::mkdir, "a"));
+    CHECK(index_of(p, ActionKind::remove, "b") < index_of(p, ActionKind::fetch, "b"));
+    CHECK(index_of(p, ActionKind::remove, "c") < index_of(p, ActionKind::fetch, "c"));
+    CHECK_FALSE(has(p, ActionKind::remove, "b/inner"));  // covered by removing b
+    CHECK_FALSE(p.actions[index_of(p, ActionKind::fetch, "b")].has_basis);
+}
+
+TEST_CASE("symlinks are created or retargeted; unsafe ones are refused") {
+    Manifest local{{"l1", l("a")}};
+    Manifest remote{{"l1", l("b")},
+                    {"l2", l("sub/x")},
+                    {"abs", l("/etc/passwd")},
+                    {"up", l("../../etc")},
+                    {"d", d()},
+                    {"d/rel", l("../l1")}};
+    Plan p = make_plan(local, remote, {});
+    CHECK(has(p, ActionKind::symlink, "l1"));
+    CHECK(has(p, ActionKind::symlink, "l2"));
+    CHECK(has(p, ActionKind::symlink, "d/rel"));
+    CHECK_FALSE(has(p, ActionKind::symlink, "abs"));
+    CHECK_FALSE(has(p, ActionKind::symlink, "up"));
+    CHECK(p.refused.size() == 2);
+}
+
+TEST_CASE("excluded paths are neither fetched nor deleted") {
+    Manifest local{{"keep.local", f("mine")}, {"cache", d()}, {"cache/x", f("x")}};
+    Manifest remote{{"a.swp", f("swap")}, {"b", f("b")}};
+    PlanOptions o{true, {"*.swp", "*.local", "cache"}};
+    Plan p = make_plan(local, remote, o);
+    CHECK(kinds(p) == std::vector<std::string>{"fetch b"});
+}
+
+TEST_CASE("directories touched by the plan get their mtime restored last") {
+    Manifest local{{"d", d(5)}};
+    Manifest remote{{"d", d(5)}, {"d/new", f("n")}};
+    Plan p = make_plan(local, remote, {});
+    REQUIRE(!p.actions.empty());
+    CHECK(p.actions.back().kind == ActionKind::set_mtime);
+    CHECK(p.actions.back().path == "d");
+}
