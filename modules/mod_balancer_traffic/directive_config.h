@@ -1,5 +1,6 @@
-// The directives as parsed: one per <Proxy balancer://...> section and one per server, merged
-// into the SchedulerConfig a balancer runs with (section over virtual host over main server).
+// The directives as parsed: server-wide values and, per <Proxy balancer://...> section, the
+// values written inside it; merged into the SchedulerConfig a balancer runs with (section over
+// virtual host over main server).
 #pragma once
 
 #include <chrono>
@@ -31,6 +32,19 @@ inline DirectiveConfig merge(const DirectiveConfig& base, const DirectiveConfig&
     }
     return out;
 }
+
+// httpd 2.4 hands a balancer its <Proxy> section's configuration only when the section line
+// has parameters, so sections are recorded by balancer name in the server's configuration.
+struct SectionConfig {
+    const char* balancer;  // "balancer://name" as written in <Proxy ...>
+    DirectiveConfig config;
+};
+
+struct ServerConfig {
+    DirectiveConfig defaults;
+    SectionConfig* sections;  // an APR array's elements; later entries win
+    int section_count;
+};
 
 inline SchedulerConfig to_scheduler_config(const DirectiveConfig& d) {
     SchedulerConfig c;

@@ -162,14 +162,12 @@ struct BalancerRef {
 };
 
 DirectiveConfig config_for(server_rec* s, proxy_balancer* balancer) {
-    auto* server_config = static_cast<DirectiveConfig*>(
+    const auto* server = static_cast<ServerConfig*>(
         ap_get_module_config(s->module_config, &balancer_traffic_module));
-    DirectiveConfig merged = *server_config;
-    if (balancer->section_config) {
-        auto* section = static_cast<DirectiveConfig*>(
-            ap_get_module_config(balancer->section_config, &balancer_traffic_module));
-        if (section) merged = merge(merged, *section);
-    }
+    DirectiveConfig merged = server->defaults;
+    for (int i = 0; i < server->section_count; ++i)
+        if (!strcasecmp(server->sections[i].balancer, balancer->s->name))
+            merged = merge(merged, server->sections[i].config);
     return merged;
 }
 

@@ -5,6 +5,7 @@
 #include <http_config.h>
 #include <http_log.h>
 
+#include <algorithm>
 #include <new>
 #include <string>
 
@@ -18,29 +19,53 @@ APLOG_USE_MODULE(balancer_traffic);
 namespace balancer_traffic {
 namespace {
 
-void* create_config(apr_pool_t* p) {
-    return new (apr_pcalloc(p, sizeof(DirectiveConfig))) DirectiveConfig{};
+void* create_server_config(apr_pool_t* p, server_rec*) {
+    return new (apr_pcalloc(p, sizeof(ServerConfig))) ServerConfig{};
 }
 
-void* merge_config(apr_pool_t* p, void* base_v, void* add_v) {
-    auto* merged = static_cast<DirectiveConfig*>(create_config(p));
-    *merged = merge(*static_cast<DirectiveConfig*>(base_v), *static_cast<DirectiveConfig*>(add_v));
+void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
+    const auto* base = static_cast<ServerConfig*>(base_v);
+    const auto* add = static_cast<ServerConfig*>(add_v);
+    auto* merged = static_cast<ServerConfig*>(create_server_config(p, nullptr));
+    merged->defaults = merge(base->defaults, add->defaults);
+    merged->section_count = base->section_count + add->section_count;
+    merged->sections = static_cast<SectionConfig*>(
+        apr_pcalloc(p, sizeof(SectionConfig) * std::max(merged->section_count, 1)));
+    std::copy_n(base->sections, base->section_count, merged->sections);
+    std::copy_n(add->sections, add->section_count, merged->sections + base->section_count);
     return merged;
 }
 
-void* create_server_config(apr_pool_t* p, server_rec*) { return create_config(p); }
-void* create_dir_config(apr_pool_t* p, char*) { return create_config(p); }
-
-// The directive lands in the <Proxy balancer://...> section's config when written there, in the
-// server's otherwise.
-DirectiveConfig* target_config(cmd_parms* cmd, void* dir_config) {
-    if (cmd->path) return static_cast<DirectiveConfig*>(dir_config);
-    return static_cast<DirectiveConfig*>(
+// Where a directive lands: the server's defaults, or the entry of the <Proxy balancer://...>
+// section it is written in.
+const char* target_config(cmd_parms* cmd, DirectiveConfig** out) {
+    auto* server = static_cast<ServerConfig*>(
         ap_get_module_config(cmd->server->module_config, &balancer_traffic_module));
+    if (!cmd->path) {
+        *out = &server->defaults;
+        return nullptr;
+    }
+    if (strncasecmp(cmd->path, "balancer://", 11) != 0)
+        return suite::directive_error(cmd, std::string("allowed in the server configuration or in "
+                                                       "<Proxy balancer://...>, not in <") +
+                                               cmd->path + ">");
+    for (int i = 0; i < server->section_count; ++i)
+        if (!strcasecmp(server->sections[i].balancer, cmd->path)) {
+            *out = &server->sections[i].config;
+            return nullptr;
+        }
+    auto* grown = static_cast<SectionConfig*>(
+        apr_pcalloc(cmd->pool, sizeof(SectionConfig) * (server->section_count + 1)));
+    std::copy_n(server->sections, server->section_count, grown);
+    grown[server->section_count] = SectionConfig{apr_pstrdup(cmd->pool, cmd->path), {}};
+    server->sections = grown;
+    *out = &server->sections[server->section_count++].config;
+    return nullptr;
 }
 
-const char* set_window(cmd_parms* cmd, void* dir_config, const char* arg) {
-    DirectiveConfig* config = target_config(cmd, dir_config);
+const char* set_window(cmd_parms* cmd, void*, const char* arg) {
+    DirectiveConfig* config = nullptr;
+    if (const char* error = target_config(cmd, &config)) return error;
     if (!strcasecmp(arg, "cumulative")) {
         config->window = nanoseconds{0};
     } else {
@@ -57,8 +82,9 @@ const char* set_window(cmd_parms* cmd, void* dir_config, const char* arg) {
     return nullptr;
 }
 
-const char* set_slow_start(cmd_parms* cmd, void* dir_config, const char* arg) {
-    DirectiveConfig* config = target_config(cmd, dir_config);
+const char* set_slow_start(cmd_parms* cmd, void*, const char* arg) {
+    DirectiveConfig* config = nullptr;
+    if (const char* error = target_config(cmd, &config)) return error;
     if (!strcasecmp(arg, "off")) {
         config->slow_start = nanoseconds{0};
     } else {
@@ -111,10 +137,10 @@ void register_hooks(apr_pool_t* p) {
 extern "C" {
 module AP_MODULE_DECLARE_DATA balancer_traffic_module = {
     STANDARD20_MODULE_STUFF,
-    balancer_traffic::create_dir_config,
-    balancer_traffic::merge_config,
+    nullptr,
+    nullptr,
     balancer_traffic::create_server_config,
-    balancer_traffic::merge_config,
+    balancer_traffic::merge_server_config,
     balancer_traffic::directives,
     balancer_traffic::register_hooks,
     AP_MODULE_FLAG_NONE};

@@ -206,6 +206,31 @@ class Configuration(unittest.TestCase):
         proc = self.configtest("", "BalancerTrafficWindow 2s\n    BalancerTrafficSlowStart 500ms")
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
+    def test_a_balancer_section_overrides_the_server_wide_setting(self):
+        body = """
+BalancerTrafficWindow 30s
+BalancerTrafficSlowStart 4s
+<Proxy balancer://tuned>
+    BalancerMember http://127.0.0.1:9
+    ProxySet lbmethod=bytraffic
+    BalancerTrafficWindow 2s
+</Proxy>
+<Proxy balancer://plain>
+    BalancerMember http://127.0.0.1:9
+    ProxySet lbmethod=bytraffic
+</Proxy>
+<Location /traffic-status>
+    SetHandler balancer-traffic-status
+</Location>
+"""
+        h = HttpdInstance("scoped", body, modules=PROXY_MODULES, suite_modules=["balancer_traffic"])
+        self.addCleanup(h.cleanup)
+        h.start()
+        balancers = {b["name"]: b for b in h.get_json("/traffic-status?json")["balancers"]}
+        self.assertEqual(balancers["balancer://tuned"]["window_seconds"], 2.0)
+        self.assertEqual(balancers["balancer://tuned"]["slow_start_seconds"], 4.0)
+        self.assertEqual(balancers["balancer://plain"]["window_seconds"], 30.0)
+
     def test_missing_mod_proxy_is_a_clear_startup_error(self):
         h = HttpdInstance("noproxy", "", modules=[], suite_modules=["balancer_traffic"])
         self.addCleanup(h.cleanup)
@@ -226,6 +251,10 @@ class Configuration(unittest.TestCase):
             self.assertNotEqual(proc.returncode, 0, directive)
             self.assertIn(directive.split()[0], proc.stderr)
             self.assertIn(reason, proc.stderr)
+        proc = self.configtest("<Location /x>\n    BalancerTrafficWindow 5s\n</Location>")
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("BalancerTrafficWindow: allowed in the server configuration or in "
+                      "<Proxy balancer://...>", proc.stderr)
 
     def test_our_provider_is_in_effect_and_logged_when_the_stock_module_is_loaded_too(self):
         # Debian's a2enmod loads modules in file-name order; ours must win either way.
