@@ -160,6 +160,21 @@ const command_rec directives[] = {
                   RSRC_CONF, "PEM trust anchors for https sources (default: system store)"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
 
+// The -f file this server was started with (httpd keeps it in a local of main()); without -f,
+// the compiled-in default, which Debian sets to apache2.conf in the ServerRoot.
+std::string main_config_file(apr_pool_t* p, server_rec* s) {
+    const char* const* argv = s->process->argv;
+    const char* name = nullptr;
+    for (int i = 1; i < s->process->argc; ++i) {
+        if (!strcmp(argv[i], "-f") && i + 1 < s->process->argc) name = argv[i + 1];
+        else if (!strncmp(argv[i], "-f", 2) && argv[i][2]) name = argv[i] + 2;
+    }
+    if (name) return ap_server_root_relative(p, name);
+    const char* debian = ap_server_root_relative(p, "apache2.conf");
+    if (debian && access(debian, R_OK) == 0) return debian;
+    return ap_server_root_relative(p, SERVER_CONFIG_FILE);
+}
+
 std::string self_executable() {
     char buf[4096];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -177,7 +192,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s
         config->status_file = ap_runtime_dir_relative(pconf, "docsync-status");
         config->httpd_binary = self_executable();
         config->server_root = ap_server_root;
-        config->config_file = s->defn_name ? s->defn_name : "";
+        config->config_file = main_config_file(pconf, s);
         config->defines.clear();
         for (int i = 0; ap_server_config_defines && i < ap_server_config_defines->nelts; ++i)
             config->defines.emplace_back(
