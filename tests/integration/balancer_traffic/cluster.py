@@ -1,5 +1,7 @@
 """A proxy in front of web workers on loopback, the original design's shape, for the
 mod_balancer_traffic tests, bench and demo."""
+import contextlib
+import os
 import re
 import time
 import urllib.parse
@@ -26,6 +28,9 @@ ProxyPass /app balancer://cluster
 <Location /balancer-manager>
     SetHandler balancer-manager
 </Location>
+# Which member each proxied request went to, with the status the client got.
+LogFormat "%{{usec}}t %>s %{{BALANCER_WORKER_NAME}}e %U" picks
+CustomLog logs/picks.log picks
 {extra_server}
 """
 
@@ -94,3 +99,15 @@ def settle_logs(backends, expected=None, timeout=5.0):
         last = count
         time.sleep(0.1)
     return last
+
+
+def proxy_picks(proxy):
+    """[(time, status, member_url, path)] for every request the proxy logged."""
+    out = []
+    path = os.path.join(proxy.root, "logs", "picks.log")
+    with contextlib.suppress(FileNotFoundError), open(path) as log:
+        for line in log:
+            parts = line.split()
+            if len(parts) == 4:
+                out.append((int(parts[0]) / 1e6, int(parts[1]), parts[2], parts[3]))
+    return out
