@@ -1,4 +1,5 @@
 """mod_balancer_traffic against a real httpd and real backends (all on 127.0.0.1)."""
+import os
 import time
 import unittest
 
@@ -237,6 +238,17 @@ BalancerTrafficSlowStart 4s
         self.assertEqual(balancers["balancer://tuned"]["window_seconds"], 2.0)
         self.assertEqual(balancers["balancer://tuned"]["slow_start_seconds"], 4.0)
         self.assertEqual(balancers["balancer://plain"]["window_seconds"], 30.0)
+
+    def test_the_shipped_example_configuration_is_valid(self):
+        example = os.path.join(os.path.dirname(__file__), "..", "..", "..", "conf",
+                               "proxy-balancer.conf.example")
+        with open(example) as f:
+            body = f.read()
+        h = HttpdInstance("example", body, modules=PROXY_MODULES + ["authz_host"],
+                          suite_modules=["balancer_traffic"])
+        self.addCleanup(h.cleanup)
+        proc = h.configtest()
+        self.assertEqual(proc.returncode, 0, proc.stderr)
 
     def test_missing_mod_proxy_is_a_clear_startup_error(self):
         h = HttpdInstance("noproxy", "", modules=[], suite_modules=["balancer_traffic"])
