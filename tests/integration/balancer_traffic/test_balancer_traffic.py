@@ -157,6 +157,20 @@ class Runtime(BackendsTestCase):
         member = self.status()["members"][0]
         self.assertEqual(member["loadfactor"], 7.0)
 
+    def test_balancer_manager_disable_and_enable_take_effect_at_once_without_a_flood(self):
+        web1, web2, _ = self.backends
+        self.start_proxy([(web1, "loadfactor=3"), (web2, "loadfactor=7")])
+        self.load(1500)
+        manager_update(self.proxy, f"http://127.0.0.1:{web2.port}", w_status_D="1")
+        since = time.time()
+        self.load(1000)
+        self.assertEqual(request_share(self.backends[:2], since)[0], [1.0, 0.0])
+        manager_update(self.proxy, f"http://127.0.0.1:{web2.port}", w_status_D="0")
+        since = time.time()
+        self.load(1500)
+        shares, _ = byte_share(self.backends[:2], since)
+        self.assertAlmostEqual(shares[1], 0.7, delta=0.05, msg=f"{shares}")
+
     def test_member_added_by_balancer_manager_gets_its_share_without_a_flood(self):
         web1, web2, web3 = self.backends
         self.start_proxy([(web1, "loadfactor=3"), (web2, "loadfactor=7")], growth=2)
