@@ -18,6 +18,7 @@
 #include "balancer_binding.h"
 #include "core/member_bookkeeping.h"
 #include "core/request_scheduler.h"
+#include "core/share_history.h"
 #include "core/traffic_scheduler.h"
 #include "directive_config.h"
 
@@ -82,6 +83,7 @@ proxy_worker* find_best(proxy_balancer* balancer, request_rec* r) {
                                             count, now)
                    : RequestScheduler::pick(binding->config, view_of(binding), binding->inputs,
                                             count, now);
+        sample_history(binding->region->history, binding->region->members(), count, now);
     }
     if (slot < 0) return nullptr;
     ap_set_module_config(r->request_config, &balancer_traffic_module, &binding->tickets[slot]);

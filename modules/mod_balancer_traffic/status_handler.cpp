@@ -8,11 +8,14 @@
 #include <util_script.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "../common/monotonic_clock.h"
 #include "balancer_binding.h"
+#include "core/share_history.h"
 #include "core/status_report.h"
 
 namespace balancer_traffic {
@@ -110,6 +113,70 @@ void render_share_bar(request_rec* r, double share, double target) {
                kHeight, std::min(target * kWidth, kWidth - 2.0), kHeight);
 }
 
+// The last minute per member: its byte share per second (solid) against its target (dashed).
+// Inline SVG with generic fonts only, so it renders offline and degrades to its text in lynx.
+void render_history_chart(request_rec* r, BalancerBinding* binding,
+                          const std::vector<MemberRow>& rows) {
+    static const char* const kColors[kHistoryMembers] = {"#1f77b4", "#ff7f0e", "#2ca02c",
+                                                         "#d62728", "#9467bd", "#8c564b",
+                                                         "#e377c2", "#7f7f7f"};
+    constexpr double kWidth = 600, kHeight = 160, kLeft = 40, kBottom = 20, kTop = 8;
+    constexpr double kSpanSeconds = (kHistorySamples - 1) * kHistoryInterval / 1e9;
+    auto history = std::make_unique<ShareHistory>();
+    {
+        suite::SharedLock lock(binding->region->mutex);
+        *history = binding->region->history;
+    }
+    const MonoNanos now = suite::monotonic_now();
+    const double plot_w = kWidth - kLeft - 8, plot_h = kHeight - kBottom - kTop;
+    auto x_of = [&](MonoNanos t) {
+        return kLeft + plot_w * (1.0 - std::min(1.0, (now - t) / 1e9 / kSpanSeconds));
+    };
+    auto y_of = [&](double share) { return kTop + plot_h * (1.0 - share); };
+    ap_rprintf(r,
+               "<figure><svg width=\"%.0f\" height=\"%.0f\" role=\"img\" "
+               "aria-label=\"byte share per member over the last minute\" "
+               "font-family=\"sans-serif\" font-size=\"10\">"
+               "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"#fafafa\" "
+               "stroke=\"#ccc\"/>",
+               kWidth, kHeight, kLeft, kTop, plot_w, plot_h);
+    for (int pct = 0; pct <= 100; pct += 50)
+        ap_rprintf(r, "<text x=\"4\" y=\"%.1f\">%d%%</text>", y_of(pct / 100.0) + 3, pct);
+    ap_rprintf(r, "<text x=\"%.0f\" y=\"%.0f\">-60 s</text><text x=\"%.0f\" y=\"%.0f\">now</text>",
+               kLeft, kHeight - 6, kWidth - 30, kHeight - 6);
+    SharePoint points[kHistorySamples];
+    const std::size_t members = std::min(rows.size(), kHistoryMembers);
+    for (std::size_t m = 0; m < members; ++m) {
+        const std::size_t n = history_points(*history, m, points);
+        std::string share_line, target_line;
+        char buf[48];
+        for (std::size_t i = 0; i < n; ++i) {
+            if (now - points[i].time > static_cast<MonoNanos>(kHistorySamples) * kHistoryInterval)
+                continue;
+            std::snprintf(buf, sizeof buf, "%.1f,%.1f ", x_of(points[i].time),
+                          y_of(points[i].target));
+            target_line += buf;
+            if (points[i].share < 0) continue;
+            std::snprintf(buf, sizeof buf, "%.1f,%.1f ", x_of(points[i].time),
+                          y_of(points[i].share));
+            share_line += buf;
+        }
+        ap_rprintf(r,
+                   "<polyline class=\"target\" points=\"%s\" fill=\"none\" stroke=\"%s\" "
+                   "stroke-dasharray=\"4 3\" stroke-width=\"1\"/>"
+                   "<polyline class=\"share\" points=\"%s\" fill=\"none\" stroke=\"%s\" "
+                   "stroke-width=\"2\"/>",
+                   target_line.c_str(), kColors[m], share_line.c_str(), kColors[m]);
+    }
+    ap_rputs("</svg><figcaption>Byte share per second over the last minute (solid) against the "
+             "target share (dashed): ",
+             r);
+    for (std::size_t m = 0; m < members; ++m)
+        ap_rprintf(r, "%s<span style=\"color:%s\">&#9632;</span> %s", m ? ", " : "",
+                   kColors[m], ap_escape_html(r->pool, member_name(rows[m].worker)));
+    ap_rputs("</figcaption></figure>\n", r);
+}
+
 void render_html(request_rec* r, const std::vector<proxy_balancer*>& balancers) {
     ap_set_content_type(r, "text/html; charset=utf-8");
     ap_rputs("<!DOCTYPE html>\n<html><head><title>Balancer traffic</title><style>"
@@ -135,7 +202,8 @@ void render_html(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
                  "<th>Request share</th><th>Target</th><th>Share vs target</th>"
                  "<th>In flight</th><th>Ramp</th><th>Picks</th></tr>\n",
                  r);
-        for (const MemberRow& row : snapshot(binding, r->server)) {
+        const std::vector<MemberRow> rows = snapshot(binding, r->server);
+        for (const MemberRow& row : rows) {
             const MemberReport& m = row.report;
             ap_rprintf(r,
                        "<tr><td>%s</td><td>%.2f</td><td>%d</td><td>%s</td><td>%.0f</td>"
@@ -149,6 +217,7 @@ void render_html(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
                        m.inflight, m.slow_start * 100, static_cast<apr_uint64_t>(m.picks_total));
         }
         ap_rputs("</table>\n", r);
+        render_history_chart(r, binding, rows);
     }
     ap_rputs("</body></html>\n", r);
 }

@@ -314,6 +314,7 @@ class LoadClient:
         self.max_requests = max_requests
         self.max_seconds = max_seconds
         self.results = []
+        self.retried = 0  # requests resent after a kept-alive connection was found closed
         self._lock = threading.Lock()
         self._count = 0
         self._stop = threading.Event()
@@ -339,23 +340,42 @@ class LoadClient:
                 return
             path = self.paths[n % len(self.paths)]
             t = time.time()
-            try:
-                if holder[0] is None:
-                    holder[0] = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
-                holder[0].request("GET", path)
-                resp = holder[0].getresponse()
-                resp.read()
-                status = resp.status
-                if resp.getheader("Connection", "").lower() == "close":
-                    holder[0].close()
-                    holder[0] = None
-            except (OSError, http.client.HTTPException):
-                status = 0
-                if holder[0]:
-                    holder[0].close()
-                holder[0] = None
+            status = self._request(holder, path)
             with self._lock:
                 self.results.append((t, status, path))
+
+    def _request(self, holder, path):
+        """GET `path` on the kept-alive connection. Like a browser, a request that finds its
+        kept-alive connection closed before any response (the server closed it while idle, as
+        httpd does on a graceful restart) is sent once more on a new connection; a failure after
+        the response started is not retried. Returns the status, 0 for no usable response."""
+        for attempt in range(2):
+            reused = holder[0] is not None
+            if holder[0] is None:
+                holder[0] = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
+            conn = holder[0]
+            try:
+                conn.request("GET", path)
+                resp = conn.getresponse()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                holder[0] = None
+                if reused and attempt == 0:
+                    with self._lock:
+                        self.retried += 1
+                    continue
+                return 0
+            try:
+                resp.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                holder[0] = None
+                return 0
+            if resp.getheader("Connection", "").lower() == "close":
+                conn.close()
+                holder[0] = None
+            return resp.status
+        return 0
 
     def run(self):
         deadline = time.monotonic() + self.max_seconds

@@ -5,7 +5,7 @@
 namespace balancer_traffic {
 namespace {
 
-constexpr std::uint64_t kStoreMagic = 0x42616c5472616631ULL;  // "BalTraf1", changes with layout
+constexpr std::uint64_t kStoreMagic = 0x42616c5472616632ULL;  // "BalTraf2", changes with layout
 
 constexpr std::size_t align_up(std::size_t n) {
     constexpr std::size_t kAlign = alignof(std::max_align_t);
@@ -88,6 +88,7 @@ void seed_region(Region* from, Region* to) {
     const std::uint32_t capacity = to->header.capacity;
     to->header = from->header;
     to->header.capacity = capacity;
+    to->history = from->history;
     std::memcpy(to->members(), from->members(), std::size_t{from->capacity} * sizeof(MemberState));
 }
 

@@ -13,6 +13,7 @@
 
 #include "../../common/shared_mutex.h"
 #include "member_state.h"
+#include "share_history.h"
 
 namespace balancer_traffic {
 
@@ -24,6 +25,7 @@ struct Region {
     std::uint32_t method;  // which scheduler last used it; a change of lbmethod starts afresh
     suite::SharedMutex mutex;
     BalancerHeader header;
+    ShareHistory history;
 
     MemberState* members() { return reinterpret_cast<MemberState*>(this + 1); }
     BalancerView view() { return BalancerView{&header, members()}; }

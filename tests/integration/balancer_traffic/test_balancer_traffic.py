@@ -81,6 +81,8 @@ class WeightedSplit(BackendsTestCase):
         self.assertIn("balancer://cluster", html)
         self.assertIn(f"http://127.0.0.1:{web1.port}", html)
         self.assertIn("<svg", html)
+        self.assertIn("class=\"share\"", html)  # the last-minute chart
+        self.assertIn("over the last minute", html)
         self.assertIn("Byte share", html)
 
 
