@@ -6,8 +6,13 @@
 namespace ha_heartbeat {
 namespace {
 
-// VRRP's skew: (256 - priority) / 256 of an interval, so higher priorities wait less.
-constexpr int kSkewDivisor = 256;
+// The skew: (256 - priority) / 256 of a quarter interval, so higher priorities wait less.
+// VRRP uses a whole interval because its backups are silent and the skew alone must order them;
+// here every backup heartbeats too, so a backup defers to any live better-ranked one anyway and
+// the skew only has to order backups that cannot hear each other. A quarter keeps failover
+// shorter at the same interval.
+constexpr int kSkewPriorityBase = 256;
+constexpr int kSkewIntervalDivisor = 4;
 // How long a handover may wait for the chosen backup to claim before it is called off.
 constexpr int kHandoverTimeoutIntervals = 10;
 
@@ -28,7 +33,8 @@ nanoseconds Election::dead_interval_for(nanoseconds peer_interval) const {
                                  ? config_.dead_interval
                                  : kDefaultDeadIntervals * std::max(config_.interval, peer_interval);
     const int prio = std::clamp(config_.priority - health_penalty_, kMinPriority, kMaxPriority);
-    return base + config_.interval * (kSkewDivisor - prio) / kSkewDivisor;
+    return base + config_.interval * (kSkewPriorityBase - prio) /
+                      (kSkewPriorityBase * kSkewIntervalDivisor);
 }
 
 bool Election::is_live(const PeerView& p, nanoseconds now) const {

@@ -14,8 +14,9 @@
 //                     has become MASTER.
 //   any    -> FAULT   when health tracking fails hard; FAULT -> BACKUP when it recovers.
 // A peer is live while its last heartbeat is younger than the dead interval: kDefaultDeadIntervals
-// of the larger of both intervals (or HADeadInterval), plus a skew that grows as this node's
-// priority falls, so the best backup is the first to give up on a dead master. A heartbeat with
+// of the larger of both intervals (or HADeadInterval), plus a skew (up to a quarter interval) that
+// grows as this node's priority falls, so the best backup is the first to give up on a dead
+// master. A heartbeat with
 // priority 0 means "resigning": the sender no longer counts, so its successor claims at once.
 #pragma once
 

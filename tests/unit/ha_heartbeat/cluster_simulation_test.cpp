@@ -28,8 +28,9 @@ TEST_CASE("two nodes elect the higher priority and keep exactly one master on a 
     CHECK(c.nodes[b].receiver->drops().replayed > 0);  // duplicates and reordering were seen
 }
 
-TEST_CASE("on a very lossy network a spurious second master yields within two intervals") {
+TEST_CASE("on a very lossy network a spurious second master yields at the first heartbeat it hears") {
     // 30% loss: now and then a run of lost heartbeats makes the backup declare the master dead.
+    // The run is deterministic (seeded), so the numbers below do not vary between runs.
     SimCluster c;
     const auto a = c.add(200), b = c.add(100);
     c.loss = 0.3;
@@ -39,24 +40,30 @@ TEST_CASE("on a very lossy network a spurious second master yields within two in
     c.start_all();
     c.run_for(1s);
     REQUIRE(c.masters() == std::vector<std::size_t>{a});
+    const auto run = 60s;
     int no_master = 0, episodes = 0;
-    std::chrono::nanoseconds current{0}, longest{0};
-    c.run_for(60s, [&] {
+    std::chrono::nanoseconds current{0}, longest{0}, total{0};
+    c.run_for(run, [&] {
         const auto m = c.masters();
         no_master += m.empty() ? 1 : 0;
         if (m.size() > 1) {
             if (current.count() == 0) ++episodes;
             current += kStep;
+            total += kStep;
             longest = std::max(longest, current);
         } else {
             current = 0ns;
         }
     });
-    CHECK(no_master == 0);         // the real master never let go
-    CHECK(episodes > 0);           // the scenario did happen
-    CHECK(longest <= 200ms + 40ms);  // two intervals plus the worst network delay
+    CHECK(no_master == 0);  // the real master never let go
+    CHECK(episodes > 0);    // the scenario did happen
+    // Each episode lasts until one of a's heartbeats gets through: a few intervals at most.
+    CHECK(longest <= 500ms);
+    CHECK(total < run / 20);
+    for (const auto& t : c.nodes[b].transitions)
+        if (t.from == NodeState::Master)
+            CHECK(t.reason.rfind("yielding to higher-ranked master", 0) == 0);
     CHECK(c.masters() == std::vector<std::size_t>{a});
-    CHECK(c.nodes[b].receiver->drops().replayed > 0);  // duplicates and reordering were seen
 }
 
 TEST_CASE("when the master crashes the backup takes over within its dead interval") {

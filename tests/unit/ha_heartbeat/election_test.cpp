@@ -34,8 +34,8 @@ TEST_CASE("a lone node listens for one dead interval, then claims") {
     REQUIRE(t);
     CHECK(t->to == NodeState::Backup);
     const auto dead = e.dead_interval_for(100ms);
-    // 3 intervals plus VRRP's skew for priority 100: (256 - 100) / 256 of an interval.
-    CHECK(dead == 300ms + std::chrono::nanoseconds(100ms) * 156 / 256);
+    // 3 intervals plus the skew for priority 100: (256 - 100) / 256 of a quarter interval.
+    CHECK(dead == 300ms + std::chrono::nanoseconds(100ms) * 156 / 1024);
     clock.advance(dead - 1ms);
     CHECK_FALSE(e.tick());
     clock.advance(1ms);

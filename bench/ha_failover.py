@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""mod_ha_heartbeat against keepalived (VRRPv3), same namespaces, same interval, same run.
+
+Two real httpd nodes (a: priority 200, b: 100) serve /whoami on the service address
+10.231.0.100 inside namespaces this script creates (bridge, client, a, b). The client starts a
+new request to http://10.231.0.100/whoami every 10 ms (open loop, each on a fresh connection
+with a 100 ms timeout). For each implementation and scenario we measure the time from the event
+to the first request answered by b, and the requests started in between that failed:
+
+  link down     a's port on the bridge goes down (a drops off the LAN)
+  planned stop  ours: `apache2 -k stop` on a; keepalived: SIGTERM to a's keepalived
+  handover      ours only: POST action=handover to a's ha-status handler
+
+With keepalived the httpd nodes run without mod_ha_heartbeat, keepalived moves the address.
+Nothing is sent outside the namespaces. Prints a table; nothing here is a pass/fail test.
+
+    sudo bash bench/ha_failover.sh [--runs N] [--interval 100ms]
+"""
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration", "ha_heartbeat"))
+
+import httpd_fixture  # noqa: E402
+from ha_cluster import VIP, HaCluster, node_ip  # noqa: E402
+from netns_fixture import NetnsHttpd, NetnsLab, in_netns  # noqa: E402
+
+PROBE_PERIOD = 0.01
+PROBE_TIMEOUT = 0.1
+PROBE_MAX_SECONDS = 900
+SETTLE = 0.5          # steady state before each event
+EVENT_LIMIT = 5.0     # give up on a failover after this long
+RECOVER_LIMIT = 10.0  # a takes the address back between runs
+
+
+class Probes:
+    """Open-loop probing from the client namespace: a new request to the service address every
+    PROBE_PERIOD whatever happened to the previous ones (each with PROBE_TIMEOUT), as arriving
+    clients would. A closed loop would stall on a dead address for a whole timeout and round
+    every failover up to a multiple of it."""
+
+    def __init__(self, lab):
+        self.results = []  # (start, ok, who)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(lab,), daemon=True)
+        self._thread.start()
+
+    def _run(self, lab):
+        with in_netns(lab.ns("cl")):
+            asyncio.run(self._loop())
+
+    async def _one(self):
+        t = time.monotonic()
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(VIP, 80), PROBE_TIMEOUT)
+            writer.write(b"GET /whoami HTTP/1.0\r\nHost: vip\r\n\r\n")
+            data = await asyncio.wait_for(reader.read(), PROBE_TIMEOUT)
+            head, _, body = data.partition(b"\r\n\r\n")
+            ok = head.startswith(b"HTTP/1.1 200") or head.startswith(b"HTTP/1.0 200")
+            result = (t, ok, body.decode(errors="replace").strip() if ok else "status")
+        except (OSError, asyncio.TimeoutError) as e:
+            result = (t, False, type(e).__name__)
+        finally:
+            if writer:
+                writer.close()
+        with self._lock:
+            self.results.append(result)
+
+    async def _loop(self):
+        tasks = set()
+        deadline = time.monotonic() + PROBE_MAX_SECONDS
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            task = asyncio.ensure_future(self._one())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            await asyncio.sleep(PROBE_PERIOD)
+        if tasks:
+            await asyncio.wait(tasks, timeout=2 * PROBE_TIMEOUT + 1)
+
+    def since(self, t0):
+        with self._lock:
+            return sorted(r for r in self.results if r[0] >= t0)
+
+    def first_answer_after(self, t0, name):
+        for t, ok, who in self.since(t0):
+            if ok and who == name:
+                return t
+        return None
+
+    def failures_after(self, t0, until=None):
+        return [r for r in self.since(t0) if not r[1] and (until is None or r[0] <= until)]
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(PROBE_MAX_SECONDS)
+
+
+def measure(probe, t0, winner):
+    deadline = t0 + EVENT_LIMIT
+    first = None
+    while time.monotonic() < deadline:
+        first = probe.first_answer_after(t0, winner)
+        if first is not None:
+            break
+        time.sleep(0.01)
+    # Requests started before the first answer may still be waiting out their timeout.
+    time.sleep(2 * PROBE_TIMEOUT)
+    if first is None:
+        return None, len(probe.failures_after(t0))
+    return first - t0, len(probe.failures_after(t0, first))
+
+
+def wait_holder(lab, names, name, limit=RECOVER_LIMIT):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if lab.holders(VIP, names) == [name]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def wait_answered_by(probe, name, limit=RECOVER_LIMIT):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        recent = probe.since(time.monotonic() - 0.2)
+        if recent and all(ok and who == name for _, ok, who in recent):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# -- ours ------------------------------------------------------------------------------------
+def run_ours(runs, interval):
+    results = {"link down": [], "planned stop": [], "handover": []}
+    with HaCluster([200, 100], interval=interval) as c:
+        names = ["a", "b"]
+        c.start_all()
+        assert wait_holder(c.lab, names, "a")
+        probe = Probes(c.lab)
+        for _ in range(runs):
+            assert wait_answered_by(probe, "a")
+            time.sleep(SETTLE)
+            t0 = time.monotonic()
+            c.lab.link_down("a")
+            results["link down"].append(measure(probe, t0, "b"))
+            c.lab.link_up("a")
+            assert wait_holder(c.lab, names, "a")
+        for _ in range(runs):
+            assert wait_answered_by(probe, "a")
+            time.sleep(SETTLE)
+            t0 = time.monotonic()
+            stopper = threading.Thread(target=c.node("a").stop)
+            stopper.start()
+            results["planned stop"].append(measure(probe, t0, "b"))
+            stopper.join(30)
+            c.node("a").start()
+            assert wait_holder(c.lab, names, "a")
+        for i in range(runs):
+            src, dst = ("a", "b") if i % 2 == 0 else ("b", "a")
+            assert wait_answered_by(probe, src)
+            time.sleep(SETTLE)
+            t0 = time.monotonic()
+            status, body = c.node(src).get("/ha-status", method="POST", body="action=handover")
+            results["handover"].append(measure(probe, t0, dst) if status == 200 else (None, -1))
+            assert wait_holder(c.lab, names, dst)
+        probe.stop()
+    return results
+
+
+# -- keepalived ------------------------------------------------------------------------------
+KEEPALIVED_CONF = """\
+global_defs {{
+    router_id {name}
+    vrrp_version 3
+    script_user root
+    enable_script_security
+}}
+vrrp_instance VI_HA {{
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority {priority}
+    advert_int {advert}
+    unicast_src_ip {src}
+    unicast_peer {{
+        {peer}
+    }}
+    virtual_ipaddress {{
+        {vip}/24 dev eth0
+    }}
+}}
+"""
+
+
+class Keepalived:
+    def __init__(self, lab, name, priority, peer_index, index, advert):
+        self.lab, self.name = lab, name
+        self.dir = tempfile.mkdtemp(prefix=f"bench-keepalived-{name}-")
+        self.conf = os.path.join(self.dir, "keepalived.conf")
+        with open(self.conf, "w") as f:
+            f.write(KEEPALIVED_CONF.format(name=name, priority=priority, advert=advert,
+                                           src=node_ip(index), peer=node_ip(peer_index), vip=VIP))
+        self.log = open(os.path.join(self.dir, "log"), "w")
+        self.proc = None
+
+    def start(self):
+        self.proc = self.lab.popen(self.name, [
+            "keepalived", "-n", "-l", "-P", "-f", self.conf,
+            "-p", os.path.join(self.dir, "k.pid"), "-r", os.path.join(self.dir, "v.pid")],
+            stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def plain_node(lab, name):
+    body = f"Listen {VIP}:80\n"
+    node = NetnsHttpd(lab, name, body, servers=1, threads=10)
+    with open(os.path.join(node.root, "htdocs", "whoami"), "w") as f:
+        f.write(name + "\n")
+    return node
+
+
+def run_keepalived(runs, interval_seconds):
+    results = {"link down": [], "planned stop": []}
+    lab = NetnsLab()
+    nodes, keepers = [], []
+    try:
+        lab.create()
+        lab.add_node("cl", "10.231.0.200/24")
+        lab.add_node("a", f"{node_ip(0)}/24")
+        lab.add_node("b", f"{node_ip(1)}/24")
+        names = ["a", "b"]
+        for n in names:
+            nodes.append(plain_node(lab, n).start())
+        advert = f"{interval_seconds:g}"
+        ka = {"a": Keepalived(lab, "a", 200, 1, 0, advert),
+              "b": Keepalived(lab, "b", 100, 0, 1, advert)}
+        keepers = list(ka.values())
+        for k in keepers:
+            k.start()
+        assert wait_holder(lab, names, "a"), "keepalived never gave a the address"
+        probe = Probes(lab)
+        try:
+            for _ in range(runs):
+                assert wait_answered_by(probe, "a")
+                time.sleep(SETTLE)
+                t0 = time.monotonic()
+                lab.link_down("a")
+                results["link down"].append(measure(probe, t0, "b"))
+                lab.link_up("a")
+                assert wait_holder(lab, names, "a")
+            for _ in range(runs):
+                assert wait_answered_by(probe, "a")
+                time.sleep(SETTLE)
+                t0 = time.monotonic()
+                ka["a"].stop()
+                results["planned stop"].append(measure(probe, t0, "b"))
+                ka["a"].start()
+                assert wait_holder(lab, names, "a")
+        finally:
+            probe.stop()
+    finally:
+        for k in keepers:
+            k.stop()
+        for n in nodes:
+            with contextlib.suppress(Exception):
+                n.kill()
+                n.cleanup()
+        lab.destroy()
+    return results
+
+
+def summary(samples):
+    times = [t for t, _ in samples if t is not None]
+    failed = [f for _, f in samples if f >= 0]
+    missing = len(samples) - len(times)
+    if not times:
+        return "-", "-", "-", f"{missing}/{len(samples)}"
+    return (f"{statistics.median(times) * 1000:.0f}", f"{max(times) * 1000:.0f}",
+            f"{statistics.median(failed):.0f} (max {max(failed)})", f"{missing}/{len(samples)}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build-bench-ha")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--interval", default="100ms", help="heartbeat / advert interval (ms)")
+    args = ap.parse_args()
+    httpd_fixture.SUITE_MODULE_DIR = os.path.abspath(os.path.join(args.build, "modules"))
+    interval_ms = float(args.interval.rstrip("ms"))
+    ours = run_ours(args.runs, args.interval)
+    theirs = run_keepalived(args.runs, interval_ms / 1000)
+    print(f"\nfailover to the backup, interval {interval_ms:g} ms, {args.runs} runs each, "
+          f"a new probe every {PROBE_PERIOD * 1000:g} ms "
+          f"(timeout {PROBE_TIMEOUT * 1000:g} ms)\n")
+    print(f"{'implementation':<22}{'scenario':<15}{'median ms':>10}{'max ms':>8}"
+          f"{'failed probes':>20}{'no failover':>13}")
+    for impl, res in (("mod_ha_heartbeat", ours), ("keepalived VRRPv3", theirs)):
+        for scenario, samples in res.items():
+            med, mx, failed, missing = summary(samples)
+            print(f"{impl:<22}{scenario:<15}{med:>10}{mx:>8}{failed:>20}{missing:>13}")
+    print("\nraw (seconds, failed probes):")
+    for impl, res in (("ours", ours), ("keepalived", theirs)):
+        for scenario, samples in res.items():
+            print(f"  {impl} {scenario}: " +
+                  ", ".join("none" if t is None else f"{t:.3f}/{f}" for t, f in samples))
+
+
+if __name__ == "__main__":
+    main()
