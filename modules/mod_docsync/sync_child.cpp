@@ -259,6 +259,11 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
             continue;
         }
         backoff = kMinBackoff;
+        board.update(index, [&](SourceStatus& s) {
+            ++s.polls;
+            s.bytes_received = transport.bytes_received();
+            s.bytes_sent = transport.bytes_sent();
+        });
         if (resp.status == 200) {
             ParsedManifest parsed = parse_manifest(resp.body);
             std::string problem = parsed.error;
@@ -301,7 +306,16 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
             check = [&](const std::string& staging, std::string* out) {
                 return config_check(spec, source, staging, out);
             };
+        auto round_start = std::chrono::steady_clock::now();
         RoundResult round = sync_round(source, remote, cache, transport, check);
+        auto round_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - round_start)
+                            .count();
+        if (round.changed)
+            child_log("info", "%s: round of %zu files (%zu by delta, %zu renamed, %zu removed) in "
+                      "%lld ms", source.local_dir.c_str(), round.stats.files_fetched,
+                      round.stats.files_by_delta, round.stats.renamed, round.stats.removed,
+                      static_cast<long long>(round_ms));
         std::uint64_t now_bytes = transport.bytes_received();
         std::uint64_t now_total = now_bytes + transport.bytes_sent();
         std::uint64_t round_bytes = now_total - bytes_mark;  // includes the manifest request

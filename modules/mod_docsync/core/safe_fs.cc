@@ -206,6 +206,8 @@ bool AtomicFileWriter::commit(std::uint64_t expected_size, const std::string& ex
         fail("cannot set mode/mtime: " + errno_text(errno));
         return false;
     }
+    struct stat st;
+    if (::fstat(file_.get(), &st) == 0) inode_ = static_cast<std::uint64_t>(st.st_ino);
     file_.reset();
     // renameat replaces a symlink at the destination name itself; it never writes through it.
     if (::renameat(dir_.get(), temp_name_.c_str(), dir_.get(), name_.c_str()) != 0) {

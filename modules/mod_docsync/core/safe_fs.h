@@ -73,6 +73,7 @@ public:
     const std::string& error() const { return error_; }
     bool write(const void* data, std::size_t len);
     std::uint64_t bytes_written() const { return written_; }
+    std::uint64_t inode() const { return inode_; }  // of the committed file
     // Verifies size and hash, applies mode/mtime, renames into place.
     bool commit(std::uint64_t expected_size, const std::string& expected_sha256,
                 std::uint32_t mode, std::int64_t mtime_ns);
@@ -86,6 +87,7 @@ private:
     std::string name_;
     std::string error_;
     std::uint64_t written_ = 0;
+    std::uint64_t inode_ = 0;
     struct HashState;
     HashState* hash_ = nullptr;
     bool committed_ = false;

@@ -25,6 +25,7 @@ const Field kFields[] = {
     {"result", &SourceStatus::result, nullptr, nullptr, nullptr},
     {"remote_etag", &SourceStatus::remote_etag, nullptr, nullptr, nullptr},
     {"rounds", nullptr, nullptr, &SourceStatus::rounds, nullptr},
+    {"polls", nullptr, nullptr, &SourceStatus::polls, nullptr},
     {"files_transferred", nullptr, nullptr, &SourceStatus::files_transferred, nullptr},
     {"bytes_received", nullptr, nullptr, &SourceStatus::bytes_received, nullptr},
     {"bytes_sent", nullptr, nullptr, &SourceStatus::bytes_sent, nullptr},
@@ -175,7 +176,7 @@ std::string render_status_html(const std::vector<SourceStatus>& sources, std::in
         row("result", s.result);
         row("last attempt", iso_time(s.last_attempt_unix));
         row("last success", iso_time(s.last_success_unix));
-        row("rounds", std::to_string(s.rounds));
+        row("rounds / manifest polls", std::to_string(s.rounds) + " / " + std::to_string(s.polls));
         row("files transferred (last round / total)",
             std::to_string(s.last_files) + " / " + std::to_string(s.files_transferred));
         row("bytes on the wire (last round, both ways)", std::to_string(s.last_bytes));

@@ -17,7 +17,8 @@ struct SourceStatus {
     std::int64_t last_success_unix = 0;
     std::string result = "pending";  // pending | ok | error | config-rejected
     std::string remote_etag;
-    std::uint64_t rounds = 0;
+    std::uint64_t rounds = 0;                // sync rounds (a manifest change was applied)
+    std::uint64_t polls = 0;                 // manifest requests, including 304 answers
     std::uint64_t files_transferred = 0;     // cumulative
     std::uint64_t bytes_received = 0;        // cumulative, on the wire (headers included)
     std::uint64_t bytes_sent = 0;            // cumulative: requests, signatures, path lists

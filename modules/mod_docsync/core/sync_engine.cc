@@ -25,8 +25,9 @@ void add_error(std::vector<std::string>& errors, std::string e) {
 // Receives batch frames and writes each file atomically.
 class BatchWriter : public BatchSink {
 public:
-    BatchWriter(int root_fd, const std::vector<const Action*>& files, ApplyResult& result)
-        : root_fd_(root_fd), files_(files), result_(result) {}
+    BatchWriter(int root_fd, const std::vector<const Action*>& files, ApplyResult& result,
+                HashCache* cache)
+        : root_fd_(root_fd), files_(files), result_(result), cache_(cache) {}
 
     bool begin(std::size_t index, std::uint64_t) override {
         current_ = index;
@@ -44,6 +45,8 @@ public:
             ++result_.stats.files_fetched;
             result_.stats.file_bytes_written += e.size;
             ++done_;
+            if (cache_)
+                cache_->put(files_[current_]->path, {e.size, e.mtime_ns, writer_->inode()}, e.sha256);
         } else if (!writer_->error().empty()) {
             add_error(result_.errors, writer_->error());
         }
@@ -59,13 +62,14 @@ private:
     int root_fd_;
     const std::vector<const Action*>& files_;
     ApplyResult& result_;
+    HashCache* cache_;
     std::size_t current_ = 0;
     std::size_t done_ = 0;
     std::unique_ptr<AtomicFileWriter> writer_;
 };
 
 bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Action*>& files,
-                 ApplyResult& result) {
+                 ApplyResult& result, HashCache* cache) {
     if (files.empty()) return true;
     std::vector<std::string> paths;
     std::vector<std::uint64_t> sizes;
@@ -73,7 +77,7 @@ bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Acti
         paths.push_back(a->path);
         sizes.push_back(a->entry.size);
     }
-    BatchWriter writer(root_fd, files, result);
+    BatchWriter writer(root_fd, files, result, cache);
     BatchDecoder decoder(sizes, writer);
     std::string error;
     bool ok = transport.fetch_files(paths, decoder, &error) && decoder.finished();
@@ -83,7 +87,8 @@ bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Acti
     return ok && writer.done() == files.size();
 }
 
-bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyResult& result) {
+bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyResult& result,
+                    HashCache* cache) {
     struct stat st;
     UniqueFd basis = open_file_beneath(root_fd, a.path, &st);
     if (!basis) {
@@ -125,6 +130,7 @@ bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyRes
         add_error(result.errors, writer.error());
         return false;
     }
+    if (cache) cache->put(a.path, {a.entry.size, a.entry.mtime_ns, writer.inode()}, a.entry.sha256);
     ++result.stats.files_fetched;
     ++result.stats.files_by_delta;
     result.stats.file_bytes_written += a.entry.size;
@@ -180,7 +186,7 @@ bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
     return true;
 }
 
-ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport) {
+ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, HashCache* cache) {
     ApplyResult result;
     auto failed = [&](const Action& a, const std::string& what) {
         result.complete = false;
@@ -189,7 +195,7 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport) {
     std::vector<const Action*> batch;
     std::uint64_t batch_bytes = 0;
     auto flush = [&] {
-        if (!fetch_batch(root_fd, transport, batch, result)) result.complete = false;
+        if (!fetch_batch(root_fd, transport, batch, result, cache)) result.complete = false;
         batch.clear();
         batch_bytes = 0;
     };
@@ -212,7 +218,8 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport) {
             case ActionKind::fetch:
                 if (a.has_basis && a.basis_size >= kMinDeltaBytes && a.entry.size >= kMinDeltaBytes) {
                     if (!batch.empty()) flush();
-                    if (!fetch_by_delta(root_fd, transport, a, result)) result.complete = false;
+                    if (!fetch_by_delta(root_fd, transport, a, result, cache))
+                        result.complete = false;
                 } else {
                     if (batch.size() >= kMaxBatchPaths ||
                         (batch_bytes + a.entry.size > kMaxBatchContentBytes && !batch.empty()))
@@ -278,7 +285,7 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
     out.changed = true;
 
     if (!source.restart_graceful) {
-        ApplyResult applied = apply_plan(plan, live.get(), transport);
+        ApplyResult applied = apply_plan(plan, live.get(), transport, &cache);
         out.complete = applied.complete;
         out.errors = std::move(applied.errors);
         out.stats = applied.stats;
@@ -304,7 +311,7 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
     }
     struct stat live_st;
     if (::fstat(live.get(), &live_st) == 0) ::fchmod(stage.get(), live_st.st_mode & 07777);
-    ApplyResult applied = apply_plan(plan, stage.get(), transport);
+    ApplyResult applied = apply_plan(plan, stage.get(), transport, &cache);
     out.stats = applied.stats;
     if (!applied.complete) {
         // Never swap in a batch that is not whole; the next round starts again.

@@ -68,7 +68,10 @@ struct ApplyResult {
     RoundStats stats;
 };
 
-ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport);
+// Files written by the plan are entered into `cache` (when given) with the hash they were
+// verified against, so the next local scan does not read them again.
+ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport,
+                       HashCache* cache = nullptr);
 
 struct RoundResult {
     bool changed = false;             // something was applied (or staged)
