@@ -108,7 +108,10 @@ Parsed<std::uint64_t> parse_size(std::string_view text) {
 std::string format_duration(std::chrono::nanoseconds d) {
     using namespace std::chrono;
     auto ns = d.count();
-    if (ns != 0 && ns % 1'000'000'000 == 0) return std::to_string(ns / 1'000'000'000) + "s";
+    constexpr std::int64_t kSecond = 1'000'000'000;
+    if (ns != 0 && ns % (3600 * kSecond) == 0) return std::to_string(ns / (3600 * kSecond)) + "h";
+    if (ns != 0 && ns % (60 * kSecond) == 0) return std::to_string(ns / (60 * kSecond)) + "m";
+    if (ns != 0 && ns % kSecond == 0) return std::to_string(ns / kSecond) + "s";
     if (ns != 0 && ns % 1'000'000 == 0) return std::to_string(ns / 1'000'000) + "ms";
     if (ns % 1'000 == 0) return std::to_string(ns / 1'000) + "us";
     return std::to_string(ns) + "ns";

@@ -11,6 +11,7 @@ namespace balancer_traffic {
 
 constexpr nanoseconds kMinimumWindow = std::chrono::milliseconds(100);
 constexpr nanoseconds kMaximumWindow = std::chrono::hours(24);
+constexpr nanoseconds kMinimumSlowStart = std::chrono::milliseconds(100);
 constexpr nanoseconds kMaximumSlowStart = std::chrono::hours(1);
 
 struct DirectiveConfig {

@@ -63,40 +63,37 @@ const char* target_config(cmd_parms* cmd, DirectiveConfig** out) {
     return nullptr;
 }
 
+// A duration directive: `off_word` stands for zero, anything else must parse and lie within
+// [minimum, maximum].
+const char* set_duration(cmd_parms* cmd, const char* arg, const char* off_word,
+                         nanoseconds minimum, nanoseconds maximum, nanoseconds* out) {
+    if (!strcasecmp(arg, off_word)) {
+        *out = nanoseconds{0};
+        return nullptr;
+    }
+    auto parsed = suite::parse_duration(arg, std::chrono::seconds(1));
+    if (!parsed) return suite::directive_error(cmd, parsed.error);
+    if (*parsed.value < minimum || *parsed.value > maximum)
+        return suite::directive_error(cmd, "must be between " + suite::format_duration(minimum) +
+                                               " and " + suite::format_duration(maximum) +
+                                               ", or '" + off_word + "'");
+    *out = *parsed.value;
+    return nullptr;
+}
+
 const char* set_window(cmd_parms* cmd, void*, const char* arg) {
     DirectiveConfig* config = nullptr;
     if (const char* error = target_config(cmd, &config)) return error;
-    if (!strcasecmp(arg, "cumulative")) {
-        config->window = nanoseconds{0};
-    } else {
-        auto parsed = suite::parse_duration(arg, std::chrono::seconds(1));
-        if (!parsed) return suite::directive_error(cmd, parsed.error);
-        if (*parsed.value < kMinimumWindow || *parsed.value > kMaximumWindow)
-            return suite::directive_error(
-                cmd, std::string("window must be between ") +
-                         suite::format_duration(kMinimumWindow) + " and " +
-                         suite::format_duration(kMaximumWindow) + ", or 'cumulative'");
-        config->window = *parsed.value;
-    }
     config->window_set = true;
-    return nullptr;
+    return set_duration(cmd, arg, "cumulative", kMinimumWindow, kMaximumWindow, &config->window);
 }
 
 const char* set_slow_start(cmd_parms* cmd, void*, const char* arg) {
     DirectiveConfig* config = nullptr;
     if (const char* error = target_config(cmd, &config)) return error;
-    if (!strcasecmp(arg, "off")) {
-        config->slow_start = nanoseconds{0};
-    } else {
-        auto parsed = suite::parse_duration(arg, std::chrono::seconds(1));
-        if (!parsed) return suite::directive_error(cmd, parsed.error);
-        if (*parsed.value > kMaximumSlowStart)
-            return suite::directive_error(cmd, "slow start longer than " +
-                                                   suite::format_duration(kMaximumSlowStart));
-        config->slow_start = *parsed.value;
-    }
     config->slow_start_set = true;
-    return nullptr;
+    return set_duration(cmd, arg, "off", kMinimumSlowStart, kMaximumSlowStart,
+                        &config->slow_start);
 }
 
 const command_rec directives[] = {

@@ -94,6 +94,14 @@ RefreshResult refresh_members(const SchedulerConfig& config, BalancerView view,
     return result;
 }
 
+RefreshResult begin_pick(const SchedulerConfig& config, BalancerView view,
+                         const MemberInput* inputs, std::size_t count, MonoNanos now) {
+    if (ForwardDecay(config, view.header->decay_origin).needs_rebase(now))
+        rebase_decay(config, view, now);
+    return refresh_members(config, view, inputs, count, now,
+                           decay_scale(config, *view.header, now));
+}
+
 void remember_candidates(BalancerView view, std::size_t count) {
     for (std::size_t i = 0; i < count; ++i) {
         MemberState& st = view.members[i];

@@ -21,6 +21,11 @@ RefreshResult refresh_members(const SchedulerConfig& config, BalancerView view,
                               const MemberInput* inputs, std::size_t count, MonoNanos now,
                               double scale);
 
+// The start of every pick, for both schedulers: folds old decay in when due, then
+// refresh_members() at the current decay scale.
+RefreshResult begin_pick(const SchedulerConfig& config, BalancerView view,
+                         const MemberInput* inputs, std::size_t count, MonoNanos now);
+
 // Adds the bytes mod_proxy counted for this member since we last looked.
 void absorb_bytes(MemberState& st, std::uint64_t byte_counter, double scale);
 

@@ -63,10 +63,7 @@ void restart_if_changed(BalancerView view, std::size_t count, bool changed) {
 
 int RequestScheduler::pick(const SchedulerConfig& config, BalancerView view,
                            const MemberInput* inputs, std::size_t count, MonoNanos now) {
-    if (ForwardDecay(config, view.header->decay_origin).needs_rebase(now))
-        rebase_decay(config, view, now);
-    const double scale = decay_scale(config, *view.header, now);
-    RefreshResult refreshed = refresh_members(config, view, inputs, count, now, scale);
+    RefreshResult refreshed = begin_pick(config, view, inputs, count, now);
     restart_if_changed(view, count, refreshed.candidate_set_changed || refreshed.loadfactor_changed);
     remember_candidates(view, count);
     if (refreshed.candidates == 0) return -1;

@@ -61,10 +61,7 @@ void level_entering(const SchedulerConfig& config, BalancerView view, const Memb
 // the weights. Decay is forward decay, so the comparison is on stored numbers, no exp() per member.
 int TrafficScheduler::pick(const SchedulerConfig& config, BalancerView view,
                            const MemberInput* inputs, std::size_t count, MonoNanos now) {
-    if (ForwardDecay(config, view.header->decay_origin).needs_rebase(now))
-        rebase_decay(config, view, now);
-    const double scale = decay_scale(config, *view.header, now);
-    RefreshResult refreshed = refresh_members(config, view, inputs, count, now, scale);
+    RefreshResult refreshed = begin_pick(config, view, inputs, count, now);
     if (refreshed.candidate_set_changed) level_entering(config, view, inputs, count, now);
 
     // Least (bytes + in-flight charge) per unit of weight.

@@ -276,10 +276,10 @@ BalancerTrafficSlowStart 4s
     def test_bad_directives_fail_with_the_directive_and_reason(self):
         cases = {
             "BalancerTrafficWindow 5parsecs": "unknown unit",
-            "BalancerTrafficWindow 10ms": "between",
+            "BalancerTrafficWindow 10ms": "must be between 100ms and 24h, or 'cumulative'",
             "BalancerTrafficWindow": "takes one argument",
             "BalancerTrafficSlowStart soon": "not a duration",
-            "BalancerTrafficSlowStart 3h": "longer than",
+            "BalancerTrafficSlowStart 3h": "must be between 100ms and 1h, or 'off'",
         }
         for directive, reason in cases.items():
             proc = self.configtest(directive)

@@ -38,6 +38,9 @@ TEST_CASE("sizes take k, M and G") {
 
 TEST_CASE("durations print back the way they are written") {
     CHECK(suite::format_duration(seconds(10)) == "10s");
+    CHECK(suite::format_duration(seconds(90)) == "90s");
+    CHECK(suite::format_duration(minutes(2)) == "2m");
+    CHECK(suite::format_duration(hours(24)) == "24h");
     CHECK(suite::format_duration(milliseconds(250)) == "250ms");
     CHECK(suite::format_duration(microseconds(5)) == "5us");
 }
