@@ -14,30 +14,19 @@
 #include <cerrno>
 #include <cstring>
 
+#include "unique_fd.h"
+
 namespace ha_heartbeat {
 namespace {
 
 constexpr int kMacBytes = 6;
 constexpr int kIpv4Bytes = 4;
-constexpr int kNdHopLimit = 255;  // RFC 4861: receivers drop ND with any other hop limit
+constexpr int kNdHopLimit = 255;            // RFC 4861: receivers drop ND with any other hop limit
 constexpr std::uint8_t kNdOptionUnits = 1;  // option length in 8-byte units: type, len, MAC
 
-// A file descriptor owned by a C++ scope.
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
-std::string error(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+std::string error(const char* what) {
+    return std::string(what) + ": " + std::strerror(errno);
+}
 
 bool interface_mac(int fd, int ifindex, std::uint8_t (&mac)[kMacBytes], std::string* err) {
     ifreq ifr{};
@@ -70,7 +59,7 @@ struct NeighbourAdvert {
 #pragma pack(pop)
 
 std::string gratuitous_arp(const ServiceAddress& a, int ifindex) {
-    Fd fd(socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP)));
+    UniqueFd fd(socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP)));
     if (fd.get() < 0) return error("packet socket");
     ArpPacket p{};
     std::string err;
@@ -95,9 +84,9 @@ std::string gratuitous_arp(const ServiceAddress& a, int ifindex) {
 }
 
 std::string unsolicited_na(const ServiceAddress& a, int ifindex) {
-    Fd fd(socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6));
+    UniqueFd fd(socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6));
     if (fd.get() < 0) return error("ICMPv6 socket");
-    Fd probe(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    UniqueFd probe(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     NeighbourAdvert na{};
     std::string err;
     if (!interface_mac(probe.get(), ifindex, na.mac, &err)) return err;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "address_announcer.h"
+#include "unique_fd.h"
 
 namespace ha_heartbeat {
 namespace {
@@ -41,13 +42,13 @@ bool AddressHolder::resolve(Entry& e) {
 }
 
 std::string AddressHolder::link_problem() const {
-    const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return "";  // cannot tell; do not fault on our own resource shortage
+    const UniqueFd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (fd.get() < 0) return "";  // cannot tell; do not fault on our own resource shortage
     std::string problem;
     for (const Entry& e : entries_) {
         ifreq ifr{};
         std::strncpy(ifr.ifr_name, e.address.interface.c_str(), IF_NAMESIZE - 1);
-        if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) {
+        if (ioctl(fd.get(), SIOCGIFFLAGS, &ifr) != 0) {
             problem = "interface " + e.address.interface + " is missing";
             break;
         }
@@ -56,7 +57,6 @@ std::string AddressHolder::link_problem() const {
             break;
         }
     }
-    ::close(fd);
     return problem;
 }
 
@@ -68,7 +68,8 @@ void AddressHolder::remove_stale() {
             err = netlink_.remove(e.address, e.ifindex);
             log_(err.empty() ? kLogWarning : kLogError,
                  "HAServiceAddress " + e.address.text() + " was on " + e.address.interface +
-                     " while this node is not master: " + (err.empty() ? "removed" : "removing failed: " + err));
+                     " while this node is not master: " +
+                     (err.empty() ? "removed" : "removing failed: " + err));
         } else if (!err.empty()) {
             log_(kLogError, "listing addresses on " + e.address.interface + ": " + err);
         }
@@ -93,7 +94,8 @@ void AddressHolder::announce_all() {
         if (!e.added) continue;
         const std::string err = announce_address(e.address, e.ifindex);
         if (!err.empty())
-            log_(kLogWarning, "announcing " + e.address.text() + " on " + e.address.interface + ": " + err);
+            log_(kLogWarning,
+                 "announcing " + e.address.text() + " on " + e.address.interface + ": " + err);
     }
 }
 
@@ -114,7 +116,8 @@ void AddressHolder::release() {
         if (e.ifindex == 0 && !resolve(e)) continue;
         const std::string err = netlink_.remove(e.address, e.ifindex);
         if (!err.empty())
-            log_(kLogError, "removing " + e.address.text() + " from " + e.address.interface + ": " + err);
+            log_(kLogError,
+                 "removing " + e.address.text() + " from " + e.address.interface + ": " + err);
         e.added = false;
     }
 }
@@ -123,7 +126,8 @@ void AddressHolder::poll(std::chrono::nanoseconds now) {
     if (!holding_) return;
     if (now >= next_renew_) {
         for (Entry& e : entries_) add(e);
-        next_renew_ = now + std::chrono::nanoseconds(config_.address_lifetime) / kRenewalsPerLifetime;
+        next_renew_ =
+            now + std::chrono::nanoseconds(config_.address_lifetime) / kRenewalsPerLifetime;
     }
     if (announcements_left_ > 0 && now >= next_announce_) {
         announce_all();

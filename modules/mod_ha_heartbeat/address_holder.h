@@ -15,7 +15,7 @@
 namespace ha_heartbeat {
 
 class AddressHolder {
-public:
+  public:
     AddressHolder(const HaConfig& config, NetlinkAddresses& netlink, const LogFn& log);
 
     // A node that is not master must not answer for the addresses: remove leftovers.
@@ -36,7 +36,7 @@ public:
     const ServiceAddress& address(std::size_t i) const { return entries_[i].address; }
     bool held(std::size_t i) const { return entries_[i].added; }
 
-private:
+  private:
     struct Entry {
         ServiceAddress address;
         int ifindex = 0;

@@ -20,7 +20,9 @@ constexpr std::size_t kMaxNotifiersInFlight = 32;
 constexpr const char* kShell = "/bin/sh";
 
 // Returns true with the exit status once `pid` has ended.
-bool reaped(pid_t pid, int* status) { return waitpid(pid, status, WNOHANG) == pid; }
+bool reaped(pid_t pid, int* status) {
+    return waitpid(pid, status, WNOHANG) == pid;
+}
 
 void kill_and_reap(pid_t pid) {
     kill(pid, SIGKILL);
@@ -63,7 +65,8 @@ void Notifier::notify(NodeState state, const std::string& node, int priority,
                               " notifications still running; not starting another");
         return;
     }
-    const pid_t pid = spawn_shell(command_, {state_name(state), node, std::to_string(priority), reason});
+    const pid_t pid =
+        spawn_shell(command_, {state_name(state), node, std::to_string(priority), reason});
     if (pid < 0) {
         log_(kLogError, "HANotify: cannot run '" + command_ + "': " + std::strerror(errno));
         return;
@@ -76,8 +79,8 @@ void Notifier::reap(std::chrono::nanoseconds now) {
         int status = 0;
         if (reaped(it->pid, &status)) {
             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                log_(kLogWarning, "HANotify: '" + command_ + "' failed (status " +
-                                      std::to_string(status) + ")");
+                log_(kLogWarning,
+                     "HANotify: '" + command_ + "' failed (status " + std::to_string(status) + ")");
             it = running_.erase(it);
         } else if (now - it->started > kNotifyTimeout) {
             log_(kLogWarning, "HANotify: '" + command_ + "' still running after " +
@@ -135,7 +138,9 @@ bool HealthTracker::poll(std::chrono::nanoseconds now) {
             if (reaped(c.pid, &status)) {
                 c.pid = -1;
                 const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-                finish(c, ok, "exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+                finish(
+                    c, ok,
+                    "exit status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1));
             } else if (now - c.started > interval_) {
                 kill_and_reap(c.pid);
                 c.pid = -1;

@@ -26,13 +26,13 @@ pid_t spawn_shell(const std::string& command, const std::vector<std::string>& ar
 
 // Notification commands in flight; each gets kNotifyTimeout before it is killed.
 class Notifier {
-public:
+  public:
     Notifier(std::string command, const LogFn& log) : command_(std::move(command)), log_(log) {}
     void notify(NodeState state, const std::string& node, int priority, const std::string& reason);
     void reap(std::chrono::nanoseconds now);
     ~Notifier();
 
-private:
+  private:
     struct Running {
         pid_t pid;
         std::chrono::nanoseconds started;
@@ -45,7 +45,7 @@ private:
 // The HATrack checks, each run every track interval. A check that has not finished within one
 // interval has failed (and is killed).
 class HealthTracker {
-public:
+  public:
     HealthTracker(std::vector<HealthTrack> tracks, std::chrono::nanoseconds interval,
                   const LogFn& log);
     ~HealthTracker();
@@ -55,7 +55,7 @@ public:
     int penalty() const { return penalty_; }
     const std::string& reason() const { return reason_; }
 
-private:
+  private:
     struct Check {
         HealthTrack track;
         pid_t pid = -1;

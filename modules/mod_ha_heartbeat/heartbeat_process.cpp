@@ -21,6 +21,7 @@
 #include "core/election.h"
 #include "core/heartbeat_receiver.h"
 #include "netlink_addresses.h"
+#include "unique_fd.h"
 
 namespace ha_heartbeat {
 namespace {
@@ -33,21 +34,9 @@ constexpr int kMaxDatagramsPerWake = 64;
 constexpr int kResignWaitIntervals = 5;
 
 volatile std::sig_atomic_t g_stop = 0;
-extern "C" void on_stop_signal(int) { g_stop = 1; }
-
-class Fd {
-public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
+extern "C" void on_stop_signal(int) {
+    g_stop = 1;
+}
 
 void install_signals() {
     struct sigaction stop {};
@@ -100,7 +89,8 @@ bool from_sockaddr(const sockaddr_storage& ss, IpAddress* out) {
 
 std::string drop_privileges(const ProcessIdentity& id) {
     if (!id.drop_privileges || geteuid() != 0 || id.uid == 0) return "";
-    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return std::string("PR_SET_KEEPCAPS: ") + std::strerror(errno);
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+        return std::string("PR_SET_KEEPCAPS: ") + std::strerror(errno);
     if (setgroups(0, nullptr) != 0 || setgid(id.gid) != 0 || setuid(id.uid) != 0)
         return std::string("switching user: ") + std::strerror(errno);
     cap_t caps = cap_init();
@@ -117,10 +107,12 @@ std::string drop_privileges(const ProcessIdentity& id) {
 }
 
 class HeartbeatLoop {
-public:
+  public:
     HeartbeatLoop(const HaConfig& config, StatusBoard* board, const LogFn& log,
-                  NetlinkAddresses& netlink, std::uint64_t epoch, int socket_fd)
+                  NetlinkAddresses& netlink, std::uint64_t epoch, int socket_fd,
+                  const HealthCheck& balancers)
         : config_(config),
+          balancers_(balancers),
           board_(board),
           log_(log),
           election_(config.election(), clock_),
@@ -146,6 +138,18 @@ public:
             wait_and_receive(monitor, next_send);
             const auto now = clock_.now();
             bool health_changed = health_.poll(now);
+            if (config_.track_balancers && balancers_ && now >= next_balancer_check_) {
+                next_balancer_check_ = now + config_.track_interval;
+                std::string problem = balancers_();
+                if (problem != balancer_problem_) {
+                    log_(problem.empty() ? kLogNotice : kLogWarning,
+                         "HATrackBalancers: " + (problem.empty()
+                                                     ? "every balancer has a usable member again"
+                                                     : problem));
+                    balancer_problem_ = std::move(problem);
+                    health_changed = true;
+                }
+            }
             if (now >= next_link_check_) {
                 next_link_check_ = now + config_.interval;
                 std::string problem = holder_.link_problem();
@@ -168,18 +172,23 @@ public:
         return stop(monitor);
     }
 
-private:
+  private:
     static std::vector<WireAddress> peer_addresses(const HaConfig& c) {
         std::vector<WireAddress> out;
         for (const Endpoint& p : c.peers) out.push_back(p.address.wire());
         return out;
     }
 
+    // Health = HATrack checks + service interface carrier + HATrackBalancers.
     std::optional<Transition> apply_health() {
-        const bool fault = health_.fault() || !link_problem_.empty();
-        const std::string reason = link_problem_.empty() ? health_.reason()
-                                   : link_problem_ + (health_.fault() ? "; " + health_.reason() : "");
-        return election_.set_health(fault, health_.penalty(), reason);
+        const bool balancer_bad = !balancer_problem_.empty();
+        const bool fault = health_.fault() || !link_problem_.empty() ||
+                           (balancer_bad && config_.balancer_weight == 0);
+        const int penalty = health_.penalty() + (balancer_bad ? config_.balancer_weight : 0);
+        std::string reason = health_.reason();
+        if (balancer_bad) reason = balancer_problem_ + "; " + reason;
+        if (!link_problem_.empty()) reason = link_problem_ + "; " + reason;
+        return election_.set_health(fault, penalty, reason);
     }
 
     // Applies a transition: addresses first (claim before telling anyone, release after).
@@ -187,7 +196,8 @@ private:
         if (!t) return false;
         const auto now = clock_.now();
         log_(t->to == NodeState::Master || t->from == NodeState::Master ? kLogNotice : kLogInfo,
-             std::string("state ") + state_name(t->from) + " -> " + state_name(t->to) + ": " + t->reason);
+             std::string("state ") + state_name(t->from) + " -> " + state_name(t->to) + ": " +
+                 t->reason);
         if (t->to == NodeState::Master) holder_.claim(now);
         if (t->from == NodeState::Master) holder_.release();
         ++transitions_;
@@ -206,7 +216,8 @@ private:
         for (const Endpoint& peer : config_.peers) {
             sockaddr_storage to;
             const socklen_t len = to_sockaddr(peer, &to);
-            if (sendto(socket_, m.data(), m.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to), len) < 0) {
+            if (sendto(socket_, m.data(), m.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to),
+                       len) < 0) {
                 const std::string err = std::strerror(errno);
                 // A peer whose link is down fails every interval: log the first failure only.
                 if (send_errors_[peer.text()] != err)
@@ -224,8 +235,8 @@ private:
         auto wait = std::min<std::chrono::nanoseconds>(kMaxPollWait, next_send - now);
         if (wait.count() < 0) wait = std::chrono::nanoseconds{0};
         pollfd fds[2] = {{socket_, POLLIN, 0}, {monitor ? monitor->fd() : -1, POLLIN, 0}};
-        const int timeout_ms = static_cast<int>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
+        const int timeout_ms =
+            static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
         if (poll(fds, monitor ? 2 : 1, timeout_ms) <= 0) return;
         if (fds[0].revents & POLLIN) receive();
         if (monitor && (fds[1].revents & POLLIN))
@@ -266,7 +277,8 @@ private:
             handover_result_ = "handover refused: " + *refused;
             log_(kLogWarning, handover_result_);
         } else {
-            handover_result_ = "handing over to node " + std::to_string(election_.handover_target());
+            handover_result_ =
+                "handing over to node " + std::to_string(election_.handover_target());
             log_(kLogNotice, handover_result_);
             send();
         }
@@ -330,7 +342,8 @@ private:
             p.last_seen_ns = peers[i].last_seen.count();
             p.boot_epoch = peers[i].boot_epoch;
         }
-        d.address_count = static_cast<std::uint32_t>(std::min(holder_.count(), kMaxServiceAddresses));
+        d.address_count =
+            static_cast<std::uint32_t>(std::min(holder_.count(), kMaxServiceAddresses));
         for (std::size_t i = 0; i < d.address_count; ++i) {
             copy_text(d.addresses[i].text, holder_.address(i).text());
             copy_text(d.addresses[i].interface, holder_.address(i).interface);
@@ -342,6 +355,9 @@ private:
     }
 
     const HaConfig& config_;
+    const HealthCheck& balancers_;
+    std::string balancer_problem_;
+    std::chrono::nanoseconds next_balancer_check_{0};
     StatusBoard* board_;
     const LogFn& log_;
     MonotonicClock clock_;
@@ -368,14 +384,15 @@ private:
 }  // namespace
 
 int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
-                          const ProcessIdentity& identity, const LogFn& log) {
+                          const ProcessIdentity& identity, const LogFn& log,
+                          const HealthCheck& balancers) {
     install_signals();
     auto epoch = next_boot_epoch(config.epoch_file, static_cast<std::uint64_t>(std::time(nullptr)));
     if (!epoch) {
         log(kLogError, "HAStateFile: " + epoch.error);
         return 1;
     }
-    Fd sock(socket(config.listen.address.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    UniqueFd sock(socket(config.listen.address.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (sock.get() < 0) {
         log(kLogError, std::string("HAListen: socket: ") + std::strerror(errno));
         return 1;
@@ -399,7 +416,8 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
         return 1;
     }
     auto monitor = AddressMonitor::open(&err);
-    if (!monitor) log(kLogWarning, err + "; addresses removed by others will only be re-added at renewal");
+    if (!monitor)
+        log(kLogWarning, err + "; addresses removed by others will only be re-added at renewal");
     err = drop_privileges(identity);
     if (!err.empty()) {
         log(kLogError, "dropping privileges: " + err);
@@ -409,7 +427,7 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
                         std::to_string(config.node_id()) + "), priority " +
                         std::to_string(config.priority) + ", boot epoch " +
                         std::to_string(*epoch.value) + ", listening on " + config.listen.text());
-    HeartbeatLoop loop(config, board, log, *netlink, *epoch.value, sock.get());
+    HeartbeatLoop loop(config, board, log, *netlink, *epoch.value, sock.get(), balancers);
     return loop.run(monitor.get());
 }
 

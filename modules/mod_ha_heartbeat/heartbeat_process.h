@@ -7,6 +7,9 @@
 
 #include <sys/types.h>
 
+#include <functional>
+#include <string>
+
 #include "child_commands.h"
 #include "core/ha_config.h"
 #include "core/status_board.h"
@@ -19,8 +22,12 @@ struct ProcessIdentity {
     gid_t gid = 0;
 };
 
+// "" while healthy, else what is wrong (HATrackBalancers); may be empty.
+using HealthCheck = std::function<std::string()>;
+
 // Returns the process exit status.
 int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
-                          const ProcessIdentity& identity, const LogFn& log);
+                          const ProcessIdentity& identity, const LogFn& log,
+                          const HealthCheck& balancers);
 
 }  // namespace ha_heartbeat

@@ -1,7 +1,9 @@
 // mod_ha_heartbeat: the httpd module record, directives and hook registration. The election,
 // wire format and configuration types live in core/ and know nothing of httpd; the heartbeat
 // loop runs in its own process (process_supervisor.cpp).
+// clang-format off: httpd.h first, the other httpd headers rely on what it declares.
 #include <httpd.h>
+// clang-format on
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_core.h>
@@ -70,8 +72,8 @@ const char* set_node_name(cmd_parms* cmd, void*, const char* arg) {
     HA_CONFIG();
     const std::size_t n = std::strlen(arg);
     if (n == 0 || n >= kMaxNodeNameBytes)
-        return suite::directive_error(cmd, "node name must be 1.." +
-                                               std::to_string(kMaxNodeNameBytes - 1) + " bytes");
+        return suite::directive_error(
+            cmd, "node name must be 1.." + std::to_string(kMaxNodeNameBytes - 1) + " bytes");
     c->node_name = arg;
     return nullptr;
 }
@@ -179,8 +181,7 @@ const char* add_track(cmd_parms* cmd, void*, const char* target, const char* wei
     if (std::strncmp(target, kTrackFilePrefix, prefix) == 0) {
         t.kind = HealthTrack::Kind::File;
         const char* path = ap_server_root_relative(cmd->pool, target + prefix);
-        if (!path || !*(target + prefix))
-            return suite::directive_error(cmd, "file: needs a path");
+        if (!path || !*(target + prefix)) return suite::directive_error(cmd, "file: needs a path");
         t.target = path;
     } else {
         if (!*target) return suite::directive_error(cmd, "empty command");
@@ -189,7 +190,8 @@ const char* add_track(cmd_parms* cmd, void*, const char* target, const char* wei
     if (weight) {
         long w;
         if (!parse_int(weight, 1, kMaxTrackWeight, &w))
-            return suite::directive_error(cmd, "weight must be 1.." + std::to_string(kMaxTrackWeight) +
+            return suite::directive_error(cmd, "weight must be 1.." +
+                                                   std::to_string(kMaxTrackWeight) +
                                                    " (leave it out to go to FAULT on failure)");
         t.weight = static_cast<int>(w);
     }
@@ -199,14 +201,34 @@ const char* add_track(cmd_parms* cmd, void*, const char* target, const char* wei
 
 const char* set_track_interval(cmd_parms* cmd, void*, const char* arg) {
     HA_CONFIG();
-    return parse_duration_into(cmd, arg, kMinInterval, std::chrono::minutes(10), &c->track_interval);
+    return parse_duration_into(cmd, arg, kMinInterval, std::chrono::minutes(10),
+                               &c->track_interval);
+}
+
+const char* set_track_balancers(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    long w;
+    if (!strcasecmp(arg, "off")) {
+        c->track_balancers = false;
+    } else if (!strcasecmp(arg, "fault")) {
+        c->track_balancers = true;
+        c->balancer_weight = 0;
+    } else if (parse_int(arg, 1, kMaxTrackWeight, &w)) {
+        c->track_balancers = true;
+        c->balancer_weight = static_cast<int>(w);
+    } else {
+        return suite::directive_error(
+            cmd, "expected off, fault or a weight 1.." + std::to_string(kMaxTrackWeight));
+    }
+    return nullptr;
 }
 
 const char* set_gratuitous_arp(cmd_parms* cmd, void*, const char* count, const char* refresh) {
     HA_CONFIG();
     long n;
     if (!parse_int(count, 1, kMaxGratuitousArpCount, &n))
-        return suite::directive_error(cmd, "count must be 1.." + std::to_string(kMaxGratuitousArpCount));
+        return suite::directive_error(cmd,
+                                      "count must be 1.." + std::to_string(kMaxGratuitousArpCount));
     c->gratuitous_arp_count = static_cast<int>(n);
     if (refresh) {
         if (!strcasecmp(refresh, "off")) {
@@ -222,7 +244,8 @@ const char* set_gratuitous_arp(cmd_parms* cmd, void*, const char* count, const c
 const char* set_address_lifetime(cmd_parms* cmd, void*, const char* arg) {
     HA_CONFIG();
     nanoseconds d;
-    if (const char* err = parse_duration_into(cmd, arg, kMinAddressLifetime, kMaxAddressLifetime, &d))
+    if (const char* err =
+            parse_duration_into(cmd, arg, kMinAddressLifetime, kMaxAddressLifetime, &d))
         return err;
     if (d % std::chrono::seconds(1) != nanoseconds{0})
         return suite::directive_error(cmd, "kernel address lifetimes are whole seconds");
@@ -264,6 +287,8 @@ const command_rec directives[] = {
     TAKE12("HATrack", add_track,
            "Health check command or file:<path>, and an optional priority weight"),
     TAKE1("HATrackInterval", set_track_interval, "How often HATrack checks run (default 1s)"),
+    TAKE1("HATrackBalancers", set_track_balancers,
+          "While a proxy balancer has no usable member: off, fault, or lower priority by <weight>"),
     TAKE12("HAGratuitousARP", set_gratuitous_arp,
            "Announcements after a takeover (default 3) and an optional refresh period or off"),
     TAKE1("HAAddressLifetime", set_address_lifetime,
@@ -284,12 +309,15 @@ int check_config(server_rec* s, bool log_to_stderr) {
 
 // httpd -t: report the cross-directive errors too (the hook cannot fail the test itself, so the
 // message goes to stderr where -t prints its verdict).
-void test_config(apr_pool_t*, server_rec* s) { check_config(s, true); }
+void test_config(apr_pool_t*, server_rec* s) {
+    check_config(s, true);
+}
 
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     try {
         HaConfig* c = server_config(s);
-        if (c->epoch_file.empty()) c->epoch_file = ap_runtime_dir_relative(pconf, kDefaultEpochFile);
+        if (c->epoch_file.empty())
+            c->epoch_file = ap_runtime_dir_relative(pconf, kDefaultEpochFile);
         if (!c->enabled) return OK;
         if (check_config(s, false) != OK) return HTTP_INTERNAL_SERVER_ERROR;
         // The first of httpd's two configuration passes only checks; the heartbeat starts in the
@@ -314,7 +342,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     }
 }
 
-int handler(request_rec* r) { return status_handler(r); }
+int handler(request_rec* r) {
+    return status_handler(r);
+}
 
 void child_status(server_rec*, pid_t, ap_generation_t, int, mpm_child_status state) {
     if (state == MPM_CHILD_STARTED) note_worker_started();
@@ -322,7 +352,10 @@ void child_status(server_rec*, pid_t, ap_generation_t, int, mpm_child_status sta
 
 void register_hooks(apr_pool_t*) {
     ap_hook_test_config(test_config, nullptr, nullptr, APR_HOOK_MIDDLE);
-    ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
+    // After mod_proxy_balancer has put its members' status in shared memory (HATrackBalancers
+    // reads it from the heartbeat process forked here).
+    static const char* const after[] = {"mod_proxy_balancer.c", nullptr};
+    ap_hook_post_config(post_config, after, nullptr, APR_HOOK_MIDDLE);
     ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_status(child_status, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
@@ -331,13 +364,12 @@ void register_hooks(apr_pool_t*) {
 }  // namespace ha_heartbeat
 
 extern "C" {
-module AP_MODULE_DECLARE_DATA ha_heartbeat_module = {
-    STANDARD20_MODULE_STUFF,
-    nullptr,
-    nullptr,
-    ha_heartbeat::create_server_config,
-    nullptr,
-    ha_heartbeat::directives,
-    ha_heartbeat::register_hooks,
-    AP_MODULE_FLAG_NONE};
+module AP_MODULE_DECLARE_DATA ha_heartbeat_module = {STANDARD20_MODULE_STUFF,
+                                                     nullptr,
+                                                     nullptr,
+                                                     ha_heartbeat::create_server_config,
+                                                     nullptr,
+                                                     ha_heartbeat::directives,
+                                                     ha_heartbeat::register_hooks,
+                                                     AP_MODULE_FLAG_NONE};
 }

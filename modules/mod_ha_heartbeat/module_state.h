@@ -2,7 +2,9 @@
 // board in shared memory.
 #pragma once
 
+// clang-format off: httpd.h first, the other httpd headers rely on what it declares.
 #include <httpd.h>
+// clang-format on
 #include <http_config.h>
 
 #include "core/ha_config.h"

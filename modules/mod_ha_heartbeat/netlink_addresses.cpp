@@ -18,9 +18,13 @@ constexpr int kIpv6Bytes = 16;
 // Bounds the replies read for one request, so a confused kernel cannot keep us reading forever.
 constexpr int kMaxReplyReads = 1024;
 
-int address_bytes(int family) { return family == AF_INET6 ? kIpv6Bytes : kIpv4Bytes; }
+int address_bytes(int family) {
+    return family == AF_INET6 ? kIpv6Bytes : kIpv4Bytes;
+}
 
-std::vector<char> netlink_buffer() { return std::vector<char>(MNL_SOCKET_BUFFER_SIZE); }
+std::vector<char> netlink_buffer() {
+    return std::vector<char>(MNL_SOCKET_BUFFER_SIZE);
+}
 
 struct AddressMatch {
     const ServiceAddress* wanted;
@@ -36,12 +40,15 @@ bool parse_address(const nlmsghdr* nlh, IpAddress* out, int* ifindex) {
         const nlattr* local = nullptr;
         const nlattr* address = nullptr;
     } found;
-    mnl_attr_parse(nlh, sizeof(*ifa), [](const nlattr* attr, void* data) -> int {
-        auto* f = static_cast<Found*>(data);
-        if (mnl_attr_get_type(attr) == IFA_LOCAL) f->local = attr;
-        if (mnl_attr_get_type(attr) == IFA_ADDRESS) f->address = attr;
-        return MNL_CB_OK;
-    }, &found);
+    mnl_attr_parse(
+        nlh, sizeof(*ifa),
+        [](const nlattr* attr, void* data) -> int {
+            auto* f = static_cast<Found*>(data);
+            if (mnl_attr_get_type(attr) == IFA_LOCAL) f->local = attr;
+            if (mnl_attr_get_type(attr) == IFA_ADDRESS) f->address = attr;
+            return MNL_CB_OK;
+        },
+        &found);
     const nlattr* use = found.local ? found.local : found.address;
     const int n = address_bytes(ifa->ifa_family);
     if (!use || mnl_attr_get_payload_len(use) != static_cast<uint16_t>(n)) return false;
@@ -158,15 +165,17 @@ bool NetlinkAddresses::present(const ServiceAddress& a, int ifindex, std::string
 
 std::unique_ptr<AddressMonitor> AddressMonitor::open(std::string* error) {
     MnlSocket s(mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!s || mnl_socket_bind(s.get(), RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
-                              MNL_SOCKET_AUTOPID) < 0) {
+    if (!s ||
+        mnl_socket_bind(s.get(), RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, MNL_SOCKET_AUTOPID) < 0) {
         *error = std::string("netlink monitor socket: ") + std::strerror(errno);
         return nullptr;
     }
     return std::unique_ptr<AddressMonitor>(new AddressMonitor(std::move(s)));
 }
 
-int AddressMonitor::fd() const { return mnl_socket_get_fd(socket_.get()); }
+int AddressMonitor::fd() const {
+    return mnl_socket_get_fd(socket_.get());
+}
 
 void AddressMonitor::drain(const std::function<void(const IpAddress&, int ifindex)>& removed) {
     auto buf = netlink_buffer();

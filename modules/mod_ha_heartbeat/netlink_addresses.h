@@ -20,7 +20,7 @@ struct MnlSocketCloser {
 using MnlSocket = std::unique_ptr<mnl_socket, MnlSocketCloser>;
 
 class NetlinkAddresses {
-public:
+  public:
     // Returns nullptr and sets `error` when the socket cannot be opened.
     static std::unique_ptr<NetlinkAddresses> open(std::string* error);
 
@@ -33,7 +33,7 @@ public:
     // Whether the address is configured on the interface.
     bool present(const ServiceAddress& a, int ifindex, std::string* error);
 
-private:
+  private:
     explicit NetlinkAddresses(MnlSocket s);
     std::string request(void* buf, const std::function<void(const void*, std::size_t)>& each);
 
@@ -44,13 +44,13 @@ private:
 
 // Subscribed to address notifications; non-blocking.
 class AddressMonitor {
-public:
+  public:
     static std::unique_ptr<AddressMonitor> open(std::string* error);
     int fd() const;
     // Calls `removed` for every address deletion announced since the last call.
     void drain(const std::function<void(const IpAddress&, int ifindex)>& removed);
 
-private:
+  private:
     explicit AddressMonitor(MnlSocket s) : socket_(std::move(s)) {}
     MnlSocket socket_;
 };

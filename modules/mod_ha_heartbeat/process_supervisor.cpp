@@ -14,24 +14,26 @@
 //    to other children. A non-graceful restart reaps the same way, but only after a new
 //    post_config and before any worker of the new generation started, which is how the two
 //    are told apart. PR_SET_PDEATHSIG covers a parent that dies without running its cleanups.
+// clang-format off: httpd.h first, the other httpd headers rely on what it declares.
 #include <httpd.h>
+// clang-format on
+#include <ap_listen.h>
+#include <ap_mpm.h>
 #include <apr_portable.h>
 #include <apr_thread_proc.h>
-#include <ap_listen.h>
 #include <http_log.h>
-#include <ap_mpm.h>
-#include <unixd.h>
-
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <unixd.h>
 
 #include <chrono>
 #include <new>
 #include <string>
 #include <thread>
 
+#include "balancer_health.h"
 #include "heartbeat_process.h"
 #include "module_state.h"
 
@@ -67,9 +69,11 @@ void send_stop(Supervisor* sup, const char* why) {
 
 std::string fingerprint(const HaConfig& c) {
     std::string f = c.node_name + "|" + std::to_string(c.priority) + "|" + c.listen.text() + "|" +
-                    std::to_string(c.interval.count()) + "|" + std::to_string(c.dead_interval.count()) +
-                    "|" + std::to_string(c.preempt) + "|" + std::to_string(c.preempt_delay.count()) +
-                    "|" + c.secret_file + "|" + c.notify_command + "|" + std::to_string(c.cluster_id);
+                    std::to_string(c.interval.count()) + "|" +
+                    std::to_string(c.dead_interval.count()) + "|" + std::to_string(c.preempt) +
+                    "|" + std::to_string(c.preempt_delay.count()) + "|" + c.secret_file + "|" +
+                    c.notify_command + "|" + std::to_string(c.cluster_id) + "|" +
+                    std::to_string(c.track_balancers) + std::to_string(c.balancer_weight);
     for (const auto& p : c.peers) f += "|peer " + p.text();
     for (const auto& a : c.service_addresses) f += "|addr " + a.text() + " " + a.interface;
     for (const auto& t : c.tracks) f += "|track " + t.target + " " + std::to_string(t.weight);
@@ -96,7 +100,8 @@ void child_log(server_rec* s, int level, const std::string& message) {
     int rc = 1;
     try {
         const LogFn log = [s](int level, const std::string& m) { child_log(s, level, m); };
-        rc = run_heartbeat_process(config, g_board, identity, log);
+        const HealthCheck balancers = config.track_balancers ? balancer_check(s) : HealthCheck();
+        rc = run_heartbeat_process(config, g_board, identity, log, balancers);
     } catch (const std::exception& e) {
         child_log(s, APLOG_CRIT, std::string("heartbeat process failed: ") + e.what());
     } catch (...) {
@@ -181,7 +186,9 @@ apr_status_t forget_generation(void*) {
 
 }  // namespace
 
-void note_worker_started() { g_fresh_generation = false; }
+void note_worker_started() {
+    g_fresh_generation = false;
+}
 
 int supervise_heartbeat_process(apr_pool_t* pconf, server_rec* s, const HaConfig& config) {
     apr_pool_t* process_pool = s->process->pool;

@@ -1,7 +1,9 @@
 // SetHandler ha-status: node, state, priorities, peers, held addresses, transitions and drop
 // counters as HTML, or JSON with ?json. POST action=handover asks the heartbeat process to hand
 // the addresses to the best backup; access control is whatever <Location> gives the handler.
+// clang-format off: httpd.h first, the other httpd headers rely on what it declares.
 #include <httpd.h>
+// clang-format on
 #include <apr_strings.h>
 #include <http_protocol.h>
 #include <http_request.h>

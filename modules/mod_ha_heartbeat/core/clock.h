@@ -9,13 +9,13 @@
 namespace ha_heartbeat {
 
 class Clock {
-public:
+  public:
     virtual ~Clock() = default;
     virtual std::chrono::nanoseconds now() const = 0;
 };
 
 class MonotonicClock final : public Clock {
-public:
+  public:
     std::chrono::nanoseconds now() const override {
         return std::chrono::nanoseconds(suite::monotonic_now());
     }

@@ -16,7 +16,9 @@ constexpr int kSkewIntervalDivisor = 4;
 // How long a handover may wait for the chosen backup to claim before it is called off.
 constexpr int kHandoverTimeoutIntervals = 10;
 
-std::string node_text(std::uint32_t id) { return "node " + std::to_string(id); }
+std::string node_text(std::uint32_t id) {
+    return "node " + std::to_string(id);
+}
 
 }  // namespace
 
@@ -29,9 +31,10 @@ int Election::effective_priority() const {
 }
 
 nanoseconds Election::dead_interval_for(nanoseconds peer_interval) const {
-    const nanoseconds base = config_.dead_interval.count() > 0
-                                 ? config_.dead_interval
-                                 : kDefaultDeadIntervals * std::max(config_.interval, peer_interval);
+    const nanoseconds base =
+        config_.dead_interval.count() > 0
+            ? config_.dead_interval
+            : kDefaultDeadIntervals * std::max(config_.interval, peer_interval);
     const int prio = std::clamp(config_.priority - health_penalty_, kMinPriority, kMaxPriority);
     return base + config_.interval * (kSkewPriorityBase - prio) /
                       (kSkewPriorityBase * kSkewIntervalDivisor);
@@ -84,7 +87,9 @@ std::optional<Transition> Election::on_heartbeat(const Heartbeat& hb) {
     return evaluate();
 }
 
-std::optional<Transition> Election::tick() { return evaluate(); }
+std::optional<Transition> Election::tick() {
+    return evaluate();
+}
 
 std::optional<Transition> Election::set_health(bool fault, int penalty, const std::string& reason) {
     health_fault_ = fault;
@@ -99,7 +104,9 @@ std::optional<Transition> Election::set_health(bool fault, int penalty, const st
     return evaluate();
 }
 
-void Election::resign() { resigning_ = true; }
+void Election::resign() {
+    resigning_ = true;
+}
 
 bool Election::successor_is_master() const {
     const nanoseconds now = clock_.now();
@@ -116,8 +123,8 @@ std::optional<std::string> Election::request_handover() {
     for (const PeerView& p : peers_) {
         if (!is_live(p, now) || p.state != NodeState::Backup || p.priority == kResignPriority)
             continue;
-        if (!best || std::make_tuple(p.priority, p.node_id) >
-                         std::make_tuple(best->priority, best->node_id))
+        if (!best ||
+            std::make_tuple(p.priority, p.node_id) > std::make_tuple(best->priority, best->node_id))
             best = &p;
     }
     if (!best) return std::string("no live backup to hand over to");
@@ -181,8 +188,8 @@ std::optional<Transition> Election::evaluate() {
                 handover_target_ = 0;  // the backup never claimed: keep the addresses
         }
         if (best_master && outranks_me(*best_master) && best_master != handing_to_me)
-            return become(NodeState::Backup, "yielding to higher-ranked master " +
-                                                 describe(*best_master));
+            return become(NodeState::Backup,
+                          "yielding to higher-ranked master " + describe(*best_master));
         return std::nullopt;
     }
 

@@ -58,7 +58,7 @@ struct PeerView {
 };
 
 class Election {
-public:
+  public:
     Election(const ElectionConfig& config, const Clock& clock);
 
     // INIT -> BACKUP; the startup listening period begins.
@@ -86,7 +86,7 @@ public:
     nanoseconds dead_interval_for(nanoseconds peer_interval) const;
     const std::vector<PeerView>& peers() const { return peers_; }
 
-private:
+  private:
     bool outranks_me(const PeerView& p) const;
     bool is_live(const PeerView& p, nanoseconds now) const;
     std::optional<Transition> evaluate();

@@ -73,7 +73,9 @@ std::uint32_t node_id_for(std::string_view name) {
     return h == 0 ? 1 : h;
 }
 
-std::uint32_t HaConfig::node_id() const { return node_id_for(node_name); }
+std::uint32_t HaConfig::node_id() const {
+    return node_id_for(node_name);
+}
 
 ElectionConfig HaConfig::election() const {
     ElectionConfig e;
@@ -87,7 +89,8 @@ ElectionConfig HaConfig::election() const {
 }
 
 suite::Parsed<IpAddress> parse_ip(std::string_view text) {
-    if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return fail<IpAddress>("not an IP address");
+    if (text.empty() || text.size() >= INET6_ADDRSTRLEN)
+        return fail<IpAddress>("not an IP address");
     std::string s(text);
     IpAddress a;
     if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {
@@ -108,7 +111,8 @@ suite::Parsed<Endpoint> parse_endpoint(std::string_view text, std::uint16_t defa
     std::string_view host = text;
     if (!text.empty() && text.front() == '[') {
         const auto close = text.find(']');
-        if (close == std::string_view::npos) return fail<Endpoint>("missing ']' in '" + std::string(text) + "'");
+        if (close == std::string_view::npos)
+            return fail<Endpoint>("missing ']' in '" + std::string(text) + "'");
         host = text.substr(1, close - 1);
         std::string_view rest = text.substr(close + 1);
         if (!rest.empty()) {
@@ -133,7 +137,8 @@ suite::Parsed<ServiceAddress> parse_service_address(std::string_view cidr,
                                                     std::string_view ifname) {
     const auto slash = cidr.find('/');
     if (slash == std::string_view::npos)
-        return fail<ServiceAddress>("expected <address>/<prefix length>, got '" + std::string(cidr) + "'");
+        return fail<ServiceAddress>("expected <address>/<prefix length>, got '" +
+                                    std::string(cidr) + "'");
     auto ip = parse_ip(cidr.substr(0, slash));
     if (!ip) return fail<ServiceAddress>(ip.error);
     const std::string_view len = cidr.substr(slash + 1);
@@ -165,12 +170,14 @@ suite::Parsed<SecretKey> read_secret_file(const std::string& path) {
         ~FdCloser() { ::close(fd); }
     } closer{fd};
     struct stat st {};
-    if (::fstat(fd, &st) != 0) return fail<SecretKey>("cannot stat '" + path + "': " + std::strerror(errno));
+    if (::fstat(fd, &st) != 0)
+        return fail<SecretKey>("cannot stat '" + path + "': " + std::strerror(errno));
     if (!S_ISREG(st.st_mode)) return fail<SecretKey>("'" + path + "' is not a regular file");
     if (st.st_mode & (S_IRWXO | S_IWGRP | S_IRGRP))
-        return fail<SecretKey>("'" + path +
-                               "' is accessible by group or others; chmod 600 it (refusing to use a "
-                               "key others can read)");
+        return fail<SecretKey>(
+            "'" + path +
+            "' is accessible by group or others; chmod 600 it (refusing to use a "
+            "key others can read)");
     if (st.st_size <= 0) return fail<SecretKey>("'" + path + "' is empty");
     if (static_cast<std::size_t>(st.st_size) > kMaxSecretBytes)
         return fail<SecretKey>("'" + path + "' is larger than " + std::to_string(kMaxSecretBytes) +

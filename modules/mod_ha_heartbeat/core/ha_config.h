@@ -16,7 +16,7 @@
 namespace ha_heartbeat {
 
 struct IpAddress {
-    int family = 0;  // AF_INET or AF_INET6
+    int family = 0;                        // AF_INET or AF_INET6
     std::array<std::uint8_t, 16> bytes{};  // IPv4 in the first 4 bytes
 
     WireAddress wire() const;
@@ -72,6 +72,10 @@ struct HaConfig {
     std::string notify_command;
     std::vector<HealthTrack> tracks;
     nanoseconds track_interval = kDefaultTrackInterval;
+    // HATrackBalancers: while a balancer has no usable member, lower the priority by this
+    // weight (0: go to FAULT). Off unless track_balancers.
+    bool track_balancers = false;
+    int balancer_weight = 0;
     int gratuitous_arp_count = kDefaultGratuitousArpCount;
     nanoseconds gratuitous_arp_refresh{0};  // 0: announce only when taking over
     std::chrono::seconds address_lifetime = kDefaultAddressLifetime;

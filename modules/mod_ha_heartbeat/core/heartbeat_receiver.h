@@ -33,7 +33,7 @@ struct DropCounters {
 };
 
 class HeartbeatReceiver {
-public:
+  public:
     HeartbeatReceiver(SecretKey key, std::uint32_t cluster_id, std::uint32_t own_node_id,
                       std::vector<WireAddress> peers)
         : key_(std::move(key)),
@@ -47,7 +47,7 @@ public:
     const DropCounters& drops() const { return drops_; }
     std::uint64_t accepted() const { return accepted_; }
 
-private:
+  private:
     SecretKey key_;
     std::uint32_t cluster_id_;
     std::uint32_t own_node_id_;

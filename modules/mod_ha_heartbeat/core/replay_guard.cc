@@ -7,8 +7,7 @@ ReplayGuard::Verdict ReplayGuard::check_and_record(std::uint32_t node_id, std::u
     Mark* free_slot = nullptr;
     for (Mark& m : marks_) {
         if (m.node_id == node_id) {
-            const bool newer =
-                epoch > m.epoch || (epoch == m.epoch && sequence > m.sequence);
+            const bool newer = epoch > m.epoch || (epoch == m.epoch && sequence > m.sequence);
             if (!newer) return Verdict::Replayed;
             m.epoch = epoch;
             m.sequence = sequence;

@@ -12,13 +12,13 @@
 namespace ha_heartbeat {
 
 class ReplayGuard {
-public:
+  public:
     enum class Verdict { Fresh, Replayed, TableFull };
 
     // Records (epoch, sequence) for `node_id` when fresh.
     Verdict check_and_record(std::uint32_t node_id, std::uint64_t epoch, std::uint64_t sequence);
 
-private:
+  private:
     struct Mark {
         std::uint32_t node_id = 0;  // 0: unused (node id 0 is invalid on the wire)
         std::uint64_t epoch = 0;

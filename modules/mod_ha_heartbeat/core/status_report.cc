@@ -29,11 +29,20 @@ std::string html(const char* s) {
     std::string out;
     for (const char* p = s; *p; ++p) {
         switch (*p) {
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '&': out += "&amp;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += *p;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '&':
+                out += "&amp;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            default:
+                out += *p;
         }
     }
     return out;
@@ -128,8 +137,8 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
     row("Preempt", d.preempt ? "on" : "off");
     row("Boot epoch", std::to_string(d.boot_epoch));
     row("Transitions", std::to_string(d.transitions));
-    row("Last transition", html(d.last_reason) + " (" +
-                               seconds_ago(d.last_transition_ns, now_ns) + " s ago)");
+    row("Last transition",
+        html(d.last_reason) + " (" + seconds_ago(d.last_transition_ns, now_ns) + " s ago)");
     row("Heartbeats sent / accepted", std::to_string(d.sent) + " / " + std::to_string(d.accepted));
     std::string drops;
     for_each_drop(d.drops, [&](const char* name, std::uint64_t v) {
@@ -140,10 +149,10 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
          "<th>State</th><th>Priority</th><th>Live</th><th>Last seen (s ago)</th></tr>\n";
     for (std::uint32_t i = 0; i < d.peer_count && i < kMaxPeers; ++i) {
         const BoardPeer& p = d.peers[i];
-        o += "<tr><td>" + std::to_string(p.node_id) + "</td><td>" + html(p.address) +
-             "</td><td>" + state_text(p.state) + "</td><td>" + std::to_string(p.priority) +
-             "</td><td>" + (p.live ? "yes" : "no") + "</td><td>" +
-             seconds_ago(p.last_seen_ns, now_ns) + "</td></tr>\n";
+        o += "<tr><td>" + std::to_string(p.node_id) + "</td><td>" + html(p.address) + "</td><td>" +
+             state_text(p.state) + "</td><td>" + std::to_string(p.priority) + "</td><td>" +
+             (p.live ? "yes" : "no") + "</td><td>" + seconds_ago(p.last_seen_ns, now_ns) +
+             "</td></tr>\n";
     }
     o += "</table>\n<h2>Service addresses</h2>\n<table border=1><tr><th>Address</th>"
          "<th>Interface</th><th>Held</th></tr>\n";

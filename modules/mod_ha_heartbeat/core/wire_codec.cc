@@ -22,8 +22,8 @@ void put64(std::uint8_t* p, std::uint64_t v) {
     put32(p + 4, static_cast<std::uint32_t>(v));
 }
 std::uint32_t get32(const std::uint8_t* p) {
-    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) |
-           (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+           std::uint32_t{p[3]};
 }
 std::uint64_t get64(const std::uint8_t* p) {
     return (std::uint64_t{get32(p)} << 32) | get32(p + 4);
@@ -51,23 +51,34 @@ bool compute_mac(const std::uint8_t* header, const SecretKey& key, const WireAdd
 
 const char* state_name(NodeState s) {
     switch (s) {
-        case NodeState::Init: return "INIT";
-        case NodeState::Backup: return "BACKUP";
-        case NodeState::Master: return "MASTER";
-        case NodeState::Fault: return "FAULT";
+        case NodeState::Init:
+            return "INIT";
+        case NodeState::Backup:
+            return "BACKUP";
+        case NodeState::Master:
+            return "MASTER";
+        case NodeState::Fault:
+            return "FAULT";
     }
     return "UNKNOWN";
 }
 
 const char* decode_status_name(DecodeStatus s) {
     switch (s) {
-        case DecodeStatus::Ok: return "ok";
-        case DecodeStatus::WrongSize: return "wrong_size";
-        case DecodeStatus::BadMagic: return "bad_magic";
-        case DecodeStatus::BadVersion: return "bad_version";
-        case DecodeStatus::BadMac: return "bad_mac";
-        case DecodeStatus::Malformed: return "malformed";
-        case DecodeStatus::WrongCluster: return "wrong_cluster";
+        case DecodeStatus::Ok:
+            return "ok";
+        case DecodeStatus::WrongSize:
+            return "wrong_size";
+        case DecodeStatus::BadMagic:
+            return "bad_magic";
+        case DecodeStatus::BadVersion:
+            return "bad_version";
+        case DecodeStatus::BadMac:
+            return "bad_mac";
+        case DecodeStatus::Malformed:
+            return "malformed";
+        case DecodeStatus::WrongCluster:
+            return "wrong_cluster";
     }
     return "unknown";
 }

@@ -59,7 +59,7 @@ const char* decode_status_name(DecodeStatus s);
 
 // The shared key. Kept in a std::string so it can be wiped on destruction.
 class SecretKey {
-public:
+  public:
     SecretKey() = default;
     explicit SecretKey(std::string bytes) : bytes_(std::move(bytes)) {}
     ~SecretKey();
@@ -68,7 +68,7 @@ public:
     const std::string& bytes() const { return bytes_; }
     bool empty() const { return bytes_.empty(); }
 
-private:
+  private:
     std::string bytes_;
 };
 

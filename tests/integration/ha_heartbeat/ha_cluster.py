@@ -24,7 +24,7 @@ def node_ip6(i):
 
 class HaNode(NetnsHttpd):
     def __init__(self, lab, name, index, peers, priority, interval="100ms", preempt=True,
-                 extra="", secret=SECRET, ipv6=False):
+                 extra="", secret=SECRET, ipv6=False, modules=()):
         self.index = index
         self.priority = priority
         self.interval = interval
@@ -32,7 +32,8 @@ class HaNode(NetnsHttpd):
         self.extra = extra
         self.peer_indexes = peers
         self.ipv6 = ipv6
-        super().__init__(lab, name, "", modules=["authz_host"], suite_modules=["ha_heartbeat"],
+        super().__init__(lab, name, "", modules=["authz_host"] + list(modules),
+                         suite_modules=["ha_heartbeat"],
                          servers=1, threads=10)
         key = os.path.join(self.root, "conf", "ha.key")
         with open(key, "w") as f:
@@ -66,13 +67,16 @@ class HaNode(NetnsHttpd):
 class HaCluster:
     """Lab + client namespace + nodes; use as a context manager so everything is torn down."""
 
-    def __init__(self, priorities, preempt=True, interval="100ms", extra=None, ipv6=False):
+    def __init__(self, priorities, preempt=True, interval="100ms", extra=None, ipv6=False,
+                 modules=None):
+        """extra / modules: per node name, more configuration / stock modules."""
         self.lab = NetnsLab()
         self.priorities = priorities
         self.preempt = preempt
         self.interval = interval
         self.extra = extra or {}
         self.ipv6 = ipv6
+        self.modules = modules or {}
         self.nodes = []
         self.probers = []
 
@@ -86,7 +90,8 @@ class HaCluster:
             for i, (name, prio) in enumerate(zip(names, self.priorities)):
                 peers = [j for j in range(len(names)) if j != i]
                 self.nodes.append(HaNode(self.lab, name, i, peers, prio, self.interval,
-                                         self.preempt, self.extra.get(name, ""), ipv6=self.ipv6))
+                                         self.preempt, self.extra.get(name, ""), ipv6=self.ipv6,
+                                         modules=self.modules.get(name, ())))
         except BaseException:
             self.__exit__(None, None, None)
             raise

@@ -8,7 +8,9 @@ using namespace ha_heartbeat::testing;
 
 namespace {
 // The longest a healthy cluster may be without exactly one master once settled.
-bool one_master(const SimCluster& c) { return c.masters().size() == 1; }
+bool one_master(const SimCluster& c) {
+    return c.masters().size() == 1;
+}
 }  // namespace
 
 TEST_CASE("two nodes elect the higher priority and keep exactly one master on a good network") {
@@ -28,7 +30,8 @@ TEST_CASE("two nodes elect the higher priority and keep exactly one master on a 
     CHECK(c.nodes[b].receiver->drops().replayed > 0);  // duplicates and reordering were seen
 }
 
-TEST_CASE("on a very lossy network a spurious second master yields at the first heartbeat it hears") {
+TEST_CASE(
+    "on a very lossy network a spurious second master yields at the first heartbeat it hears") {
     // 30% loss: now and then a run of lost heartbeats makes the backup declare the master dead.
     // The run is deterministic (seeded), so the numbers below do not vary between runs.
     SimCluster c;
@@ -220,7 +223,8 @@ TEST_CASE("replayed and forged heartbeats from a third party move nothing") {
     const auto& after = c.nodes[b].receiver->drops();
     CHECK(after.replayed - before.replayed >= recorded.size() / 2);
     CHECK(after.bad_mac - before.bad_mac == 50);
-    for (const auto& t : c.nodes[b].transitions) CHECK((t.to != NodeState::Backup || t.from == NodeState::Init));
+    for (const auto& t : c.nodes[b].transitions)
+        CHECK((t.to != NodeState::Backup || t.from == NodeState::Init));
 }
 
 TEST_CASE("a health penalty below the backup's priority lets a preempting backup take over") {

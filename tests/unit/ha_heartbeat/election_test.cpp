@@ -75,7 +75,7 @@ TEST_CASE("a master yields to a higher-ranked master and ties are broken by node
     clock.advance(1s);
     REQUIRE(e.tick()->to == NodeState::Master);
     CHECK_FALSE(e.on_heartbeat(from(4, 100, NodeState::Master, 1)));  // same priority, lower id
-    auto t = e.on_heartbeat(from(6, 100, NodeState::Master, 2));       // same priority, higher id
+    auto t = e.on_heartbeat(from(6, 100, NodeState::Master, 2));      // same priority, higher id
     REQUIRE(t);
     CHECK(t->to == NodeState::Backup);
 }

@@ -12,10 +12,10 @@ TEST_CASE("the replay guard accepts only strictly newer (epoch, sequence) per no
     CHECK(g.check_and_record(5, 10, 1) == V::Fresh);
     CHECK(g.check_and_record(5, 10, 1) == V::Replayed);  // duplicate
     CHECK(g.check_and_record(5, 10, 3) == V::Fresh);
-    CHECK(g.check_and_record(5, 10, 2) == V::Replayed);  // reordered, older
-    CHECK(g.check_and_record(5, 11, 1) == V::Fresh);     // restart: new epoch, sequence resets
-    CHECK(g.check_and_record(5, 10, 99) == V::Replayed); // anything from the old run
-    CHECK(g.check_and_record(6, 1, 1) == V::Fresh);      // marks are per node
+    CHECK(g.check_and_record(5, 10, 2) == V::Replayed);   // reordered, older
+    CHECK(g.check_and_record(5, 11, 1) == V::Fresh);      // restart: new epoch, sequence resets
+    CHECK(g.check_and_record(5, 10, 99) == V::Replayed);  // anything from the old run
+    CHECK(g.check_and_record(6, 1, 1) == V::Fresh);       // marks are per node
 }
 
 TEST_CASE("the replay guard's table is bounded and refuses new nodes when full") {
@@ -26,7 +26,8 @@ TEST_CASE("the replay guard's table is bounded and refuses new nodes when full")
     CHECK(g.check_and_record(3, 1, 2) == ReplayGuard::Verdict::Fresh);
 }
 
-TEST_CASE("the receiver drops replayed, foreign-source and self-addressed messages and counts them") {
+TEST_CASE(
+    "the receiver drops replayed, foreign-source and self-addressed messages and counts them") {
     const SecretKey key("k");
     const std::uint8_t a[4] = {10, 231, 0, 2}, stranger[4] = {10, 231, 0, 66};
     const auto peer = wire_address_v4(a);

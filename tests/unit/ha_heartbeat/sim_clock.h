@@ -6,11 +6,11 @@
 namespace ha_heartbeat::testing {
 
 class SimClock final : public Clock {
-public:
+  public:
     std::chrono::nanoseconds now() const override { return now_; }
     void advance(std::chrono::nanoseconds d) { now_ += d; }
 
-private:
+  private:
     std::chrono::nanoseconds now_{std::chrono::seconds(1000)};
 };
 

@@ -46,7 +46,7 @@ struct Datagram {
 };
 
 class SimCluster {
-public:
+  public:
     SecretKey key{"simulated shared secret"};
     SimClock clock;
     std::mt19937_64 rng{12345};
@@ -114,8 +114,8 @@ public:
         queue_.push(Datagram{clock.now(), order_++, to, from, m});
     }
 
-    void run_for(std::chrono::nanoseconds d,
-                 const std::function<void()>& each_step = [] {}) {
+    void run_for(
+        std::chrono::nanoseconds d, const std::function<void()>& each_step = [] {}) {
         const auto end = clock.now() + d;
         while (clock.now() < end) {
             clock.advance(kStep);
@@ -159,7 +159,7 @@ public:
         return limit + 1ns;
     }
 
-private:
+  private:
     bool record(std::size_t i, const std::optional<Transition>& t) {
         if (t) nodes[i].transitions.push_back(*t);
         return t.has_value();

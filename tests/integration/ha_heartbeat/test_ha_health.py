@@ -1,0 +1,138 @@
+"""mod_ha_heartbeat: health tracking, notifications, privileges and address supervision, with
+real httpd nodes in network namespaces the test builds itself (see ha_cluster.py)."""
+import os
+import pwd
+import tempfile
+import textwrap
+import time
+import unittest
+
+from httpd_fixture import PROXY_MODULES
+from ha_cluster import VIP, HaCluster
+
+CAP_NET_ADMIN = 12
+CAP_NET_RAW = 13
+
+
+def proc_status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def wait_until(predicate, limit, step=0.05):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+class HaHealthTest(unittest.TestCase):
+
+    def test_heartbeat_process_keeps_only_net_admin_and_net_raw(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            node = c.node("a")
+            hb = node.status()["heartbeat_pid"]
+            status = proc_status(hb)
+            user = pwd.getpwnam("www-data").pw_uid
+            self.assertEqual(status["Uid"].split(), [str(user)] * 4)
+            self.assertEqual(int(status["CapEff"], 16), (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW))
+            self.assertEqual(int(status["CapPrm"], 16), (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW))
+            # The request-serving children have no capabilities at all.
+            workers = [p for p in node.generation_pids()[1:] if p != hb]
+            self.assertTrue(workers)
+            for pid in workers:
+                self.assertEqual(int(proc_status(pid)["CapEff"], 16), 0)
+
+    def test_address_removed_by_someone_else_is_added_back(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            c.lab.exec("a", ["ip", "addr", "del", f"{VIP}/24", "dev", "eth0"])
+            self.assertTrue(wait_until(lambda: c.holders() == ["a"], 1.0))
+            self.assertIn("removed from eth0 by someone else", c.node("a").error_log_text())
+            self.assertEqual(c.answers(3), ["a"] * 3)
+
+    def test_notify_command_runs_on_every_state_change(self):
+        outdir = tempfile.mkdtemp(prefix="ha-notify-")
+        os.chmod(outdir, 0o777)  # the heartbeat process runs as the httpd User
+        script = os.path.join(outdir, "notify.sh")
+        with open(script, "w") as f:
+            f.write(f'#!/bin/sh\necho "$1 $2 $3" >> {outdir}/"$2".log\n')
+        os.chmod(script, 0o755)
+        extra = {n: f"HANotify {script}\n" for n in ("a", "b")}
+        try:
+            with HaCluster([200, 100], extra=extra) as c:
+                c.start_all()
+                c.wait_for_holder("a")
+                def log(node):
+                    path = os.path.join(outdir, f"{node}.log")
+                    if not os.path.exists(path):
+                        return []
+                    with open(path) as f:
+                        return f.read().splitlines()
+
+                self.assertTrue(wait_until(lambda: log("a") == ["BACKUP a 200", "MASTER a 200"], 2))
+                self.assertEqual(log("b"), ["BACKUP b 100"])
+                c.node("a").stop()
+                self.assertTrue(wait_until(lambda: log("b")[-1:] == ["MASTER b 100"], 2), log("b"))
+        finally:
+            for name in os.listdir(outdir):
+                os.unlink(os.path.join(outdir, name))
+            os.rmdir(outdir)
+
+    def test_failing_track_file_puts_the_master_in_fault_and_recovery_takes_back(self):
+        with tempfile.NamedTemporaryFile("w", prefix="ha-track-", delete=False) as f:
+            f.write("0\n")
+        os.chmod(f.name, 0o644)
+        extra = {"a": f"HATrack file:{f.name}\nHATrackInterval 100ms\n"}
+        try:
+            with HaCluster([200, 100], extra=extra) as c:
+                c.start_all()
+                c.wait_for_holder("a")
+                with open(f.name, "w") as out:
+                    out.write("1\n")
+                c.wait_for_holder("b", 2.0)
+                self.assertEqual(c.node("a").status()["state"], "FAULT")
+                self.assertEqual(c.answers(3), ["b"] * 3)
+                with open(f.name, "w") as out:
+                    out.write("0\n")
+                c.wait_for_holder("a", 3.0)
+                self.assertIn("healthy again", c.node("a").error_log_text())
+        finally:
+            os.unlink(f.name)
+
+    def test_balancer_without_usable_member_lowers_priority_and_backup_preempts(self):
+        # Port 9 on the node's own loopback: nothing listens, the member goes into error.
+        balancer = textwrap.dedent("""\
+            HATrackBalancers 150
+            HATrackInterval 100ms
+            ProxyPass /app balancer://app
+            <Proxy balancer://app>
+                BalancerMember http://127.0.0.1:9 retry=60
+            </Proxy>
+            """)
+        with HaCluster([200, 100], extra={"a": balancer},
+                       modules={"a": PROXY_MODULES + ["lbmethod_byrequests"]}) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            time.sleep(0.3)
+            self.assertEqual(c.node("a").status()["effective_priority"], 200)
+            status, _ = c.node("a").get("/app/")
+            self.assertEqual(status, 503)
+            c.wait_for_holder("b", 2.0)
+            a = c.node("a").status()
+            self.assertEqual(a["effective_priority"], 50)
+            self.assertEqual(a["state"], "BACKUP")
+            self.assertIn("no usable member in balancer://app", c.node("a").error_log_text())
+
+
+if __name__ == "__main__":
+    unittest.main()
