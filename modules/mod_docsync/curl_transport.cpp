@@ -52,7 +52,8 @@ struct CurlTransport::Request {
         while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
         auto value_of = [&](const char* name) -> std::optional<std::string> {
             std::size_t len = std::strlen(name);
-            if (line.size() <= len || strncasecmp(line.c_str(), name, len) != 0) return std::nullopt;
+            if (line.size() <= len || strncasecmp(line.c_str(), name, len) != 0)
+                return std::nullopt;
             std::string v = line.substr(len);
             while (!v.empty() && v.front() == ' ') v.erase(0, 1);
             return v;
@@ -68,20 +69,20 @@ struct CurlTransport::Request {
     }
 };
 
-CurlTransport::CurlTransport(const std::string& export_url, std::string secret,
-                             std::string ca_file)
-    : curl_(curl_easy_init()), base_url_(export_url), secret_(std::move(secret)),
+CurlTransport::CurlTransport(const std::string& export_url, std::string secret, std::string ca_file)
+    : curl_(curl_easy_init()),
+      base_url_(export_url),
+      secret_(std::move(secret)),
       ca_file_(std::move(ca_file)) {
     std::size_t scheme = base_url_.find("://");
-    std::size_t slash = scheme == std::string::npos ? std::string::npos
-                                                    : base_url_.find('/', scheme + 3);
+    std::size_t slash =
+        scheme == std::string::npos ? std::string::npos : base_url_.find('/', scheme + 3);
     base_path_ = slash == std::string::npos ? std::string() : base_url_.substr(slash);
 }
 
-long CurlTransport::perform(const char* method, const std::string& suffix,
-                            const std::string* body, const std::string& if_none_match,
-                            std::chrono::seconds timeout, const ByteSink& sink, Request& req,
-                            std::string* error) {
+long CurlTransport::perform(const char* method, const std::string& suffix, const std::string* body,
+                            const std::string& if_none_match, std::chrono::seconds timeout,
+                            const ByteSink& sink, Request& req, std::string* error) {
     CURL* c = curl_.get();
     if (!c) {
         *error = "curl_easy_init failed";
@@ -159,8 +160,8 @@ ManifestResponse CurlTransport::get_manifest(const std::string& known_etag,
         out.body.append(p, n);
         return true;
     };
-    out.status = perform("GET", suffix, nullptr, known_etag, wait + kManifestGrace, sink, req,
-                         &out.error);
+    out.status =
+        perform("GET", suffix, nullptr, known_etag, wait + kManifestGrace, sink, req, &out.error);
     out.etag = req.etag;
     out.is_delta = req.manifest_kind == "delta";
     if (out.status != 200) out.body.clear();

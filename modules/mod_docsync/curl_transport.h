@@ -15,7 +15,7 @@
 namespace docsync {
 
 struct ManifestResponse {
-    long status = 0;        // 200, 304, or an error status; 0 on a transport error
+    long status = 0;  // 200, 304, or an error status; 0 on a transport error
     std::string body;
     std::string etag;
     bool is_delta = false;
@@ -23,7 +23,7 @@ struct ManifestResponse {
 };
 
 class CurlTransport : public Transport {
-public:
+  public:
     CurlTransport(const std::string& export_url, std::string secret, std::string ca_file);
     ManifestResponse get_manifest(const std::string& known_etag, std::chrono::seconds wait);
     bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
@@ -33,7 +33,7 @@ public:
     std::uint64_t bytes_received() const override { return received_; }
     std::uint64_t bytes_sent() const override { return sent_; }
 
-private:
+  private:
     struct Request;
     long perform(const char* method, const std::string& suffix, const std::string* body,
                  const std::string& if_none_match, std::chrono::seconds timeout,

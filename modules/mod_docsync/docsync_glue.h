@@ -2,7 +2,9 @@
 // The typed configuration the directives fill, and the entry points of each adapter.
 #pragma once
 
-#include <httpd.h>
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
 #include <http_config.h>
 
 #include <chrono>
@@ -33,10 +35,10 @@ struct ModuleConfig {
     std::chrono::seconds max_skew{60};
     std::chrono::milliseconds rescan_interval{30'000};
     std::chrono::seconds long_poll{kDefaultLongPoll};
-    std::string ca_file;      // DocSyncCACertificateFile: extra trust anchor for https sources
-    std::string status_file;  // in the runtime directory, set in post_config
-    std::string httpd_binary; // for the configtest of restart=graceful sources
-    std::string config_file;  // the -f file this server was started with
+    std::string ca_file;       // DocSyncCACertificateFile: extra trust anchor for https sources
+    std::string status_file;   // in the runtime directory, set in post_config
+    std::string httpd_binary;  // for the configtest of restart=graceful sources
+    std::string config_file;   // the -f file this server was started with
     std::string server_root;
     std::vector<std::string> defines;  // -D names, passed on to the configtest
 };

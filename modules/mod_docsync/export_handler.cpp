@@ -4,13 +4,15 @@
 //   POST <mount>/<export>/delta?p=<path>   body: librsync signature → librsync delta
 //   GET  <mount>/<export>/file?p=<path>[&offset=<n>&length=<n>]  → raw bytes
 // Every request must carry a valid HMAC signature (request_auth.h); anything else is a 403.
-#include <httpd.h>
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
+#include <ap_mpm.h>
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
-#include <ap_mpm.h>
 
 #include <charconv>
 #include <map>
@@ -139,7 +141,8 @@ int serve_manifest(request_rec* r, ExportState& ex, const std::map<std::string, 
     if (!snap) return HTTP_SERVICE_UNAVAILABLE;
     if (!known.empty() && snap->etag == known && wait.count() > 0)
         snap = ex.wait_for_change(known, wait, server_stopping);
-    apr_table_setn(r->headers_out, "ETag", apr_pstrcat(r->pool, "\"", snap->etag.c_str(), "\"", nullptr));
+    apr_table_setn(r->headers_out, "ETag",
+                   apr_pstrcat(r->pool, "\"", snap->etag.c_str(), "\"", nullptr));
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (!known.empty() && snap->etag == known) return HTTP_NOT_MODIFIED;
     ap_set_content_type(r, "text/plain; charset=us-ascii");
@@ -210,10 +213,15 @@ int serve_file_range(request_rec* r, int root_fd, const std::map<std::string, st
     std::string error;
     ServeStatus s = serve_range(root_fd, p->second, offset, length, client_sink(r), &error);
     switch (s) {
-        case ServeStatus::ok: return OK;
-        case ServeStatus::bad_request: return HTTP_BAD_REQUEST;
-        case ServeStatus::not_found: return HTTP_NOT_FOUND;
-        case ServeStatus::failed: r->connection->keepalive = AP_CONN_CLOSE; return OK;
+        case ServeStatus::ok:
+            return OK;
+        case ServeStatus::bad_request:
+            return HTTP_BAD_REQUEST;
+        case ServeStatus::not_found:
+            return HTTP_NOT_FOUND;
+        case ServeStatus::failed:
+            r->connection->keepalive = AP_CONN_CLOSE;
+            return OK;
     }
     return OK;
 }
@@ -234,7 +242,8 @@ int export_post_config(server_rec* s, ModuleConfig* config) {
     }
     auto* base = static_cast<char*>(seg.base);
     g_nonces.mutex = reinterpret_cast<suite::SharedMutex*>(base);
-    g_nonces.table = seg.created ? nullptr : NonceTable::attach(base + kMutexBytes, seg.size - kMutexBytes);
+    g_nonces.table =
+        seg.created ? nullptr : NonceTable::attach(base + kMutexBytes, seg.size - kMutexBytes);
     if (!g_nonces.table) {
         if (!g_nonces.mutex->init()) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "DocSyncExport: cannot initialise mutex");
@@ -260,9 +269,10 @@ void export_child_init(apr_pool_t* pchild, server_rec* s) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "docsync: export %s (%s): %s", e.name.c_str(),
                          e.directory.c_str(), error.c_str());
         else if (!state->inotify_active())
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                         "docsync: export %s: inotify unavailable, relying on rescans every %lld ms",
-                         e.name.c_str(), static_cast<long long>(config->rescan_interval.count()));
+            ap_log_error(
+                APLOG_MARK, APLOG_WARNING, 0, s,
+                "docsync: export %s: inotify unavailable, relying on rescans every %lld ms",
+                e.name.c_str(), static_cast<long long>(config->rescan_interval.count()));
         g_child->exports.emplace(e.name, std::move(state));
     }
 }
@@ -274,8 +284,8 @@ int export_handler(request_rec* r) {
         apr_table_get(r->headers_in, std::string(kNonceHeader).c_str()),
         apr_table_get(r->headers_in, std::string(kSignatureHeader).c_str()));
     if (auth != AuthResult::ok) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: refused %s %s: %s", r->method,
-                      r->uri, to_string(auth));
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: refused %s %s: %s", r->method, r->uri,
+                      to_string(auth));
         return HTTP_FORBIDDEN;
     }
     // <mount>/<export>/<operation>: the mount point is wherever the admin put SetHandler.

@@ -1,13 +1,14 @@
 // mod_docsync: the httpd module record, directives and hook registration.
 // Manifests, deltas, signing, planning and safe writes live in core/ and know nothing of httpd;
 // the export and status handlers and the sync child are the adapter files beside this one.
-#include <httpd.h>
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
 #include <http_main.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,7 +39,9 @@ void* create_server_config(apr_pool_t* p, server_rec*) {
     return config;
 }
 
-ModuleConfig* config_of(cmd_parms* cmd) { return module_config(cmd->server); }
+ModuleConfig* config_of(cmd_parms* cmd) {
+    return module_config(cmd->server);
+}
 
 // The DocSync* directives configure the whole server: refuse them inside a <VirtualHost>, where
 // they would silently be ignored.
@@ -50,7 +53,8 @@ const char* main_server_only(cmd_parms* cmd) {
 bool valid_export_name(const std::string& name) {
     if (name.empty() || name.size() > kMaxExportNameBytes) return false;
     for (char c : name)
-        if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+        if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+            return false;
     return name != "." && name != "..";
 }
 
@@ -154,8 +158,8 @@ const command_rec directives[] = {
                   RSRC_CONF, "Accepted age of a signed request (default 60s)"),
     AP_INIT_TAKE1("DocSyncRescanInterval", reinterpret_cast<cmd_func>(set_rescan), nullptr,
                   RSRC_CONF, "Full rescan period of exports besides inotify (default 30s)"),
-    AP_INIT_TAKE1("DocSyncLongPoll", reinterpret_cast<cmd_func>(set_long_poll), nullptr,
-                  RSRC_CONF, "Longest wait of a manifest request for a change (default 25s)"),
+    AP_INIT_TAKE1("DocSyncLongPoll", reinterpret_cast<cmd_func>(set_long_poll), nullptr, RSRC_CONF,
+                  "Longest wait of a manifest request for a change (default 25s)"),
     AP_INIT_TAKE1("DocSyncCACertificateFile", reinterpret_cast<cmd_func>(set_ca_file), nullptr,
                   RSRC_CONF, "PEM trust anchors for https sources (default: system store)"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
@@ -166,8 +170,10 @@ std::string main_config_file(apr_pool_t* p, server_rec* s) {
     const char* const* argv = s->process->argv;
     const char* name = nullptr;
     for (int i = 1; i < s->process->argc; ++i) {
-        if (!strcmp(argv[i], "-f") && i + 1 < s->process->argc) name = argv[i + 1];
-        else if (!strncmp(argv[i], "-f", 2) && argv[i][2]) name = argv[i] + 2;
+        if (!strcmp(argv[i], "-f") && i + 1 < s->process->argc)
+            name = argv[i + 1];
+        else if (!strncmp(argv[i], "-f", 2) && argv[i][2])
+            name = argv[i] + 2;
     }
     if (name) return ap_server_root_relative(p, name);
     const char* debian = ap_server_root_relative(p, "apache2.conf");
@@ -195,8 +201,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s
         config->config_file = main_config_file(pconf, s);
         config->defines.clear();
         for (int i = 0; ap_server_config_defines && i < ap_server_config_defines->nelts; ++i)
-            config->defines.emplace_back(
-                APR_ARRAY_IDX(ap_server_config_defines, i, const char*));
+            config->defines.emplace_back(APR_ARRAY_IDX(ap_server_config_defines, i, const char*));
         int rc = export_post_config(s, config);
         if (rc != OK) return rc;
         return sync_child_post_config(pconf, s, config);
@@ -241,13 +246,12 @@ ModuleConfig* module_config(server_rec* s) {
 }  // namespace docsync
 
 extern "C" {
-module AP_MODULE_DECLARE_DATA docsync_module = {
-    STANDARD20_MODULE_STUFF,
-    nullptr,
-    nullptr,
-    docsync::create_server_config,
-    nullptr,
-    docsync::directives,
-    docsync::register_hooks,
-    AP_MODULE_FLAG_NONE};
+module AP_MODULE_DECLARE_DATA docsync_module = {STANDARD20_MODULE_STUFF,
+                                                nullptr,
+                                                nullptr,
+                                                docsync::create_server_config,
+                                                nullptr,
+                                                docsync::directives,
+                                                docsync::register_hooks,
+                                                AP_MODULE_FLAG_NONE};
 }

@@ -1,12 +1,13 @@
 // `SetHandler docsync-status`: renders what the sync child last wrote to the status file,
 // as HTML or, with `?json`, as JSON.
-#include <httpd.h>
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
+#include <fcntl.h>
 #include <http_config.h>
 #include <http_log.h>
-#include <http_protocol.h>
 #include <http_main.h>
-
-#include <fcntl.h>
+#include <http_protocol.h>
 #include <signal.h>
 #include <unistd.h>
 

@@ -7,15 +7,16 @@
 // child (its pid and configuration fingerprint live in the process pool, which survives
 // generations); a stop or hard restart terminates it, and PR_SET_PDEATHSIG ends it if the
 // parent dies without telling anyone.
-#include <httpd.h>
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
+#include <curl/curl.h>
+#include <fcntl.h>
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
-
-#include <curl/curl.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -109,10 +110,12 @@ void child_log(const char* level, const char* fmt, ...) {
     std::fflush(stderr);
 }
 
-std::int64_t unix_now() { return static_cast<std::int64_t>(std::time(nullptr)); }
+std::int64_t unix_now() {
+    return static_cast<std::int64_t>(std::time(nullptr));
+}
 
 class StatusBoard {
-public:
+  public:
     StatusBoard(const ChildSpec& spec) : path_(spec.status_file) {
         for (const auto& s : spec.sources) {
             SourceStatus st;
@@ -129,17 +132,20 @@ public:
         write_locked();
     }
 
-private:
+  private:
     void write_locked() {
         std::string text = serialise_status(sources_, getpid());
         std::string tmp = path_ + ".tmp." + std::to_string(getpid());
-        UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+        UniqueFd fd(
+            ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
         if (!fd) return;
         bool ok = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
         ::fchmod(fd.get(), 0644);
         fd.reset();
-        if (ok) ::rename(tmp.c_str(), path_.c_str());
-        else ::unlink(tmp.c_str());
+        if (ok)
+            ::rename(tmp.c_str(), path_.c_str());
+        else
+            ::unlink(tmp.c_str());
     }
     std::string path_;
     std::mutex mutex_;
@@ -174,7 +180,8 @@ bool config_check(const ChildSpec& spec, const SourceOptions& source, const std:
     std::string dir = parent_of(spec.config_file);
     std::string tmp = dir + "/.docsync-configtest-" + random_hex(6) + ".conf";
     {
-        UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+        UniqueFd fd(
+            ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
         if (!fd || ::write(fd.get(), rewritten.data(), rewritten.size()) !=
                        static_cast<ssize_t>(rewritten.size())) {
             *output = "cannot write " + tmp + ": " + errno_text(errno);
@@ -241,8 +248,8 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
     std::uint64_t bytes_mark = 0;
     std::string last_logged_error;
     for (;;) {
-        ManifestResponse resp = transport.get_manifest(have ? etag : "",
-                                                       retry ? std::chrono::seconds(0) : spec.long_poll);
+        ManifestResponse resp = transport.get_manifest(
+            have ? etag : "", retry ? std::chrono::seconds(0) : spec.long_poll);
         if (resp.status != 200 && resp.status != 304) {
             if (resp.error != last_logged_error)
                 child_log("warn", "%s: %s", source.url.c_str(), resp.error.c_str());
@@ -271,8 +278,10 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
             if (parsed.ok()) {
                 if (parsed.is_delta) {
                     next = remote;
-                    if (!have || parsed.base_etag != etag) problem = "delta against an unknown base";
-                    else if (!apply_changes(next, parsed, &problem)) problem = "delta: " + problem;
+                    if (!have || parsed.base_etag != etag)
+                        problem = "delta against an unknown base";
+                    else if (!apply_changes(next, parsed, &problem))
+                        problem = "delta: " + problem;
                 } else {
                     next = std::move(parsed.entries);
                 }
@@ -312,8 +321,10 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
                             std::chrono::steady_clock::now() - round_start)
                             .count();
         if (round.changed)
-            child_log("info", "%s: round of %zu files (%zu by delta, %zu renamed, %zu removed) in "
-                      "%lld ms", source.local_dir.c_str(), round.stats.files_fetched,
+            child_log("info",
+                      "%s: round of %zu files (%zu by delta, %zu renamed, %zu removed) in "
+                      "%lld ms",
+                      source.local_dir.c_str(), round.stats.files_fetched,
                       round.stats.files_by_delta, round.stats.renamed, round.stats.removed,
                       static_cast<long long>(round_ms));
         std::uint64_t now_bytes = transport.bytes_received();
@@ -326,8 +337,9 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
                       source.local_dir.c_str(), source.url.c_str(), spec.httpd_binary.c_str(),
                       round.check_output.c_str());
         } else if (!round.complete) {
-            child_log("warn", "%s: round incomplete (%zu errors), first: %s", source.local_dir.c_str(),
-                      round.errors.size(), round.errors.empty() ? "?" : round.errors[0].c_str());
+            child_log("warn", "%s: round incomplete (%zu errors), first: %s",
+                      source.local_dir.c_str(), round.errors.size(),
+                      round.errors.empty() ? "?" : round.errors[0].c_str());
         }
         if (!round.refused.empty())
             child_log("warn", "%s: refused %zu unsafe symlink(s), first: %s",
@@ -360,7 +372,8 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
                 ++s.restarts_triggered;
             }
         });
-        if (round.config_rejected || round.complete) rejected_etag = round.config_rejected ? etag : "";
+        if (round.config_rejected || round.complete)
+            rejected_etag = round.config_rejected ? etag : "";
         if (round.restart_needed) {
             child_log("notice", "%s: new configuration applied from %s, graceful restart",
                       source.local_dir.c_str(), source.url.c_str());
@@ -387,8 +400,7 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     child_log("notice", "sync process started for %zu source(s)", spec.sources.size());
     StatusBoard board(spec);
-    for (std::size_t i = 0; i < spec.sources.size(); ++i)
-        board.update(i, [](SourceStatus&) {});
+    for (std::size_t i = 0; i < spec.sources.size(); ++i) board.update(i, [](SourceStatus&) {});
     std::vector<std::thread> workers;
     for (std::size_t i = 0; i < spec.sources.size(); ++i)
         workers.emplace_back([&spec, &board, i] {
@@ -455,7 +467,8 @@ bool spawn(ChildRecord* rec) {
         _exit(1);
     }
     if (rv != APR_INPARENT) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, rec->server, "docsync: cannot fork the sync process");
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, rec->server,
+                     "docsync: cannot fork the sync process");
         return false;
     }
     rec->running = true;
@@ -539,8 +552,7 @@ int sync_child_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* confi
     rec->fingerprint = fp;
     rec->quick_deaths = 0;
     if (!spawn(rec)) return HTTP_INTERNAL_SERVER_ERROR;
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "docsync: sync process %d started",
-                 rec->proc.pid);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "docsync: sync process %d started", rec->proc.pid);
     return OK;
 }
 

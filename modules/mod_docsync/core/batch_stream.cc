@@ -5,7 +5,9 @@
 
 namespace docsync {
 
-std::string frame_header(std::uint64_t size) { return "F " + std::to_string(size) + "\n"; }
+std::string frame_header(std::uint64_t size) {
+    return "F " + std::to_string(size) + "\n";
+}
 
 std::string error_frame(const std::string& reason) {
     std::string clean;
@@ -47,15 +49,15 @@ bool BatchDecoder::header_done() {
     }
     remaining_ = size;
     in_body_ = true;
-    if (remaining_ == 0) {
-        in_body_ = false;
-        ++index_;
-        if (!sink_.end()) {
-            error_ = "sink refused end";
-            return false;
-        }
-    }
-    return true;
+    return remaining_ != 0 || end_file();
+}
+
+bool BatchDecoder::end_file() {
+    in_body_ = false;
+    ++index_;
+    if (sink_.end()) return true;
+    error_ = "sink refused end";
+    return false;
 }
 
 bool BatchDecoder::feed(const char* p, std::size_t n) {
@@ -70,14 +72,7 @@ bool BatchDecoder::feed(const char* p, std::size_t n) {
             p += take;
             n -= take;
             remaining_ -= take;
-            if (remaining_ == 0) {
-                in_body_ = false;
-                ++index_;
-                if (!sink_.end()) {
-                    error_ = "sink refused end";
-                    return false;
-                }
-            }
+            if (remaining_ == 0 && !end_file()) return false;
             continue;
         }
         char c = *p++;

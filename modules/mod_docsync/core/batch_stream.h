@@ -21,7 +21,7 @@ std::string frame_header(std::uint64_t size);
 std::string error_frame(const std::string& reason);
 
 class BatchSink {
-public:
+  public:
     virtual ~BatchSink() = default;
     virtual bool begin(std::size_t index, std::uint64_t size) = 0;
     virtual bool data(const char* p, std::size_t n) = 0;
@@ -30,7 +30,7 @@ public:
 };
 
 class BatchDecoder {
-public:
+  public:
     // expected_sizes[i]: the manifest size of the i-th requested file (upper bound).
     BatchDecoder(std::vector<std::uint64_t> expected_sizes, BatchSink& sink)
         : expected_(std::move(expected_sizes)), sink_(sink) {}
@@ -38,8 +38,9 @@ public:
     bool finished() const { return error_.empty() && index_ == expected_.size() && !in_body_; }
     const std::string& error() const { return error_; }
 
-private:
+  private:
     bool header_done();
+    bool end_file();
     std::vector<std::uint64_t> expected_;
     BatchSink& sink_;
     std::size_t index_ = 0;

@@ -16,7 +16,7 @@ inline constexpr std::size_t kSha256HexChars = 2 * kSha256Bytes;
 
 // Incremental SHA-256; digest as 64 lowercase hex characters.
 class Sha256 {
-public:
+  public:
     Sha256();
     ~Sha256();
     Sha256(const Sha256&) = delete;
@@ -24,7 +24,7 @@ public:
     void update(const void* data, std::size_t len);
     std::string hex_digest();  // finishes the hash; the object must not be updated afterwards
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

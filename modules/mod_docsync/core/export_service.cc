@@ -69,7 +69,8 @@ bool serve_batch(int root_fd, const std::vector<std::string>& paths, const ByteS
         if (!sink(h.data(), h.size())) return false;
         std::uint64_t sent = 0;
         while (sent < size) {
-            std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - sent));
+            std::size_t want =
+                static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - sent));
             ssize_t n = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(sent));
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) {

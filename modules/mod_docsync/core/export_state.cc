@@ -19,8 +19,8 @@ constexpr std::uint32_t kWatchMask = IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOS
 constexpr std::size_t kEventBufferBytes = 64 * 1024;
 
 int ms_until(std::chrono::steady_clock::time_point t) {
-    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(
-        t - std::chrono::steady_clock::now());
+    auto d =
+        std::chrono::duration_cast<std::chrono::milliseconds>(t - std::chrono::steady_clock::now());
     return d.count() < 0 ? 0 : static_cast<int>(d.count());
 }
 }  // namespace
@@ -29,7 +29,9 @@ ExportState::ExportState(std::string name, std::string root,
                          std::chrono::milliseconds rescan_interval)
     : name_(std::move(name)), root_(std::move(root)), rescan_interval_(rescan_interval) {}
 
-ExportState::~ExportState() { stop(); }
+ExportState::~ExportState() {
+    stop();
+}
 
 std::string ExportState::last_error() const {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -143,8 +145,8 @@ void ExportState::watch_loop() {
                 while (::read(inotify_fd_, buf.data(), buf.size()) > 0) {
                 }
                 pollfd q{inotify_fd_, POLLIN, 0};
-                int wait = std::min<int>(static_cast<int>(kDebounceQuiet.count()),
-                                         ms_until(burst_end));
+                int wait =
+                    std::min<int>(static_cast<int>(kDebounceQuiet.count()), ms_until(burst_end));
                 if (wait <= 0 || ::poll(&q, 1, wait) <= 0 || stopping_) break;
             }
         }
@@ -155,9 +157,10 @@ void ExportState::watch_loop() {
     }
 }
 
-std::shared_ptr<const Snapshot> ExportState::wait_for_change(
-    const std::string& etag, std::chrono::milliseconds timeout, const std::function<bool()>& abort,
-    std::chrono::milliseconds poll_slice) {
+std::shared_ptr<const Snapshot> ExportState::wait_for_change(const std::string& etag,
+                                                             std::chrono::milliseconds timeout,
+                                                             const std::function<bool()>& abort,
+                                                             std::chrono::milliseconds poll_slice) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::unique_lock<std::mutex> lock(mutex_);
     for (;;) {

@@ -34,7 +34,7 @@ struct Snapshot {
 };
 
 class ExportState {
-public:
+  public:
     ExportState(std::string name, std::string root, std::chrono::milliseconds rescan_interval);
     ~ExportState();  // stops and joins the watcher
     ExportState(const ExportState&) = delete;
@@ -55,23 +55,22 @@ public:
 
     // Waits until the current etag differs from `etag`, `timeout` passes or `abort()` says so
     // (checked every `poll_slice`). Returns the snapshot current at return.
-    std::shared_ptr<const Snapshot> wait_for_change(const std::string& etag,
-                                                    std::chrono::milliseconds timeout,
-                                                    const std::function<bool()>& abort,
-                                                    std::chrono::milliseconds poll_slice =
-                                                        std::chrono::milliseconds(250));
+    std::shared_ptr<const Snapshot> wait_for_change(
+        const std::string& etag, std::chrono::milliseconds timeout,
+        const std::function<bool()>& abort,
+        std::chrono::milliseconds poll_slice = std::chrono::milliseconds(250));
     bool inotify_active() const { return inotify_active_.load(); }
     std::uint64_t scans() const { return scans_.load(); }
     std::string last_error() const;
 
-private:
+  private:
     void watch_loop();
     void add_watches(const std::vector<std::string>& dirs);
 
     std::string name_;
     std::string root_;
     std::chrono::milliseconds rescan_interval_;
-    HashCache cache_;           // only touched by rescan(), under scan_mutex_
+    HashCache cache_;  // only touched by rescan(), under scan_mutex_
     std::mutex scan_mutex_;
     mutable std::mutex mutex_;  // guards current_, history_, error_
     std::condition_variable changed_;

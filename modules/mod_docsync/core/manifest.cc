@@ -100,7 +100,9 @@ std::string serialise(const Manifest& m) {
     return out;
 }
 
-std::string manifest_etag(const Manifest& m) { return sha256_hex(serialise(m)); }
+std::string manifest_etag(const Manifest& m) {
+    return sha256_hex(serialise(m));
+}
 
 ManifestChanges manifest_changes(const Manifest& from, const Manifest& to,
                                  const std::string& from_etag) {
@@ -181,7 +183,8 @@ ParsedManifest parse_manifest(std::string_view text, std::size_t max_entries) {
             std::string path;
             Entry e;
             if (auto problem = parse_entry(f, path, e)) return fail(*problem, line_no);
-            if (have_previous && !(previous < path)) return fail("not sorted or duplicate", line_no);
+            if (have_previous && !(previous < path))
+                return fail("not sorted or duplicate", line_no);
             previous = path;
             have_previous = true;
             out.entries.emplace_hint(out.entries.end(), std::move(path), std::move(e));

@@ -25,19 +25,19 @@
 namespace docsync {
 
 inline constexpr std::size_t kMaxManifestEntries = 1'000'000;
-inline constexpr std::size_t kMaxManifestBytes = 256u << 20;   // 256 MiB
-inline constexpr std::uint64_t kMaxFileBytes = 1ull << 40;     // 1 TiB: sanity, not policy
-inline constexpr std::uint32_t kModeMask = 01777;              // rwx + sticky; never setuid/gid
+inline constexpr std::size_t kMaxManifestBytes = 256u << 20;  // 256 MiB
+inline constexpr std::uint64_t kMaxFileBytes = 1ull << 40;    // 1 TiB: sanity, not policy
+inline constexpr std::uint32_t kModeMask = 01777;             // rwx + sticky; never setuid/gid
 
 enum class EntryType : char { file = 'f', dir = 'd', symlink = 'l' };
 
 struct Entry {
     EntryType type = EntryType::file;
     std::uint32_t mode = 0644;
-    std::uint64_t size = 0;        // files: bytes; symlinks: target length; dirs: 0
+    std::uint64_t size = 0;  // files: bytes; symlinks: target length; dirs: 0
     std::int64_t mtime_ns = 0;
-    std::string sha256;            // files only: 64 lowercase hex
-    std::string target;            // symlinks only
+    std::string sha256;  // files only: 64 lowercase hex
+    std::string target;  // symlinks only
 
     bool operator==(const Entry& o) const {
         return type == o.type && mode == o.mode && size == o.size && mtime_ns == o.mtime_ns &&

@@ -8,7 +8,9 @@ namespace docsync {
 namespace {
 constexpr std::uint64_t kMagic = 0x646f6373796e6e31ull;  // "docsynn1"
 
-int hex_digit(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+int hex_digit(char c) {
+    return c <= '9' ? c - '0' : c - 'a' + 10;
+}
 }  // namespace
 
 std::size_t NonceTable::bytes_needed(std::size_t capacity) {

@@ -17,7 +17,7 @@ inline constexpr std::size_t kMaxNonceProbes = 64;
 enum class NonceResult { fresh, replayed, full };
 
 class NonceTable {
-public:
+  public:
     static std::size_t bytes_needed(std::size_t capacity);
     // Formats `memory` (bytes_needed(capacity) bytes) as an empty table.
     static NonceTable* create(void* memory, std::size_t capacity);
@@ -30,7 +30,7 @@ public:
     NonceResult remember(std::string_view nonce_hex, std::int64_t now, std::int64_t horizon);
     std::size_t capacity() const { return static_cast<std::size_t>(capacity_); }
 
-private:
+  private:
     struct Slot {
         std::int64_t accepted;  // 0: never used
         unsigned char nonce[kNonceRawBytes];

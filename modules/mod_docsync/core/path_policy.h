@@ -23,7 +23,9 @@ inline constexpr std::string_view kTempPrefix = ".docsync-tmp-";
 // single '/', none "." or "..", no leading '/', no NUL or other control character, bounded
 // length and depth, not one of our temp names. Otherwise the reason.
 std::optional<std::string> path_problem(std::string_view path);
-inline bool is_valid_relative_path(std::string_view path) { return !path_problem(path); }
+inline bool is_valid_relative_path(std::string_view path) {
+    return !path_problem(path);
+}
 
 // A symlink target is "safe" (rsync's --safe-links) if it is relative and, read lexically from
 // the link's own directory, never climbs above the sync root. Unsafe links are not created.

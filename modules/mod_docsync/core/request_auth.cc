@@ -22,7 +22,12 @@ std::string canonical_request(std::string_view method, std::string_view path_and
                               std::string_view time, std::string_view nonce) {
     std::string s;
     s.reserve(method.size() + path_and_query.size() + time.size() + nonce.size() + 3);
-    s.append(method).append("\n").append(path_and_query).append("\n").append(time).append("\n")
+    s.append(method)
+        .append("\n")
+        .append(path_and_query)
+        .append("\n")
+        .append(time)
+        .append("\n")
         .append(nonce);
     return s;
 }
@@ -32,19 +37,27 @@ SignedHeaders sign_request(std::string_view secret, std::string_view method,
     SignedHeaders h;
     h.time = std::to_string(clock.now_seconds());
     h.nonce = random_hex(kNonceBytes);
-    h.signature = hmac_sha256_hex(secret, canonical_request(method, path_and_query, h.time, h.nonce));
+    h.signature =
+        hmac_sha256_hex(secret, canonical_request(method, path_and_query, h.time, h.nonce));
     return h;
 }
 
 const char* to_string(AuthResult r) {
     switch (r) {
-        case AuthResult::ok: return "ok";
-        case AuthResult::missing: return "unsigned request";
-        case AuthResult::malformed: return "malformed signature headers";
-        case AuthResult::stale: return "stale or future timestamp";
-        case AuthResult::bad_signature: return "bad signature";
-        case AuthResult::replayed: return "replayed nonce";
-        case AuthResult::overloaded: return "too many recent requests";
+        case AuthResult::ok:
+            return "ok";
+        case AuthResult::missing:
+            return "unsigned request";
+        case AuthResult::malformed:
+            return "malformed signature headers";
+        case AuthResult::stale:
+            return "stale or future timestamp";
+        case AuthResult::bad_signature:
+            return "bad signature";
+        case AuthResult::replayed:
+            return "replayed nonce";
+        case AuthResult::overloaded:
+            return "too many recent requests";
     }
     return "?";
 }
@@ -69,15 +82,19 @@ AuthResult RequestVerifier::verify(std::string_view method, std::string_view pat
     if (n.size() != 2 * kNonceBytes || !is_lower_hex(n)) return AuthResult::malformed;
     if (sig.size() != kSha256HexChars || !is_lower_hex(sig)) return AuthResult::malformed;
     // The MAC is checked before the clock so an unauthenticated peer learns nothing about it.
-    std::string expected = hmac_sha256_hex(secret_, canonical_request(method, path_and_query, t, n));
+    std::string expected =
+        hmac_sha256_hex(secret_, canonical_request(method, path_and_query, t, n));
     if (!constant_time_equal(expected, sig)) return AuthResult::bad_signature;
     const std::int64_t now = clock_.now_seconds();
     if (ts < now - max_skew_.count() || ts > now + max_skew_.count()) return AuthResult::stale;
     if (shared_) {
         switch (shared_->remember(n, now, now - 2 * max_skew_.count())) {
-            case NonceResult::fresh: return AuthResult::ok;
-            case NonceResult::replayed: return AuthResult::replayed;
-            case NonceResult::full: return AuthResult::overloaded;
+            case NonceResult::fresh:
+                return AuthResult::ok;
+            case NonceResult::replayed:
+                return AuthResult::replayed;
+            case NonceResult::full:
+                return AuthResult::overloaded;
         }
     }
     std::lock_guard<std::mutex> lock(mutex_);

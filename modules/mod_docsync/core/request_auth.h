@@ -31,13 +31,13 @@ inline constexpr std::size_t kMaxRememberedNonces = 200'000;
 
 // Wall-clock seconds since the epoch; tests substitute a fake.
 class WallClock {
-public:
+  public:
     virtual ~WallClock() = default;
     virtual std::int64_t now_seconds() const = 0;
 };
 
 class SystemWallClock : public WallClock {
-public:
+  public:
     std::int64_t now_seconds() const override;
 };
 
@@ -58,24 +58,23 @@ const char* to_string(AuthResult r);
 // Where accepted nonces are remembered: by default a set in this process; the module passes a
 // NonceTable in shared memory (with the lock that guards it) so all children share one memory.
 class SharedNonces {
-public:
+  public:
     virtual ~SharedNonces() = default;
     virtual NonceResult remember(std::string_view nonce, std::int64_t now,
                                  std::int64_t horizon) = 0;
 };
 
 class RequestVerifier {
-public:
+  public:
     RequestVerifier(std::string secret, const WallClock& clock,
-                    std::chrono::seconds max_skew = kDefaultMaxSkew,
-                    SharedNonces* shared = nullptr)
+                    std::chrono::seconds max_skew = kDefaultMaxSkew, SharedNonces* shared = nullptr)
         : secret_(std::move(secret)), clock_(clock), max_skew_(max_skew), shared_(shared) {}
 
     // Headers may be null when absent. Thread-safe.
-    AuthResult verify(std::string_view method, std::string_view path_and_query,
-                      const char* time, const char* nonce, const char* signature);
+    AuthResult verify(std::string_view method, std::string_view path_and_query, const char* time,
+                      const char* nonce, const char* signature);
 
-private:
+  private:
     void expire(std::int64_t now);
     std::string secret_;
     const WallClock& clock_;

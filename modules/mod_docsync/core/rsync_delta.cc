@@ -18,6 +18,19 @@ constexpr std::size_t kReadChunkBytes = 256 * 1024;
 // none, so a job that stops consuming can never spin forever.
 constexpr int kMaxIdleIterations = 4;
 
+bool read_fd(int fd, const std::function<bool(const char*, std::size_t)>& each);
+
+// Streams everything readable from `fd` through the job, then finishes it.
+rs_result pump_fd(JobPump& pump, int fd) {
+    rs_result last = RS_BLOCKED;
+    bool read_ok = read_fd(fd, [&](const char* p, std::size_t n) {
+        last = pump.feed(p, n, false);
+        return last == RS_BLOCKED;
+    });
+    if (!read_ok) return last == RS_BLOCKED ? RS_IO_ERROR : last;
+    return pump.feed(nullptr, 0, true);
+}
+
 bool read_fd(int fd, const std::function<bool(const char*, std::size_t)>& each) {
     std::vector<char> buf(kReadChunkBytes);
     for (;;) {
@@ -87,13 +100,7 @@ rs_result signature_of_fd(int fd, std::uint64_t size, const ByteSink& sink) {
     rs_result r = rs_sig_args(static_cast<rs_long_t>(size), &magic, &block, &strong);
     if (r != RS_DONE) return r;
     JobPump pump(RsJob(rs_sig_begin(block, strong, magic)), sink);
-    rs_result last = RS_BLOCKED;
-    bool read_ok = read_fd(fd, [&](const char* p, std::size_t n) {
-        last = pump.feed(p, n, false);
-        return last == RS_BLOCKED;
-    });
-    if (!read_ok) return last == RS_BLOCKED ? RS_IO_ERROR : last;
-    return pump.feed(nullptr, 0, true);
+    return pump_fd(pump, fd);
 }
 
 std::string signature_of(std::string_view data) {
@@ -143,13 +150,7 @@ RsSignature load_signature(std::string_view bytes, std::string* error) {
 
 rs_result delta_from_fd(rs_signature_t* sig, int fd, const ByteSink& sink) {
     JobPump pump(RsJob(rs_delta_begin(sig)), sink);
-    rs_result last = RS_BLOCKED;
-    bool read_ok = read_fd(fd, [&](const char* p, std::size_t n) {
-        last = pump.feed(p, n, false);
-        return last == RS_BLOCKED;
-    });
-    if (!read_ok) return last == RS_BLOCKED ? RS_IO_ERROR : last;
-    return pump.feed(nullptr, 0, true);
+    return pump_fd(pump, fd);
 }
 
 std::string delta_of(std::string_view signature, std::string_view new_data) {
@@ -166,21 +167,23 @@ std::string delta_of(std::string_view signature, std::string_view new_data) {
 
 PatchStream::PatchStream(int basis_fd, std::uint64_t basis_size, std::uint64_t max_output,
                          ByteSink sink)
-    : basis_fd_(basis_fd), basis_size_(basis_size), max_output_(max_output),
+    : basis_fd_(basis_fd),
+      basis_size_(basis_size),
+      max_output_(max_output),
       sink_(std::move(sink)) {
-    pump_ = std::make_unique<JobPump>(
-        RsJob(rs_patch_begin(&PatchStream::copy_cb, this)), [this](const char* p, std::size_t n) {
-            if (produced_ + n > max_output_) {
-                error_ = "delta expands beyond the expected size";
-                return false;
-            }
-            produced_ += n;
-            if (!sink_(p, n)) {
-                if (error_.empty()) error_ = "output refused";
-                return false;
-            }
-            return true;
-        });
+    pump_ = std::make_unique<JobPump>(RsJob(rs_patch_begin(&PatchStream::copy_cb, this)),
+                                      [this](const char* p, std::size_t n) {
+                                          if (produced_ + n > max_output_) {
+                                              error_ = "delta expands beyond the expected size";
+                                              return false;
+                                          }
+                                          produced_ += n;
+                                          if (!sink_(p, n)) {
+                                              if (error_.empty()) error_ = "output refused";
+                                              return false;
+                                          }
+                                          return true;
+                                      });
 }
 
 rs_result PatchStream::copy_cb(void* arg, rs_long_t pos, std::size_t* len, void** buf) {

@@ -43,12 +43,12 @@ using RsSignature = std::unique_ptr<rs_signature_t, RsSignatureDeleter>;
 // to finish; returns RS_DONE when the job finished, RS_BLOCKED when it wants more input,
 // anything else on error (RS_IO_ERROR when the sink refused).
 class JobPump {
-public:
+  public:
     JobPump(RsJob job, ByteSink sink);
     rs_result feed(const char* data, std::size_t len, bool eof);
     rs_job_t* job() const { return job_.get(); }
 
-private:
+  private:
     RsJob job_;
     ByteSink sink_;
     bool done_ = false;
@@ -70,7 +70,7 @@ std::string delta_of(std::string_view signature, std::string_view new_data);  //
 // sending the reconstructed data to `sink`. At most `max_output` bytes are produced: a hostile
 // delta that would expand beyond the expected file size is cut off as an error.
 class PatchStream {
-public:
+  public:
     PatchStream(int basis_fd, std::uint64_t basis_size, std::uint64_t max_output, ByteSink sink);
     // Returns false on a corrupt delta, a sink refusal or the output bound.
     bool feed(const char* data, std::size_t len);
@@ -78,7 +78,7 @@ public:
     std::uint64_t produced() const { return produced_; }
     const std::string& error() const { return error_; }
 
-private:
+  private:
     static rs_result copy_cb(void* arg, rs_long_t pos, std::size_t* len, void** buf);
     int basis_fd_;
     std::uint64_t basis_size_;

@@ -47,20 +47,8 @@ bool write_all(int fd, const void* data, std::size_t len) {
 bool remove_at_depth(int dir_fd, const char* name, int depth);
 
 bool remove_children(int fd, int depth) {
-    int dup_fd = ::dup(fd);
-    if (dup_fd < 0) return false;
-    DIR* d = ::fdopendir(dup_fd);
-    if (!d) {
-        ::close(dup_fd);
-        return false;
-    }
-    ::rewinddir(d);  // the dup shares its offset with the caller's fd
     std::vector<std::string> names;
-    while (dirent* de = ::readdir(d)) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        names.emplace_back(de->d_name);
-    }
-    ::closedir(d);
+    if (!list_dir(fd, &names)) return false;
     bool ok = true;
     for (const auto& n : names) ok = remove_at_depth(fd, n.c_str(), depth + 1) && ok;
     return ok;
@@ -77,6 +65,26 @@ bool remove_at_depth(int dir_fd, const char* name, int depth) {
 }
 
 }  // namespace
+
+bool list_dir(int dir_fd, std::vector<std::string>* names) {
+    int dup_fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0) return false;
+    DIR* d = ::fdopendir(dup_fd);
+    if (!d) {
+        ::close(dup_fd);
+        return false;
+    }
+    // The dup shares its directory offset with dir_fd, which an earlier listing may have left
+    // at the end.
+    ::rewinddir(d);
+    names->clear();
+    while (dirent* de = ::readdir(d)) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        names->emplace_back(de->d_name);
+    }
+    ::closedir(d);
+    return true;
+}
 
 void UniqueFd::reset(int fd) {
     if (fd_ >= 0) ::close(fd_);
@@ -104,8 +112,8 @@ UniqueFd open_dir_beneath(int root_fd, std::string_view rel_dir, bool create) {
         std::size_t end = rel_dir.find('/', start);
         if (end == std::string_view::npos) end = rel_dir.size();
         std::string comp(rel_dir.substr(start, end - start));
-        int fd = ::openat(current.get(), comp.c_str(),
-                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int fd =
+            ::openat(current.get(), comp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT && create) {
             if (::mkdirat(current.get(), comp.c_str(), 0755) != 0 && errno != EEXIST)
                 return UniqueFd();
@@ -218,7 +226,9 @@ bool AtomicFileWriter::commit(std::uint64_t expected_size, const std::string& ex
     return true;
 }
 
-bool remove_at(int dir_fd, const char* name) { return remove_at_depth(dir_fd, name, 0); }
+bool remove_at(int dir_fd, const char* name) {
+    return remove_at_depth(dir_fd, name, 0);
+}
 
 bool remove_beneath(int root_fd, std::string_view rel_path) {
     if (path_problem(rel_path)) return false;
@@ -280,20 +290,8 @@ bool rename_beneath(int root_fd, std::string_view from, std::string_view to) {
 namespace {
 bool copy_tree_depth(int src, int dst, int depth) {
     if (depth > kMaxRemoveDepth) return false;
-    int dup_fd = ::dup(src);
-    if (dup_fd < 0) return false;
-    DIR* d = ::fdopendir(dup_fd);
-    if (!d) {
-        ::close(dup_fd);
-        return false;
-    }
-    ::rewinddir(d);  // the dup shares its offset with the caller's fd
     std::vector<std::string> names;
-    while (dirent* de = ::readdir(d)) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        names.emplace_back(de->d_name);
-    }
-    ::closedir(d);
+    if (!list_dir(src, &names)) return false;
     for (const auto& n : names) {
         struct stat st;
         if (::fstatat(src, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
@@ -314,8 +312,8 @@ bool copy_tree_depth(int src, int dst, int depth) {
             ::utimensat(dst, n.c_str(), times, AT_SYMLINK_NOFOLLOW);
         } else if (S_ISREG(st.st_mode)) {
             UniqueFd s(::openat(src, n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-            UniqueFd t(::openat(dst, n.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                0600));
+            UniqueFd t(::openat(dst, n.c_str(),
+                                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
             if (!s || !t) return false;
             std::vector<char> buf(kCopyChunkBytes);
             for (;;) {
@@ -334,7 +332,9 @@ bool copy_tree_depth(int src, int dst, int depth) {
 }
 }  // namespace
 
-bool copy_tree(int src_dir_fd, int dst_dir_fd) { return copy_tree_depth(src_dir_fd, dst_dir_fd, 0); }
+bool copy_tree(int src_dir_fd, int dst_dir_fd) {
+    return copy_tree_depth(src_dir_fd, dst_dir_fd, 0);
+}
 
 std::optional<std::string> read_file_beneath(int root_fd, std::string_view rel_path,
                                              std::size_t max_bytes) {

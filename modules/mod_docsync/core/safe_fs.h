@@ -15,12 +15,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace docsync {
 
 // An owned file descriptor.
 class UniqueFd {
-public:
+  public:
     UniqueFd() = default;
     explicit UniqueFd(int fd) : fd_(fd) {}
     ~UniqueFd() { reset(); }
@@ -43,7 +44,7 @@ public:
     }
     void reset(int fd = -1);
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -63,7 +64,7 @@ UniqueFd open_file_beneath(int root_fd, std::string_view rel_path, struct stat* 
 // Until commit() succeeds nothing is visible under the destination name; the destructor of an
 // uncommitted writer removes the temp file, so an interrupted transfer leaves no partial file.
 class AtomicFileWriter {
-public:
+  public:
     AtomicFileWriter(int root_fd, std::string rel_path);
     ~AtomicFileWriter();
     AtomicFileWriter(const AtomicFileWriter&) = delete;
@@ -75,10 +76,10 @@ public:
     std::uint64_t bytes_written() const { return written_; }
     std::uint64_t inode() const { return inode_; }  // of the committed file
     // Verifies size and hash, applies mode/mtime, renames into place.
-    bool commit(std::uint64_t expected_size, const std::string& expected_sha256,
-                std::uint32_t mode, std::int64_t mtime_ns);
+    bool commit(std::uint64_t expected_size, const std::string& expected_sha256, std::uint32_t mode,
+                std::int64_t mtime_ns);
 
-private:
+  private:
     void fail(const std::string& what);
     std::string rel_path_;
     UniqueFd dir_;
@@ -110,6 +111,9 @@ bool copy_tree(int src_dir_fd, int dst_dir_fd);
 // Reads all of a small file beneath root, bounded.
 std::optional<std::string> read_file_beneath(int root_fd, std::string_view rel_path,
                                              std::size_t max_bytes);
+
+// Names in the directory `dir_fd` (without "." and ".."); false if it cannot be read.
+bool list_dir(int dir_fd, std::vector<std::string>* names);
 
 std::string errno_text(int err);
 

@@ -88,10 +88,14 @@ std::vector<SourceStatus> parse_status(const std::string& text, std::int64_t* ch
         } else if (!out.empty()) {
             for (const auto& f : kFields) {
                 if (key != f.key) continue;
-                if (f.text) out.back().*f.text = *value;
-                else if (f.i64) out.back().*f.i64 = std::atoll(value->c_str());
-                else if (f.u64) out.back().*f.u64 = std::strtoull(value->c_str(), nullptr, 10);
-                else out.back().*f.flag = *value == "true";
+                if (f.text)
+                    out.back().*f.text = *value;
+                else if (f.i64)
+                    out.back().*f.i64 = std::atoll(value->c_str());
+                else if (f.u64)
+                    out.back().*f.u64 = std::strtoull(value->c_str(), nullptr, 10);
+                else
+                    out.back().*f.flag = *value == "true";
             }
         }
     }
@@ -102,11 +106,21 @@ std::string json_escape(const std::string& s) {
     std::string out;
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (c < 0x20 || c == 0x7f) {
                     char buf[8];
@@ -126,12 +140,23 @@ std::string html_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
         switch (c) {
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '&': out += "&amp;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '&':
+                out += "&amp;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default:
+                out += c;
         }
     }
     return out;
@@ -150,8 +175,10 @@ std::string render_status_json(const std::vector<SourceStatus>& sources, std::in
             if (!first) out += ",";
             first = false;
             out += "\"" + std::string(f.key) + "\":";
-            if (f.text) out += "\"" + json_escape(sources[i].*f.text) + "\"";
-            else out += value_text(sources[i], f);
+            if (f.text)
+                out += "\"" + json_escape(sources[i].*f.text) + "\"";
+            else
+                out += value_text(sources[i], f);
         }
         out += "}";
     }

@@ -24,7 +24,7 @@ struct SourceStatus {
     std::uint64_t bytes_sent = 0;            // cumulative: requests, signatures, path lists
     std::uint64_t bytes_saved_by_delta = 0;  // cumulative
     std::uint64_t last_files = 0;
-    std::uint64_t last_bytes = 0;            // received + sent by the last round
+    std::uint64_t last_bytes = 0;  // received + sent by the last round
     bool restart_graceful = false;
     bool restart_pending = false;
     std::uint64_t restarts_triggered = 0;

@@ -24,7 +24,7 @@ void add_error(std::vector<std::string>& errors, std::string e) {
 
 // Receives batch frames and writes each file atomically.
 class BatchWriter : public BatchSink {
-public:
+  public:
     BatchWriter(int root_fd, const std::vector<const Action*>& files, ApplyResult& result,
                 HashCache* cache)
         : root_fd_(root_fd), files_(files), result_(result), cache_(cache) {}
@@ -46,7 +46,8 @@ public:
             result_.stats.file_bytes_written += e.size;
             ++done_;
             if (cache_)
-                cache_->put(files_[current_]->path, {e.size, e.mtime_ns, writer_->inode()}, e.sha256);
+                cache_->put(files_[current_]->path, {e.size, e.mtime_ns, writer_->inode()},
+                            e.sha256);
         } else if (!writer_->error().empty()) {
             add_error(result_.errors, writer_->error());
         }
@@ -58,7 +59,7 @@ public:
     }
     std::size_t done() const { return done_; }
 
-private:
+  private:
     int root_fd_;
     const std::vector<const Action*>& files_;
     ApplyResult& result_;
@@ -82,8 +83,8 @@ bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Acti
     std::string error;
     bool ok = transport.fetch_files(paths, decoder, &error) && decoder.finished();
     if (!ok)
-        add_error(result.errors, "batch of " + std::to_string(files.size()) + " files: " +
-                                     (error.empty() ? decoder.error() : error));
+        add_error(result.errors, "batch of " + std::to_string(files.size()) +
+                                     " files: " + (error.empty() ? decoder.error() : error));
     return ok && writer.done() == files.size();
 }
 
@@ -114,12 +115,13 @@ bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyRes
     PatchStream patch(basis.get(), static_cast<std::uint64_t>(st.st_size), a.entry.size,
                       [&](const char* p, std::size_t n) { return writer.write(p, n); });
     std::string error;
-    bool ok = transport.fetch_delta(a.path, signature,
-                                    [&](const char* p, std::size_t n) {
-                                        delta_bytes += n;
-                                        return patch.feed(p, n);
-                                    },
-                                    &error);
+    bool ok = transport.fetch_delta(
+        a.path, signature,
+        [&](const char* p, std::size_t n) {
+            delta_bytes += n;
+            return patch.feed(p, n);
+        },
+        &error);
     ok = ok && patch.finish();
     if (!ok) {
         add_error(result.errors,
@@ -144,8 +146,9 @@ bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyRes
 bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
                        std::string* error) {
     if (args.size() < 2) {
-        *error = "takes <url-of-export> <local-directory> [delete=on|off] [restart=graceful] "
-                 "[exclude=<glob>]...";
+        *error =
+            "takes <url-of-export> <local-directory> [delete=on|off] [restart=graceful] "
+            "[exclude=<glob>]...";
         return false;
     }
     SourceOptions s;
@@ -203,8 +206,10 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, Hash
         if (a.kind != ActionKind::fetch && !batch.empty()) flush();
         switch (a.kind) {
             case ActionKind::remove:
-                if (!remove_beneath(root_fd, a.path)) failed(a, "remove");
-                else ++result.stats.removed;
+                if (!remove_beneath(root_fd, a.path))
+                    failed(a, "remove");
+                else
+                    ++result.stats.removed;
                 break;
             case ActionKind::mkdir: {
                 UniqueFd d = open_dir_beneath(root_fd, a.path, true);
@@ -212,11 +217,14 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, Hash
                 break;
             }
             case ActionKind::rename:
-                if (!rename_beneath(root_fd, a.from, a.path)) failed(a, "rename from " + a.from);
-                else ++result.stats.renamed;
+                if (!rename_beneath(root_fd, a.from, a.path))
+                    failed(a, "rename from " + a.from);
+                else
+                    ++result.stats.renamed;
                 break;
             case ActionKind::fetch:
-                if (a.has_basis && a.basis_size >= kMinDeltaBytes && a.entry.size >= kMinDeltaBytes) {
+                if (a.has_basis && a.basis_size >= kMinDeltaBytes &&
+                    a.entry.size >= kMinDeltaBytes) {
                     if (!batch.empty()) flush();
                     if (!fetch_by_delta(root_fd, transport, a, result, cache))
                         result.complete = false;
@@ -231,15 +239,20 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, Hash
             case ActionKind::symlink:
                 if (!make_symlink_beneath(root_fd, a.path, a.entry.target, a.entry.mtime_ns))
                     failed(a, "symlink");
-                else ++result.stats.symlinks;
+                else
+                    ++result.stats.symlinks;
                 break;
             case ActionKind::set_mode:
-                if (!set_mode_beneath(root_fd, a.path, a.entry.mode)) failed(a, "chmod");
-                else ++result.stats.metadata;
+                if (!set_mode_beneath(root_fd, a.path, a.entry.mode))
+                    failed(a, "chmod");
+                else
+                    ++result.stats.metadata;
                 break;
             case ActionKind::set_mtime:
-                if (!set_mtime_beneath(root_fd, a.path, a.entry.mtime_ns)) failed(a, "set mtime");
-                else ++result.stats.metadata;
+                if (!set_mtime_beneath(root_fd, a.path, a.entry.mtime_ns))
+                    failed(a, "set mtime");
+                else
+                    ++result.stats.metadata;
                 break;
         }
     }
@@ -295,7 +308,8 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
     // restart=graceful: stage a full copy, apply there, check, swap.
     std::string staging = staging_dir_for(source.local_dir);
     {
-        UniqueFd parent = open_root(parent_of(source.local_dir).empty() ? "/" : parent_of(source.local_dir));
+        UniqueFd parent =
+            open_root(parent_of(source.local_dir).empty() ? "/" : parent_of(source.local_dir));
         if (parent) remove_at(parent.get(), std::string(base_name(staging)).c_str());
     }
     if (::mkdir(staging.c_str(), 0700) != 0) {

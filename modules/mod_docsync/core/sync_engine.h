@@ -40,7 +40,7 @@ bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
                        std::string* error);
 
 class Transport {
-public:
+  public:
     virtual ~Transport() = default;
     virtual bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
                              std::string* error) = 0;
@@ -74,13 +74,13 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport,
                        HashCache* cache = nullptr);
 
 struct RoundResult {
-    bool changed = false;             // something was applied (or staged)
+    bool changed = false;  // something was applied (or staged)
     bool complete = true;
-    bool config_rejected = false;     // restart=graceful: check failed, nothing swapped
-    bool restart_needed = false;      // restart=graceful: swapped, a graceful restart is due
-    std::string check_output;         // output of the config check when it failed
+    bool config_rejected = false;  // restart=graceful: check failed, nothing swapped
+    bool restart_needed = false;   // restart=graceful: swapped, a graceful restart is due
+    std::string check_output;      // output of the config check when it failed
     std::vector<std::string> errors;
-    std::vector<std::string> refused; // remote entries refused (unsafe symlinks)
+    std::vector<std::string> refused;  // remote entries refused (unsafe symlinks)
     RoundStats stats;
 };
 

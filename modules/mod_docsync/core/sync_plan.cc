@@ -10,20 +10,27 @@ namespace docsync {
 
 const char* to_string(ActionKind k) {
     switch (k) {
-        case ActionKind::remove: return "remove";
-        case ActionKind::mkdir: return "mkdir";
-        case ActionKind::rename: return "rename";
-        case ActionKind::fetch: return "fetch";
-        case ActionKind::symlink: return "symlink";
-        case ActionKind::set_mode: return "chmod";
-        case ActionKind::set_mtime: return "mtime";
+        case ActionKind::remove:
+            return "remove";
+        case ActionKind::mkdir:
+            return "mkdir";
+        case ActionKind::rename:
+            return "rename";
+        case ActionKind::fetch:
+            return "fetch";
+        case ActionKind::symlink:
+            return "symlink";
+        case ActionKind::set_mode:
+            return "chmod";
+        case ActionKind::set_mtime:
+            return "mtime";
     }
     return "?";
 }
 
 std::size_t Plan::count(ActionKind k) const {
-    return static_cast<std::size_t>(std::count_if(
-        actions.begin(), actions.end(), [k](const Action& a) { return a.kind == k; }));
+    return static_cast<std::size_t>(std::count_if(actions.begin(), actions.end(),
+                                                  [k](const Action& a) { return a.kind == k; }));
 }
 
 Manifest without_excluded(const Manifest& m, const std::vector<std::string>& excludes) {

@@ -55,21 +55,11 @@ struct Scanner {
             result.skipped.push_back(prefix);
             return;
         }
-        int dup_fd = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
-        DIR* d = dup_fd >= 0 ? ::fdopendir(dup_fd) : nullptr;
-        if (!d) {
-            if (dup_fd >= 0) ::close(dup_fd);
+        std::vector<std::string> names;
+        if (!list_dir(dir_fd, &names)) {
             result.skipped.push_back(prefix);
             return;
         }
-        // The dup shares its directory offset with dir_fd, which an earlier scan left at the end.
-        ::rewinddir(d);
-        std::vector<std::string> names;
-        while (dirent* de = ::readdir(d)) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            names.emplace_back(de->d_name);
-        }
-        ::closedir(d);
         for (const auto& name : names) {
             std::string path = prefix.empty() ? name : prefix + "/" + name;
             if (std::string_view(name).substr(0, kTempPrefix.size()) == kTempPrefix) {

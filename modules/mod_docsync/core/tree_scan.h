@@ -26,7 +26,7 @@ struct HashCacheKey {
 };
 
 class HashCache {
-public:
+  public:
     const std::string* find(const std::string& path, const HashCacheKey& key) const;
     void put(const std::string& path, const HashCacheKey& key, std::string sha256);
     // Drops entries for paths not seen since the last call.
@@ -34,7 +34,7 @@ public:
     std::size_t size() const { return entries_.size(); }
     std::uint64_t bytes_hashed = 0;  // statistic: content read since construction
 
-private:
+  private:
     struct Value {
         HashCacheKey key;
         std::string sha256;
@@ -50,10 +50,10 @@ struct ScanOptions {
 
 struct ScanResult {
     Manifest manifest;
-    std::vector<std::string> directories;  // relative paths, for inotify watches
+    std::vector<std::string> directories;       // relative paths, for inotify watches
     std::vector<std::string> stale_temp_files;  // our own leftovers from an interrupted run
-    std::vector<std::string> skipped;       // special files, unreadable or invalid names
-    std::string error;                      // non-empty: scan failed (root unreadable, too big)
+    std::vector<std::string> skipped;           // special files, unreadable or invalid names
+    std::string error;                          // non-empty: scan failed (root unreadable, too big)
     bool ok() const { return error.empty(); }
 };
 

@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "batch_stream.h"
 
+#include <catch2/catch.hpp>
 #include <random>
 
-#include "batch_stream.h"
 #include "test_support.h"
 
 using namespace docsync;
@@ -65,6 +65,7 @@ TEST_CASE("fuzz: random bytes never crash the batch decoder nor exceed announced
                            docsync_test::random_bytes(rng, rng() % 200);
         d.feed(junk.data(), junk.size());
         REQUIRE(c.files.size() <= sizes.size());
-        for (std::size_t k = 0; k < c.files.size(); ++k) REQUIRE(c.files[k].size() <= sizes[c.indices[k]]);
+        for (std::size_t k = 0; k < c.files.size(); ++k)
+            REQUIRE(c.files[k].size() <= sizes[c.indices[k]]);
     }
 }

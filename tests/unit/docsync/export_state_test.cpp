@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
+#include "export_state.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 
-#include <unistd.h>
-
-#include "export_state.h"
 #include "safe_fs.h"
 #include "test_support.h"
 
@@ -58,7 +57,8 @@ TEST_CASE("waiting for a change returns at the timeout or when aborted") {
     CHECK(std::chrono::steady_clock::now() - t0 >= 200ms);
     CHECK(snap->etag == etag);
     t0 = std::chrono::steady_clock::now();
-    state.wait_for_change(etag, 10s, [] { return true; }, 50ms);
+    state.wait_for_change(
+        etag, 10s, [] { return true; }, 50ms);
     CHECK(std::chrono::steady_clock::now() - t0 < 1s);
 }
 

@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "manifest.h"
 
+#include <catch2/catch.hpp>
 #include <random>
 
 #include "crypto.h"
-#include "manifest.h"
 #include "path_policy.h"
 #include "test_support.h"
 
@@ -71,27 +71,27 @@ TEST_CASE("the parser rejects malformed or hostile manifests") {
     const std::string h(64, 'a');
     reject("");
     reject("DSM2 0\n");
-    reject("DSM1 1\n");                                  // fewer lines than announced
-    reject("DSM1 0\nextra\n");                          // trailing data
-    reject("DSM1 0");                                    // no final newline
-    reject("DSM1 1\nf 644 1 1 " + h + " ..\n");         // dot-dot
+    reject("DSM1 1\n");                          // fewer lines than announced
+    reject("DSM1 0\nextra\n");                   // trailing data
+    reject("DSM1 0");                            // no final newline
+    reject("DSM1 1\nf 644 1 1 " + h + " ..\n");  // dot-dot
     reject("DSM1 1\nf 644 1 1 " + h + " /etc/passwd\n");
     reject("DSM1 1\nf 644 1 1 " + h + " %2Fetc%2Fpasswd\n");  // encoded absolute path
-    reject("DSM1 1\nf 644 1 1 " + h + " a%00b\n");       // NUL
+    reject("DSM1 1\nf 644 1 1 " + h + " a%00b\n");            // NUL
     reject("DSM1 1\nf 644 1 1 " + h + " a%2F..%2F..%2Fx\n");
-    reject("DSM1 1\nf 644 1 1 " + h + " sub/x\n");       // parent missing
-    reject("DSM1 1\nf 4755 1 1 " + h + " x\n");          // setuid
-    reject("DSM1 1\nf 644 -1 1 " + h + " x\n");          // negative size
-    reject("DSM1 1\nf 644 1 1 " + std::string(64, 'A') + " x\n");  // uppercase hash
-    reject("DSM1 1\nf 644 1 1 " + h.substr(1) + " x\n");  // short hash
-    reject("DSM1 2\nf 644 1 1 " + h + " b\nf 644 1 1 " + h + " a\n");  // unsorted
-    reject("DSM1 2\nf 644 1 1 " + h + " a\nf 644 1 1 " + h + " a\n");  // duplicate
+    reject("DSM1 1\nf 644 1 1 " + h + " sub/x\n");                       // parent missing
+    reject("DSM1 1\nf 4755 1 1 " + h + " x\n");                          // setuid
+    reject("DSM1 1\nf 644 -1 1 " + h + " x\n");                          // negative size
+    reject("DSM1 1\nf 644 1 1 " + std::string(64, 'A') + " x\n");        // uppercase hash
+    reject("DSM1 1\nf 644 1 1 " + h.substr(1) + " x\n");                 // short hash
+    reject("DSM1 2\nf 644 1 1 " + h + " b\nf 644 1 1 " + h + " a\n");    // unsorted
+    reject("DSM1 2\nf 644 1 1 " + h + " a\nf 644 1 1 " + h + " a\n");    // duplicate
     reject("DSM1 2\nf 644 1 1 " + h + " a\nf 644 1 1 " + h + " a/b\n");  // parent is a file
-    reject("DSM1 1\nl 777 3 1 - x ab\n");                // target length mismatch
-    reject("DSM1 1\nl 777 0 1 - x \n");                  // empty target
-    reject("DSM1 1\nd 755 5 1 - x\n");                   // directory with a size
+    reject("DSM1 1\nl 777 3 1 - x ab\n");                                // target length mismatch
+    reject("DSM1 1\nl 777 0 1 - x \n");                                  // empty target
+    reject("DSM1 1\nd 755 5 1 - x\n");                                   // directory with a size
     reject("DSM1 1\nf 644 1 1 " + h + " x extra\n");
-    reject("DSM1 99999999999\n");                        // huge count
+    reject("DSM1 99999999999\n");  // huge count
     reject("DSM1 1\nf 644 1 1 " + h + " " + std::string(300, 'n') + "\n");
     reject(good.substr(0, good.size() - 1));
 }
@@ -136,18 +136,26 @@ TEST_CASE("fuzz: random and mutated input never crashes the manifest parser") {
     for (int i = 0; i < 20000; ++i) {
         std::string input;
         switch (i % 4) {
-            case 0: input = docsync_test::random_bytes(rng, rng() % 300); break;
+            case 0:
+                input = docsync_test::random_bytes(rng, rng() % 300);
+                break;
             case 1:
-                for (std::size_t n = rng() % 300; n; --n) input += alphabet[rng() % alphabet.size()];
+                for (std::size_t n = rng() % 300; n; --n)
+                    input += alphabet[rng() % alphabet.size()];
                 break;
             default: {
                 input = (i % 4 == 2) ? good : delta;
                 for (int k = 0, flips = 1 + rng() % 4; k < flips; ++k) {
                     std::size_t pos = rng() % input.size();
                     switch (rng() % 3) {
-                        case 0: input[pos] = static_cast<char>(rng()); break;
-                        case 1: input.erase(pos, 1 + rng() % 8); break;
-                        default: input.insert(pos, 1, alphabet[rng() % alphabet.size()]);
+                        case 0:
+                            input[pos] = static_cast<char>(rng());
+                            break;
+                        case 1:
+                            input.erase(pos, 1 + rng() % 8);
+                            break;
+                        default:
+                            input.insert(pos, 1, alphabet[rng() % alphabet.size()]);
                     }
                 }
             }

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "path_policy.h"
+
+#include <catch2/catch.hpp>
 
 using namespace docsync;
 

@@ -1,9 +1,10 @@
-#include <catch2/catch.hpp>
+#include "request_auth.h"
 
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
+
 #include "crypto.h"
-#include "request_auth.h"
 #include "test_support.h"
 
 using namespace docsync;

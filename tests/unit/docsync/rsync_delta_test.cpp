@@ -1,8 +1,8 @@
-#include <catch2/catch.hpp>
+#include "rsync_delta.h"
 
+#include <catch2/catch.hpp>
 #include <random>
 
-#include "rsync_delta.h"
 #include "test_support.h"
 
 using namespace docsync;
@@ -108,12 +108,14 @@ TEST_CASE("signature, delta and patch reproduce the new file for every kind of e
             {"insert", basis.substr(0, mid) + random_bytes(rng, 17) + basis.substr(mid)},
             {"delete", basis.substr(0, mid) + basis.substr(std::min(size, mid + 100))},
             {"truncate", basis.substr(0, size / 3)},
-            {"overwrite", [&] {
+            {"overwrite",
+             [&] {
                  std::string s = basis;
                  for (std::size_t i = mid; i < std::min(size, mid + 50); ++i) s[i] ^= 0x5a;
                  return s;
              }()},
-            {"block boundary", [&] {
+            {"block boundary",
+             [&] {
                  std::string s = basis;
                  if (size > block) s[block - 1] ^= 1, s[block] ^= 1;
                  return s;
@@ -217,8 +219,10 @@ TEST_CASE("fuzz: random and mutated deltas and signatures never crash the parser
         if (i % 3) {
             for (int k = 0, n = 1 + rng() % 4; k < n; ++k) {
                 std::size_t pos = rng() % d.size();
-                if (rng() % 2) d[pos] = static_cast<char>(rng());
-                else d.erase(pos, 1 + rng() % 16);
+                if (rng() % 2)
+                    d[pos] = static_cast<char>(rng());
+                else
+                    d.erase(pos, 1 + rng() % 16);
                 if (d.empty()) d = "x";
             }
         }

@@ -1,12 +1,13 @@
-#include <catch2/catch.hpp>
+#include "safe_fs.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include "crypto.h"
-#include "safe_fs.h"
 #include "test_support.h"
 
 using namespace docsync;

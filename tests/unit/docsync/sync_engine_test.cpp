@@ -1,14 +1,14 @@
-#include <catch2/catch.hpp>
+#include "sync_engine.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <random>
 
 #include "export_service.h"
 #include "safe_fs.h"
-#include "sync_engine.h"
 #include "test_support.h"
 
 using namespace docsync;
@@ -21,7 +21,7 @@ namespace {
 
 // Serves from a local directory through the same functions the httpd handler uses.
 class LocalTransport : public Transport {
-public:
+  public:
     explicit LocalTransport(const std::string& root) : root_(open_root(root)) {}
     bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
                      std::string* error) override {
@@ -42,19 +42,20 @@ public:
                      std::string* error) override {
         ++deltas;
         sent_ += signature.size();
-        return serve_delta(root_.get(), path, signature,
-                           [&](const char* p, std::size_t n) {
-                               received_ += n;
-                               return sink(p, n);
-                           },
-                           error) == ServeStatus::ok;
+        return serve_delta(
+                   root_.get(), path, signature,
+                   [&](const char* p, std::size_t n) {
+                       received_ += n;
+                       return sink(p, n);
+                   },
+                   error) == ServeStatus::ok;
     }
     std::uint64_t bytes_received() const override { return received_; }
     std::uint64_t bytes_sent() const override { return sent_; }
     int batches = 0, deltas = 0;
     bool corrupt_batches = false;
 
-private:
+  private:
     UniqueFd root_;
     std::uint64_t received_ = 0, sent_ = 0;
 };

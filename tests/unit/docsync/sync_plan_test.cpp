@@ -1,9 +1,9 @@
-#include <catch2/catch.hpp>
+#include "sync_plan.h"
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 
 #include "crypto.h"
-#include "sync_plan.h"
 
 using namespace docsync;
 
@@ -119,12 +119,8 @@ TEST_CASE("a type change removes the old entry before creating the new one") {
 
 TEST_CASE("symlinks are created or retargeted; unsafe ones are refused") {
     Manifest local{{"l1", l("a")}};
-    Manifest remote{{"l1", l("b")},
-                    {"l2", l("sub/x")},
-                    {"abs", l("/etc/passwd")},
-                    {"up", l("../../etc")},
-                    {"d", d()},
-                    {"d/rel", l("../l1")}};
+    Manifest remote{{"l1", l("b")},         {"l2", l("sub/x")}, {"abs", l("/etc/passwd")},
+                    {"up", l("../../etc")}, {"d", d()},         {"d/rel", l("../l1")}};
     Plan p = make_plan(local, remote, {});
     CHECK(has(p, ActionKind::symlink, "l1"));
     CHECK(has(p, ActionKind::symlink, "l2"));

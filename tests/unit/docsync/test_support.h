@@ -14,7 +14,7 @@
 namespace docsync_test {
 
 class TempDir {
-public:
+  public:
     TempDir() {
         char tmpl[] = "/tmp/docsync-unit-XXXXXX";
         if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
@@ -26,7 +26,7 @@ public:
     const std::string& path() const { return path_; }
     std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
 
-private:
+  private:
     std::string path_;
 };
 
