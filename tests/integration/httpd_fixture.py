@@ -307,8 +307,13 @@ class LoadClient:
     """Closed-loop HTTP load from a few threads, each on a keep-alive connection, bounded by a
     request count and a deadline. Records (start_time, status, path) for every request."""
 
-    def __init__(self, port, paths, threads=8, max_requests=2000, max_seconds=20.0):
+    def __init__(self, port, paths, threads=8, max_requests=2000, max_seconds=20.0,
+                 host=LOOPBACK, thread_context=None):
+        """thread_context: a callable returning a context manager each load thread runs in
+        (e.g. lambda: netns_fixture.in_netns(ns) for a client inside a test namespace)."""
         self.port = port
+        self.host = host
+        self.thread_context = thread_context or contextlib.nullcontext
         self.paths = paths
         self.threads = threads
         self.max_requests = max_requests
@@ -328,7 +333,8 @@ class LoadClient:
 
     def _worker(self, deadline):
         try:
-            self._loop(deadline, conn_holder := [None])
+            with self.thread_context():
+                self._loop(deadline, conn_holder := [None])
         finally:
             if conn_holder[0]:
                 conn_holder[0].close()
@@ -352,7 +358,7 @@ class LoadClient:
         for attempt in range(2):
             reused = holder[0] is not None
             if holder[0] is None:
-                holder[0] = http.client.HTTPConnection(LOOPBACK, self.port, timeout=10)
+                holder[0] = http.client.HTTPConnection(self.host, self.port, timeout=10)
             conn = holder[0]
             try:
                 conn.request("GET", path)
