@@ -346,8 +346,9 @@ int handler(request_rec* r) {
     return status_handler(r);
 }
 
-void child_status(server_rec*, pid_t, ap_generation_t, int, mpm_child_status state) {
-    if (state == MPM_CHILD_STARTED) note_worker_started();
+void child_status(server_rec*, pid_t, ap_generation_t generation, int, mpm_child_status state) {
+    if (state == MPM_CHILD_STARTED) note_worker_started(generation);
+    if (state == MPM_CHILD_EXITED) note_worker_exited(generation);
 }
 
 void register_hooks(apr_pool_t*) {

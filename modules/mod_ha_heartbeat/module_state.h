@@ -6,6 +6,7 @@
 #include <httpd.h>
 // clang-format on
 #include <http_config.h>
+#include <scoreboard.h>
 
 #include "core/ha_config.h"
 #include "core/status_board.h"
@@ -26,7 +27,9 @@ extern StatusBoard* g_board;
 int supervise_heartbeat_process(apr_pool_t* pconf, server_rec* s, const HaConfig& config);
 
 // Called in the parent when a worker process of the current generation has started.
-void note_worker_started();
+void note_worker_started(ap_generation_t generation);
+// Called in the parent when a worker process has exited.
+void note_worker_exited(ap_generation_t generation);
 
 // SetHandler ha-status.
 int status_handler(request_rec* r);

@@ -11,9 +11,9 @@
 //    process pool's cleanup, run last, sends it and waits (bounded, then SIGKILL); but by then
 //    the workers are long gone and the address would have gone unanswered meanwhile. So the
 //    first sign of a stop is used too: the MPM's reaping loop, entered at stop, reports RESTART
-//    to other children. A non-graceful restart reaps the same way, but only after a new
-//    post_config and before any worker of the new generation started, which is how the two
-//    are told apart. PR_SET_PDEATHSIG covers a parent that dies without running its cleanups.
+//    to other children. A non-graceful restart reaps the same way, but with a new generation
+//    number or a new configuration, which is how the two are told apart (server_is_stopping).
+//    PR_SET_PDEATHSIG covers a parent that dies without running its cleanups.
 // clang-format off: httpd.h first, the other httpd headers rely on what it declares.
 #include <httpd.h>
 // clang-format on
@@ -54,10 +54,26 @@ struct Supervisor {
     server_rec* server = nullptr;
     std::string fingerprint;  // of the configuration the running process was started with
     bool stop_sent = false;
+    apr_status_t (*stop_cleanup)(void*) = nullptr;  // as registered on the process pool
 };
 
 // True between a post_config and the first worker of that generation starting.
 bool g_fresh_generation = true;
+ap_generation_t g_running_generation = 0;  // of the workers last started
+
+ap_generation_t current_generation() {
+    int generation = 0;
+    ap_mpm_query(AP_MPMQ_GENERATION, &generation);
+    return generation;
+}
+
+// At a stop the MPM reaps its workers without a new generation; at a non-graceful restart it
+// reaps them either after the generation number went up (httpd 2.4) or after the new
+// configuration was read (trunk), which the two conditions tell apart.
+bool server_is_stopping() {
+    return !g_fresh_generation && current_generation() == g_running_generation;
+}
+Supervisor* g_supervisor = nullptr;  // in the process pool, lives until the server stops
 
 void send_stop(Supervisor* sup, const char* why) {
     if (!sup->running || sup->stop_sent || sup->proc.pid <= 0) return;
@@ -151,7 +167,7 @@ void maintenance(int reason, void* data, int status) {
             if (g_generation_pool) start_child(sup, g_generation_pool);
             break;
         case APR_OC_REASON_RESTART:
-            if (!g_fresh_generation) send_stop(sup, "the server is stopping");
+            if (server_is_stopping()) send_stop(sup, "the server is stopping");
             break;
         default:
             // RUNNING, UNREGISTER (pconf cleared at a restart): the process keeps going.
@@ -186,8 +202,21 @@ apr_status_t forget_generation(void*) {
 
 }  // namespace
 
-void note_worker_started() {
+void note_worker_started(ap_generation_t generation) {
     g_fresh_generation = false;
+    g_running_generation = generation;
+}
+
+void note_worker_exited(ap_generation_t generation) {
+    // `graceful-stop` closes the listeners at once but reaps through the path that reports
+    // RESTART only after every worker has finished; a worker of the running generation exiting
+    // while the MPM is stopping is the earliest sign of it. (During a graceful restart the
+    // workers that exit belong to the previous generation.)
+    int mpm_state = AP_MPMQ_RUNNING;
+    ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state);
+    if (g_supervisor && !g_fresh_generation && mpm_state == AP_MPMQ_STOPPING &&
+        generation == g_running_generation && generation == current_generation())
+        send_stop(g_supervisor, "the server is stopping (a worker exited)");
 }
 
 int supervise_heartbeat_process(apr_pool_t* pconf, server_rec* s, const HaConfig& config) {
@@ -198,12 +227,17 @@ int supervise_heartbeat_process(apr_pool_t* pconf, server_rec* s, const HaConfig
     if (!sup) {
         sup = new (apr_pcalloc(process_pool, sizeof(Supervisor))) Supervisor();
         apr_pool_userdata_set(sup, kSupervisorKey, apr_pool_cleanup_null, process_pool);
-        // Registered once, on the pool that lives until the server stops.
-        apr_pool_cleanup_register(process_pool, sup, stop_child, apr_pool_cleanup_null);
     }
+    // On the pool that lives until the server stops. httpd unloads and reloads this module at
+    // every restart, possibly elsewhere in memory, so the cleanup registered by the previous
+    // load is replaced by one pointing into this load's code.
+    if (sup->stop_cleanup) apr_pool_cleanup_kill(process_pool, sup, sup->stop_cleanup);
+    sup->stop_cleanup = stop_child;
+    apr_pool_cleanup_register(process_pool, sup, stop_child, apr_pool_cleanup_null);
     sup->config = &config;
     sup->server = s;
     g_fresh_generation = true;
+    g_supervisor = sup;
     g_generation_pool = pconf;
     apr_pool_cleanup_register(pconf, nullptr, forget_generation, apr_pool_cleanup_null);
     if (sup->running && kill(sup->proc.pid, 0) == 0) {

@@ -101,6 +101,17 @@ class HaFailoverTest(unittest.TestCase):
             self.assertIn("resigned", c.node("b").error_log_text())
             self.assertIn("a successor is master", c.node("a").error_log_text())
 
+    def test_graceful_stop_resigns_too(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            c.node("a").httpd("-k", "graceful-stop")
+            # The workers exit within about a second (the MPM checks once a second); the first
+            # one to go starts the resign.
+            c.wait_for_holder("b", 3.0)
+            self.assert_served_by(c, "b")
+            self.assertIn("resigned", c.node("b").error_log_text())
+
     def test_return_with_preempt_off_does_not_take_back(self):
         with HaCluster([200, 100], preempt=False) as c:
             c.start_all()
@@ -188,6 +199,33 @@ class HaFailoverTest(unittest.TestCase):
             self.assertEqual(c.holders(), ["a"])
             self.assertEqual(c.node("b").status()["transitions"], 1)  # INIT -> BACKUP only
             self.assertEqual(probe.failures_after(t0), [])
+
+    def test_plain_restart_keeps_heartbeat_process_and_address(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            wait_state(c.node("a"), "MASTER")
+            before = c.node("a").status()
+            size = c.node("a").error_log_size()
+            c.node("a").httpd("-k", "restart")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and \
+                    "resuming normal operations" not in c.node("a").error_log_text(size):
+                time.sleep(0.05)
+            c.node("a").wait_ready()
+            time.sleep(0.5)
+            after = c.node("a").status()
+            self.assertEqual(after["heartbeat_pid"], before["heartbeat_pid"])
+            self.assertEqual(after["transitions"], before["transitions"])
+            self.assertEqual(c.holders(), ["a"])
+            self.assert_served_by(c, "a")
+            # The module was reloaded by the restart; stopping still ends the heartbeat process.
+            c.node("a").stop()
+            c.wait_for_holder("b", 1.0)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and os.path.exists(f"/proc/{after['heartbeat_pid']}"):
+                time.sleep(0.05)
+            self.assertFalse(os.path.exists(f"/proc/{after['heartbeat_pid']}"))
 
     def test_killed_heartbeat_process_is_restarted_and_node_stops_claiming(self):
         # Preempt off, so that the restarted node stays backup and we can see it let go.
