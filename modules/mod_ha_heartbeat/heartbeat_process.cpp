@@ -258,9 +258,29 @@ class HeartbeatLoop {
             if (!from_sockaddr(from, &source)) continue;
             const std::size_t size = std::min(static_cast<std::size_t>(n), sizeof buf);
             auto hb = receiver_.accept(buf, size, source.wire());
-            if (!hb) continue;
+            if (!hb) {
+                warn_about_drops(source);
+                continue;
+            }
             peer_address_[hb->node_id] = source.text();
             if (handle(election_.on_heartbeat(*hb))) send();
+        }
+    }
+
+    // Drops are counted on the status page; two kinds point at a configuration mistake rather
+    // than an attack, so they are also logged, once each.
+    void warn_about_drops(const IpAddress& source) {
+        const DropCounters& d = receiver_.drops();
+        if (d.own_node_id > 0 && !warned_own_id_) {
+            warned_own_id_ = true;
+            log_(kLogError, "a heartbeat from " + source.text() +
+                                " carries this node's id: is HANodeName " + config_.node_name +
+                                " used twice?");
+        }
+        if (d.wrong_cluster > 0 && !warned_cluster_) {
+            warned_cluster_ = true;
+            log_(kLogWarning,
+                 "a heartbeat from " + source.text() + " is for another HAClusterId; dropped");
         }
     }
 
@@ -375,6 +395,8 @@ class HeartbeatLoop {
     std::string last_reason_;
     std::uint64_t handover_seen_ = 0;
     std::string link_problem_;
+    bool warned_own_id_ = false;
+    bool warned_cluster_ = false;
     std::chrono::nanoseconds next_link_check_{0};
     std::string handover_result_;
     std::map<std::uint32_t, std::string> peer_address_;

@@ -24,7 +24,7 @@ def node_ip6(i):
 
 class HaNode(NetnsHttpd):
     def __init__(self, lab, name, index, peers, priority, interval="100ms", preempt=True,
-                 extra="", secret=SECRET, ipv6=False, modules=()):
+                 extra="", secret=SECRET, ipv6=False, modules=(), transport6=False):
         self.index = index
         self.priority = priority
         self.interval = interval
@@ -32,6 +32,7 @@ class HaNode(NetnsHttpd):
         self.extra = extra
         self.peer_indexes = peers
         self.ipv6 = ipv6
+        self.transport6 = transport6
         super().__init__(lab, name, "", modules=["authz_host"] + list(modules),
                          suite_modules=["ha_heartbeat"],
                          servers=1, threads=10)
@@ -44,7 +45,12 @@ class HaNode(NetnsHttpd):
         self.write_config(self.ha_body())
 
     def ha_body(self):
-        peers = "\n".join(f"HAPeer {node_ip(p)}" for p in self.peer_indexes)
+        if self.transport6:
+            peers = "\n".join(f"HAPeer [{node_ip6(p)}]:694" for p in self.peer_indexes)
+            listen = f"[{node_ip6(self.index)}]"
+        else:
+            peers = "\n".join(f"HAPeer {node_ip(p)}" for p in self.peer_indexes)
+            listen = node_ip(self.index)
         v6 = f"Listen [{VIP6}]:{SERVICE_PORT}\nHAServiceAddress {VIP6}/64 eth0\n" if self.ipv6 else ""
         return textwrap.dedent(f"""\
             Listen {VIP}:{SERVICE_PORT}
@@ -52,7 +58,7 @@ class HaNode(NetnsHttpd):
             HAHeartbeat On
             HANodeName {self.name}
             HAPriority {self.priority}
-            HAListen {node_ip(self.index)}
+            HAListen {listen}
             HAInterval {self.interval}
             HAServiceAddress {VIP}/24 eth0
             HASecretFile conf/ha.key
@@ -68,7 +74,7 @@ class HaCluster:
     """Lab + client namespace + nodes; use as a context manager so everything is torn down."""
 
     def __init__(self, priorities, preempt=True, interval="100ms", extra=None, ipv6=False,
-                 modules=None):
+                 modules=None, transport6=False):
         """extra / modules: per node name, more configuration / stock modules."""
         self.lab = NetnsLab()
         self.priorities = priorities
@@ -77,6 +83,7 @@ class HaCluster:
         self.extra = extra or {}
         self.ipv6 = ipv6
         self.modules = modules or {}
+        self.transport6 = transport6
         self.nodes = []
         self.probers = []
 
@@ -91,7 +98,8 @@ class HaCluster:
                 peers = [j for j in range(len(names)) if j != i]
                 self.nodes.append(HaNode(self.lab, name, i, peers, prio, self.interval,
                                          self.preempt, self.extra.get(name, ""), ipv6=self.ipv6,
-                                         modules=self.modules.get(name, ())))
+                                         modules=self.modules.get(name, ()),
+                                         transport6=self.transport6))
         except BaseException:
             self.__exit__(None, None, None)
             raise

@@ -277,6 +277,25 @@ class HaFailoverTest(unittest.TestCase):
             self.assertEqual(c.node("c").status()["state"], "BACKUP")
             self.assert_served_by(c, "b")
 
+    def test_heartbeats_over_ipv6(self):
+        with HaCluster([200, 100], transport6=True) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            self.assertEqual(c.node("a").status()["peers"][0]["address"], "fd00:231::2")
+            c.node("a").kill()
+            c.wait_for_holder("b", 4.0)
+            self.assert_served_by(c, "b")
+
+    def test_same_node_name_twice_is_reported(self):
+        with HaCluster([200, 100], extra={"b": "HANodeName a\n"}) as c:
+            c.start_all()
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline and \
+                    "is HANodeName a used twice" not in c.node("a").error_log_text():
+                time.sleep(0.05)
+            self.assertIn("is HANodeName a used twice", c.node("a").error_log_text())
+            self.assertGreater(c.node("a").status()["dropped"]["own_node_id"], 0)
+
     def test_ipv6_service_address_moves_too(self):
         with HaCluster([200, 100], ipv6=True) as c:
             c.start_all()

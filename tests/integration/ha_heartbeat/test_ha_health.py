@@ -109,6 +109,24 @@ class HaHealthTest(unittest.TestCase):
         finally:
             os.unlink(f.name)
 
+    def test_failing_track_command_with_weight_lowers_priority(self):
+        flag = tempfile.mktemp(prefix="ha-track-flag-")
+        extra = {"a": f'HATrack "test ! -e {flag}" 150\nHATrackInterval 100ms\n'}
+        try:
+            with HaCluster([200, 100], extra=extra) as c:
+                c.start_all()
+                c.wait_for_holder("a")
+                open(flag, "w").close()
+                c.wait_for_holder("b", 2.0)  # 200 - 150 = 50 < 100: b preempts
+                a = c.node("a").status()
+                self.assertEqual((a["state"], a["effective_priority"]), ("BACKUP", 50))
+                os.unlink(flag)
+                c.wait_for_holder("a", 3.0)
+                self.assertEqual(c.node("a").status()["effective_priority"], 200)
+        finally:
+            if os.path.exists(flag):
+                os.unlink(flag)
+
     def test_balancer_without_usable_member_lowers_priority_and_backup_preempts(self):
         # Port 9 on the node's own loopback: nothing listens, the member goes into error.
         balancer = textwrap.dedent("""\
