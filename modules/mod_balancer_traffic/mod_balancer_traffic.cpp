@@ -6,6 +6,7 @@
 #include <http_log.h>
 
 #include <algorithm>
+#include <exception>
 #include <new>
 #include <string>
 
@@ -81,19 +82,34 @@ const char* set_duration(cmd_parms* cmd, const char* arg, const char* off_word,
     return nullptr;
 }
 
+// Directive handlers, hooks and the handler are called from C: nothing may throw out of them.
+template <class Body>
+const char* without_exceptions(cmd_parms* cmd, Body body) noexcept {
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", e.what(), nullptr);
+    }
+}
+
 const char* set_window(cmd_parms* cmd, void*, const char* arg) {
-    DirectiveConfig* config = nullptr;
-    if (const char* error = target_config(cmd, &config)) return error;
-    config->window_set = true;
-    return set_duration(cmd, arg, "cumulative", kMinimumWindow, kMaximumWindow, &config->window);
+    return without_exceptions(cmd, [&]() -> const char* {
+        DirectiveConfig* config = nullptr;
+        if (const char* error = target_config(cmd, &config)) return error;
+        config->window_set = true;
+        return set_duration(cmd, arg, "cumulative", kMinimumWindow, kMaximumWindow,
+                            &config->window);
+    });
 }
 
 const char* set_slow_start(cmd_parms* cmd, void*, const char* arg) {
-    DirectiveConfig* config = nullptr;
-    if (const char* error = target_config(cmd, &config)) return error;
-    config->slow_start_set = true;
-    return set_duration(cmd, arg, "off", kMinimumSlowStart, kMaximumSlowStart,
-                        &config->slow_start);
+    return without_exceptions(cmd, [&]() -> const char* {
+        DirectiveConfig* config = nullptr;
+        if (const char* error = target_config(cmd, &config)) return error;
+        config->slow_start_set = true;
+        return set_duration(cmd, arg, "off", kMinimumSlowStart, kMaximumSlowStart,
+                            &config->slow_start);
+    });
 }
 
 const command_rec directives[] = {
@@ -110,13 +126,23 @@ int pre_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*) {
     return balancer_traffic_hook_into_proxy(pconf, nullptr) ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
-int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
-    return balancer_traffic_bind_balancers(pconf, s);
+int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+    try {
+        return balancer_traffic_bind_balancers(pconf, s);
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_balancer_traffic: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
 }
 
-int status_handler(request_rec* r) {
+int status_handler(request_rec* r) noexcept {
     if (!r->handler || strcmp(r->handler, "balancer-traffic-status") != 0) return DECLINED;
-    return balancer_traffic_status_handler(r);
+    try {
+        return balancer_traffic_status_handler(r);
+    } catch (const std::exception& e) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "balancer-traffic-status: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
 }
 
 void register_hooks(apr_pool_t* p) {
