@@ -81,9 +81,15 @@ const char* set_source(cmd_parms* cmd, void*, int argc, char* const argv[]) {
     SourceOptions source;
     std::string error;
     if (!parse_source_args(args, &source, &error)) return suite::directive_error(cmd, error);
+    // Two sources writing the same tree (or one inside the other) would undo each other.
+    auto inside = [](const std::string& a, const std::string& b) {
+        return a == b ||
+               (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/');
+    };
     for (const auto& s : config_of(cmd)->sources)
-        if (s.local_dir == source.local_dir)
-            return suite::directive_error(cmd, source.local_dir + " is already synced by " + s.url);
+        if (inside(source.local_dir, s.local_dir) || inside(s.local_dir, source.local_dir))
+            return suite::directive_error(cmd, source.local_dir + " is the same as or inside " +
+                                                   s.local_dir + " (synced from " + s.url + ")");
     config_of(cmd)->sources.push_back(std::move(source));
     return nullptr;
 }
