@@ -15,8 +15,12 @@ namespace {
 
 // Renew this many times per lifetime, so a couple of missed renewals do not drop the address.
 constexpr int kRenewalsPerLifetime = 4;
-// Spacing of the announcements sent right after a takeover.
-constexpr std::chrono::milliseconds kAnnounceSpacing{100};
+// The announcements after a takeover: the first at once, then with a gap that starts here and
+// doubles (0, 0.1, 0.3, 0.7, 1.5 s, ...). Linux ignores an ARP update for an entry changed less
+// than locktime (1 s by default) ago, so after a split brain, where the other node announced
+// moments before, only the later ones can win the clients back.
+constexpr std::chrono::milliseconds kFirstAnnounceGap{100};
+constexpr int kAnnounceGapGrowth = 2;
 
 }  // namespace
 
@@ -104,9 +108,18 @@ void AddressHolder::claim(std::chrono::nanoseconds now) {
     for (Entry& e : entries_) add(e);
     announce_all();
     announcements_left_ = config_.gratuitous_arp_count - 1;
-    next_announce_ = now + kAnnounceSpacing;
+    announce_gap_ = kFirstAnnounceGap;
+    next_announce_ = now + announce_gap_;
     next_renew_ = now + std::chrono::nanoseconds(config_.address_lifetime) / kRenewalsPerLifetime;
     next_refresh_ = now + config_.gratuitous_arp_refresh;
+}
+
+void AddressHolder::announce_again(std::chrono::nanoseconds now) {
+    if (!holding_) return;
+    announce_all();
+    announcements_left_ = config_.gratuitous_arp_count - 1;
+    announce_gap_ = kFirstAnnounceGap;
+    next_announce_ = now + announce_gap_;
 }
 
 void AddressHolder::release() {
@@ -132,7 +145,8 @@ void AddressHolder::poll(std::chrono::nanoseconds now) {
     if (announcements_left_ > 0 && now >= next_announce_) {
         announce_all();
         --announcements_left_;
-        next_announce_ = now + kAnnounceSpacing;
+        announce_gap_ *= kAnnounceGapGrowth;
+        next_announce_ = now + announce_gap_;
     }
     if (config_.gratuitous_arp_refresh.count() > 0 && now >= next_refresh_) {
         announce_all();

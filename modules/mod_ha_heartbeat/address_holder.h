@@ -22,6 +22,8 @@ class AddressHolder {
     void remove_stale();
     void claim(std::chrono::nanoseconds now);
     void release();
+    // Starts the announcement burst again (another node claimed the addresses too).
+    void announce_again(std::chrono::nanoseconds now);
     // Renewals and announcements that are due.
     void poll(std::chrono::nanoseconds now);
     // An address deletion seen on netlink.
@@ -55,6 +57,7 @@ class AddressHolder {
     std::chrono::nanoseconds next_renew_{0};
     std::chrono::nanoseconds next_announce_{0};
     int announcements_left_ = 0;
+    std::chrono::nanoseconds announce_gap_{0};
     std::chrono::nanoseconds next_refresh_{0};
 };
 

@@ -263,8 +263,32 @@ class HeartbeatLoop {
                 continue;
             }
             peer_address_[hb->node_id] = source.text();
+            const bool returning = !peer_was_live(hb->node_id);
             if (handle(election_.on_heartbeat(*hb))) send();
+            if (election_.state() == NodeState::Master &&
+                (returning || hb->state == NodeState::Master))
+                announce_to_returning_side(*hb, returning);
         }
+    }
+
+    bool peer_was_live(std::uint32_t node_id) const {
+        for (const PeerView& p : election_.peers())
+            if (p.node_id == node_id) return p.live;
+        return false;
+    }
+
+    // A peer we had lost comes back (a partition heals, a node restarts) or also claims master:
+    // the clients on its side may have its MAC for our addresses in their ARP caches, so
+    // announce again now rather than leave them to time out (keepalived's most reported
+    // split-brain problem). The other master yields on our next heartbeat.
+    void announce_to_returning_side(const Heartbeat& hb, bool returning) {
+        const auto now = clock_.now();
+        if (now - last_reannounce_ < config_.interval) return;
+        last_reannounce_ = now;
+        log_(kLogInfo, "node " + std::to_string(hb.node_id) +
+                           (returning ? " is back" : " also claims master") +
+                           "; announcing the service addresses again");
+        holder_.announce_again(now);
     }
 
     // Drops are counted on the status page; two kinds point at a configuration mistake rather
@@ -395,6 +419,7 @@ class HeartbeatLoop {
     std::string last_reason_;
     std::uint64_t handover_seen_ = 0;
     std::string link_problem_;
+    std::chrono::nanoseconds last_reannounce_{0};
     bool warned_own_id_ = false;
     bool warned_cluster_ = false;
     std::chrono::nanoseconds next_link_check_{0};

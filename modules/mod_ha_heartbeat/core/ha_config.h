@@ -43,7 +43,7 @@ struct HealthTrack {
     int weight = 0;  // 0: a failure puts the node in FAULT; otherwise lowers the priority by it
 };
 
-constexpr int kDefaultGratuitousArpCount = 3;
+constexpr int kDefaultGratuitousArpCount = 5;
 constexpr int kMaxGratuitousArpCount = 100;
 constexpr nanoseconds kDefaultTrackInterval = std::chrono::seconds(1);
 // Kernel address lifetimes count in whole seconds; this is how long a holder that stops

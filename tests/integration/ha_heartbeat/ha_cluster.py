@@ -137,6 +137,16 @@ class HaCluster:
         raise AssertionError(f"{name} is not the only holder of {address} after {timeout}s: "
                              f"holders={self.holders(address)}")
 
+    def wait_for_answers_from(self, name, timeout):
+        """Waits until three probes in a row are answered by `name`; returns the seconds."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.answers(3, timeout=0.1) == [name] * 3:
+                return time.monotonic() - t0
+            time.sleep(0.02)
+        raise AssertionError(f"clients not answered by {name} within {timeout}s: "
+                             f"{self.answers(3, timeout=0.1)}")
+
     def prober(self, **kw):
         p = Prober(self.lab, "cl", VIP, SERVICE_PORT, **kw).start()
         self.probers.append(p)

@@ -133,12 +133,16 @@ class HaFailoverTest(unittest.TestCase):
             while time.monotonic() < deadline and c.holders() != ["a", "b"]:
                 time.sleep(0.02)
             self.assertEqual(c.holders(), ["a", "b"])
+            # The client is on b's side: b announced itself, the client's ARP cache says b.
+            c.wait_for_answers_from("b", 1.0)
+            time.sleep(2.0)  # past every announcement a made when it took over
             c.lab.attach("a")
             t0 = time.monotonic()
             c.wait_for_holder("a", HEAL_LIMIT)
             self.assertLess(time.monotonic() - t0, HEAL_LIMIT)
-            time.sleep(0.5)  # announcements after the heal reach the client
-            self.assert_served_by(c, "a")
+            # a re-announces when it hears the second master, so the stale cache is fixed
+            # at once (not after the neighbour entry times out, seconds later).
+            self.assertLess(c.wait_for_answers_from("a", 1.0), 1.0)
             self.assertIn("yielding to higher-ranked master", c.node("b").error_log_text())
 
     def test_forged_and_replayed_heartbeats_do_not_move_the_address(self):
