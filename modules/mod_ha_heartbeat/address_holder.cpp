@@ -16,9 +16,8 @@ namespace {
 // Renew this many times per lifetime, so a couple of missed renewals do not drop the address.
 constexpr int kRenewalsPerLifetime = 4;
 // The announcements after a takeover: the first at once, then with a gap that starts here and
-// doubles (0, 0.1, 0.3, 0.7, 1.5 s, ...). Linux ignores an ARP update for an entry changed less
-// than locktime (1 s by default) ago, so after a split brain, where the other node announced
-// moments before, only the later ones can win the clients back.
+// doubles (0, 0.1, 0.3, 0.7, 1.5 s, ...), so that a moment of loss (a link just come up, a
+// switch still learning the port) does not swallow them all.
 constexpr std::chrono::milliseconds kFirstAnnounceGap{100};
 constexpr int kAnnounceGapGrowth = 2;
 

@@ -204,6 +204,7 @@ class HeartbeatLoop {
         last_transition_ = now;
         last_reason_ = t->reason;
         notifier_.notify(t->to, config_.node_name, election_.effective_priority(), t->reason);
+        publish();  // the status page agrees with the addresses as soon as possible
         return true;
     }
 

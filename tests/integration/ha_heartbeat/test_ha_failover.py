@@ -23,6 +23,9 @@ INTERVAL = 0.1
 FAILOVER_LIMIT = 1.5
 # After a partition heals: two intervals, plus the time it takes us to look.
 HEAL_LIMIT = 2 * INTERVAL + 0.5
+# How long clients may still reach the previous holder after the address moved: a request
+# that raced the announcement, plus its timeout.
+ARP_SETTLE = 2.0
 
 
 def answered_by(cluster, name, count=5):
@@ -33,6 +36,9 @@ def answered_by(cluster, name, count=5):
 class HaFailoverTest(unittest.TestCase):
 
     def assert_served_by(self, cluster, name):
+        # The first request right after the address moved can race the announcement (and then
+        # waits out its timeout at the old holder); after that every request goes to `name`.
+        cluster.wait_for_answers_from(name, ARP_SETTLE)
         ok, got = answered_by(cluster, name)
         self.assertTrue(ok, f"expected every probe answered by {name}, got {got}")
 
@@ -41,6 +47,7 @@ class HaFailoverTest(unittest.TestCase):
             c.start_all()
             c.wait_for_holder("a")
             self.assert_served_by(c, "a")
+            wait_state(c.node("a"), "MASTER")
             a, b = c.node("a").status(), c.node("b").status()
             self.assertEqual(a["state"], "MASTER")
             self.assertEqual(b["state"], "BACKUP")
