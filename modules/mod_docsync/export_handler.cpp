@@ -264,6 +264,11 @@ void export_child_init(apr_pool_t* pchild, server_rec* s) {
     g_child->long_poll = config->long_poll;
     for (const auto& e : config->exports) {
         auto state = std::make_unique<ExportState>(e.name, e.directory, config->rescan_interval);
+        std::string name = e.name;
+        state->set_problem_reporter([s, name](const std::string& problem) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "docsync: export %s: %s", name.c_str(),
+                         problem.c_str());
+        });
         std::string error;
         if (!state->start(&error))
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "docsync: export %s (%s): %s", e.name.c_str(),

@@ -8,6 +8,7 @@
 #include <cerrno>
 
 #include "crypto.h"
+#include "path_policy.h"
 #include "safe_fs.h"
 
 namespace docsync {
@@ -71,6 +72,25 @@ void ExportState::rescan() {
         return;
     }
     if (inotify_fd_ >= 0) add_watches(result.directories);
+    if (result.skipped != last_skipped_) {
+        if (report_ && !result.skipped.empty())
+            report_(std::to_string(result.skipped.size()) +
+                    " entries left out of the manifest (unreadable, special file or invalid "
+                    "name), e.g. " +
+                    result.skipped.front());
+        last_skipped_ = result.skipped;
+    }
+    // A file caught in the middle of a write keeps its previous entry until it is stable
+    // again: dropping it would make secondaries delete their copy and later fetch it whole.
+    if (auto previous = current(); previous && !result.unstable.empty()) {
+        for (const auto& path : result.unstable) {
+            auto old = previous->manifest.find(path);
+            std::string parent = parent_of(path);
+            if (old != previous->manifest.end() &&
+                (parent.empty() || result.manifest.count(parent)))
+                result.manifest.emplace(path, old->second);
+        }
+    }
     auto snap = std::make_shared<Snapshot>();
     snap->text = serialise(result.manifest);
     snap->etag = sha256_hex(snap->text);

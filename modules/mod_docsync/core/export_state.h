@@ -41,6 +41,11 @@ class ExportState {
     ExportState& operator=(const ExportState&) = delete;
 
     const std::string& name() const { return name_; }
+    // Told (once per change of the set) about entries left out of the manifest: unreadable
+    // files, special files, names that are not valid paths. Set before start().
+    void set_problem_reporter(std::function<void(const std::string&)> report) {
+        report_ = std::move(report);
+    }
     const std::string& root() const { return root_; }
 
     // Scans once synchronously (so the first request has a manifest), then starts the watcher.
@@ -77,6 +82,8 @@ class ExportState {
     std::shared_ptr<const Snapshot> current_;
     std::deque<std::shared_ptr<const Snapshot>> history_;
     std::string error_;
+    std::function<void(const std::string&)> report_;
+    std::vector<std::string> last_skipped_;  // under scan_mutex_
     std::thread watcher_;
     int inotify_fd_ = -1;
     int wake_fd_ = -1;  // eventfd to stop the watcher

@@ -124,7 +124,7 @@ struct Scanner {
                     if (::fstat(fd.get(), &st3) != 0 || st3.st_size != st2.st_size ||
                         mtime_of(st3) != mtime_of(st2)) {
                         // Being written right now: the next event or rescan picks it up.
-                        result.skipped.push_back(path);
+                        result.unstable.push_back(path);
                         continue;
                     }
                     e.size = static_cast<std::uint64_t>(st2.st_size);

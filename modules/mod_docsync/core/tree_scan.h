@@ -53,6 +53,7 @@ struct ScanResult {
     std::vector<std::string> directories;       // relative paths, for inotify watches
     std::vector<std::string> stale_temp_files;  // our own leftovers from an interrupted run
     std::vector<std::string> skipped;           // special files, unreadable or invalid names
+    std::vector<std::string> unstable;          // files that changed while being hashed
     std::string error;                          // non-empty: scan failed (root unreadable, too big)
     bool ok() const { return error.empty(); }
 };

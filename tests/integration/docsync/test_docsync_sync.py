@@ -99,6 +99,21 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
         self.assertLess(moved, size // 50)
         self.assertGreater(after["bytes_saved_by_delta"], size - (1 << 20))
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs httpd children running as another user")
+    def test_unreadable_files_are_left_out_and_reported(self):
+        self.wait_identical(what="initial sync")
+        path = os.path.join(self.src, "root-only.txt")
+        with open(path, "w") as f:
+            f.write("secret\n")
+        os.chmod(path, 0o600)
+        wait_for(lambda: "left out of the manifest" in self.primary.error_log_text(),
+                 what="warning in the primary's log")
+        self.assertIn("root-only.txt", self.primary.error_log_text())
+        with open(os.path.join(self.src, "after.txt"), "w") as f:
+            f.write("after\n")
+        wait_for(lambda: os.path.exists(os.path.join(self.dst, "after.txt")), what="after.txt")
+        self.assertFalse(os.path.exists(os.path.join(self.dst, "root-only.txt")))
+
     def test_sync_process_survives_graceful_restart_and_is_restarted_if_killed(self):
         self.wait_identical(what="initial sync")
         pid = status_json(self.secondary)["sync_child_pid"]

@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "safe_fs.h"
@@ -90,4 +92,28 @@ TEST_CASE("the periodic rescan notices changes even without inotify events") {
     auto scans = state.scans();
     std::this_thread::sleep_for(350ms);
     CHECK(state.scans() >= scans + 2);
+}
+
+TEST_CASE("a file being rewritten never disappears from the manifest") {
+    TempDir root;
+    const std::string path = root / "growing.log";
+    write_file(path, std::string(1 << 20, 'a'));
+    ExportState state("docs", root.path(), 60s);
+    REQUIRE(state.start(nullptr));
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+        for (int i = 0; i < 2000 && !stop; ++i) {
+            std::ofstream f(path, std::ios::binary | std::ios::app);
+            f << std::string(4096, static_cast<char>('a' + i % 26));
+        }
+    });
+    int missing = 0;
+    for (int i = 0; i < 50; ++i) {
+        state.rescan();
+        missing += state.current()->manifest.count("growing.log") == 0;
+    }
+    stop = true;
+    writer.join();
+    CHECK(missing == 0);
+    state.stop();
 }
