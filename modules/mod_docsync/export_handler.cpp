@@ -139,6 +139,13 @@ int serve_manifest(request_rec* r, ExportState& ex, const std::map<std::string, 
         wait = std::min(std::chrono::seconds(static_cast<std::int64_t>(secs)), g_child->long_poll);
     std::shared_ptr<const Snapshot> snap = ex.current();
     if (!snap) return HTTP_SERVICE_UNAVAILABLE;
+    // Every child process scans on its own. An ETag this process has never produced is most
+    // likely a newer state another child already saw: catch up before answering, so that a
+    // secondary is never sent back to an older manifest (which would delete new files).
+    if (!known.empty() && !ex.knows(known)) {
+        ex.rescan();
+        snap = ex.current();
+    }
     if (!known.empty() && snap->etag == known && wait.count() > 0)
         snap = ex.wait_for_change(known, wait, server_stopping);
     apr_table_setn(r->headers_out, "ETag",

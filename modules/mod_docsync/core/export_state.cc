@@ -56,6 +56,13 @@ std::string ExportState::changes_since(const std::string& etag) const {
     return serialise(manifest_changes(base->manifest, now->manifest, base->etag));
 }
 
+bool ExportState::knows(const std::string& etag) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& snap : history_)
+        if (snap->etag == etag) return true;
+    return false;
+}
+
 void ExportState::rescan() {
     std::lock_guard<std::mutex> scan_lock(scan_mutex_);
     ++scans_;

@@ -57,6 +57,8 @@ class ExportState {
     // Serialised changes from the snapshot with `etag` to the current one, if that snapshot is
     // still in the history; empty otherwise (the caller then sends the full manifest).
     std::string changes_since(const std::string& etag) const;
+    // True if `etag` is the current snapshot or one in the history.
+    bool knows(const std::string& etag) const;
 
     // Waits until the current etag differs from `etag`, `timeout` passes or `abort()` says so
     // (checked every `poll_slice`). Returns the snapshot current at return.

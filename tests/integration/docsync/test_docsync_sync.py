@@ -10,6 +10,18 @@ from docsync_helpers import (new_primary, new_secondary, request, status_json, t
                              tree_state, wait_for)
 
 
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:  # a zombie is not alive
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def make_tree(root):
     os.makedirs(os.path.join(root, "sub/deeper"))
     for i in range(50):
@@ -125,6 +137,19 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
         with open(os.path.join(self.src, "after-restart.txt"), "w") as f:
             f.write("still syncing\n")
         self.wait_identical(what="sync after the restart")
+
+        # A hard restart replaces the sync process; a stop ends it.
+        pid = status_json(self.secondary)["sync_child_pid"]
+        self.secondary.httpd("-k", "restart")
+        wait_for(lambda: (lambda p: p not in (pid, 0))(
+            status_json(self.secondary)["sync_child_pid"]), what="new sync process")
+        self.assertFalse(pid_alive(pid))
+        pid = status_json(self.secondary)["sync_child_pid"]
+        with open(os.path.join(self.src, "after-hard-restart.txt"), "w") as f:
+            f.write("still syncing\n")
+        self.wait_identical(what="sync after the hard restart")
+        self.secondary.stop()
+        wait_for(lambda: not pid_alive(pid), timeout=10, what="sync process gone after stop")
 
 
 if __name__ == "__main__":

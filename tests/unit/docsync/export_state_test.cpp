@@ -117,3 +117,19 @@ TEST_CASE("a file being rewritten never disappears from the manifest") {
     CHECK(missing == 0);
     state.stop();
 }
+
+TEST_CASE("a snapshot is known by its etag while it is in the history") {
+    TempDir root;
+    ExportState state("docs", root.path(), 60s);
+    REQUIRE(state.start(nullptr));
+    std::string first = state.current()->etag;
+    CHECK(state.knows(first));
+    CHECK_FALSE(state.knows(std::string(64, 'f')));
+    for (std::size_t i = 0; i <= kManifestHistory; ++i) {
+        write_file(root / ("f" + std::to_string(i)), "x");
+        state.rescan();
+    }
+    CHECK(state.knows(state.current()->etag));
+    CHECK_FALSE(state.knows(first));
+    state.stop();
+}
