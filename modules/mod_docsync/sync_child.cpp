@@ -25,11 +25,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "crypto.h"
@@ -161,22 +163,24 @@ bool config_check(const ChildSpec& spec, const SourceOptions& source, const std:
     std::string main_file = spec.config_file;
     if (main_file.rfind(source.local_dir + "/", 0) == 0)
         main_file = staging + main_file.substr(source.local_dir.size());
-    UniqueFd root = open_root("/");
-    auto text = read_file_beneath(root.get(), main_file.substr(1), kMaxConfigBytes);
+    // The main config file is the administrator's, reached by whatever path they chose
+    // (symlinks included): read it plainly, bounded.
+    std::optional<std::string> text;
+    {
+        UniqueFd fd(::open(main_file.c_str(), O_RDONLY | O_CLOEXEC));
+        std::string buf;
+        char chunk[65536];
+        ssize_t n = 0;
+        while (fd && (n = ::read(fd.get(), chunk, sizeof chunk)) > 0 &&
+               buf.size() <= kMaxConfigBytes)
+            buf.append(chunk, static_cast<std::size_t>(n));
+        if (fd && n == 0) text = std::move(buf);
+    }
     if (!text) {
-        *output = "cannot read " + main_file;
+        *output = "cannot read " + main_file + ": " + errno_text(errno);
         return false;
     }
-    std::string rewritten;
-    for (std::size_t pos = 0;;) {
-        std::size_t hit = text->find(source.local_dir, pos);
-        if (hit == std::string::npos) {
-            rewritten += text->substr(pos);
-            break;
-        }
-        rewritten += text->substr(pos, hit - pos) + staging;
-        pos = hit + source.local_dir.size();
-    }
+    std::string rewritten = replace_dir_path(*text, source.local_dir, staging);
     std::string dir = parent_of(spec.config_file);
     std::string tmp = dir + "/.docsync-configtest-" + random_hex(6) + ".conf";
     {

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <memory>
 
@@ -259,6 +260,23 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, Hash
     if (!batch.empty()) flush();
     if (!result.errors.empty()) result.complete = false;
     return result;
+}
+
+std::string replace_dir_path(const std::string& text, const std::string& dir,
+                             const std::string& with) {
+    std::string out;
+    std::size_t pos = 0;
+    for (;;) {
+        std::size_t hit = text.find(dir, pos);
+        if (hit == std::string::npos) break;
+        std::size_t end = hit + dir.size();
+        char next = end < text.size() ? text[end] : '\n';
+        bool whole = next == '/' || next == '"' || next == '\'' ||
+                     std::isspace(static_cast<unsigned char>(next));
+        out += text.substr(pos, hit - pos) + (whole ? with : dir);
+        pos = end;
+    }
+    return out + text.substr(pos);
 }
 
 std::string staging_dir_for(const std::string& local_dir) {

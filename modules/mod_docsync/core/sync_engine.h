@@ -90,6 +90,12 @@ using ConfigCheck = std::function<bool(const std::string& staging_dir, std::stri
 RoundResult sync_round(const SourceOptions& source, const Manifest& remote, HashCache& cache,
                        Transport& transport, const ConfigCheck& check);
 
+// The main config file text with every whole-path occurrence of `dir` (followed by '/', a
+// quote, whitespace or the end — not by more name characters) replaced by `with`: how the
+// configuration is checked with the staging directory in place of the live one.
+std::string replace_dir_path(const std::string& text, const std::string& dir,
+                             const std::string& with);
+
 // Path of the staging directory used for `local_dir`.
 std::string staging_dir_for(const std::string& local_dir);
 

@@ -63,3 +63,17 @@ TEST_CASE("the status file round-trips and renders escaped HTML and JSON") {
     // A damaged file yields empty fields, not a crash.
     CHECK(parse_status("source 0\nurl %zz\nrounds x\n\x01\n", &pid).size() == 1);
 }
+
+TEST_CASE("the config check replaces the synced directory only where it is a whole path") {
+    const std::string text =
+        "Include /etc/apache2/common/*.conf\n"
+        "IncludeOptional \"/etc/apache2/common\"\n"
+        "Alias /x /etc/apache2/common-extra/x\n"
+        "DocumentRoot /etc/apache2/common";
+    CHECK(replace_dir_path(text, "/etc/apache2/common", "/etc/apache2/.docsync-stage.common") ==
+          "Include /etc/apache2/.docsync-stage.common/*.conf\n"
+          "IncludeOptional \"/etc/apache2/.docsync-stage.common\"\n"
+          "Alias /x /etc/apache2/common-extra/x\n"
+          "DocumentRoot /etc/apache2/.docsync-stage.common");
+    CHECK(staging_dir_for("/etc/apache2/common") == "/etc/apache2/.docsync-stage.common");
+}
