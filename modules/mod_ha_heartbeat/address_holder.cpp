@@ -104,6 +104,7 @@ void AddressHolder::announce_all() {
 
 void AddressHolder::claim(std::chrono::nanoseconds now) {
     holding_ = true;
+    pending_release_ = std::chrono::nanoseconds{-1};
     for (Entry& e : entries_) add(e);
     announce_all();
     announcements_left_ = config_.gratuitous_arp_count - 1;
@@ -121,8 +122,14 @@ void AddressHolder::announce_again(std::chrono::nanoseconds now) {
     next_announce_ = now + announce_gap_;
 }
 
+void AddressHolder::release_at(std::chrono::nanoseconds when) {
+    pending_release_ = when;
+    announcements_left_ = 0;  // the successor announces now, not us
+}
+
 void AddressHolder::release() {
     holding_ = false;
+    pending_release_ = std::chrono::nanoseconds{-1};
     announcements_left_ = 0;
     for (Entry& e : entries_) {
         if (e.ifindex == 0 && !resolve(e)) continue;
@@ -136,6 +143,10 @@ void AddressHolder::release() {
 
 void AddressHolder::poll(std::chrono::nanoseconds now) {
     if (!holding_) return;
+    if (pending_release_.count() >= 0 && now >= pending_release_) {
+        release();
+        return;
+    }
     if (now >= next_renew_) {
         for (Entry& e : entries_) add(e);
         next_renew_ =
@@ -147,7 +158,8 @@ void AddressHolder::poll(std::chrono::nanoseconds now) {
         announce_gap_ *= kAnnounceGapGrowth;
         next_announce_ = now + announce_gap_;
     }
-    if (config_.gratuitous_arp_refresh.count() > 0 && now >= next_refresh_) {
+    const bool releasing = pending_release_.count() >= 0;
+    if (!releasing && config_.gratuitous_arp_refresh.count() > 0 && now >= next_refresh_) {
         announce_all();
         next_refresh_ = now + config_.gratuitous_arp_refresh;
     }

@@ -22,6 +22,8 @@ class AddressHolder {
     void remove_stale();
     void claim(std::chrono::nanoseconds now);
     void release();
+    // Releases at `when` (from poll), unless claim() comes first.
+    void release_at(std::chrono::nanoseconds when);
     // Starts the announcement burst again (another node claimed the addresses too).
     void announce_again(std::chrono::nanoseconds now);
     // Renewals and announcements that are due.
@@ -54,6 +56,7 @@ class AddressHolder {
     const LogFn& log_;
     std::vector<Entry> entries_;
     bool holding_ = false;
+    std::chrono::nanoseconds pending_release_{-1};
     std::chrono::nanoseconds next_renew_{0};
     std::chrono::nanoseconds next_announce_{0};
     int announcements_left_ = 0;

@@ -32,6 +32,10 @@ constexpr std::chrono::milliseconds kMaxPollWait{10};
 constexpr int kMaxDatagramsPerWake = 64;
 // After resigning, how long a master waits for its successor before releasing anyway.
 constexpr int kResignWaitIntervals = 5;
+// After its successor has claimed, an old master keeps the addresses one interval more, and at
+// least this long, for requests that clients sent before the successor's announcement reached
+// them (both nodes answer meanwhile; each client talks to one).
+constexpr std::chrono::milliseconds kMinReleaseLinger{50};
 
 volatile std::sig_atomic_t g_stop = 0;
 extern "C" void on_stop_signal(int) {
@@ -199,7 +203,13 @@ class HeartbeatLoop {
              std::string("state ") + state_name(t->from) + " -> " + state_name(t->to) + ": " +
                  t->reason);
         if (t->to == NodeState::Master) holder_.claim(now);
-        if (t->from == NodeState::Master) holder_.release();
+        // Yielding to another master: it has claimed and announced already; keep answering a
+        // little longer for the requests that were sent our way before its announcement
+        // arrived. In FAULT there is nothing to gain: release at once.
+        if (t->from == NodeState::Master && t->to == NodeState::Backup)
+            holder_.release_at(now + release_linger());
+        else if (t->from == NodeState::Master)
+            holder_.release();
         ++transitions_;
         last_transition_ = now;
         last_reason_ = t->reason;
@@ -270,6 +280,10 @@ class HeartbeatLoop {
                 (returning || hb->state == NodeState::Master))
                 announce_to_returning_side(*hb, returning);
         }
+    }
+
+    std::chrono::nanoseconds release_linger() const {
+        return std::max<std::chrono::nanoseconds>(config_.interval, kMinReleaseLinger);
     }
 
     bool peer_was_live(std::uint32_t node_id) const {
@@ -347,6 +361,11 @@ class HeartbeatLoop {
                 }
             }
             const bool seen = election_.successor_is_master();
+            if (seen) {
+                // As when yielding: the successor has announced; linger for requests in flight.
+                const auto linger_end = clock_.now() + release_linger();
+                while (clock_.now() < linger_end) wait_and_receive(monitor, linger_end);
+            }
             holder_.release();
             log_(kLogNotice, std::string("released the service addresses; ") +
                                  (seen ? "a successor is master" : "no successor seen"));
