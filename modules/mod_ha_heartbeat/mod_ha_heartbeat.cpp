@@ -116,8 +116,9 @@ const char* add_peer(cmd_parms* cmd, void*, const char* arg) {
 }
 
 const char* parse_duration_into(cmd_parms* cmd, const char* arg, nanoseconds min, nanoseconds max,
-                                nanoseconds* out) {
-    auto d = suite::parse_duration(arg, std::chrono::milliseconds(1));
+                                nanoseconds* out,
+                                nanoseconds bare_unit = std::chrono::milliseconds(1)) {
+    auto d = suite::parse_duration(arg, bare_unit);
     if (!d) return suite::directive_error(cmd, d.error);
     if (*d.value < min || *d.value > max)
         return suite::directive_error(cmd, "must be between " + suite::format_duration(min) +
@@ -244,8 +245,8 @@ const char* set_gratuitous_arp(cmd_parms* cmd, void*, const char* count, const c
 const char* set_address_lifetime(cmd_parms* cmd, void*, const char* arg) {
     HA_CONFIG();
     nanoseconds d;
-    if (const char* err =
-            parse_duration_into(cmd, arg, kMinAddressLifetime, kMaxAddressLifetime, &d))
+    if (const char* err = parse_duration_into(cmd, arg, kMinAddressLifetime, kMaxAddressLifetime,
+                                              &d, std::chrono::seconds(1)))
         return err;
     if (d % std::chrono::seconds(1) != nanoseconds{0})
         return suite::directive_error(cmd, "kernel address lifetimes are whole seconds");

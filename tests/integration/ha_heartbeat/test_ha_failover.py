@@ -373,6 +373,12 @@ class HaConfigErrorTest(unittest.TestCase):
     def test_priority_out_of_range_is_refused(self):
         self.check_refused("HAPriority 255\n", "HAPriority")
 
+    def test_fractional_address_lifetime_is_refused(self):
+        self.check_refused("HAAddressLifetime 1500ms\n", "HAAddressLifetime")
+
+    def test_interval_below_minimum_is_refused(self):
+        self.check_refused("HAInterval 5ms\n", "HAInterval")
+
     def test_missing_peer_is_refused(self):
         self.check_refused("""\
             HAHeartbeat On
