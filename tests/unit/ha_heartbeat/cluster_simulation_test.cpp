@@ -239,3 +239,19 @@ TEST_CASE("a health penalty below the backup's priority lets a preempting backup
     c.run_for(300ms);
     CHECK(c.masters() == std::vector<std::size_t>{a});
 }
+
+TEST_CASE("a master whose health fails hard goes to FAULT and the backup takes over at once") {
+    SimCluster c;
+    const auto a = c.add(200), b = c.add(100);
+    c.start_all();
+    c.run_for(1s);
+    auto t = c.nodes[a].election->set_health(true, 0, "interface eth0 has no carrier");
+    REQUIRE(t);
+    CHECK(t->to == NodeState::Fault);
+    c.send_from(a);  // its next heartbeat says FAULT
+    const auto took = c.time_until([&] { return c.state(b) == NodeState::Master; }, 1s);
+    CHECK(took <= 10ms);  // a FAULT peer is no candidate: no dead interval to wait out
+    c.nodes[a].election->set_health(false, 0, "carrier back");
+    c.run_for(1s);
+    CHECK(c.masters() == std::vector<std::size_t>{a});  // preempt on
+}

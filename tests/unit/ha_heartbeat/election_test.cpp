@@ -123,3 +123,65 @@ TEST_CASE("hard health failure means FAULT; a penalty lowers the advertised prio
     REQUIRE(back);
     CHECK(back->to == NodeState::Backup);
 }
+
+TEST_CASE("a handover the chosen backup never takes up is called off after ten intervals") {
+    SimClock clock;
+    Election e(config(1, 200), clock);
+    e.start();
+    clock.advance(1s);
+    REQUIRE(e.tick()->to == NodeState::Master);
+    e.on_heartbeat(from(2, 100, NodeState::Backup, 1));
+    REQUIRE_FALSE(e.request_handover().has_value());
+    CHECK(e.outgoing().handover_to == 2);
+    CHECK(e.outgoing().flags == kFlagHandover);
+    for (int i = 2; i <= 11; ++i) {
+        clock.advance(100ms);
+        e.on_heartbeat(from(2, 100, NodeState::Backup, static_cast<std::uint64_t>(i)));
+    }
+    clock.advance(10ms);
+    CHECK_FALSE(e.tick());
+    CHECK(e.state() == NodeState::Master);
+    CHECK(e.outgoing().handover_to == 0);
+    CHECK(e.outgoing().flags == 0);
+}
+
+TEST_CASE("a handover needs a live backup") {
+    SimClock clock;
+    Election e(config(1, 200), clock);
+    e.start();
+    clock.advance(1s);
+    REQUIRE(e.tick()->to == NodeState::Master);
+    CHECK(*e.request_handover() == "no live backup to hand over to");
+    e.on_heartbeat(from(2, 100, NodeState::Backup, 1));
+    clock.advance(2s);  // the backup went silent
+    e.tick();
+    CHECK(*e.request_handover() == "no live backup to hand over to");
+}
+
+TEST_CASE("preempt delay starts again when this node stops outranking the master in between") {
+    SimClock clock;
+    ElectionConfig c = config(1, 200);
+    c.preempt_delay = 500ms;
+    Election e(c, clock);
+    e.start();
+    std::uint64_t seq = 0;
+    for (int i = 0; i < 4; ++i) {  // 400 ms of a lower master
+        e.on_heartbeat(from(2, 100, NodeState::Master, ++seq));
+        clock.advance(100ms);
+    }
+    CHECK(e.state() == NodeState::Backup);
+    e.set_health(false, 150, "a check failed");  // 50 < 100: no longer preempting
+    e.on_heartbeat(from(2, 100, NodeState::Master, ++seq));
+    clock.advance(100ms);
+    e.set_health(false, 0, "check ok");
+    for (int i = 0; i < 4; ++i) {  // the delay counts from here
+        e.on_heartbeat(from(2, 100, NodeState::Master, ++seq));
+        clock.advance(100ms);
+    }
+    CHECK(e.state() == NodeState::Backup);
+    clock.advance(100ms);
+    auto t = e.on_heartbeat(from(2, 100, NodeState::Master, ++seq));
+    REQUIRE(t);
+    CHECK(t->to == NodeState::Master);
+    CHECK(t->reason.rfind("preempting", 0) == 0);
+}
