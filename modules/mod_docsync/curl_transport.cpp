@@ -1,5 +1,6 @@
 #include "curl_transport.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "export_service.h"
@@ -29,6 +30,7 @@ struct CurlTransport::Request {
     std::string error_body;
     std::string etag;
     std::string manifest_kind;
+    std::string scanned;
     bool sink_failed = false;
 
     static std::size_t on_data(char* p, std::size_t size, std::size_t n, void* arg) {
@@ -64,6 +66,8 @@ struct CurlTransport::Request {
             self->etag = e;
         } else if (auto k = value_of("X-DocSync-Manifest:")) {
             self->manifest_kind = *k;
+        } else if (auto t = value_of("X-DocSync-Scanned:")) {
+            self->scanned = *t;
         }
         return size * n;
     }
@@ -164,6 +168,7 @@ ManifestResponse CurlTransport::get_manifest(const std::string& known_etag,
         perform("GET", suffix, nullptr, known_etag, wait + kManifestGrace, sink, req, &out.error);
     out.etag = req.etag;
     out.is_delta = req.manifest_kind == "delta";
+    out.scanned_unix_ns = std::strtoll(req.scanned.c_str(), nullptr, 10);
     if (out.status != 200) out.body.clear();
     return out;
 }

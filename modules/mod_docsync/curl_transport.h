@@ -19,6 +19,7 @@ struct ManifestResponse {
     std::string body;
     std::string etag;
     bool is_delta = false;
+    std::int64_t scanned_unix_ns = 0;  // X-DocSync-Scanned, 0 if absent
     std::string error;
 };
 

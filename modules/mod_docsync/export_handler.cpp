@@ -139,18 +139,15 @@ int serve_manifest(request_rec* r, ExportState& ex, const std::map<std::string, 
         wait = std::min(std::chrono::seconds(static_cast<std::int64_t>(secs)), g_child->long_poll);
     std::shared_ptr<const Snapshot> snap = ex.current();
     if (!snap) return HTTP_SERVICE_UNAVAILABLE;
-    // Every child process scans on its own. An ETag this process has never produced is most
-    // likely a newer state another child already saw: catch up before answering, so that a
-    // secondary is never sent back to an older manifest (which would delete new files).
-    if (!known.empty() && !ex.knows(known)) {
-        ex.rescan();
-        snap = ex.current();
-    }
     if (!known.empty() && snap->etag == known && wait.count() > 0)
         snap = ex.wait_for_change(known, wait, server_stopping);
     apr_table_setn(r->headers_out, "ETag",
                    apr_pstrcat(r->pool, "\"", snap->etag.c_str(), "\"", nullptr));
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    // Each child process scans on its own; the scan time lets a secondary recognise an answer
+    // from a child that has not caught up yet with what another child already told it.
+    apr_table_setn(r->headers_out, "X-DocSync-Scanned",
+                   apr_psprintf(r->pool, "%lld", static_cast<long long>(snap->scanned_unix_ns)));
     if (!known.empty() && snap->etag == known) return HTTP_NOT_MODIFIED;
     ap_set_content_type(r, "text/plain; charset=us-ascii");
     std::string delta;

@@ -55,6 +55,10 @@ constexpr std::chrono::seconds kConfigTestTimeout{60};
 constexpr std::size_t kMaxConfigBytes = 16u << 20;
 constexpr std::size_t kMaxCheckOutputBytes = 16 * 1024;
 constexpr std::chrono::milliseconds kTerminateGrace{2000};
+// An answer scanned earlier than the manifest we hold, by less than this, comes from a primary
+// child that lags behind; by more, the clock was stepped and the answer is taken.
+constexpr std::chrono::nanoseconds kStaleAnswerWindow = std::chrono::seconds(60);
+constexpr std::chrono::milliseconds kStaleAnswerRetry{100};
 
 // Everything the child needs, copied out of the configuration pool before fork.
 struct ChildSpec {
@@ -250,6 +254,7 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
     bool have = false, retry = false;
     std::chrono::seconds backoff = kMinBackoff;
     std::uint64_t bytes_mark = 0;
+    std::int64_t remote_scanned = 0;  // scan time of the newest manifest taken
     std::string last_logged_error;
     for (;;) {
         ManifestResponse resp = transport.get_manifest(
@@ -275,6 +280,14 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
             s.bytes_received = transport.bytes_received();
             s.bytes_sent = transport.bytes_sent();
         });
+        if (resp.status == 200 && have && resp.scanned_unix_ns > 0 &&
+            resp.scanned_unix_ns < remote_scanned &&
+            remote_scanned - resp.scanned_unix_ns < kStaleAnswerWindow.count()) {
+            // An httpd child of the primary that has not seen the latest change yet: going back
+            // to its older manifest would delete files. Ask again once it has caught up.
+            std::this_thread::sleep_for(kStaleAnswerRetry);
+            continue;
+        }
         if (resp.status == 200) {
             ParsedManifest parsed = parse_manifest(resp.body);
             std::string problem = parsed.error;
@@ -306,6 +319,7 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
             }
             remote = std::move(next);
             etag = resp.etag;
+            remote_scanned = std::max(remote_scanned, resp.scanned_unix_ns);
             have = true;
         } else if (!retry) {
             continue;  // 304: nothing changed during the long poll

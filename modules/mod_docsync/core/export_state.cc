@@ -66,6 +66,9 @@ bool ExportState::knows(const std::string& etag) const {
 void ExportState::rescan() {
     std::lock_guard<std::mutex> scan_lock(scan_mutex_);
     ++scans_;
+    const std::int64_t scan_start = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
     UniqueFd root = open_root(root_);
     ScanResult result;
     if (root) {
@@ -102,6 +105,7 @@ void ExportState::rescan() {
     snap->text = serialise(result.manifest);
     snap->etag = sha256_hex(snap->text);
     snap->manifest = std::move(result.manifest);
+    snap->scanned_unix_ns = scan_start;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         error_.clear();

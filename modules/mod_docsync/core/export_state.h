@@ -31,6 +31,8 @@ struct Snapshot {
     std::string text;  // serialise(manifest)
     std::string etag;  // sha256 of text
     std::uint64_t generation = 0;
+    std::int64_t scanned_unix_ns = 0;  // wall clock when the scan began: comparable across
+                                       // the child processes of one machine
 };
 
 class ExportState {

@@ -204,6 +204,7 @@ class HostilePrimary:
         self.delta = lambda path, sig: b""
         self.requests = []
         self.etag = None  # overrides the real ETag when set
+        self.scanned = None  # X-DocSync-Scanned to send, if any
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -227,8 +228,10 @@ class HostilePrimary:
                     if self.headers.get("If-None-Match", "").strip('"') == etag:
                         time.sleep(0.2)
                         return self.reply(304, headers=[("ETag", f'"{etag}"')])
-                    return self.reply(200, outer.manifest, [("ETag", f'"{etag}"'),
-                                                            ("X-DocSync-Manifest", "full")])
+                    headers = [("ETag", f'"{etag}"'), ("X-DocSync-Manifest", "full")]
+                    if outer.scanned:
+                        headers.append(("X-DocSync-Scanned", str(outer.scanned)))
+                    return self.reply(200, outer.manifest, headers)
                 self.reply(404)
 
             def do_POST(self):
@@ -368,6 +371,20 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
             with open(os.path.join(self.dst, "data.bin"), "rb") as f:
                 self.assertEqual(f.read(), old)
             self.assert_nothing_outside()
+
+    def test_an_answer_older_than_the_manifest_held_is_not_applied(self):
+        # What a primary child that has not caught up yet looks like: an older scan time.
+        now = time.time_ns()
+        self.evil.scanned = now
+        self.serve([("f", "a", b"a", 0o644), ("f", "b", b"b", 0o644)])
+        wait_for(lambda: os.path.exists(os.path.join(self.dst, "b")), what="b")
+        self.evil.scanned = now - 5_000_000_000
+        self.serve([("f", "a", b"a", 0o644)])
+        target = self.manifest_fetches() + 5
+        wait_for(lambda: self.manifest_fetches() >= target, what="answers refused")
+        self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
+        self.evil.scanned = now + 1_000_000_000  # a genuinely newer state is applied
+        wait_for(lambda: not os.path.exists(os.path.join(self.dst, "b")), what="b deleted")
 
     def test_manifest_not_matching_its_etag_is_rejected(self):
         self.evil.etag = "0" * 64
