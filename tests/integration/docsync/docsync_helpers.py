@@ -139,3 +139,14 @@ def new_secondary(primary_port, sources_spec, extra="", modules=()):
                         *options])
     inst.write_config(secondary_body(secret, sources, extra))
     return inst, dirs
+
+
+def wait_round_done(secondary, primary, export, timeout=30):
+    """The secondary's status once its last round ended on the primary's current manifest
+    (files become visible before the round's counters are written)."""
+    def done():
+        status, _, headers = signed_request(primary.port, "GET", f"/.docsync/{export}/manifest")
+        etag = headers.get("ETag", "").strip('"')
+        st = status_json(secondary)["sources"][0]
+        return st if status == 200 and st["remote_etag"] == etag and st["result"] == "ok" else None
+    return wait_for(done, timeout=timeout, what="round finished")

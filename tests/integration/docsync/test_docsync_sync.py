@@ -7,7 +7,7 @@ import time
 import unittest
 
 from docsync_helpers import (new_primary, new_secondary, request, status_json, temp_files,
-                             tree_state, wait_for)
+                             tree_state, wait_for, wait_round_done)
 
 
 def pid_alive(pid):
@@ -97,7 +97,7 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
         with open(path, "wb") as f:
             f.write(data)
         self.wait_identical(timeout=30, what="big file synced")
-        before = status_json(self.secondary)["sources"][0]
+        before = wait_round_done(self.secondary, self.primary, "docs")
         data[size // 2] ^= 0xFF
         with open(path, "r+b") as f:
             f.seek(size // 2)
