@@ -24,8 +24,10 @@ bool reaped(pid_t pid, int* status) {
     return waitpid(pid, status, WNOHANG) == pid;
 }
 
+// Each command runs in a process group of its own (see spawn_shell), so this also ends what the
+// shell started, which would otherwise run on as an orphan.
 void kill_and_reap(pid_t pid) {
-    kill(pid, SIGKILL);
+    kill(-pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
 }
@@ -46,7 +48,9 @@ pid_t spawn_shell(const std::string& command, const std::vector<std::string>& ar
     sigfillset(&all);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     pid_t pid = -1;
     const int rc = posix_spawn(&pid, kShell, nullptr, &attr, argv.data(), environ);
     posix_spawnattr_destroy(&attr);

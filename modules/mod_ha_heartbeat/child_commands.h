@@ -21,7 +21,8 @@ constexpr int kLogWarning = 4;
 constexpr int kLogNotice = 5;
 constexpr int kLogInfo = 6;
 
-// Starts `/bin/sh -c '<command> "$@"' <args...>`. Returns the pid, or -1 (errno set).
+// Starts `/bin/sh -c '<command> "$@"' <args...>` in a new process group (its pid). Returns the
+// pid, or -1 (errno set).
 pid_t spawn_shell(const std::string& command, const std::vector<std::string>& args);
 
 // Notification commands in flight; each gets kNotifyTimeout before it is killed.

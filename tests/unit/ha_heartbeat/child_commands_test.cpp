@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -46,11 +47,13 @@ TEST_CASE("a failing track command with a weight lowers the priority by it, with
 
 TEST_CASE("a track command that outlives the interval has failed, and is killed") {
     const LogFn log = [](int, const std::string&) {};
-    HealthTracker t({HealthTrack{HealthTrack::Kind::Command, "sleep 30", 0}}, 50ms, log);
+    HealthTracker t({HealthTrack{HealthTrack::Kind::Command, "sleep 29.25", 0}}, 50ms, log);
     const MonotonicClock clock;
     const auto start = clock.now();
     REQUIRE(poll_until(t, [&] { return t.fault(); }));
     CHECK(clock.now() - start < 1s);
+    // The shell's child went with it (an odd duration, so no other process matches).
+    CHECK(std::system("pgrep -f '^sleep 29.25$' >/dev/null") != 0);
 }
 
 TEST_CASE("a track file is healthy only while it holds 0") {
