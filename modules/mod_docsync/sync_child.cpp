@@ -59,6 +59,7 @@ constexpr std::chrono::milliseconds kTerminateGrace{2000};
 // child that lags behind; by more, the clock was stepped and the answer is taken.
 constexpr std::chrono::nanoseconds kStaleAnswerWindow = std::chrono::seconds(60);
 constexpr std::chrono::milliseconds kStaleAnswerRetry{100};
+constexpr std::chrono::milliseconds kMinPollInterval{1000};
 
 // Everything the child needs, copied out of the configuration pool before fork.
 struct ChildSpec {
@@ -257,6 +258,7 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
     std::int64_t remote_scanned = 0;  // scan time of the newest manifest taken
     std::string last_logged_error;
     for (;;) {
+        const auto asked = std::chrono::steady_clock::now();
         ManifestResponse resp = transport.get_manifest(
             have ? etag : "", retry ? std::chrono::seconds(0) : spec.long_poll);
         if (resp.status != 200 && resp.status != 304) {
@@ -322,7 +324,11 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
             remote_scanned = std::max(remote_scanned, resp.scanned_unix_ns);
             have = true;
         } else if (!retry) {
-            continue;  // 304: nothing changed during the long poll
+            // 304: nothing changed during the long poll. A primary that does not wait
+            // (DocSyncLongPoll 0 on either side) must not turn this into a busy loop.
+            auto elapsed = std::chrono::steady_clock::now() - asked;
+            if (elapsed < kMinPollInterval) std::this_thread::sleep_for(kMinPollInterval - elapsed);
+            continue;
         }
         if (etag == rejected_etag) {
             retry = false;
