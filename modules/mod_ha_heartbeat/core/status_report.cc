@@ -161,7 +161,15 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
         o += "<tr><td>" + html(a.text) + "</td><td>" + html(a.interface) + "</td><td>" +
              (a.held ? "yes" : "no") + "</td></tr>\n";
     }
-    o += "</table>\n</body></html>\n";
+    o += "</table>\n";
+    if (d.state == static_cast<std::uint8_t>(NodeState::Master)) {
+        // Posts to this same URL; whoever may see this page through <Location> may use it.
+        o += "<form method=\"post\"><input type=\"hidden\" name=\"action\" "
+             "value=\"handover\"><button type=\"submit\">Hand over to the best backup"
+             "</button></form>\n";
+    }
+    if (d.handover_result[0]) o += "<p>Last handover: " + html(d.handover_result) + "</p>\n";
+    o += "</body></html>\n";
     return o;
 }
 

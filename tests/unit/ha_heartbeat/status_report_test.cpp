@@ -34,6 +34,10 @@ TEST_CASE("the status report shows state, peers, addresses and drop counters, es
     const std::string html = render_html(d, 1'250'000'000);
     CHECK(html.find("alpha&lt;&quot;x&quot;&gt;") != std::string::npos);
     CHECK(html.find("10.231.0.100/24") != std::string::npos);
+    // A master offers the handover action; a backup does not.
+    CHECK(html.find("name=\"action\" value=\"handover\"") != std::string::npos);
+    d.state = static_cast<std::uint8_t>(NodeState::Backup);
+    CHECK(render_html(d, 0).find("value=\"handover\"") == std::string::npos);
 }
 
 TEST_CASE("copy_text truncates and always terminates") {
