@@ -382,6 +382,7 @@ class HeartbeatLoop {
         copy_text(d.node_name, config_.node_name);
         d.node_id = config_.node_id();
         d.state = static_cast<std::uint8_t>(stopped ? NodeState::Init : election_.state());
+        record_state(d, d.state, clock_.now().count());
         d.configured_priority = config_.priority;
         d.effective_priority = election_.effective_priority();
         d.interval_ns = config_.interval.count();

@@ -14,7 +14,7 @@
 
 namespace ha_heartbeat {
 
-constexpr std::uint32_t kBoardFormat = 1;
+constexpr std::uint32_t kBoardFormat = 2;
 constexpr std::size_t kAddressTextBytes = 64;
 constexpr std::size_t kReasonBytes = 192;
 constexpr std::size_t kInterfaceBytes = 16;
@@ -33,6 +33,14 @@ struct BoardAddress {
     char text[kAddressTextBytes];
     char interface[kInterfaceBytes];
     std::uint8_t held;
+};
+
+// The node's own states over the recent past, for the status page's timeline: one entry per
+// state entered, oldest overwritten first.
+constexpr std::size_t kStateHistory = 64;
+struct BoardStateChange {
+    std::int64_t time_ns;  // CLOCK_MONOTONIC
+    std::uint8_t state;
 };
 
 struct BoardData {
@@ -61,7 +69,21 @@ struct BoardData {
     std::uint64_t handover_requests;  // incremented by the status handler
     std::uint64_t handover_seen;      // requests the heartbeat process has acted on
     char handover_result[kReasonBytes];
+    BoardStateChange history[kStateHistory];
+    std::uint32_t history_count;  // entries held, up to kStateHistory
+    std::uint32_t history_next;   // where the next entry goes
 };
+
+// Records `state` entered at `time_ns` unless it is the state already last recorded.
+inline void record_state(BoardData& d, std::uint8_t state, std::int64_t time_ns) {
+    if (d.history_count > 0) {
+        const std::uint32_t last = (d.history_next + kStateHistory - 1) % kStateHistory;
+        if (d.history[last].state == state) return;
+    }
+    d.history[d.history_next] = BoardStateChange{time_ns, state};
+    d.history_next = static_cast<std::uint32_t>((d.history_next + 1) % kStateHistory);
+    if (d.history_count < kStateHistory) ++d.history_count;
+}
 static_assert(std::is_trivially_copyable<BoardData>::value, "board lives in shared memory");
 
 struct StatusBoard {

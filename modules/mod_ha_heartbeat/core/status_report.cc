@@ -1,6 +1,10 @@
 #include "status_report.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
+
+#include "svg_chart.h"
 
 namespace ha_heartbeat {
 namespace {
@@ -122,6 +126,36 @@ std::string render_json(const BoardData& d, std::int64_t now_ns) {
     return o + "}\n";
 }
 
+// This node's states over the last ten minutes as colored bands (MASTER green, BACKUP blue,
+// FAULT red, INIT grey), from the board's history.
+static std::string render_state_timeline(const BoardData& d, std::int64_t now_ns) {
+    constexpr std::int64_t kTimelineSpan = 600LL * 1'000'000'000;
+    auto color_of = [](std::uint8_t state) {
+        switch (static_cast<NodeState>(state)) {
+            case NodeState::Master: return "#2ca02c";
+            case NodeState::Backup: return "#1f77b4";
+            case NodeState::Fault: return "#d62728";
+            default: return "#7f7f7f";
+        }
+    };
+    std::vector<suite::TimelineSpan> spans;
+    const std::uint32_t count = std::min<std::uint32_t>(d.history_count, kStateHistory);
+    const std::uint32_t oldest = (d.history_next + kStateHistory - count) % kStateHistory;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const BoardStateChange& c = d.history[(oldest + i) % kStateHistory];
+        const std::int64_t end =
+            i + 1 < count ? d.history[(oldest + i + 1) % kStateHistory].time_ns : now_ns;
+        spans.push_back({c.time_ns, end, state_text(c.state), color_of(c.state)});
+    }
+    suite::ChartFrame frame{now_ns, kTimelineSpan, "timeline", "state over the last ten minutes",
+                            600, 40};
+    return "<h2>State, last ten minutes</h2>\n<figure>" + suite::svg_timeline(frame, spans) +
+           "<figcaption><span style=\"color:#2ca02c\">&#9632;</span> MASTER "
+           "<span style=\"color:#1f77b4\">&#9632;</span> BACKUP "
+           "<span style=\"color:#d62728\">&#9632;</span> FAULT "
+           "<span style=\"color:#7f7f7f\">&#9632;</span> INIT</figcaption></figure>\n";
+}
+
 std::string render_html(const BoardData& d, std::int64_t now_ns) {
     std::string o =
         "<!DOCTYPE html>\n<html><head><title>HA heartbeat status</title></head><body>\n";
@@ -162,6 +196,7 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
              (a.held ? "yes" : "no") + "</td></tr>\n";
     }
     o += "</table>\n";
+    o += render_state_timeline(d, now_ns);
     if (d.state == static_cast<std::uint8_t>(NodeState::Master)) {
         // Posts to this same URL; whoever may see this page through <Location> may use it.
         o += "<form method=\"post\"><input type=\"hidden\" name=\"action\" "

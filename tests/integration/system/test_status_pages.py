@@ -11,6 +11,7 @@ import topology as T
 # What each page's chart must contain, and a color of its drawing that the screenshot must show.
 PAGES = {
     "traffic-status": ('class="share"', (31, 119, 180)),
+    "ha-status": ('class="timeline"', (44, 160, 44)),  # the primary has been MASTER: green
 }
 
 

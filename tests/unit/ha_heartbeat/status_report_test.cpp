@@ -45,3 +45,24 @@ TEST_CASE("copy_text truncates and always terminates") {
     copy_text(field, "abcdef");
     CHECK(std::string(field) == "abc");
 }
+
+TEST_CASE("the status page draws the node's recent states as a timeline") {
+    constexpr std::int64_t kSecond = 1'000'000'000;
+    BoardData d{};
+    record_state(d, static_cast<std::uint8_t>(NodeState::Init), 100 * kSecond);
+    record_state(d, static_cast<std::uint8_t>(NodeState::Backup), 101 * kSecond);
+    record_state(d, static_cast<std::uint8_t>(NodeState::Backup), 150 * kSecond);  // no change
+    record_state(d, static_cast<std::uint8_t>(NodeState::Master), 200 * kSecond);
+    CHECK(d.history_count == 3);
+    const std::string html = render_html(d, 300 * kSecond);
+    CHECK(html.find("<svg class=\"timeline\"") != std::string::npos);
+    CHECK(html.find("<title>BACKUP</title>") != std::string::npos);
+    CHECK(html.find("<title>MASTER</title>") != std::string::npos);
+    // The ring keeps the newest kStateHistory changes.
+    for (std::size_t i = 0; i < 2 * kStateHistory; ++i)
+        record_state(d, static_cast<std::uint8_t>(i % 2 ? NodeState::Master : NodeState::Backup),
+                     (400 + static_cast<std::int64_t>(i)) * kSecond);
+    CHECK(d.history_count == kStateHistory);
+    const std::uint32_t last = (d.history_next + kStateHistory - 1) % kStateHistory;
+    CHECK(d.history[last].time_ns == (400 + 2 * static_cast<std::int64_t>(kStateHistory) - 1) * kSecond);
+}
