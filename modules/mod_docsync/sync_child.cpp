@@ -262,13 +262,14 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
         ManifestResponse resp = transport.get_manifest(
             have ? etag : "", retry ? std::chrono::seconds(0) : spec.long_poll);
         if (resp.status != 200 && resp.status != 304) {
-            if (resp.error != last_logged_error)
-                child_log("warn", "%s: %s", source.url.c_str(), resp.error.c_str());
+            const bool new_error = resp.error != last_logged_error;
+            if (new_error) child_log("warn", "%s: %s", source.url.c_str(), resp.error.c_str());
             last_logged_error = resp.error;
             board.update(index, [&](SourceStatus& s) {
                 s.last_attempt_unix = unix_now();
                 s.result = "error";
                 s.last_error = resp.error;
+                if (new_error) note_sync_event(s, s.last_attempt_unix, "error", 0, 0);
                 s.bytes_received = transport.bytes_received();
                 s.bytes_sent = transport.bytes_sent();
             });
@@ -313,6 +314,7 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
                     s.last_attempt_unix = unix_now();
                     s.result = "error";
                     s.last_error = "rejected manifest: " + problem;
+                    note_sync_event(s, s.last_attempt_unix, "error", 0, 0);
                 });
                 have = false;
                 etag.clear();
@@ -395,6 +397,8 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
                 s.restart_pending = true;
                 ++s.restarts_triggered;
             }
+            note_sync_event(s, s.last_attempt_unix, s.result, round.stats.files_fetched,
+                            round_bytes);
         });
         if (round.config_rejected || round.complete)
             rejected_etag = round.config_rejected ? etag : "";

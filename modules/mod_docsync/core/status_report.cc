@@ -1,9 +1,12 @@
 #include "status_report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <sstream>
 
 #include "path_policy.h"
+#include "svg_chart.h"
 
 namespace docsync {
 
@@ -37,6 +40,7 @@ const Field kFields[] = {
     {"restarts_triggered", nullptr, nullptr, &SourceStatus::restarts_triggered, nullptr},
     {"last_error", &SourceStatus::last_error, nullptr, nullptr, nullptr},
     {"config_check_output", &SourceStatus::config_check_output, nullptr, nullptr, nullptr},
+    {"events", &SourceStatus::events, nullptr, nullptr, nullptr},
 };
 
 std::string value_text(const SourceStatus& s, const Field& f) {
@@ -186,6 +190,52 @@ std::string render_status_json(const std::vector<SourceStatus>& sources, std::in
     return out;
 }
 
+void note_sync_event(SourceStatus& s, std::int64_t unix_time, const std::string& result,
+                     std::uint64_t files, std::uint64_t bytes) {
+    std::string entry = std::to_string(unix_time) + " " + result + " " + std::to_string(files) +
+                        " " + std::to_string(bytes);
+    s.events = s.events.empty() ? entry : s.events + ";" + entry;
+    std::size_t count = std::count(s.events.begin(), s.events.end(), ';') + 1;
+    while (count-- > kMaxSyncEvents) s.events.erase(0, s.events.find(';') + 1);
+}
+
+std::vector<SyncEvent> parse_sync_events(const std::string& events) {
+    std::vector<SyncEvent> out;
+    std::size_t start = 0;
+    while (start < events.size()) {
+        std::size_t end = std::min(events.find(';', start), events.size());
+        std::istringstream entry(events.substr(start, end - start));
+        SyncEvent e;
+        if (entry >> e.unix_time >> e.result >> e.files >> e.bytes) out.push_back(e);
+        start = end + 1;
+    }
+    return out;
+}
+
+// The last ten minutes of rounds and failures: a bar per event, green for a good round, red
+// for a failure, orange for a configuration the server refused; taller for more bytes.
+static std::string render_sync_events(const SourceStatus& s) {
+    constexpr std::int64_t kNanos = 1'000'000'000;
+    constexpr std::int64_t kSpanSeconds = 600;
+    std::vector<suite::EventMark> marks;
+    for (const SyncEvent& e : parse_sync_events(s.events)) {
+        const char* color = e.result == "ok"                ? "#2ca02c"
+                            : e.result == "config-rejected" ? "#ff7f0e"
+                                                            : "#d62728";
+        marks.push_back({e.unix_time * kNanos, static_cast<double>(e.bytes), color,
+                         iso_time(e.unix_time) + " " + e.result + ": " + std::to_string(e.files) +
+                             " files, " + std::to_string(e.bytes) + " bytes"});
+    }
+    suite::ChartFrame frame{static_cast<std::int64_t>(std::time(nullptr)) * kNanos,
+                            kSpanSeconds * kNanos, "sync-events",
+                            "sync rounds over the last ten minutes", 600, 50};
+    return "<figure>" + suite::svg_events(frame, marks) +
+           "<figcaption>Sync rounds, last ten minutes: <span style=\"color:#2ca02c\">&#9632;"
+           "</span> applied, <span style=\"color:#ff7f0e\">&#9632;</span> configuration "
+           "refused, <span style=\"color:#d62728\">&#9632;</span> failed (taller: more bytes)"
+           "</figcaption></figure>\n";
+}
+
 std::string render_status_html(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
                                bool child_running) {
     std::string out =
@@ -215,7 +265,7 @@ std::string render_status_html(const std::vector<SourceStatus>& sources, std::in
         row("graceful restarts triggered", std::to_string(s.restarts_triggered));
         row("last error", s.last_error.empty() ? "-" : s.last_error);
         if (!s.config_check_output.empty()) row("config check output", s.config_check_output);
-        out += "</table>\n";
+        out += "</table>\n" + render_sync_events(s);
     }
     out += "</body></html>\n";
     return out;

@@ -30,7 +30,25 @@ struct SourceStatus {
     std::uint64_t restarts_triggered = 0;
     std::string last_error;
     std::string config_check_output;
+    // The recent rounds and failures, newest last: "unix_time result files bytes" entries
+    // separated by ';', at most kMaxSyncEvents (note_sync_event keeps it so).
+    std::string events;
 };
+
+constexpr std::size_t kMaxSyncEvents = 60;
+
+// Appends an event (a round with its result, or a failure) to s.events, dropping the oldest.
+void note_sync_event(SourceStatus& s, std::int64_t unix_time, const std::string& result,
+                     std::uint64_t files, std::uint64_t bytes);
+
+struct SyncEvent {
+    std::int64_t unix_time = 0;
+    std::string result;
+    std::uint64_t files = 0;
+    std::uint64_t bytes = 0;
+};
+// Parses s.events; malformed entries are skipped.
+std::vector<SyncEvent> parse_sync_events(const std::string& events);
 
 std::string serialise_status(const std::vector<SourceStatus>& sources, std::int64_t child_pid);
 std::vector<SourceStatus> parse_status(const std::string& text, std::int64_t* child_pid);

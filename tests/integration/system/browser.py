@@ -16,7 +16,7 @@ FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-extensions", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    "--enable-logging=stderr", "--v=0", "--window-size=1000,700",
+    "--enable-logging=stderr", "--v=0", "--window-size=1000,1600",
 ]
 
 

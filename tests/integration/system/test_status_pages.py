@@ -12,6 +12,7 @@ import topology as T
 PAGES = {
     "traffic-status": ('class="share"', (31, 119, 180)),
     "ha-status": ('class="timeline"', (44, 160, 44)),  # the primary has been MASTER: green
+    "docsync-status": ('class="sync-events"', (44, 160, 44)),  # applied rounds: green bars
 }
 
 

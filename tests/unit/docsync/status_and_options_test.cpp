@@ -3,6 +3,8 @@
 #include "status_report.h"
 #include "sync_engine.h"
 
+#include <ctime>
+
 using namespace docsync;
 
 TEST_CASE("DocSyncSource arguments parse into options, errors name the argument") {
@@ -76,4 +78,28 @@ TEST_CASE("the config check replaces the synced directory only where it is a who
           "Alias /x /etc/apache2/common-extra/x\n"
           "DocumentRoot /etc/apache2/.docsync-stage.common");
     CHECK(staging_dir_for("/etc/apache2/common") == "/etc/apache2/.docsync-stage.common");
+}
+
+TEST_CASE("the status keeps the recent sync events, bounded, and draws them") {
+    SourceStatus s;
+    s.url = "http://primary/.docsync/site";
+    for (int i = 0; i < static_cast<int>(kMaxSyncEvents) + 5; ++i)
+        note_sync_event(s, 1000 + i, i % 3 ? "ok" : "error", i, 100 * i);
+    auto events = parse_sync_events(s.events);
+    REQUIRE(events.size() == kMaxSyncEvents);
+    CHECK(events.front().unix_time == 1005);  // the oldest five were dropped
+    CHECK(events.back().result == "ok");
+    CHECK(events.back().bytes == 100 * (kMaxSyncEvents + 4));
+    // The events survive the status board's text form.
+    std::int64_t pid = 0;
+    auto parsed = parse_status(serialise_status({s}, 7), &pid);
+    REQUIRE(parsed.size() == 1);
+    CHECK(parsed[0].events == s.events);
+    // Garbage in the field is skipped, not trusted.
+    CHECK(parse_sync_events("x y z;12 ok 1 2;;-;3").size() == 1);
+    s.events.clear();
+    note_sync_event(s, std::time(nullptr), "config-rejected", 1, 10);
+    const std::string html = render_status_html({s}, 7, true);
+    CHECK(html.find("<svg class=\"sync-events\"") != std::string::npos);
+    CHECK(html.find("#ff7f0e") != std::string::npos);  // a refused configuration is orange
 }
