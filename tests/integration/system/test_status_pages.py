@@ -1,6 +1,7 @@
 """The three status pages, opened in headless Chromium on a running topology: each renders
 without script errors and shows its chart of the recent past."""
 import os
+import shutil
 import tempfile
 import time
 import unittest
@@ -20,6 +21,8 @@ PAGES = {
 class StatusPagesInABrowser(unittest.TestCase):
     def test_each_status_page_renders_its_chart(self):
         shots = tempfile.mkdtemp(prefix="suite-shots-")
+        if os.environ.get("SUITE_KEEP_TMP") != "1":  # keep the screenshots to look at them
+            self.addCleanup(shutil.rmtree, shots, True)
         with T.Topology() as topo:
             topo.start()
             self.assertTrue(topo.wait_for_holder("p", 10))
