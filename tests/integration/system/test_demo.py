@@ -1,0 +1,78 @@
+"""The README's first command, as a user runs it: it starts, takes a command, and leaves nothing
+behind when interrupted with Ctrl-C."""
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "..", "demo", "demo.py")
+BUILD = os.environ.get("SUITE_BUILD_DIR", os.path.join(os.path.dirname(DEMO), "..", "build"))
+
+
+def read_until(proc, text, timeout):
+    """Collects the demo's output until `text` appears (or the time is up)."""
+    out = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and text not in out:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            out += line
+    return out
+
+
+class Demo(unittest.TestCase):
+    def test_runs_takes_commands_and_cleans_up_on_ctrl_c(self):
+        proc = subprocess.Popen([sys.executable, DEMO, "--build", BUILD, "--no-story", "--keep",
+                                 "--requests", "1000"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        tag = f"ha{proc.pid % 100000}-"
+        try:
+            out = read_until(proc, "running until Ctrl-C", 120)
+            self.assertIn("running until Ctrl-C", out, out)
+            self.assertIn("requests answered 200 through http://10.231.0.100/app/", out)
+            self.assertIn("/traffic-status", out)
+            namespaces = [line.split()[0] for line in subprocess.run(
+                ["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
+                if line.startswith(tag)]
+            self.assertTrue(namespaces)
+            pids = [int(p) for ns in namespaces for p in subprocess.run(
+                ["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()]
+            self.assertTrue(pids)  # the httpd instances of the demo
+            proc.stdin.write("k\n")  # kill the primary: the secondary takes over
+            proc.stdin.flush()
+            out = read_until(proc, "holders of 10.231.0.100", 30)
+            self.assertIn("the secondary answers on 10.231.0.100", out, out)
+            proc.send_signal(signal.SIGINT)
+            rest, _ = proc.communicate(timeout=60)
+            self.assertIn("cleaned up", rest)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        self.assertNotIn(tag, namespaces)
+        def alive():  # zombies (killed, not yet reaped by init) count as gone
+            out = []
+            for pid in pids:
+                try:
+                    with open(f"/proc/{pid}/stat") as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                            out.append(pid)
+                except OSError:
+                    pass
+            return out
+        deadline = time.monotonic() + 10
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(alive(), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
