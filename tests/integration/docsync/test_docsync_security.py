@@ -323,7 +323,8 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
                     ("l", "evil2", b"x/../../../etc", 0),
                     ("f", "ok.txt", b"fine\n", 0o644)])
         self.wait_rounds(1, "a round")
-        wait_for(lambda: os.path.exists(os.path.join(self.dst, "ok.txt")), what="ok.txt")
+        # Symlinks are made after the files they may point to: wait for the link itself.
+        wait_for(lambda: os.path.lexists(os.path.join(self.dst, "d/safe")), what="d/safe")
         self.assertEqual(os.readlink(os.path.join(self.dst, "d/safe")), "../ok.txt")
         for name in ("evil", "evil2", "d/rel-escape"):
             self.assertFalse(os.path.lexists(os.path.join(self.dst, name)), name)
