@@ -36,7 +36,7 @@ TEST_CASE("inotify makes a new file visible in the manifest well within a second
     auto waited = std::chrono::steady_clock::now() - t0;
     REQUIRE(snap);
     CHECK(snap->etag != first->etag);
-    CHECK(waited < 1s);
+    CHECK(waited < 2s);  // inotify, not the 60 s rescan; slack for a loaded machine
     // the change may arrive in two steps (create, then close_write): wait for the final state
     for (int i = 0; i < 40 && !state.current()->manifest.count("d/new.html"); ++i)
         std::this_thread::sleep_for(25ms);
@@ -85,12 +85,13 @@ TEST_CASE("an unchanged tree is rescanned without re-reading file contents") {
     CHECK(third.manifest.at("b").size == 2);
 }
 
-TEST_CASE("the periodic rescan notices changes even without inotify events") {
+TEST_CASE("the periodic rescan runs on its interval without any inotify event") {
     TempDir root;
     ExportState state("docs", root.path(), 100ms);
     REQUIRE(state.start(nullptr));
     auto scans = state.scans();
-    std::this_thread::sleep_for(350ms);
+    // Bounded wait (a loaded CI machine may be slow); with a 60 s default nothing would come.
+    for (int i = 0; i < 60 && state.scans() < scans + 2; ++i) std::this_thread::sleep_for(50ms);
     CHECK(state.scans() >= scans + 2);
 }
 
