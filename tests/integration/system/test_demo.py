@@ -1,10 +1,10 @@
 """The README's first command, as a user runs it: it starts, takes a command, and leaves nothing
 behind when interrupted with Ctrl-C."""
 import os
-import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -12,18 +12,31 @@ DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "..", "demo", "demo.p
 BUILD = os.environ.get("SUITE_BUILD_DIR", os.path.join(os.path.dirname(DEMO), "..", "build"))
 
 
-def read_until(proc, text, timeout):
-    """Collects the demo's output until `text` appears (or the time is up)."""
-    out = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and text not in out:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if ready:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            out += line
-    return out
+class OutputReader:
+    """Collects the demo's output lines in a thread (select() cannot see what Python's own
+    buffer of the pipe already holds)."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream):
+        for line in stream:
+            self.lines.append(line)
+
+    def text(self):
+        return "".join(self.lines)
+
+    def wait_for(self, text, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and text not in self.text():
+            time.sleep(0.1)
+        return self.text()
+
+    def finish(self, timeout):
+        self._thread.join(timeout)
+        return self.text()
 
 
 class Demo(unittest.TestCase):
@@ -34,7 +47,8 @@ class Demo(unittest.TestCase):
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
         tag = f"ha{proc.pid % 100000}-"
         try:
-            out = read_until(proc, "running until Ctrl-C", 120)
+            output = OutputReader(proc.stdout)
+            out = output.wait_for("running until Ctrl-C", 120)
             self.assertIn("running until Ctrl-C", out, out)
             self.assertIn("requests answered 200 through http://10.231.0.100/app/", out)
             self.assertIn("/traffic-status", out)
@@ -47,11 +61,11 @@ class Demo(unittest.TestCase):
             self.assertTrue(pids)  # the httpd instances of the demo
             proc.stdin.write("k\n")  # kill the primary: the secondary takes over
             proc.stdin.flush()
-            out = read_until(proc, "holders of 10.231.0.100", 30)
+            out = output.wait_for("holders of 10.231.0.100", 30)
             self.assertIn("the secondary answers on 10.231.0.100", out, out)
             proc.send_signal(signal.SIGINT)
-            rest, _ = proc.communicate(timeout=60)
-            self.assertIn("cleaned up", rest)
+            proc.wait(timeout=60)
+            self.assertIn("cleaned up", output.finish(10))
         finally:
             if proc.poll() is None:
                 proc.kill()
