@@ -12,6 +12,19 @@ DEMO = os.path.join(os.path.dirname(__file__), "..", "..", "..", "demo", "demo.p
 BUILD = os.environ.get("SUITE_BUILD_DIR", os.path.join(os.path.dirname(DEMO), "..", "build"))
 
 
+def remove_namespaces(tag):
+    """Last resort after a demo that could not clean up: its namespaces and what runs in them."""
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for ns in [line.split()[0] for line in listing.splitlines() if line.startswith(tag)]:
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+        for pid in pids.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 class OutputReader:
     """Collects the demo's output lines in a thread (select() cannot see what Python's own
     buffer of the pipe already holds)."""
@@ -67,9 +80,14 @@ class Demo(unittest.TestCase):
             proc.wait(timeout=60)
             self.assertIn("cleaned up", output.finish(10))
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            if proc.poll() is None:  # a failed step: let the demo clean up as Ctrl-C would
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                    remove_namespaces(tag)
         namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
         self.assertNotIn(tag, namespaces)
         def alive():  # zombies (killed, not yet reaped by init) count as gone
