@@ -140,31 +140,7 @@ std::string json_escape(const std::string& s) {
     return out;
 }
 
-std::string html_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '&':
-                out += "&amp;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            case '\'':
-                out += "&#39;";
-                break;
-            default:
-                out += c;
-        }
-    }
-    return out;
-}
+std::string html_escape(const std::string& s) { return suite::xml_escape(s); }
 
 std::string render_status_json(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
                                bool child_running) {

@@ -29,28 +29,8 @@ std::string json_string(const char* s) {
     return out + "\"";
 }
 
-std::string html(const char* s) {
-    std::string out;
-    for (const char* p = s; *p; ++p) {
-        switch (*p) {
-            case '<':
-                out += "&lt;";
-                break;
-            case '>':
-                out += "&gt;";
-                break;
-            case '&':
-                out += "&amp;";
-                break;
-            case '"':
-                out += "&quot;";
-                break;
-            default:
-                out += *p;
-        }
-    }
-    return out;
-}
+// Text from the board (node names, reasons, addresses) as HTML content.
+std::string html(const char* s) { return suite::xml_escape(s); }
 
 std::string seconds_ago(std::int64_t then_ns, std::int64_t now_ns) {
     if (then_ns == 0) return "null";
