@@ -66,16 +66,21 @@ def tree_state(root, with_mtime=True):
         for name in dirnames + filenames:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root)
-            st = os.lstat(full)
-            mtime = st.st_mtime_ns if with_mtime else 0
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("l", 0o777, os.readlink(full), 0)
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("d", stat.S_IMODE(st.st_mode), "", mtime)
-            else:
-                with open(full, "rb") as f:
-                    digest = hashlib.sha256(f.read()).hexdigest()
-                out[rel] = ("f", stat.S_IMODE(st.st_mode), digest, mtime)
+            try:
+                st = os.lstat(full)
+                mtime = st.st_mtime_ns if with_mtime else 0
+                if stat.S_ISLNK(st.st_mode):
+                    out[rel] = ("l", 0o777, os.readlink(full), 0)
+                elif stat.S_ISDIR(st.st_mode):
+                    out[rel] = ("d", stat.S_IMODE(st.st_mode), "", mtime)
+                else:
+                    with open(full, "rb") as f:
+                        digest = hashlib.sha256(f.read()).hexdigest()
+                    out[rel] = ("f", stat.S_IMODE(st.st_mode), digest, mtime)
+            except FileNotFoundError:
+                # The tree is live (a sync may be renaming a temp file into place): an entry
+                # that vanished while we walked is left out; callers compare again later.
+                continue
     return out
 
 
