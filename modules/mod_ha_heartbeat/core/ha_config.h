@@ -53,6 +53,10 @@ constexpr std::chrono::seconds kMinAddressLifetime{1};
 constexpr std::chrono::seconds kMaxAddressLifetime{3600};
 constexpr std::size_t kMaxSecretBytes = 4096;
 constexpr std::uint32_t kDefaultClusterId = 1;
+// HADrainTimeout: how long a planned move waits for the connections on the service addresses
+// to end before the successor may announce.
+constexpr nanoseconds kDefaultDrainTimeout = std::chrono::seconds(2);
+constexpr nanoseconds kMaxDrainTimeout = std::chrono::seconds(60);
 
 struct HaConfig {
     bool enabled = false;
@@ -80,6 +84,7 @@ struct HaConfig {
     nanoseconds gratuitous_arp_refresh{0};  // 0: announce only when taking over
     std::chrono::seconds address_lifetime = kDefaultAddressLifetime;
     std::string epoch_file;
+    nanoseconds drain_timeout = kDefaultDrainTimeout;  // 0: planned moves do not drain
 
     std::uint32_t node_id() const;
     ElectionConfig election() const;
