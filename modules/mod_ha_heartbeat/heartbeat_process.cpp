@@ -18,8 +18,10 @@
 
 #include "address_holder.h"
 #include "core/boot_epoch.h"
+#include "core/drain_policy.h"
 #include "core/election.h"
 #include "core/heartbeat_receiver.h"
+#include "drain_gate.h"
 #include "netlink_addresses.h"
 #include "unique_fd.h"
 
@@ -125,10 +127,17 @@ class HeartbeatLoop {
           notifier_(config.notify_command, log),
           health_(config.tracks, config.track_interval, log),
           epoch_(epoch),
-          socket_(socket_fd) {}
+          socket_(socket_fd),
+          drain_(config.drain_timeout, clock_),
+          gate_(config, log) {}
 
     int run(AddressMonitor* monitor) {
+        monitor_ = monitor;
         holder_.remove_stale();
+        gate_.reopen(true);  // a drain table left by a process that died mid-drain
+        board_->moves.draining.store(0);
+        board_->moves.stop_ready.store(0);
+        board_->moves.heartbeat_pid.store(static_cast<std::int32_t>(getpid()));
         health_.poll(clock_.now());
         link_problem_ = holder_.link_problem();
         apply_health();
@@ -164,6 +173,8 @@ class HeartbeatLoop {
             }
             if (health_changed) handle(apply_health());
             check_handover();
+            check_stop_request();
+            advance_move();
             const bool changed = handle(election_.tick());
             holder_.poll(now);
             notifier_.reap(now);
@@ -331,6 +342,22 @@ class HeartbeatLoop {
         }
         if (requests == handover_seen_) return;
         handover_seen_ = requests;
+        std::optional<std::string> refused = election_.handover_refusal();
+        if (!refused && drain_.active()) refused = "a planned move is under way";
+        if (refused) {
+            handover_result_ = "handover refused: " + *refused;
+            log_(kLogWarning, handover_result_);
+            return;
+        }
+        if (config_.drain_timeout.count() > 0) {
+            handover_result_ = "draining, then handing over";
+            begin_drain(MoveKind::Handover);
+            return;
+        }
+        hand_over();
+    }
+
+    void hand_over() {
         auto refused = election_.request_handover();
         if (refused) {
             handover_result_ = "handover refused: " + *refused;
@@ -343,33 +370,140 @@ class HeartbeatLoop {
         }
     }
 
-    int stop(AddressMonitor* monitor) {
-        const bool was_master = election_.state() == NodeState::Master;
-        election_.resign();
-        log_(kLogNotice, std::string("stopping: resigning") + (was_master ? " as master" : ""));
-        send();
-        if (was_master) {
-            // Keep the addresses until a successor has claimed them (or a bounded wait ends),
-            // so a planned stop loses as little as possible.
-            const auto deadline = clock_.now() + kResignWaitIntervals * config_.interval;
-            auto next_send = clock_.now() + config_.interval;
-            while (clock_.now() < deadline && !election_.successor_is_master()) {
-                wait_and_receive(monitor, next_send);
-                if (clock_.now() >= next_send) {
-                    send();
-                    next_send = clock_.now() + config_.interval;
-                }
+    // A planned move drains first (core/drain_policy.h): no new connections on the service
+    // addresses, keep-alive clients told to close, and the successor announces only once the
+    // connections have ended or the drain timeout has passed.
+    void begin_drain(MoveKind kind) {
+        const bool first = !drain_.active();
+        drain_.begin(kind);
+        if (!first) return;
+        const std::string err = gate_.close_to_new_connections();
+        if (!err.empty())
+            log_(kLogWarning, "draining: cannot hold back new connections (" + err +
+                                  "); those opened meanwhile are reset when the addresses move");
+        board_->moves.draining.store(1);
+        log_(kLogNotice, std::string("planned ") + move_name(kind) +
+                             ": draining the connections on the service addresses (at most " +
+                             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                config_.drain_timeout)
+                                                .count()) +
+                             " ms)");
+    }
+
+    void end_drain() {
+        if (!drain_.active() && !gate_.closed()) return;
+        gate_.reopen();
+        board_->moves.draining.store(0);
+        drain_.finish();
+    }
+
+    void advance_move() {
+        if (!drain_.active()) return;
+        if (drain_.phase() == DrainPolicy::Phase::Draining) {
+            if (election_.state() != NodeState::Master) {
+                // Yielded or failed meanwhile: the addresses are gone or going anyway.
+                log_(kLogNotice, std::string("planned ") + move_name(drain_.kind()) +
+                                     ": no longer master, drain ended");
+                if (drain_.kind() == MoveKind::Handover)
+                    handover_result_ = "handover overtaken: no longer master";
+                end_drain();
+                return;
             }
-            const bool seen = election_.successor_is_master();
-            if (seen) {
-                // As when yielding: the successor has announced; linger for requests in flight.
-                const auto linger_end = clock_.now() + release_linger();
-                while (clock_.now() < linger_end) wait_and_receive(monitor, linger_end);
+            auto why = drain_.poll(gate_.open_connections());
+            if (!why) return;
+            log_(kLogNotice, std::string("planned ") + move_name(drain_.kind()) + ": " + *why);
+            if (drain_.kind() == MoveKind::Handover) {
+                hand_over();
+                if (election_.handover_target() == 0) end_drain();  // refused: keep serving
+            } else {
+                resign_and_release();
+                end_drain();
+                mark_stop_ready();
             }
-            holder_.release();
-            log_(kLogNotice, std::string("released the service addresses; ") +
-                                 (seen ? "a successor is master" : "no successor seen"));
+            return;
         }
+        // Moving after a handover: done once the linger after the successor's claim is over.
+        if (!holder_.holding()) {
+            end_drain();
+        } else if (election_.state() == NodeState::Master && election_.handover_target() == 0) {
+            handover_result_ = "handover called off: the backup never claimed";
+            log_(kLogWarning, handover_result_ + "; keeping the service addresses");
+            end_drain();
+        }
+    }
+
+    // The parent asks before it lets httpd stop its children (stop_signals.cpp).
+    void check_stop_request() {
+        if (stop_ready_ || board_->moves.stop_requested.load() == 0) return;
+        const bool master = election_.state() == NodeState::Master && holder_.holding();
+        if (master && config_.drain_timeout.count() > 0 && !election_.resigning()) {
+            // A handover already moving is left to finish; the stop resigns after it.
+            if (!drain_.active() || drain_.phase() == DrainPolicy::Phase::Draining)
+                begin_drain(MoveKind::Stop);
+            return;
+        }
+        if (drain_.active()) return;
+        resign_and_release();
+        mark_stop_ready();
+    }
+
+    void mark_stop_ready() {
+        stop_ready_ = true;
+        board_->moves.stop_ready.store(1);
+    }
+
+    // Resigns (priority 0, so the best backup claims at once); a master keeps the addresses
+    // until a successor has claimed them (or a bounded wait ends), so a planned stop loses as
+    // little as possible, then lingers like a yielding master and releases.
+    void resign_and_release() {
+        const bool was_master = election_.state() == NodeState::Master && holder_.holding();
+        if (!election_.resigning())
+            log_(kLogNotice, std::string("stopping: resigning") + (was_master ? " as master" : ""));
+        election_.resign();
+        send();
+        if (!was_master) return;
+        const auto deadline = clock_.now() + kResignWaitIntervals * config_.interval;
+        auto next_send = clock_.now() + config_.interval;
+        while (clock_.now() < deadline && !election_.successor_is_master()) {
+            wait_and_receive(monitor_, next_send);
+            if (clock_.now() >= next_send) {
+                send();
+                next_send = clock_.now() + config_.interval;
+            }
+        }
+        const bool seen = election_.successor_is_master();
+        if (seen) {
+            // As when yielding: the successor has announced; linger for requests in flight.
+            const auto linger_end = clock_.now() + release_linger();
+            while (clock_.now() < linger_end) wait_and_receive(monitor_, linger_end);
+        }
+        holder_.release();
+        log_(kLogNotice, std::string("released the service addresses; ") +
+                             (seen ? "a successor is master" : "no successor seen"));
+        publish();
+    }
+
+    int stop(AddressMonitor*) {
+        // SIGTERM without the parent's stop request first (a stop seen late, or the process
+        // signalled by hand): drain here, while the workers may still be serving.
+        if (!stop_ready_ && election_.state() == NodeState::Master && holder_.holding() &&
+            config_.drain_timeout.count() > 0) {
+            begin_drain(MoveKind::Stop);
+            auto next_send = clock_.now();
+            while (drain_.active() && drain_.phase() == DrainPolicy::Phase::Draining) {
+                wait_and_receive(monitor_, next_send);
+                const auto now = clock_.now();
+                if (now >= next_send) {
+                    send();
+                    next_send = now + config_.interval;
+                }
+                holder_.poll(now);
+                advance_move();
+            }
+        }
+        if (!stop_ready_) resign_and_release();
+        end_drain();
+        board_->moves.heartbeat_pid.store(0);
         publish(true);
         return 0;
     }
@@ -447,9 +581,19 @@ class HeartbeatLoop {
     std::string handover_result_;
     std::map<std::uint32_t, std::string> peer_address_;
     std::map<std::string, std::string> send_errors_;
+    DrainPolicy drain_;
+    DrainGate gate_;
+    AddressMonitor* monitor_ = nullptr;
+    bool stop_ready_ = false;  // resigned and released for a server stop
 };
 
 }  // namespace
+
+std::chrono::nanoseconds planned_stop_bound(const HaConfig& config) {
+    const std::chrono::nanoseconds linger =
+        std::max<std::chrono::nanoseconds>(config.interval, kMinReleaseLinger);
+    return config.drain_timeout + kResignWaitIntervals * config.interval + linger;
+}
 
 int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
                           const ProcessIdentity& identity, const LogFn& log,

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -24,6 +25,10 @@ struct ProcessIdentity {
 
 // "" while healthy, else what is wrong (HATrackBalancers); may be empty.
 using HealthCheck = std::function<std::string()>;
+
+// The longest a planned stop takes in the heartbeat process: drain, wait for the successor,
+// linger, release.
+std::chrono::nanoseconds planned_stop_bound(const HaConfig& config);
 
 // Returns the process exit status.
 int run_heartbeat_process(const HaConfig& config, StatusBoard* board,

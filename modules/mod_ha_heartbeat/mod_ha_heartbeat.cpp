@@ -8,15 +8,19 @@
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <http_protocol.h>
 #include <mpm_common.h>
+#include <netinet/in.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string>
 
 #include "../common/duration.h"
 #include "../common/httpd_glue.h"
 #include "module_state.h"
+#include "stop_signals.h"
 
 APLOG_USE_MODULE(ha_heartbeat);
 
@@ -262,6 +266,16 @@ const char* set_state_file(cmd_parms* cmd, void*, const char* arg) {
     return nullptr;
 }
 
+const char* set_drain_timeout(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    if (!strcasecmp(arg, "off")) {
+        c->drain_timeout = nanoseconds{0};
+        return nullptr;
+    }
+    return parse_duration_into(cmd, arg, std::chrono::milliseconds(1), kMaxDrainTimeout,
+                               &c->drain_timeout);
+}
+
 #define TAKE1(name, fn, help) \
     AP_INIT_TAKE1(name, reinterpret_cast<cmd_func>(fn), nullptr, RSRC_CONF, help)
 #define TAKE12(name, fn, help) \
@@ -295,7 +309,18 @@ const command_rec directives[] = {
     TAKE1("HAAddressLifetime", set_address_lifetime,
           "Kernel lifetime of the service addresses, renewed while master (default 2s)"),
     TAKE1("HAStateFile", set_state_file, "Where the boot epoch is kept"),
+    TAKE1("HADrainTimeout", set_drain_timeout,
+          "Longest wait for connections to end before a planned move (default 2s), or off"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
+
+apr_pool_t* g_pconf = nullptr;       // of the current generation, set in post_config
+const HaConfig* g_config = nullptr;  // the main server's, valid while g_pconf lives
+
+apr_status_t forget_config(void*) {
+    g_pconf = nullptr;
+    g_config = nullptr;
+    return APR_SUCCESS;
+}
 
 int check_config(server_rec* s, bool log_to_stderr) {
     HaConfig* c = server_config(s);
@@ -336,6 +361,9 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
             g_board->data = BoardData{};
             g_board->mutex.init();
         }
+        g_pconf = pconf;
+        g_config = c;
+        apr_pool_cleanup_register(pconf, nullptr, forget_config, apr_pool_cleanup_null);
         return supervise_heartbeat_process(pconf, s, *c);
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_ha_heartbeat: %s", e.what());
@@ -343,12 +371,46 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     }
 }
 
+bool is_service_address(const HaConfig& c, const apr_sockaddr_t* local) {
+    if (!local || !local->ipaddr_ptr) return false;
+    const auto* bytes = static_cast<const unsigned char*>(local->ipaddr_ptr);
+    int family = local->family;
+    std::size_t len = static_cast<std::size_t>(local->ipaddr_len);
+    // A v4 client on a [::] listener: the local address is v4-mapped.
+    if (family == AF_INET6 && len == 16 &&
+        IN6_IS_ADDR_V4MAPPED(reinterpret_cast<const in6_addr*>(local->ipaddr_ptr))) {
+        family = AF_INET;
+        bytes += 12;
+        len = 4;
+    }
+    for (const ServiceAddress& a : c.service_addresses)
+        if (a.address.family == family && std::memcmp(a.address.bytes.data(), bytes, len) == 0)
+            return true;
+    return false;
+}
+
+// While the heartbeat process drains before a planned move, every answer on a service address
+// says "Connection: close": keep-alive clients finish the request under way and open a new
+// connection, which reaches the successor (core/drain_policy.h). One atomic load per request
+// otherwise.
+int close_while_draining(request_rec* r) {
+    if (!g_board || g_board->moves.draining.load(std::memory_order_relaxed) == 0) return DECLINED;
+    const HaConfig* c = server_config(r->server);
+    if (c && c->enabled && is_service_address(*c, r->connection->local_addr))
+        r->connection->keepalive = AP_CONN_CLOSE;
+    return DECLINED;
+}
+
 int handler(request_rec* r) {
     return status_handler(r);
 }
 
 void child_status(server_rec*, pid_t, ap_generation_t generation, int, mpm_child_status state) {
-    if (state == MPM_CHILD_STARTED) note_worker_started(generation);
+    if (state == MPM_CHILD_STARTED) {
+        note_worker_started(generation);
+        // By now the MPM has installed its signal handlers for this generation.
+        if (g_pconf && g_config) defer_stop_signals(g_pconf, *g_config);
+    }
     if (state == MPM_CHILD_EXITED) note_worker_exited(generation);
 }
 
@@ -359,6 +421,7 @@ void register_hooks(apr_pool_t*) {
     static const char* const after[] = {"mod_proxy_balancer.c", nullptr};
     ap_hook_post_config(post_config, after, nullptr, APR_HOOK_MIDDLE);
     ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_post_read_request(close_while_draining, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_status(child_status, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 

@@ -115,9 +115,7 @@ bool Election::successor_is_master() const {
     });
 }
 
-std::optional<std::string> Election::request_handover() {
-    if (state_ != NodeState::Master) return std::string("this node is not master");
-    if (resigning_) return std::string("this node is stopping");
+const PeerView* Election::best_backup() const {
     const nanoseconds now = clock_.now();
     const PeerView* best = nullptr;
     for (const PeerView& p : peers_) {
@@ -127,9 +125,20 @@ std::optional<std::string> Election::request_handover() {
             std::make_tuple(p.priority, p.node_id) > std::make_tuple(best->priority, best->node_id))
             best = &p;
     }
-    if (!best) return std::string("no live backup to hand over to");
-    handover_target_ = best->node_id;
-    handover_started_ = now;
+    return best;
+}
+
+std::optional<std::string> Election::handover_refusal() const {
+    if (state_ != NodeState::Master) return std::string("this node is not master");
+    if (resigning_) return std::string("this node is stopping");
+    if (!best_backup()) return std::string("no live backup to hand over to");
+    return std::nullopt;
+}
+
+std::optional<std::string> Election::request_handover() {
+    if (auto refused = handover_refusal()) return refused;
+    handover_target_ = best_backup()->node_id;
+    handover_started_ = clock_.now();
     return std::nullopt;
 }
 

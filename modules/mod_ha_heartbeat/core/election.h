@@ -75,6 +75,8 @@ class Election {
     bool successor_is_master() const;
     // Master only: hand the addresses to the best live backup. Returns the reason when refused.
     std::optional<std::string> request_handover();
+    // Why request_handover() would refuse now, without acting (a planned move drains first).
+    std::optional<std::string> handover_refusal() const;
 
     // The fields of the next heartbeat (the sender adds cluster, epoch and sequence).
     Heartbeat outgoing() const;
@@ -88,6 +90,7 @@ class Election {
 
   private:
     bool outranks_me(const PeerView& p) const;
+    const PeerView* best_backup() const;  // the live backup a handover would go to
     bool is_live(const PeerView& p, nanoseconds now) const;
     std::optional<Transition> evaluate();
     std::optional<Transition> become(NodeState to, std::string reason);

@@ -75,8 +75,7 @@ bool parse_local(std::string_view field, int family, IpAddress* out) {
 int count_open_connections(std::string_view table, int family,
                            const std::vector<IpAddress>& addresses) {
     const std::size_t header_end = table.find('\n');
-    if (header_end == std::string_view::npos || table.find("local_address") > header_end)
-        return -1;
+    if (header_end == std::string_view::npos || table.find("local_address") > header_end) return -1;
     table.remove_prefix(header_end + 1);
     int count = 0;
     while (!table.empty()) {

@@ -10,6 +10,7 @@
 
 #include "ha_types.h"
 #include "heartbeat_receiver.h"
+#include "move_signals.h"
 #include "shared_mutex.h"
 
 namespace ha_heartbeat {
@@ -89,6 +90,7 @@ static_assert(std::is_trivially_copyable<BoardData>::value, "board lives in shar
 struct StatusBoard {
     suite::SharedMutex mutex;
     BoardData data;
+    MoveSignals moves;
 };
 
 // Copies `text` into a fixed field, always NUL-terminated, truncating.

@@ -16,7 +16,7 @@ IpAddress ip(const char* text) {
 // Lines as the kernel prints them (trailing columns shortened). 10.231.0.100 is 6400E70A.
 const char* kTcp =
     "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
-    "   0: 6400E70A:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0\n"  // LISTEN
+    "   0: 6400E70A:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0\n"   // LISTEN
     "   1: 6400E70A:0050 C800E70A:A1B2 01 00000000:00000000 00:00000000 00000000 33\n"  // ESTAB
     "   2: 6400E70A:0050 C800E70A:A1B3 06 00000000:00000000 00:00000000 00000000 0\n"   // TIME_WAIT
     "   3: 6400E70A:0050 C800E70A:A1B4 05 00000000:00000000 00:00000000 00000000 0\n"   // FIN_WAIT2
