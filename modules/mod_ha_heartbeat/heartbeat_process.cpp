@@ -20,6 +20,7 @@
 #include "core/boot_epoch.h"
 #include "core/drain_policy.h"
 #include "core/election.h"
+#include "core/episode_tracker.h"
 #include "core/heartbeat_receiver.h"
 #include "drain_gate.h"
 #include "netlink_addresses.h"
@@ -38,6 +39,35 @@ constexpr int kResignWaitIntervals = 5;
 // least this long, for requests that clients sent before the successor's announcement reached
 // them (both nodes answer meanwhile; each client talks to one).
 constexpr std::chrono::milliseconds kMinReleaseLinger{50};
+
+// An episode (another node claiming master, a run of rejected datagrams) is over after this many
+// intervals without a new event, and never sooner than kMinEpisodeQuiet.
+constexpr int kEpisodeQuietIntervals = 10;
+constexpr std::chrono::seconds kMinEpisodeQuiet{1};
+
+std::chrono::nanoseconds episode_quiet(const HaConfig& c) {
+    return std::max<std::chrono::nanoseconds>(kEpisodeQuietIntervals * c.interval,
+                                              kMinEpisodeQuiet);
+}
+
+long long to_ms(std::chrono::nanoseconds d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+// The reason a datagram was just rejected: the counter that went up.
+const char* drop_reason(const DropCounters& before, const DropCounters& after) {
+    if (after.unknown_source != before.unknown_source) return "not from a configured peer";
+    if (after.wrong_size != before.wrong_size) return "wrong size";
+    if (after.bad_magic != before.bad_magic) return "not a heartbeat";
+    if (after.bad_version != before.bad_version) return "unknown version";
+    if (after.bad_mac != before.bad_mac) return "bad MAC (forged, or another HASecretFile)";
+    if (after.malformed != before.malformed) return "malformed";
+    if (after.wrong_cluster != before.wrong_cluster) return "another HAClusterId";
+    if (after.replayed != before.replayed) return "replayed";
+    if (after.own_node_id != before.own_node_id) return "this node's own id";
+    if (after.table_full != before.table_full) return "peer table full";
+    return "rejected";
+}
 
 volatile std::sig_atomic_t g_stop = 0;
 extern "C" void on_stop_signal(int) {
@@ -129,7 +159,9 @@ class HeartbeatLoop {
           epoch_(epoch),
           socket_(socket_fd),
           drain_(config.drain_timeout, clock_),
-          gate_(config, log) {}
+          gate_(config, log),
+          split_brain_(episode_quiet(config)),
+          rejected_(episode_quiet(config)) {}
 
     int run(AddressMonitor* monitor) {
         monitor_ = monitor;
@@ -172,6 +204,7 @@ class HeartbeatLoop {
                 }
             }
             if (health_changed) handle(apply_health());
+            end_episodes(now);
             check_handover();
             check_stop_request();
             advance_move();
@@ -279,9 +312,14 @@ class HeartbeatLoop {
             IpAddress source;
             if (!from_sockaddr(from, &source)) continue;
             const std::size_t size = std::min(static_cast<std::size_t>(n), sizeof buf);
+            const DropCounters before = receiver_.drops();
             auto hb = receiver_.accept(buf, size, source.wire());
             if (!hb) {
                 warn_about_drops(source);
+                if (rejected_.on_event(clock_.now()))
+                    log_(kLogWarning, "rejecting datagrams: the first from " + source.text() +
+                                          ": " + drop_reason(before, receiver_.drops()) +
+                                          " (one line per episode; counts on the status page)");
                 continue;
             }
             peer_address_[hb->node_id] = source.text();
@@ -307,14 +345,34 @@ class HeartbeatLoop {
     // the clients on its side may have its MAC for our addresses in their ARP caches, so
     // announce again now rather than leave them to time out (keepalived's most reported
     // split-brain problem). The other master yields on our next heartbeat.
+    // Logged once per episode: at 10 ms a split brain would otherwise write 100 lines a second.
+    // A master that resigned (priority 0) and lingers is no split brain, and a node that is
+    // itself stepping down announces nothing: its successor does.
     void announce_to_returning_side(const Heartbeat& hb, bool returning) {
+        if (election_.resigning()) return;
         const auto now = clock_.now();
+        const std::string who = "node " + std::to_string(hb.node_id);
+        if (returning)
+            log_(kLogInfo, who + " is back; announcing the service addresses again");
+        else if (hb.priority != kResignPriority && split_brain_.on_event(now))
+            log_(kLogWarning, who +
+                                  " also claims master (split brain); announcing the service "
+                                  "addresses again until it yields (one line per episode)");
         if (now - last_reannounce_ < config_.interval) return;
         last_reannounce_ = now;
-        log_(kLogInfo, "node " + std::to_string(hb.node_id) +
-                           (returning ? " is back" : " also claims master") +
-                           "; announcing the service addresses again");
+        ++reannouncements_;
         holder_.announce_again(now);
+    }
+
+    void end_episodes(std::chrono::nanoseconds now) {
+        if (auto e = split_brain_.poll(now))
+            log_(kLogNotice, "split brain over: another master was heard " +
+                                 std::to_string(e->events) + " time(s) over " +
+                                 std::to_string(to_ms(e->duration)) + " ms");
+        if (auto e = rejected_.poll(now))
+            log_(kLogWarning, "rejected " + std::to_string(e->events) + " datagram(s) over " +
+                                  std::to_string(to_ms(e->duration)) +
+                                  " ms; by reason on the status page");
     }
 
     // Drops are counted on the status page; two kinds point at a configuration mistake rather
@@ -549,6 +607,9 @@ class HeartbeatLoop {
             d.addresses[i].held = holder_.held(i) && !stopped;
         }
         d.handover_seen = handover_seen_;
+        d.split_brain_episodes = split_brain_.episodes();
+        d.reannouncements = reannouncements_;
+        d.rejected_episodes = rejected_.episodes();
         copy_text(d.handover_result, handover_result_);
         d.updated_ns = clock_.now().count();
     }
@@ -585,6 +646,9 @@ class HeartbeatLoop {
     DrainGate gate_;
     AddressMonitor* monitor_ = nullptr;
     bool stop_ready_ = false;  // resigned and released for a server stop
+    EpisodeTracker split_brain_;
+    EpisodeTracker rejected_;
+    std::uint64_t reannouncements_ = 0;
 };
 
 }  // namespace

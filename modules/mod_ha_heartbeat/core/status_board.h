@@ -73,6 +73,10 @@ struct BoardData {
     BoardStateChange history[kStateHistory];
     std::uint32_t history_count;  // entries held, up to kStateHistory
     std::uint32_t history_next;   // where the next entry goes
+    // Episodes the log reports with one line each, counted here.
+    std::uint64_t split_brain_episodes;  // another node also claimed master
+    std::uint64_t reannouncements;       // announcements repeated because of one
+    std::uint64_t rejected_episodes;     // runs of rejected datagrams
 };
 
 // Records `state` entered at `time_ns` unless it is the state already last recorded.

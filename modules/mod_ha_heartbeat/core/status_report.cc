@@ -30,7 +30,9 @@ std::string json_string(const char* s) {
 }
 
 // Text from the board (node names, reasons, addresses) as HTML content.
-std::string html(const char* s) { return suite::xml_escape(s); }
+std::string html(const char* s) {
+    return suite::xml_escape(s);
+}
 
 std::string seconds_ago(std::int64_t then_ns, std::int64_t now_ns) {
     if (then_ns == 0) return "null";
@@ -102,6 +104,9 @@ std::string render_json(const BoardData& d, std::int64_t now_ns) {
     }
     o += "],\"handover_requests\":" + std::to_string(d.handover_requests);
     o += ",\"handover_result\":" + json_string(d.handover_result);
+    o += ",\"episodes\":{\"split_brain\":" + std::to_string(d.split_brain_episodes) +
+         ",\"reannouncements\":" + std::to_string(d.reannouncements) +
+         ",\"rejected_datagrams\":" + std::to_string(d.rejected_episodes) + "}";
     o += ",\"updated_seconds_ago\":" + seconds_ago(d.updated_ns, now_ns);
     return o + "}\n";
 }
@@ -112,10 +117,14 @@ static std::string render_state_timeline(const BoardData& d, std::int64_t now_ns
     constexpr std::int64_t kTimelineSpan = 600LL * 1'000'000'000;
     auto color_of = [](std::uint8_t state) {
         switch (static_cast<NodeState>(state)) {
-            case NodeState::Master: return "#2ca02c";
-            case NodeState::Backup: return "#1f77b4";
-            case NodeState::Fault: return "#d62728";
-            default: return "#7f7f7f";
+            case NodeState::Master:
+                return "#2ca02c";
+            case NodeState::Backup:
+                return "#1f77b4";
+            case NodeState::Fault:
+                return "#d62728";
+            default:
+                return "#7f7f7f";
         }
     };
     std::vector<suite::TimelineSpan> spans;
@@ -127,8 +136,8 @@ static std::string render_state_timeline(const BoardData& d, std::int64_t now_ns
             i + 1 < count ? d.history[(oldest + i + 1) % kStateHistory].time_ns : now_ns;
         spans.push_back({c.time_ns, end, state_text(c.state), color_of(c.state)});
     }
-    suite::ChartFrame frame{now_ns, kTimelineSpan, "timeline", "state over the last ten minutes",
-                            600, 40};
+    suite::ChartFrame frame{
+        now_ns, kTimelineSpan, "timeline", "state over the last ten minutes", 600, 40};
     return "<h2>State, last ten minutes</h2>\n<figure>" + suite::svg_timeline(frame, spans) +
            "<figcaption><span style=\"color:#2ca02c\">&#9632;</span> MASTER "
            "<span style=\"color:#1f77b4\">&#9632;</span> BACKUP "
@@ -159,6 +168,9 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
         if (v) drops += std::string(name) + "=" + std::to_string(v) + " ";
     });
     row("Dropped messages", std::to_string(d.drops.total()) + (drops.empty() ? "" : ": " + drops));
+    row("Episodes", "split brain " + std::to_string(d.split_brain_episodes) + " (announced again " +
+                        std::to_string(d.reannouncements) + " times), runs of rejected datagrams " +
+                        std::to_string(d.rejected_episodes));
     o += "</table>\n<h2>Peers</h2>\n<table border=1><tr><th>Node id</th><th>Address</th>"
          "<th>State</th><th>Priority</th><th>Live</th><th>Last seen (s ago)</th></tr>\n";
     for (std::uint32_t i = 0; i < d.peer_count && i < kMaxPeers; ++i) {

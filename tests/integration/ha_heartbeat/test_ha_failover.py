@@ -26,6 +26,8 @@ HEAL_LIMIT = 2 * INTERVAL + 0.5
 # How long clients may still reach the previous holder after the address moved: a request
 # that raced the announcement, plus its timeout.
 ARP_SETTLE = 2.0
+# A probe during a drain waits for its SYN retransmissions (1 s + 2 s) rather than failing.
+HANDOVER_PROBE_TIMEOUT = 4.0
 
 
 def answered_by(cluster, name, count=5):
@@ -262,7 +264,10 @@ class HaFailoverTest(unittest.TestCase):
         with HaCluster([200, 100], preempt=False) as c:
             c.start_all()
             c.wait_for_holder("a")
-            probe = c.prober(period=0.005)
+            # While a drains, a new connection's SYN is dropped and retransmitted by the
+            # client's kernel 1 s later (then 2 s after that), when b holds the address: a probe
+            # waits that long instead of failing, so its timeout covers both retransmissions.
+            probe = c.prober(period=0.005, timeout=HANDOVER_PROBE_TIMEOUT)
             time.sleep(0.3)
             t0 = time.monotonic()
             status, body = c.node("a").get("/ha-status", method="POST", body="action=handover",
@@ -270,7 +275,7 @@ class HaFailoverTest(unittest.TestCase):
                                                    "application/x-www-form-urlencoded"})
             self.assertEqual(status, 200, body)
             self.assertIn(b"handing over", body)
-            c.wait_for_holder("b", 2.0)
+            c.wait_for_holder("b", 2.0 + HANDOVER_PROBE_TIMEOUT)
             time.sleep(0.3)
             probe.stop()
             self.assertEqual(probe.failures_after(t0), [])
