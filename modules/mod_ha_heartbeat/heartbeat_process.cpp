@@ -17,6 +17,7 @@
 #include <map>
 
 #include "address_holder.h"
+#include "async_log.h"
 #include "core/boot_epoch.h"
 #include "core/drain_policy.h"
 #include "core/election.h"
@@ -24,6 +25,7 @@
 #include "core/heartbeat_receiver.h"
 #include "drain_gate.h"
 #include "netlink_addresses.h"
+#include "realtime.h"
 #include "unique_fd.h"
 
 namespace ha_heartbeat {
@@ -205,6 +207,10 @@ class HeartbeatLoop {
             }
             if (health_changed) handle(apply_health());
             end_episodes(now);
+            if (realtime_overrun_handled())
+                log_(kLogWarning,
+                     "HARealtime: the loop ran past its real-time budget without "
+                     "sleeping (a datagram flood?); back to normal scheduling");
             check_handover();
             check_stop_request();
             advance_move();
@@ -694,16 +700,21 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
     auto monitor = AddressMonitor::open(&err);
     if (!monitor)
         log(kLogWarning, err + "; addresses removed by others will only be re-added at renewal");
+    // The log thread first, so it keeps normal scheduling; then real time, while still root.
+    AsyncLog async_log(log);
+    const LogFn queued = async_log.queue();
+    const std::string scheduling = enter_realtime(config.realtime_priority);
     err = drop_privileges(identity);
     if (!err.empty()) {
         log(kLogError, "dropping privileges: " + err);
         return 1;
     }
-    log(kLogNotice, "heartbeat process started: node " + config.node_name + " (id " +
-                        std::to_string(config.node_id()) + "), priority " +
-                        std::to_string(config.priority) + ", boot epoch " +
-                        std::to_string(*epoch.value) + ", listening on " + config.listen.text());
-    HeartbeatLoop loop(config, board, log, *netlink, *epoch.value, sock.get(), balancers);
+    queued(kLogNotice, "heartbeat process started: node " + config.node_name + " (id " +
+                           std::to_string(config.node_id()) + "), priority " +
+                           std::to_string(config.priority) + ", boot epoch " +
+                           std::to_string(*epoch.value) + ", listening on " + config.listen.text() +
+                           ", " + scheduling);
+    HeartbeatLoop loop(config, board, queued, *netlink, *epoch.value, sock.get(), balancers);
     return loop.run(monitor.get());
 }
 

@@ -276,6 +276,20 @@ const char* set_drain_timeout(cmd_parms* cmd, void*, const char* arg) {
                                &c->drain_timeout);
 }
 
+const char* set_realtime(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    long v;
+    if (!strcasecmp(arg, "off")) {
+        c->realtime_priority = 0;
+    } else if (parse_int(arg, 1, kMaxRealtimePriority, &v)) {
+        c->realtime_priority = static_cast<int>(v);
+    } else {
+        return suite::directive_error(
+            cmd, "expected off or a SCHED_RR priority 1.." + std::to_string(kMaxRealtimePriority));
+    }
+    return nullptr;
+}
+
 #define TAKE1(name, fn, help) \
     AP_INIT_TAKE1(name, reinterpret_cast<cmd_func>(fn), nullptr, RSRC_CONF, help)
 #define TAKE12(name, fn, help) \
@@ -309,6 +323,9 @@ const command_rec directives[] = {
     TAKE1("HAAddressLifetime", set_address_lifetime,
           "Kernel lifetime of the service addresses, renewed while master (default 2s)"),
     TAKE1("HAStateFile", set_state_file, "Where the boot epoch is kept"),
+    TAKE1("HARealtime", set_realtime,
+          "Real-time priority (SCHED_RR 1..99, default 10) and locked memory for the heartbeat "
+          "process, or off"),
     TAKE1("HADrainTimeout", set_drain_timeout,
           "Longest wait for connections to end before a planned move (default 2s), or off"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};

@@ -84,12 +84,13 @@ void send_stop(Supervisor* sup, const char* why) {
 }
 
 std::string fingerprint(const HaConfig& c) {
-    std::string f = c.node_name + "|" + std::to_string(c.priority) + "|" + c.listen.text() + "|" +
-                    std::to_string(c.interval.count()) + "|" +
-                    std::to_string(c.dead_interval.count()) + "|" + std::to_string(c.preempt) +
-                    "|" + std::to_string(c.preempt_delay.count()) + "|" + c.secret_file + "|" +
-                    c.notify_command + "|" + std::to_string(c.cluster_id) + "|" +
-                    std::to_string(c.track_balancers) + std::to_string(c.balancer_weight);
+    std::string f =
+        c.node_name + "|" + std::to_string(c.priority) + "|" + c.listen.text() + "|" +
+        std::to_string(c.interval.count()) + "|" + std::to_string(c.dead_interval.count()) + "|" +
+        std::to_string(c.preempt) + "|" + std::to_string(c.preempt_delay.count()) + "|" +
+        c.secret_file + "|" + c.notify_command + "|" + std::to_string(c.cluster_id) + "|" +
+        std::to_string(c.track_balancers) + std::to_string(c.balancer_weight) + "|" +
+        std::to_string(c.drain_timeout.count()) + "|" + std::to_string(c.realtime_priority);
     for (const auto& p : c.peers) f += "|peer " + p.text();
     for (const auto& a : c.service_addresses) f += "|addr " + a.text() + " " + a.interface;
     for (const auto& t : c.tracks) f += "|track " + t.target + " " + std::to_string(t.weight);

@@ -57,6 +57,10 @@ constexpr std::uint32_t kDefaultClusterId = 1;
 // to end before the successor may announce.
 constexpr nanoseconds kDefaultDrainTimeout = std::chrono::seconds(2);
 constexpr nanoseconds kMaxDrainTimeout = std::chrono::seconds(60);
+// HARealtime: the heartbeat process's SCHED_RR priority (1..99). Low in the real-time range:
+// above every normal process, below the kernel's own real-time threads (priority 50).
+constexpr int kDefaultRealtimePriority = 10;
+constexpr int kMaxRealtimePriority = 99;
 
 struct HaConfig {
     bool enabled = false;
@@ -85,6 +89,7 @@ struct HaConfig {
     std::chrono::seconds address_lifetime = kDefaultAddressLifetime;
     std::string epoch_file;
     nanoseconds drain_timeout = kDefaultDrainTimeout;  // 0: planned moves do not drain
+    int realtime_priority = kDefaultRealtimePriority;  // HARealtime; 0: off
 
     std::uint32_t node_id() const;
     ElectionConfig election() const;
