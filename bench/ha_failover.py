@@ -11,6 +11,9 @@ to the first request answered by b, and the requests started in between that fai
   planned stop  ours: `apache2 -k stop` on a; keepalived: SIGTERM to a's keepalived
   handover      ours only: POST action=handover to a's ha-status handler
 
+Around every event wrk also keeps CONNECTIONS kept-alive connections busy through the service
+address; its failed requests (socket errors + non-2xx) are the keep-alive column.
+
 With keepalived the httpd nodes run without mod_ha_heartbeat, keepalived moves the address.
 Nothing is sent outside the namespaces. Prints a table; nothing here is a pass/fail test.
 
@@ -35,6 +38,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration", "ha_heartbea
 
 import httpd_fixture  # noqa: E402
 from ha_cluster import VIP, HaCluster, node_ip  # noqa: E402
+from keepalive_load import CONNECTIONS, KeepaliveLoad  # noqa: E402
 from netns_fixture import NetnsHttpd, NetnsLab, in_netns  # noqa: E402
 
 PROBE_PERIOD = 0.01
@@ -43,6 +47,14 @@ PROBE_MAX_SECONDS = 900
 SETTLE = 0.5          # steady state before each event
 EVENT_LIMIT = 5.0     # give up on a failover after this long
 RECOVER_LIMIT = 10.0  # a takes the address back between runs
+# The keep-alive load (wrk, CONNECTIONS connections) runs LOAD_SECONDS around each event, which
+# comes LOAD_LEAD into it: after the event wrk has 4 s for reconnecting clients' SYN
+# retransmissions (1 s, then 2 s more) to be answered, so a request lost late still counts.
+LOAD_SECONDS = 5
+LOAD_LEAD = 1.0
+# mpm_event closes kept-alive connections when they outnumber its workers too far; every node
+# gets more workers than wrk has connections, so only the event can fail a request.
+NODE_THREADS = 2 * CONNECTIONS
 
 
 class Probes:
@@ -125,6 +137,19 @@ def measure(probe, t0, winner):
     return first - t0, len(probe.failures_after(t0, first))
 
 
+def under_load(lab, probe, event, winner):
+    """(seconds to the first answer by winner, failed probes, failed wrk requests)."""
+    load = KeepaliveLoad(lab, "cl", LOAD_SECONDS)
+    time.sleep(LOAD_LEAD)
+    t0 = time.monotonic()
+    thread = threading.Thread(target=event)
+    thread.start()
+    took, failed = measure(probe, t0, winner)
+    thread.join(30)
+    r = load.result()
+    return took, failed, r["errors"] + r["non2xx"]
+
+
 def wait_holder(lab, names, name, limit=RECOVER_LIMIT):
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -147,7 +172,7 @@ def wait_answered_by(probe, name, limit=RECOVER_LIMIT):
 # -- ours ------------------------------------------------------------------------------------
 def run_ours(runs, interval):
     results = {"link down": [], "planned stop": [], "handover": []}
-    with HaCluster([200, 100], interval=interval) as c:
+    with HaCluster([200, 100], interval=interval, threads=NODE_THREADS) as c:
         names = ["a", "b"]
         c.start_all()
         assert wait_holder(c.lab, names, "a")
@@ -155,28 +180,25 @@ def run_ours(runs, interval):
         for _ in range(runs):
             assert wait_answered_by(probe, "a")
             time.sleep(SETTLE)
-            t0 = time.monotonic()
-            c.lab.link_down("a")
-            results["link down"].append(measure(probe, t0, "b"))
+            results["link down"].append(under_load(c.lab, probe, lambda: c.lab.link_down("a"),
+                                                   "b"))
             c.lab.link_up("a")
             assert wait_holder(c.lab, names, "a")
         for _ in range(runs):
             assert wait_answered_by(probe, "a")
             time.sleep(SETTLE)
-            t0 = time.monotonic()
-            stopper = threading.Thread(target=c.node("a").stop)
-            stopper.start()
-            results["planned stop"].append(measure(probe, t0, "b"))
-            stopper.join(30)
+            results["planned stop"].append(under_load(c.lab, probe, c.node("a").stop, "b"))
             c.node("a").start()
             assert wait_holder(c.lab, names, "a")
         for i in range(runs):
             src, dst = ("a", "b") if i % 2 == 0 else ("b", "a")
             assert wait_answered_by(probe, src)
             time.sleep(SETTLE)
-            t0 = time.monotonic()
-            status, body = c.node(src).get("/ha-status", method="POST", body="action=handover")
-            results["handover"].append(measure(probe, t0, dst) if status == 200 else (None, -1))
+            answers = []
+            results["handover"].append(under_load(c.lab, probe, lambda: answers.append(
+                c.node(src).get("/ha-status", method="POST", body="action=handover")), dst))
+            if not answers or answers[0][0] != 200:
+                results["handover"][-1] = (None, -1, -1)
             assert wait_holder(c.lab, names, dst)
         probe.stop()
     return results
@@ -236,7 +258,7 @@ class Keepalived:
 
 def plain_node(lab, name):
     body = f"Listen {VIP}:80\n"
-    node = NetnsHttpd(lab, name, body, servers=1, threads=10)
+    node = NetnsHttpd(lab, name, body, servers=1, threads=NODE_THREADS)
     with open(os.path.join(node.root, "htdocs", "whoami"), "w") as f:
         f.write(name + "\n")
     return node
@@ -266,17 +288,14 @@ def run_keepalived(runs, interval_seconds):
             for _ in range(runs):
                 assert wait_answered_by(probe, "a")
                 time.sleep(SETTLE)
-                t0 = time.monotonic()
-                lab.link_down("a")
-                results["link down"].append(measure(probe, t0, "b"))
+                results["link down"].append(under_load(lab, probe, lambda: lab.link_down("a"),
+                                                       "b"))
                 lab.link_up("a")
                 assert wait_holder(lab, names, "a")
             for _ in range(runs):
                 assert wait_answered_by(probe, "a")
                 time.sleep(SETTLE)
-                t0 = time.monotonic()
-                ka["a"].stop()
-                results["planned stop"].append(measure(probe, t0, "b"))
+                results["planned stop"].append(under_load(lab, probe, ka["a"].stop, "b"))
                 ka["a"].start()
                 assert wait_holder(lab, names, "a")
         finally:
@@ -293,13 +312,17 @@ def run_keepalived(runs, interval_seconds):
 
 
 def summary(samples):
-    times = [t for t, _ in samples if t is not None]
-    failed = [f for _, f in samples if f >= 0]
+    times = [t for t, _, _ in samples if t is not None]
+    failed = [f for _, f, _ in samples if f >= 0]
+    lost = [k for _, _, k in samples if k >= 0]
     missing = len(samples) - len(times)
+    keepalive = (f"{statistics.median(lost):.0f} (max {max(lost)}, 0 in "
+                 f"{lost.count(0)}/{len(lost)})" if lost else "-")
     if not times:
-        return "-", "-", "-", f"{missing}/{len(samples)}"
+        return "-", "-", "-", keepalive, f"{missing}/{len(samples)}"
     return (f"{statistics.median(times) * 1000:.0f}", f"{max(times) * 1000:.0f}",
-            f"{statistics.median(failed):.0f} (max {max(failed)})", f"{missing}/{len(samples)}")
+            f"{statistics.median(failed):.0f} (max {max(failed)})", keepalive,
+            f"{missing}/{len(samples)}")
 
 
 def main():
@@ -316,16 +339,19 @@ def main():
           f"a new probe every {PROBE_PERIOD * 1000:g} ms "
           f"(timeout {PROBE_TIMEOUT * 1000:g} ms)\n")
     print(f"{'implementation':<22}{'scenario':<15}{'median ms':>10}{'max ms':>8}"
-          f"{'failed probes':>20}{'no failover':>13}")
+          f"{'failed probes':>20}{'keep-alive failed':>30}{'no failover':>13}")
     for impl, res in (("mod_ha_heartbeat", ours), ("keepalived VRRPv3", theirs)):
         for scenario, samples in res.items():
-            med, mx, failed, missing = summary(samples)
-            print(f"{impl:<22}{scenario:<15}{med:>10}{mx:>8}{failed:>20}{missing:>13}")
-    print("\nraw (seconds, failed probes):")
+            med, mx, failed, keepalive, missing = summary(samples)
+            print(f"{impl:<22}{scenario:<15}{med:>10}{mx:>8}{failed:>20}{keepalive:>30}"
+                  f"{missing:>13}")
+    print(f"\nkeep-alive failed: requests wrk ({CONNECTIONS} kept-alive connections) saw fail "
+          "(socket errors + non-2xx) per event, median (max, events with none)")
+    print("\nraw (seconds, failed probes, failed keep-alive requests):")
     for impl, res in (("ours", ours), ("keepalived", theirs)):
         for scenario, samples in res.items():
-            print(f"  {impl} {scenario}: " +
-                  ", ".join("none" if t is None else f"{t:.3f}/{f}" for t, f in samples))
+            print(f"  {impl} {scenario}: " + ", ".join(
+                "none" if t is None else f"{t:.3f}/{f}/{k}" for t, f, k in samples))
 
 
 if __name__ == "__main__":

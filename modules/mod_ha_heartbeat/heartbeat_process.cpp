@@ -212,6 +212,7 @@ class HeartbeatLoop {
                      "HARealtime: the loop ran past its real-time budget without "
                      "sleeping (a datagram flood?); back to normal scheduling");
             check_handover();
+            check_preempting_return();
             check_stop_request();
             advance_move();
             const bool changed = handle(election_.tick());
@@ -494,6 +495,16 @@ class HeartbeatLoop {
             log_(kLogWarning, handover_result_ + "; keeping the service addresses");
             end_drain();
         }
+    }
+
+    // A higher-priority node is back and this master has preempt on: a planned move to it.
+    void check_preempting_return() {
+        if (drain_.active() || config_.drain_timeout.count() <= 0 ||
+            !election_.should_yield_to_backup())
+            return;
+        handover_result_ = "a higher-ranked node is back: draining, then handing over";
+        log_(kLogNotice, handover_result_);
+        begin_drain(MoveKind::Handover);
     }
 
     // The parent asks before it lets httpd stop its children (stop_signals.cpp).

@@ -209,6 +209,11 @@ class HttpdInstance:
             time.sleep(0.05)
         if self.pid():
             self.kill()
+        # httpd removes its pid file before its last pool cleanups run (a module may wait there
+        # for a process of its own) and closes its listeners only when it exits: a start right
+        # after would fail to bind. Wait until the port is free too.
+        while time.monotonic() < deadline and self._port_open():
+            time.sleep(0.02)
 
     def kill(self):
         """SIGKILL the whole instance (parent and children), as a crash would."""

@@ -58,6 +58,7 @@ std::optional<Transition> Election::become(NodeState to, std::string reason) {
     Transition t{state_, to, std::move(reason)};
     state_ = to;
     preempt_since_ = nanoseconds{-1};
+    better_backup_since_ = nanoseconds{-1};
     if (to != NodeState::Master) handover_target_ = 0;
     return t;
 }
@@ -142,6 +143,12 @@ std::optional<std::string> Election::request_handover() {
     return std::nullopt;
 }
 
+bool Election::should_yield_to_backup() const {
+    return state_ == NodeState::Master && !resigning_ && handover_target_ == 0 &&
+           better_backup_since_.count() >= 0 &&
+           clock_.now() - better_backup_since_ >= config_.preempt_delay;
+}
+
 Heartbeat Election::outgoing() const {
     Heartbeat hb;
     hb.node_id = config_.node_id;
@@ -187,6 +194,15 @@ std::optional<Transition> Election::evaluate() {
     }
 
     if (state_ == NodeState::Master) {
+        const bool better_backup =
+            std::any_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
+                return p.live && p.state == NodeState::Backup && p.priority != kResignPriority &&
+                       outranks_me(p);
+            });
+        if (!better_backup || !config_.preempt || handover_target_ != 0)
+            better_backup_since_ = nanoseconds{-1};
+        else if (better_backup_since_.count() < 0)
+            better_backup_since_ = now;
         if (handover_target_ != 0) {
             for (const PeerView& p : peers_)
                 if (p.live && p.node_id == handover_target_ && p.state == NodeState::Master) {
@@ -211,9 +227,13 @@ std::optional<Transition> Election::evaluate() {
             return std::nullopt;
         }
         if (preempt_since_.count() < 0) preempt_since_ = now;
-        if (now - preempt_since_ < config_.preempt_delay) return std::nullopt;
-        return become(NodeState::Master,
-                      "preempting lower-ranked master " + describe(*best_master));
+        if (now - preempt_since_ < config_.preempt_delay + config_.preempt_handover_wait)
+            return std::nullopt;
+        return become(
+            NodeState::Master,
+            "preempting lower-ranked master " + describe(*best_master) +
+                (config_.preempt_handover_wait.count() > 0 ? " (it did not hand over in time)"
+                                                           : ""));
     }
     handover_yield_ = false;  // the master we handed over to is gone
     if (better_candidate) return std::nullopt;

@@ -38,6 +38,10 @@ struct ElectionConfig {
     nanoseconds dead_interval{0};  // 0: kDefaultDeadIntervals x interval
     bool preempt = true;
     nanoseconds preempt_delay{0};
+    // How long a preempting backup waits, after the preempt delay, for the lower master to
+    // drain and hand over to it before it claims by itself (0: at once). The lower master, with
+    // preempt on, starts that drain after its own preempt delay (should_yield_to_backup()).
+    nanoseconds preempt_handover_wait{0};
 };
 
 struct Transition {
@@ -78,6 +82,11 @@ class Election {
     // Why request_handover() would refuse now, without acting (a planned move drains first).
     std::optional<std::string> handover_refusal() const;
 
+    // Master with preempt on: a live backup has outranked this node for the preempt delay (a
+    // higher-priority node came back). The glue drains, then hands over to it, so the return
+    // is a planned move.
+    bool should_yield_to_backup() const;
+
     // The fields of the next heartbeat (the sender adds cluster, epoch and sequence).
     Heartbeat outgoing() const;
 
@@ -103,6 +112,7 @@ class Election {
     std::vector<PeerView> peers_;
     nanoseconds started_at_{0};
     nanoseconds preempt_since_{-1};
+    nanoseconds better_backup_since_{-1};  // master: since when a live backup outranks it
     nanoseconds handover_started_{0};
     std::uint32_t handover_target_ = 0;
     bool handover_yield_ = false;  // after handing over, do not preempt the new master

@@ -85,6 +85,10 @@ ElectionConfig HaConfig::election() const {
     e.dead_interval = dead_interval;
     e.preempt = preempt;
     e.preempt_delay = preempt_delay;
+    // A lower master drains before it hands over to a returning better node: wait for the
+    // drain, plus the handover's own time limit, before claiming over its head.
+    if (drain_timeout.count() > 0)
+        e.preempt_handover_wait = drain_timeout + kPreemptHandoverMarginIntervals * interval;
     return e;
 }
 

@@ -57,6 +57,9 @@ constexpr std::uint32_t kDefaultClusterId = 1;
 // to end before the successor may announce.
 constexpr nanoseconds kDefaultDrainTimeout = std::chrono::seconds(2);
 constexpr nanoseconds kMaxDrainTimeout = std::chrono::seconds(60);
+// Beyond the drain timeout, the intervals a returning better node waits for the lower master's
+// handover before preempting by itself: the drain's end, the handover heartbeat, scheduling.
+constexpr int kPreemptHandoverMarginIntervals = 10;
 // HARealtime: the heartbeat process's SCHED_RR priority (1..99). Low in the real-time range:
 // above every normal process, below the kernel's own real-time threads (priority 50).
 constexpr int kDefaultRealtimePriority = 10;

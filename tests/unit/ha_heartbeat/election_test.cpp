@@ -185,3 +185,79 @@ TEST_CASE("preempt delay starts again when this node stops outranking the master
     CHECK(t->to == NodeState::Master);
     CHECK(t->reason.rfind("preempting", 0) == 0);
 }
+
+TEST_CASE("a master with preempt on is told to yield to a better backup after the delay") {
+    SimClock clock;
+    ElectionConfig c = config(1, 100);
+    c.preempt_delay = 300ms;
+    Election e(c, clock);
+    e.start();
+    clock.advance(1s);
+    REQUIRE(e.tick()->to == NodeState::Master);
+    std::uint64_t seq = 0;
+    e.on_heartbeat(from(2, 50, NodeState::Backup, ++seq));  // a lower backup: nothing to do
+    CHECK_FALSE(e.should_yield_to_backup());
+    e.on_heartbeat(from(3, 200, NodeState::Backup, ++seq));  // the better node is back
+    CHECK_FALSE(e.should_yield_to_backup());
+    clock.advance(200ms);
+    e.on_heartbeat(from(3, 200, NodeState::Backup, ++seq));
+    CHECK_FALSE(e.should_yield_to_backup());
+    clock.advance(100ms);
+    e.on_heartbeat(from(3, 200, NodeState::Backup, ++seq));
+    CHECK(e.should_yield_to_backup());
+    REQUIRE_FALSE(e.request_handover());
+    CHECK(e.handover_target() == 3);          // the best backup is the returning node
+    CHECK_FALSE(e.should_yield_to_backup());  // a handover is under way
+    // The returning node claims: this master yields as after any handover.
+    auto t = e.on_heartbeat(from(3, 200, NodeState::Master, ++seq));
+    REQUIRE(t);
+    CHECK(t->to == NodeState::Backup);
+}
+
+TEST_CASE("a master with preempt off is never told to yield to a better backup") {
+    SimClock clock;
+    ElectionConfig c = config(1, 100);
+    c.preempt = false;
+    Election e(c, clock);
+    e.start();
+    clock.advance(1s);
+    REQUIRE(e.tick()->to == NodeState::Master);
+    e.on_heartbeat(from(3, 200, NodeState::Backup, 1));
+    clock.advance(1s);
+    e.on_heartbeat(from(3, 200, NodeState::Backup, 2));
+    CHECK_FALSE(e.should_yield_to_backup());
+}
+
+TEST_CASE("a returning better node waits for the handover, and preempts if none comes") {
+    SimClock clock;
+    ElectionConfig c = config(1, 200);
+    c.preempt_handover_wait = 500ms;
+    std::uint64_t seq = 0;
+    SECTION("the lower master hands over within the wait") {
+        Election e(c, clock);
+        e.start();
+        for (int i = 0; i < 4; ++i) {
+            CHECK_FALSE(e.on_heartbeat(from(2, 100, NodeState::Master, ++seq)));
+            clock.advance(100ms);
+        }
+        Heartbeat hb = from(2, 100, NodeState::Master, ++seq);
+        hb.flags |= kFlagHandover;
+        hb.handover_to = 1;
+        auto t = e.on_heartbeat(hb);
+        REQUIRE(t);
+        CHECK(t->to == NodeState::Master);
+        CHECK(t->reason.rfind("handover from", 0) == 0);
+    }
+    SECTION("no handover: it preempts once the wait is over") {
+        Election e(c, clock);
+        e.start();
+        for (int i = 0; i < 5; ++i) {
+            CHECK_FALSE(e.on_heartbeat(from(2, 100, NodeState::Master, ++seq)));
+            clock.advance(100ms);
+        }
+        auto t = e.on_heartbeat(from(2, 100, NodeState::Master, ++seq));
+        REQUIRE(t);
+        CHECK(t->to == NodeState::Master);
+        CHECK(t->reason.find("did not hand over in time") != std::string::npos);
+    }
+}
