@@ -59,6 +59,7 @@ std::optional<Transition> Election::become(NodeState to, std::string reason) {
     state_ = to;
     preempt_since_ = nanoseconds{-1};
     better_backup_since_ = nanoseconds{-1};
+    handed_over_from_ = 0;
     if (to != NodeState::Master) handover_target_ = 0;
     return t;
 }
@@ -194,10 +195,15 @@ std::optional<Transition> Election::evaluate() {
     }
 
     if (state_ == NodeState::Master) {
+        if (handed_over_from_ != 0 &&
+            std::none_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
+                return p.live && p.node_id == handed_over_from_;
+            }))
+            handed_over_from_ = 0;  // it went away; when it returns, it is a returning node
         const bool better_backup =
             std::any_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
                 return p.live && p.state == NodeState::Backup && p.priority != kResignPriority &&
-                       outranks_me(p);
+                       p.node_id != handed_over_from_ && outranks_me(p);
             });
         if (!better_backup || !config_.preempt || handover_target_ != 0)
             better_backup_since_ = nanoseconds{-1};
@@ -219,8 +225,12 @@ std::optional<Transition> Election::evaluate() {
     }
 
     // BACKUP
-    if (handing_to_me)
-        return become(NodeState::Master, "handover from " + describe(*handing_to_me));
+    if (handing_to_me) {
+        const std::uint32_t from = handing_to_me->node_id;
+        auto t = become(NodeState::Master, "handover from " + describe(*handing_to_me));
+        handed_over_from_ = from;
+        return t;
+    }
     if (best_master) {
         if (!config_.preempt || handover_yield_ || outranks_me(*best_master)) {
             preempt_since_ = nanoseconds{-1};

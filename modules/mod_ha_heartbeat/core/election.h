@@ -113,6 +113,9 @@ class Election {
     nanoseconds started_at_{0};
     nanoseconds preempt_since_{-1};
     nanoseconds better_backup_since_{-1};  // master: since when a live backup outranks it
+    // Master by handover from this node: it asked for the move, so it is no returning better
+    // node to hand back to (until it goes away).
+    std::uint32_t handed_over_from_ = 0;
     nanoseconds handover_started_{0};
     std::uint32_t handover_target_ = 0;
     bool handover_yield_ = false;  // after handing over, do not preempt the new master

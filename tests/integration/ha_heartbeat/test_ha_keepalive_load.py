@@ -1,7 +1,7 @@
 """Planned moves under keep-alive load lose no request.
 
-wrk keeps 32 connections busy through the service address while the master hands over, stops or
-stops gracefully. The old master drains first (new SYNs to the service address dropped, answers
+wrk keeps 32 connections busy through the service address while the master hands over, stops,
+stops gracefully, or is preempted by a better node coming back. The old master drains first (new SYNs to the service address dropped, answers
 carry "Connection: close", the move waits until no connection is open) and only then lets its
 successor announce; so no kept-alive connection is redirected to a node that does not know it.
 What the mechanism guarantees, and all that is asserted: 0 wrk socket errors, 0 non-2xx
@@ -63,7 +63,8 @@ class HaKeepaliveLoadTest(unittest.TestCase):
         return result
 
     def test_handover_under_keepalive_load_loses_nothing(self):
-        with Cluster([200, 100], preempt=False) as c:
+        # Preempt on: b must keep what a handed it, not hand it back to the better node.
+        with Cluster([200, 100]) as c:
             def handover():
                 status, body = c.node("a").get(
                     "/ha-status", method="POST", body="action=handover",
@@ -84,6 +85,28 @@ class HaKeepaliveLoadTest(unittest.TestCase):
         with Cluster([200, 100]) as c:
             self.run_move(c, lambda: c.node("a").httpd("-k", "graceful-stop"), "b")
             self.assertIn("planned stop: drained in", c.node("a").error_log_text())
+
+    def test_preempting_return_under_keepalive_load_loses_nothing(self):
+        # a (priority 200) comes back while b serves: b drains and hands over to a, which
+        # waits for that handover (HADrainTimeout + 10 intervals) rather than claiming over
+        # b's head.
+        with Cluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            c.node("a").stop()
+            c.wait_for_holder("b", 2.0)
+            c.wait_for_answers_from("b", 2.0)
+            before = networking_state(c)
+            load = KeepaliveLoad(c.lab, "cl", LOAD_SECONDS)
+            time.sleep(MOVE_AT)
+            c.node("a").start()
+            result = load.result()
+            self.assertGreater(result["requests"], 0, result["output"])
+            self.assertEqual((result["errors"], result["non2xx"]), (0, 0), result["output"])
+            c.wait_for_holder("a", 1.0)
+            self.assertEqual(networking_state(c), before)
+            self.assertIn("a higher-ranked node is back", c.node("b").error_log_text())
+            self.assertIn("handover from", c.node("a").error_log_text())
 
     def test_link_down_under_keepalive_load_service_resumes(self):
         # Unplanned: the connections in flight on a are lost with it (wrk counts them); what is

@@ -261,3 +261,25 @@ TEST_CASE("a returning better node waits for the handover, and preempts if none 
         CHECK(t->reason.find("did not hand over in time") != std::string::npos);
     }
 }
+
+TEST_CASE("a master by handover does not hand back to the better node that handed over") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    e.start();
+    std::uint64_t seq = 0;
+    e.on_heartbeat(from(2, 200, NodeState::Master, ++seq));
+    Heartbeat hb = from(2, 200, NodeState::Master, ++seq);
+    hb.flags |= kFlagHandover;
+    hb.handover_to = 1;
+    REQUIRE(e.on_heartbeat(hb)->to == NodeState::Master);
+    for (int i = 0; i < 10; ++i) {
+        clock.advance(100ms);
+        e.on_heartbeat(from(2, 200, NodeState::Backup, ++seq));
+        CHECK_FALSE(e.should_yield_to_backup());
+    }
+    // It goes away and comes back: now it is a returning better node.
+    clock.advance(2s);
+    e.tick();
+    e.on_heartbeat(from(2, 200, NodeState::Backup, ++seq));
+    CHECK(e.should_yield_to_backup());
+}
