@@ -189,6 +189,14 @@ class HaFailoverTest(unittest.TestCase):
             self.assertEqual(drops["unknown_source"], 5)
             self.assertEqual(drops["wrong_size"], 2)
             self.assertEqual(after["accepted"], before["accepted"])
+            # The burst is logged per episode, not per datagram: one line for ~40 rejections
+            # sent within well under a second (an episode ends after 1 s without one; at most
+            # two if the sender stalled that long), and the count is on the status page.
+            lines = c.node("b").error_log_text().count("rejecting datagrams")
+            episodes = (after["episodes"]["rejected_datagrams"] -
+                        before["episodes"]["rejected_datagrams"])
+            self.assertEqual(lines, episodes)
+            self.assertIn(lines, (1, 2))
             self.assert_served_by(c, "b")
 
     def test_graceful_restart_keeps_heartbeat_process_state_and_address(self):
