@@ -140,6 +140,7 @@ std::optional<std::string> Election::handover_refusal() const {
 std::optional<std::string> Election::request_handover() {
     if (auto refused = handover_refusal()) return refused;
     handover_target_ = best_backup()->node_id;
+    handover_to_better_ = outranks_me(*best_backup());
     handover_started_ = clock_.now();
     return std::nullopt;
 }
@@ -212,7 +213,10 @@ std::optional<Transition> Election::evaluate() {
         if (handover_target_ != 0) {
             for (const PeerView& p : peers_)
                 if (p.live && p.node_id == handover_target_ && p.state == NodeState::Master) {
-                    handover_yield_ = true;
+                    // Handed to a lower node (an operator's move): do not take it back. Handed
+                    // to a better one (a preempting return): preempt as usual if this node
+                    // becomes the better one again.
+                    handover_yield_ = !handover_to_better_;
                     return become(NodeState::Backup, "handed over to " + describe(p));
                 }
             if (now - handover_started_ > kHandoverTimeoutIntervals * config_.interval)
@@ -226,7 +230,10 @@ std::optional<Transition> Election::evaluate() {
 
     // BACKUP
     if (handing_to_me) {
-        const std::uint32_t from = handing_to_me->node_id;
+        // Exempt from the hand-back only when it outranks this node: it chose to move the
+        // role down. One that handed over because it ranked lower is a returning node when it
+        // ranks higher again.
+        const std::uint32_t from = outranks_me(*handing_to_me) ? handing_to_me->node_id : 0;
         auto t = become(NodeState::Master, "handover from " + describe(*handing_to_me));
         handed_over_from_ = from;
         return t;

@@ -118,7 +118,8 @@ class Election {
     std::uint32_t handed_over_from_ = 0;
     nanoseconds handover_started_{0};
     std::uint32_t handover_target_ = 0;
-    bool handover_yield_ = false;  // after handing over, do not preempt the new master
+    bool handover_yield_ = false;      // after handing over, do not preempt the new master
+    bool handover_to_better_ = false;  // the handover under way goes to a higher-ranked node
     bool resigning_ = false;
     bool heard_master_ = false;  // since start (or since leaving FAULT)
     bool health_fault_ = false;

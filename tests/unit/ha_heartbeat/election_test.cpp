@@ -283,3 +283,37 @@ TEST_CASE("a master by handover does not hand back to the better node that hande
     e.on_heartbeat(from(2, 200, NodeState::Backup, ++seq));
     CHECK(e.should_yield_to_backup());
 }
+
+TEST_CASE("a master that handed over because it ranked lower takes back when it ranks higher") {
+    SimClock clock;
+    Election e(config(1, 200), clock);
+    e.start();
+    clock.advance(1s);
+    REQUIRE(e.tick()->to == NodeState::Master);
+    std::uint64_t seq = 0;
+    e.on_heartbeat(from(2, 100, NodeState::Backup, ++seq));
+    e.set_health(false, 150, "a check failed");  // 50 < 100
+    REQUIRE(e.should_yield_to_backup());
+    REQUIRE_FALSE(e.request_handover());
+    REQUIRE(e.on_heartbeat(from(2, 100, NodeState::Master, ++seq))->to == NodeState::Backup);
+    // 200 > 100 again: it preempts (no handover wait configured here).
+    auto t = e.set_health(false, 0, "check ok");
+    REQUIRE(t);
+    CHECK(t->to == NodeState::Master);
+    CHECK(t->reason.rfind("preempting", 0) == 0);
+}
+
+TEST_CASE("a master by a lower node's handover hands back when that node ranks higher again") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    e.start();
+    std::uint64_t seq = 0;
+    Heartbeat hb = from(2, 50, NodeState::Master, ++seq);  // 200 with a penalty of 150
+    hb.flags |= kFlagHandover;
+    hb.handover_to = 1;
+    REQUIRE(e.on_heartbeat(hb)->to == NodeState::Master);
+    e.on_heartbeat(from(2, 50, NodeState::Backup, ++seq));
+    CHECK_FALSE(e.should_yield_to_backup());
+    e.on_heartbeat(from(2, 200, NodeState::Backup, ++seq));  // recovered
+    CHECK(e.should_yield_to_backup());
+}
