@@ -15,6 +15,12 @@ constexpr unsigned kCloseWait = 0x08;
 constexpr unsigned kLastAck = 0x09;
 constexpr unsigned kClosing = 0x0B;
 
+// A connection whose last data has been retransmitted this often without an acknowledgement
+// (at least 200 + 400 + 800 ms at the minimum RTO) has a peer that is gone, typically a client
+// lost while the link was down: waiting for it would hold every drain to its timeout, and the
+// move cannot hurt it more.
+constexpr unsigned kGoneRetransmits = 3;
+
 bool counted_state(unsigned st) {
     return st == kEstablished || st == kSynRecv || st == kFinWait1 || st == kCloseWait ||
            st == kLastAck || st == kClosing;
@@ -86,10 +92,16 @@ int count_open_connections(std::string_view table, int family,
         const std::string_view local = next_field(line);
         next_field(line);  // remote address
         const std::string_view state = next_field(line);
-        std::uint32_t st;
+        next_field(line);  // tx_queue:rx_queue
+        next_field(line);  // tr:tm->when
+        const std::string_view retransmits = next_field(line);
+        std::uint32_t st, rt = 0;
         IpAddress a;
         if (state.size() != 2 || !parse_word(state, &st) || !counted_state(st) ||
             !parse_local(local, family, &a))
+            continue;
+        if (!retransmits.empty() && retransmits.size() <= 8 && parse_word(retransmits, &rt) &&
+            rt >= kGoneRetransmits)
             continue;
         for (const IpAddress& s : addresses)
             if (s == a) {

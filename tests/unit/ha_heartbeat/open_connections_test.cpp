@@ -23,7 +23,9 @@ const char* kTcp =
     "   4: 6400E70A:0050 C800E70A:A1B5 04 00000000:00000000 00:00000000 00000000 33\n"  // FIN_WAIT1
     "   5: 0100007F:1F90 0100007F:C000 01 00000000:00000000 00:00000000 00000000 33\n"  // loopback
     "   6: 6400E70A:01BB C800E70A:A1B6 08 00000000:00000000 00:00000000 00000000 33\n"  // CLOSE_WAIT
-    "   7: garbage line\n";
+    "   7: garbage line\n"
+    // ESTABLISHED, its data retransmitted 5 times unacknowledged: the client is gone.
+    "   8: 6400E70A:0050 C800E70A:A1B7 01 00000010:00000000 01:00000100 00000005 33\n";
 }  // namespace
 
 TEST_CASE("connections to a service address are counted while they can still lose data") {
