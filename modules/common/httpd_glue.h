@@ -10,6 +10,13 @@
 
 #include <string>
 
+// The head of a module record, as STANDARD20_MODULE_STUFF writes it but with the module's
+// conventional name: httpd names a module after the file given there (`<IfModule mod_foo.c>`,
+// /server-info, LoadModule error messages), and __FILE__ would give our `.cpp` source path.
+#define SUITE_MODULE_STUFF(conventional_name)                                                 \
+    MODULE_MAGIC_NUMBER_MAJOR, MODULE_MAGIC_NUMBER_MINOR, -1, conventional_name, nullptr, nullptr, \
+        MODULE_MAGIC_COOKIE, nullptr
+
 namespace suite {
 
 // An APR pool owned by a C++ scope.

@@ -252,7 +252,7 @@ ModuleConfig* module_config(server_rec* s) {
 }  // namespace docsync
 
 extern "C" {
-module AP_MODULE_DECLARE_DATA docsync_module = {STANDARD20_MODULE_STUFF,
+module AP_MODULE_DECLARE_DATA docsync_module = {SUITE_MODULE_STUFF("mod_docsync.c"),
                                                 nullptr,
                                                 nullptr,
                                                 docsync::create_server_config,

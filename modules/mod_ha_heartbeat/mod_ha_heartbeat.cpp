@@ -366,7 +366,7 @@ void register_hooks(apr_pool_t*) {
 }  // namespace ha_heartbeat
 
 extern "C" {
-module AP_MODULE_DECLARE_DATA ha_heartbeat_module = {STANDARD20_MODULE_STUFF,
+module AP_MODULE_DECLARE_DATA ha_heartbeat_module = {SUITE_MODULE_STUFF("mod_ha_heartbeat.c"),
                                                      nullptr,
                                                      nullptr,
                                                      ha_heartbeat::create_server_config,
