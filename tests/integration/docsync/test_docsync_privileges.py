@@ -11,7 +11,7 @@ import tempfile
 import textwrap
 import unittest
 
-from docsync_helpers import new_primary, new_secondary, request, status_json, wait_for
+from docsync_helpers import SECRET, new_primary, new_secondary, request, status_json, wait_for
 
 # A module that is not one: its constructor records who loaded it, then httpd refuses it
 # (no module record), so the configuration is rejected.
@@ -35,6 +35,27 @@ def proc_status(pid):
             key, _, value = line.partition(":")
             fields[key] = value.split()
     return fields
+
+
+def memory_contains(pid, needle, max_region=256 << 20):
+    """Whether `needle` is in the process's anonymous memory (heap, stacks, anonymous maps)."""
+    with open(f"/proc/{pid}/maps") as f:
+        regions = [line.split() for line in f]
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for fields in regions:
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            path = fields[5] if len(fields) > 5 else ""
+            if "r" not in fields[1] or (path and path not in ("[heap]", "[stack]")):
+                continue
+            if end - start > max_region:
+                continue
+            try:
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def run_as(uid, gid, argv):
@@ -135,6 +156,49 @@ class SyncProcessPrivileges(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         with open(self.secondary.conf_path) as f:
             self.assertFalse(f.read().endswith("\nx\n"))
+
+    def test_both_processes_survive_a_graceful_restart_and_are_restarted_when_killed(self):
+        worker = self.worker_pid()
+        helper = int(proc_status(worker)["PPid"][0])
+        self.secondary.graceful()
+        self.assertEqual(self.worker_pid(), worker)
+        self.assertEqual(int(proc_status(worker)["PPid"][0]), helper)
+
+        def restarted(old):
+            def check():
+                pid = status_json(self.secondary)["sync_child_pid"]
+                if pid in (0, old) or not os.path.exists(f"/proc/{pid}"):
+                    return None
+                st = proc_status(pid)
+                return pid if st["Name"] == ["docsync-sync"] else None
+            return check
+        # The worker dies: the helper goes with it and the supervisor in httpd starts both.
+        os.kill(worker, 9)
+        worker2 = wait_for(restarted(worker), timeout=30, what="worker restarted")
+        st = proc_status(worker2)
+        self.assertEqual(st["Uid"], [str(self.user.pw_uid)] * 4)
+        helper2 = int(st["PPid"][0])
+        self.assertNotEqual(helper2, helper)
+        wait_for(lambda: not os.path.exists(f"/proc/{helper}/status") or
+                 proc_status(helper)["State"][0] == "Z", timeout=10, what="old helper gone")
+        # The helper dies: its worker ends too (PR_SET_PDEATHSIG) and both come back.
+        os.kill(helper2, 9)
+        worker3 = wait_for(restarted(worker2), timeout=30, what="worker restarted again")
+        wait_for(lambda: not os.path.exists(f"/proc/{worker2}/status") or
+                 proc_status(worker2)["State"][0] == "Z", timeout=10, what="old worker gone")
+        self.assertEqual(proc_status(worker3)["Uid"][0], str(self.user.pw_uid))
+        self.assertEqual(self.probe(), "v1")
+
+    def test_a_secondary_only_server_keeps_the_secret_out_of_its_httpd_processes(self):
+        worker = self.worker_pid()
+        helper = int(proc_status(worker)["PPid"][0])
+        needle = SECRET.encode()
+        # The scan finds the secret where it must be: in the worker, which signs requests.
+        self.assertTrue(memory_contains(worker, needle))
+        httpd = [p for p in self.secondary.generation_pids() if p != helper]
+        self.assertGreaterEqual(len(httpd), 2)  # the parent and at least one child
+        for pid in httpd:
+            self.assertFalse(memory_contains(pid, needle), f"secret in httpd process {pid}")
 
     def test_a_synced_module_runs_only_in_the_unprivileged_configtest(self):
         build = tempfile.mkdtemp(prefix="docsync-probe-so-")
