@@ -129,8 +129,7 @@ const char* set_secret_file(cmd_parms* cmd, void*, const char* arg) {
     // The configtest of a synced configuration runs as DocSyncUser, which may not read the file:
     // a file that exists but is not ours to read is checked when the server really starts.
     // A missing file is still an error.
-    if (ap_exists_config_define(kUnprivilegedCheckDefine) && ::geteuid() != 0 &&
-        ::access(path, R_OK) != 0 && errno == EACCES) {
+    if (suite::unreadable_in_unprivileged_check(path)) {
         config->secret_file = path;
         return nullptr;
     }

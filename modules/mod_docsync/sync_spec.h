@@ -13,7 +13,9 @@
 namespace docsync {
 
 // Passed to the configtest the worker runs as the sync user: config-time checks that need root
-// (reading DocSyncSecretFile) accept what they are not allowed to see; the real start checks it.
+// (reading DocSyncSecretFile, HASecretFile) accept what they are not allowed to see; the real
+// start checks it. The same name as suite::kUnprivilegedCheckDefine (modules/common), which the
+// httpd side of the modules test; this header stays free of httpd headers.
 inline constexpr const char* kUnprivilegedCheckDefine = "DocSyncUnprivilegedConfigTest";
 inline constexpr const char* kDefaultSyncUser = "docsync";
 
