@@ -78,23 +78,26 @@ bool prepare_tree(const SyncSpec& spec, const std::string& dir, mode_t mode, std
 
 bool prepare_all(const SyncSpec& spec) {
     std::size_t changed = 0;
-    bool ok = prepare_tree(spec, spec.state_dir, 0755, &changed);
-    std::size_t trees = 0;
-    for (const auto& s : spec.sources) {
-        ok = prepare_tree(spec, s.local_dir, 0755, &changed) && ok;
-        ++trees;
-        if (s.restart_graceful) {
-            ok = prepare_tree(spec, staging_dir_for(s.local_dir), 0700, &changed) && ok;
+    std::size_t trees = 0;  // prepared
+    bool ok = true;
+    auto prepare = [&](const std::string& dir, mode_t mode) {
+        if (prepare_tree(spec, dir, mode, &changed))
             ++trees;
-        }
+        else
+            ok = false;
+    };
+    prepare(spec.state_dir, 0755);
+    for (const auto& s : spec.sources) {
+        prepare(s.local_dir, 0755);
+        if (s.restart_graceful) prepare(staging_dir_for(s.local_dir), 0700);
     }
-    if (ok && spec.drop_privileges)
+    if (spec.drop_privileges)
         process_log("notice",
-                    "sync worker runs as %s (uid %d, gid %d) without capabilities; %zu synced "
-                    "or staging tree(s) and %s are its own (%zu entries changed owner now)",
+                    "sync worker runs as %s (uid %d, gid %d) without capabilities; %zu tree(s) "
+                    "are its own (synced, staging, %s; %zu entries changed owner now)",
                     spec.user.c_str(), static_cast<int>(spec.uid), static_cast<int>(spec.gid),
                     trees, spec.state_dir.c_str(), changed);
-    else if (ok)
+    else
         process_log("notice", "httpd was not started as root: the sync worker keeps uid %d",
                     static_cast<int>(::getuid()));
     return ok;
@@ -148,7 +151,9 @@ void reset_signals() {
     // Listening sockets and other descriptors of the parent are not ours to hold.
     ::closefrom(3);
     ::prctl(PR_SET_NAME, "docsync-priv");
-    if (!prepare_all(spec)) _exit(1);
+    // A tree that cannot be prepared is logged; its source then fails in the worker and shows
+    // on the status page, while the other sources go on.
+    prepare_all(spec);
     std::string error;
     std::string secret = load_secret_file(spec.secret_file, &error);
     if (secret.empty()) {
