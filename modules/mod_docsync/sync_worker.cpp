@@ -106,6 +106,9 @@ class HelperChannel {
 
     // Asks the helper to exchange staging and live of source `index`; true once it has.
     bool swap(std::size_t index, std::string* error) {
+        // One request at a time (the helper is serial anyway): a reply is for the newest
+        // generation or for none still waited for.
+        std::lock_guard<std::mutex> one_at_a_time(swap_mutex_);
         std::unique_lock<std::mutex> lock(mutex_);
         const std::uint64_t generation = ++generation_;
         std::string m = format_swap_request(SwapRequest{index, generation});
@@ -153,7 +156,8 @@ class HelperChannel {
     int fd_;
     StatusBoard& board_;
     std::size_t sources_;
-    std::mutex mutex_;
+    std::mutex swap_mutex_;
+    std::mutex mutex_;  // generation_, replies_
     std::condition_variable replied_;
     std::uint64_t generation_ = 0;
     std::map<std::uint64_t, HelperReply> replies_;
