@@ -50,7 +50,8 @@ std::string parent_path(const std::string& dir) {
 
 // Creates `dir` (mode `mode`) if missing and gives the tree to the sync user. Counts into
 // `changed`; false (logged) if it cannot be made the sync user's.
-bool prepare_tree(const SyncSpec& spec, const std::string& dir, mode_t mode, std::size_t* changed) {
+bool prepare_tree(const SyncSpec& spec, const std::string& dir, mode_t mode,
+                  const std::vector<std::string>& excludes, std::size_t* changed) {
     if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
         process_log("error", "cannot create %s: %s", dir.c_str(), errno_text(errno).c_str());
         return false;
@@ -63,7 +64,13 @@ bool prepare_tree(const SyncSpec& spec, const std::string& dir, mode_t mode, std
         process_log("error", "cannot open %s: %s", dir.c_str(), errno_text(errno).c_str());
         return false;
     }
-    OwnershipChange c = give_tree_to(fd.get(), spec.uid, spec.gid);
+    // Excluded paths are neither fetched nor deleted: they stay whose they are.
+    auto excluded = [&](const std::string& rel) {
+        for (const auto& g : excludes)
+            if (glob_excludes(g, rel)) return true;
+        return false;
+    };
+    OwnershipChange c = give_tree_to(fd.get(), spec.uid, spec.gid, excluded);
     if (!c.ok) {
         process_log("error", "cannot give %s to %s: %s", dir.c_str(), spec.user.c_str(),
                     c.error.c_str());
@@ -80,16 +87,18 @@ bool prepare_all(const SyncSpec& spec) {
     std::size_t changed = 0;
     std::size_t trees = 0;  // prepared
     bool ok = true;
-    auto prepare = [&](const std::string& dir, mode_t mode) {
-        if (prepare_tree(spec, dir, mode, &changed))
+    auto prepare = [&](const std::string& dir, mode_t mode,
+                       const std::vector<std::string>& excludes) {
+        if (prepare_tree(spec, dir, mode, excludes, &changed))
             ++trees;
         else
             ok = false;
     };
-    prepare(spec.state_dir, 0755);
+    prepare(spec.state_dir, 0755, {});
     for (const auto& s : spec.sources) {
-        prepare(s.local_dir, 0755);
-        if (s.restart_graceful) prepare(staging_dir_for(s.local_dir), 0700);
+        prepare(s.local_dir, 0755, s.excludes);
+        // The staging dir holds copies the worker made (or an old live tree): all its own.
+        if (s.restart_graceful) prepare(staging_dir_for(s.local_dir), 0700, {});
     }
     if (spec.drop_privileges)
         process_log("notice",

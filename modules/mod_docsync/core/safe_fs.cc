@@ -383,7 +383,9 @@ bool give_entry(int fd, uid_t uid, gid_t gid, OwnershipChange& out) {
     return true;
 }
 
-void give_tree_depth(int dir_fd, uid_t uid, gid_t gid, int depth, OwnershipChange& out) {
+void give_tree_depth(int dir_fd, uid_t uid, gid_t gid, const std::string& rel,
+                     const std::function<bool(const std::string&)>& keep, int depth,
+                     OwnershipChange& out) {
     if (!out.ok) return;
     if (depth > kMaxRemoveDepth) {
         out.ok = false;
@@ -402,6 +404,8 @@ void give_tree_depth(int dir_fd, uid_t uid, gid_t gid, int depth, OwnershipChang
         return;
     }
     for (const auto& n : names) {
+        const std::string child = rel.empty() ? n : rel + "/" + n;
+        if (keep && keep(child)) continue;
         UniqueFd entry(::openat(dir_fd, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
         if (!entry) {
             if (errno == ENOENT) continue;
@@ -415,7 +419,7 @@ void give_tree_depth(int dir_fd, uid_t uid, gid_t gid, int depth, OwnershipChang
             UniqueFd sub(
                 ::openat(dir_fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
             if (!sub) continue;  // replaced since: not ours to chase
-            give_tree_depth(sub.get(), uid, gid, depth + 1, out);
+            give_tree_depth(sub.get(), uid, gid, child, keep, depth + 1, out);
         } else if (!give_entry(entry.get(), uid, gid, out)) {
             out.ok = false;
             out.error = n + ": " + errno_text(errno);
@@ -429,9 +433,10 @@ bool fsync_tree(int dir_fd) {
     return fsync_tree_depth(dir_fd, 0);
 }
 
-OwnershipChange give_tree_to(int dir_fd, uid_t uid, gid_t gid) {
+OwnershipChange give_tree_to(int dir_fd, uid_t uid, gid_t gid,
+                             const std::function<bool(const std::string&)>& keep) {
     OwnershipChange out;
-    give_tree_depth(dir_fd, uid, gid, 0, out);
+    give_tree_depth(dir_fd, uid, gid, "", keep, 0, out);
     return out;
 }
 

@@ -121,14 +121,17 @@ bool fsync_tree(int dir_fd);
 // each entry is opened with O_PATH|O_NOFOLLOW relative to its directory's fd and changed through
 // that fd (a symlink is changed itself, never its target); directories are descended with
 // O_NOFOLLOW. A regular file with more than one hard link is left alone (its other names may be
-// outside the tree) and counted in `skipped`.
+// outside the tree) and counted in `skipped`. Entries for which `keep` returns true (given the
+// path relative to `dir_fd`) keep their owner and are not descended into: a source's exclude=
+// paths stay the administrator's.
 struct OwnershipChange {
     bool ok = true;
     std::size_t changed = 0;  // entries whose owner or group was changed
     std::size_t skipped = 0;  // hard-linked files left alone
     std::string error;
 };
-OwnershipChange give_tree_to(int dir_fd, uid_t uid, gid_t gid);
+OwnershipChange give_tree_to(int dir_fd, uid_t uid, gid_t gid,
+                             const std::function<bool(const std::string&)>& keep = {});
 
 // Reads all of a small file beneath root, bounded.
 std::optional<std::string> read_file_beneath(int root_fd, std::string_view rel_path,

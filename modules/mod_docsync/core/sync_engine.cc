@@ -386,7 +386,7 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
                              " failed: " + swap_error);
         return out;
     }
-    // The old content now lives at the staging path; it is removed before the next staging.
+    // The old content now lives at the staging path; it is emptied before the next staging.
     out.restart_needed = true;
     return out;
 }

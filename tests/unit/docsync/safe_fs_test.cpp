@@ -208,3 +208,28 @@ TEST_CASE("give_tree_to changes owners beneath the root only, never through a li
     }
     CHECK(give_tree_to(fd.get(), uid, gid).changed == 0);  // once: nothing left to change
 }
+
+TEST_CASE("give_tree_to leaves the paths the caller keeps (a source's excludes) as they are") {
+    if (geteuid() != 0) {
+        WARN("not root: chown not testable");
+        return;
+    }
+    TempDir root;
+    mkdir((root / "keep").c_str(), 0755);
+    write_file(root / "keep/inner", "i");
+    write_file(root / "local.secret", "s");
+    write_file(root / "synced", "x");
+    UniqueFd fd = open_root(root.path());
+    OwnershipChange c = give_tree_to(fd.get(), 65534, 65534, [](const std::string& rel) {
+        return rel == "keep" || rel == "local.secret";
+    });
+    REQUIRE(c.ok);
+    struct stat st;
+    for (const char* rel : {"keep", "keep/inner", "local.secret"}) {
+        INFO(rel);
+        REQUIRE(lstat((root / rel).c_str(), &st) == 0);
+        CHECK(st.st_uid == 0);
+    }
+    REQUIRE(lstat((root / "synced").c_str(), &st) == 0);
+    CHECK(st.st_uid == 65534);
+}
