@@ -19,9 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "path_policy.h"
 #include "privsep_protocol.h"
@@ -190,6 +192,8 @@ void reset_signals() {
     OPENSSL_cleanse(secret.data(), secret.size());
     secret.clear();
 
+    std::vector<bool> graceful;
+    for (const auto& s : spec.sources) graceful.push_back(s.restart_graceful);
     std::uint64_t last_generation = 0;
     bool restart_due = false;
     auto last_restart = std::chrono::steady_clock::now() - kMinRestartInterval;
@@ -220,25 +224,18 @@ void reset_signals() {
             process_log("warn", "sync worker %d closed its channel", static_cast<int>(worker));
             _exit(1);
         }
-        std::optional<SwapRequest> req;
-        if (n > 0 && static_cast<std::size_t>(n) <= kMaxPrivsepMessageBytes)
-            req = parse_swap_request(std::string_view(buf, static_cast<std::size_t>(n)));
-        const char* why = nullptr;
-        if (!req)
-            why = "not a swap request";
-        else if (req->source_index >= spec.sources.size())
-            why = "no such source";
-        else if (!spec.sources[req->source_index].restart_graceful)
-            why = "source is not restart=graceful";
-        else if (req->generation <= last_generation)
-            why = "generation not newer than the last";
-        if (why) {
+        const std::size_t length = n > 0 ? static_cast<std::size_t>(n) : 0;
+        SwapDecision d =
+            decide_swap(std::string_view(buf, std::min(length, kMaxPrivsepMessageBytes)), length,
+                        graceful, last_generation);
+        if (!d.request) {
             process_log("error",
-                        "sync worker %d sent a message outside the protocol (%s, %zd bytes); "
+                        "sync worker %d sent a message outside the protocol (%s, %zu bytes); "
                         "ending it",
-                        static_cast<int>(worker), why, n);
+                        static_cast<int>(worker), d.refusal, length);
             die(worker);
         }
+        const SwapRequest* req = &*d.request;
         last_generation = req->generation;
         int err = swap_source(spec, req->source_index);
         if (err == 0) {

@@ -48,6 +48,23 @@ std::optional<SwapRequest> parse_swap_request(std::string_view m) {
     return SwapRequest{static_cast<std::size_t>(*index), *generation};
 }
 
+SwapDecision decide_swap(std::string_view message, std::size_t length,
+                         const std::vector<bool>& graceful, std::uint64_t last_generation) {
+    SwapDecision d;
+    auto req = length == message.size() ? parse_swap_request(message) : std::nullopt;
+    if (!req)
+        d.refusal = "not a swap request";
+    else if (req->source_index >= graceful.size())
+        d.refusal = "no such source";
+    else if (!graceful[req->source_index])
+        d.refusal = "source is not restart=graceful";
+    else if (req->generation <= last_generation)
+        d.refusal = "generation not newer than the last";
+    else
+        d.request = req;
+    return d;
+}
+
 std::string format_helper_reply(const HelperReply& r) {
     switch (r.kind) {
         case HelperReplyKind::swapped:

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace docsync {
 
@@ -31,6 +32,17 @@ struct SwapRequest {
 std::string format_swap_request(const SwapRequest& r);
 // The request exactly as format_swap_request writes it, or nothing.
 std::optional<SwapRequest> parse_swap_request(std::string_view message);
+
+// What the helper does with one datagram of `length` bytes (`length` may exceed the buffer: it
+// is what recv(MSG_TRUNC) reports). `graceful[i]` says whether source i is restart=graceful;
+// `last_generation` is the newest generation accepted so far. Either a request to carry out, or
+// the reason it is refused.
+struct SwapDecision {
+    std::optional<SwapRequest> request;
+    const char* refusal = nullptr;
+};
+SwapDecision decide_swap(std::string_view message, std::size_t length,
+                         const std::vector<bool>& graceful, std::uint64_t last_generation);
 
 enum class HelperReplyKind { swapped, refused, restarted };
 

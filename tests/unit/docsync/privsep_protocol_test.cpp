@@ -77,3 +77,31 @@ TEST_CASE("the helper's replies round-trip; anything else is not a reply") {
         CHECK_FALSE(parse_helper_reply(m));
     }
 }
+
+TEST_CASE("the helper carries out only swaps of restart=graceful sources, each generation once") {
+    const std::vector<bool> graceful = {true, false, true};
+    auto decide = [&](const std::string& m, std::uint64_t last) {
+        return decide_swap(m, m.size(), graceful, last);
+    };
+    SwapDecision ok = decide("swap source 2 generation 5", 4);
+    REQUIRE(ok.request);
+    CHECK(ok.refusal == nullptr);
+    CHECK(ok.request->source_index == 2);
+
+    CHECK(std::string(decide("swap source 3 generation 5", 4).refusal) == "no such source");
+    CHECK(std::string(decide("swap source 9999 generation 5", 4).refusal) == "no such source");
+    CHECK(std::string(decide("swap source 1 generation 5", 4).refusal) ==
+          "source is not restart=graceful");
+    // A replayed or reordered request is refused.
+    CHECK(std::string(decide("swap source 0 generation 4", 4).refusal) ==
+          "generation not newer than the last");
+    CHECK(std::string(decide("swap source 0 generation 3", 4).refusal) ==
+          "generation not newer than the last");
+    CHECK(std::string(decide("swap source 0 generation 1 ", 0).refusal) == "not a swap request");
+    // A datagram longer than the buffer (recv with MSG_TRUNC reports its real length) is
+    // refused even if its first bytes parse.
+    std::string m = "swap source 0 generation 1";
+    CHECK_FALSE(decide_swap(m, m.size() + 100, graceful, 0).request);
+    CHECK_FALSE(decide_swap(m, 0, graceful, 0).request);
+    CHECK_FALSE(decide_swap("", 0, {}, 0).request);
+}
