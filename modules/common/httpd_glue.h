@@ -54,4 +54,12 @@ struct PersistentSegment {
 apr_status_t persistent_segment(server_rec* s, const char* key, apr_size_t size,
                                 PersistentSegment* out);
 
+// mod_docsync checks a synced configuration with `httpd -t -D <this>` run as its unprivileged
+// DocSyncUser, which may not read the root-only key files the configuration names.
+inline constexpr const char* kUnprivilegedCheckDefine = "DocSyncUnprivilegedConfigTest";
+
+// True in such a check when `path` exists but this user may not read it: a directive then takes
+// the path unread (the real start as root reads and checks it); a missing file stays an error.
+bool unreadable_in_unprivileged_check(const char* path);
+
 }  // namespace suite

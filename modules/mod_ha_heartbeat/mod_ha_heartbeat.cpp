@@ -161,6 +161,11 @@ const char* set_secret_file(cmd_parms* cmd, void*, const char* arg) {
     HA_CONFIG();
     const char* path = ap_server_root_relative(cmd->pool, arg);
     if (!path) return suite::directive_error(cmd, std::string("bad path '") + arg + "'");
+    // mod_docsync's unprivileged check of a synced configuration cannot read the key.
+    if (suite::unreadable_in_unprivileged_check(path)) {
+        c->secret_file = path;
+        return nullptr;
+    }
     auto key = read_secret_file(path);
     if (!key) return suite::directive_error(cmd, key.error);
     c->secret_file = path;

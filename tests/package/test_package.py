@@ -50,6 +50,17 @@ class DebianPackage(unittest.TestCase):
                 text = f.read()
             self.assertIn(f"LoadModule {name}_module {MODULE_DIR}/mod_{name}.so", text)
 
+    def test_postinst_creates_the_docsync_system_user_idempotently(self):
+        control = os.path.join(self.workdir, "control")
+        subprocess.run(["dpkg-deb", "-e", self.deb, control], check=True)
+        postinst = os.path.join(control, "postinst")
+        self.assertTrue(os.access(postinst, os.X_OK), postinst)
+        with open(postinst) as f:
+            text = f.read()
+        self.assertIn("adduser --system --group --no-create-home", text)
+        self.assertIn("getent passwd docsync", text)  # an upgrade keeps the existing user
+        subprocess.run(["sh", "-n", postinst], check=True)
+
     def test_balancer_traffic_enables_its_dependencies_through_a2enmod(self):
         if "balancer_traffic" not in MODULES:
             self.skipTest("mod_balancer_traffic not built")
