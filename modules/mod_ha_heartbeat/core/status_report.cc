@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "json_string.h"
 #include "svg_chart.h"
 
 namespace ha_heartbeat {
@@ -12,21 +13,7 @@ namespace {
 constexpr double kNanosPerSecond = 1e9;
 
 std::string json_string(const char* s) {
-    std::string out = "\"";
-    for (const char* p = s; *p; ++p) {
-        const unsigned char c = static_cast<unsigned char>(*p);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
+    return suite::json_string(s);
 }
 
 // Text from the board (node names, reasons, addresses) as HTML content.
