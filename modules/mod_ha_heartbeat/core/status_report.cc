@@ -42,6 +42,7 @@ void for_each_drop(const DropCounters& c, F f) {
     f("replayed", c.replayed);
     f("own_node_id", c.own_node_id);
     f("table_full", c.table_full);
+    f("unconfirmed", c.unconfirmed);
 }
 
 }  // namespace
