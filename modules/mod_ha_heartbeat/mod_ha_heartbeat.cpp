@@ -358,6 +358,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
             new (g_board) StatusBoard();
             g_board->data = BoardData{};
             g_board->mutex.init();
+            renew_handover_nonce(g_board);
         }
         return supervise_heartbeat_process(pconf, s, *c);
     } catch (const std::exception& e) {

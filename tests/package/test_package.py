@@ -59,6 +59,40 @@ class DebianPackage(unittest.TestCase):
         conf = os.path.join(self.root, "etc/apache2/mods-available/balancer_traffic.conf")
         self.assertTrue(os.path.isfile(conf))
 
+    def test_postinst_creates_the_heartbeat_user_idempotently(self):
+        if "ha_heartbeat" not in MODULES:
+            self.skipTest("mod_ha_heartbeat not built")
+        control = os.path.join(self.workdir, "control")
+        subprocess.run(["dpkg-deb", "-e", self.deb, control], check=True)
+        postinst = os.path.join(control, "postinst")
+        self.assertTrue(os.access(postinst, os.X_OK), "postinst missing or not executable")
+        self.assertIn("adduser", self.field("Depends"))
+        # Run it against a stand-in adduser/getent/install that record their calls: a missing
+        # user is created once; an existing one is left alone.
+        fake = os.path.join(self.workdir, "fakebin")
+        os.makedirs(fake, exist_ok=True)
+        calls = os.path.join(self.workdir, "calls")
+        users = os.path.join(self.workdir, "users")
+        scripts = {
+            "adduser": f'echo "adduser $*" >> {calls}; echo haheartbeat >> {users}',
+            "getent": f'grep -qx "$2" {users} 2>/dev/null',
+            "install": f'echo "install $*" >> {calls}',
+        }
+        for name, body in scripts.items():
+            path = os.path.join(fake, name)
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\n" + body + "\n")
+            os.chmod(path, 0o755)
+        env = dict(os.environ, PATH=fake + ":" + os.environ["PATH"])
+        for _ in range(2):
+            subprocess.run(["sh", postinst, "configure"], env=env, check=True, timeout=30)
+        with open(calls) as f:
+            lines = f.read().splitlines()
+        adds = [l for l in lines if l.startswith("adduser")]
+        self.assertEqual(len(adds), 1, lines)
+        self.assertIn("--system", adds[0])
+        self.assertTrue(adds[0].endswith("haheartbeat"), adds[0])
+
 
 if __name__ == "__main__":
     unittest.main()

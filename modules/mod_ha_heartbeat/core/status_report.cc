@@ -166,10 +166,12 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
     o += "</table>\n";
     o += render_state_timeline(d, now_ns);
     if (d.state == static_cast<std::uint8_t>(NodeState::Master)) {
-        // Posts to this same URL; whoever may see this page through <Location> may use it.
+        // Posts to this same URL. The nonce (and the Origin/Referer check of the handler) keep
+        // other sites' pages from submitting it through the browser of someone who may.
         o += "<form method=\"post\"><input type=\"hidden\" name=\"action\" "
-             "value=\"handover\"><button type=\"submit\">Hand over to the best backup"
-             "</button></form>\n";
+             "value=\"handover\"><input type=\"hidden\" name=\"nonce\" value=\"" +
+             html(d.handover_nonce) +
+             "\"><button type=\"submit\">Hand over to the best backup</button></form>\n";
     }
     if (d.handover_result[0]) o += "<p>Last handover: " + html(d.handover_result) + "</p>\n";
     o += "</body></html>\n";
