@@ -83,7 +83,11 @@ std::optional<Heartbeat> HeartbeatReceiver::accept(const std::uint8_t* data, std
     // longer than it takes the peer's next real heartbeat to arrive.
     echoes_[static_cast<std::size_t>(peer - peers_.begin())] = hb.challenge;
     if (hb.echo != challenge_) {
-        ++drops_.unconfirmed;
+        // Echo 0: the peer has not heard from us yet (every first contact), not a drop.
+        if (hb.echo == 0)
+            ++awaiting_echo_;
+        else
+            ++drops_.unconfirmed;
         return std::nullopt;
     }
     ++accepted_;

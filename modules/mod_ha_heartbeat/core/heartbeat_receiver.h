@@ -33,7 +33,7 @@ struct DropCounters {
     std::uint64_t replayed = 0;
     std::uint64_t own_node_id = 0;  // a peer configured with our node name, or a reflection
     std::uint64_t table_full = 0;
-    std::uint64_t unconfirmed = 0;  // authentic and fresh, but not echoing our challenge
+    std::uint64_t unconfirmed = 0;  // authentic and fresh, but echoing another challenge
 
     std::uint64_t total() const {
         return unknown_source + wrong_size + bad_magic + bad_version + bad_mac + malformed +
@@ -57,6 +57,9 @@ class HeartbeatReceiver {
 
     const DropCounters& drops() const { return drops_; }
     std::uint64_t accepted() const { return accepted_; }
+    // Authentic and fresh, but the sender had not received our challenge yet (echo 0): normal
+    // at every first contact, so not a drop; not a sign of life either.
+    std::uint64_t awaiting_echo() const { return awaiting_echo_; }
 
   private:
     SecretKey key_;
@@ -68,6 +71,7 @@ class HeartbeatReceiver {
     ReplayGuard guard_;
     DropCounters drops_;
     std::uint64_t accepted_ = 0;
+    std::uint64_t awaiting_echo_ = 0;
 };
 
 }  // namespace ha_heartbeat
