@@ -94,7 +94,15 @@ suite::Parsed<std::uint64_t> next_boot_epoch(const std::string& path,
     // A name of our own (pid): two processes starting at once never share a temporary file, and
     // O_EXCL|O_NOFOLLOW refuses anything planted there, link or file.
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, kFileMode));
+    constexpr int kCreate = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    int fd = ::open(tmp.c_str(), kCreate, kFileMode);
+    if (fd < 0 && errno == EEXIST) {
+        // Left by a crash of an earlier process with our pid, or planted: unlink removes the
+        // name itself (a link is not followed), then the exclusive create is tried once more.
+        ::unlink(tmp.c_str());
+        fd = ::open(tmp.c_str(), kCreate, kFileMode);
+    }
+    Fd out(fd);
     if (out.get() < 0)
         return fail<std::uint64_t>("cannot create '" + tmp + "': " + std::strerror(errno));
     const std::string text = std::to_string(epoch) + "\n";

@@ -100,18 +100,24 @@ TEST_CASE("the boot epoch stays above the stored one when the clock is behind") 
     // A file that is not a number is refused rather than read as 0 (which would go backwards).
     { std::ofstream(path) << "garbage\n"; }
     CHECK_FALSE(next_boot_epoch(path, 1000));
-    // A link planted at the temporary name is not followed, and nothing is written through it.
+    // A link planted at the temporary name is not followed: nothing is written through it,
+    // and the epoch is stored in a file of its own.
     { std::ofstream(path) << "5\n"; }
     const std::string victim = std::string(dir) + "/victim";
     { std::ofstream(victim) << "keep\n"; }
     const std::string tmp = path + ".tmp." + std::to_string(getpid());
     REQUIRE(symlink(victim.c_str(), tmp.c_str()) == 0);
-    CHECK_FALSE(next_boot_epoch(path, 1000));
+    auto planted = next_boot_epoch(path, 1000);
+    REQUIRE(planted);
+    CHECK(*planted.value == 1000);
     std::ifstream v(victim);
     std::string kept;
     v >> kept;
     CHECK(kept == "keep");
-    unlink(tmp.c_str());
+    struct stat link_st {};
+    CHECK(lstat(path.c_str(), &link_st) == 0);
+    CHECK(S_ISREG(link_st.st_mode));
+    CHECK(lstat(tmp.c_str(), &link_st) != 0);  // no temporary left behind
     unlink(victim.c_str());
     unlink(path.c_str());
     rmdir((std::string(dir) + "/state").c_str());
