@@ -17,19 +17,25 @@ bool equal_nocase(std::string_view a, std::string_view b) {
     return true;
 }
 
-// The authority of an http(s) URL or origin ("https://host:port/path" -> "host:port"); empty
-// when it is not one (other schemes, "null", user info).
-std::string_view authority_of(std::string_view url) {
-    std::string_view rest;
-    if (url.size() > 7 && equal_nocase(url.substr(0, 7), "http://"))
+// Whether an http(s) URL or origin ("https://host:port/path") names `host` (a Host header).
+// Browsers leave the scheme's default port out of Origin; a Host header may carry it.
+bool names_host(std::string_view url, std::string_view host) {
+    std::string_view rest, default_port;
+    if (url.size() > 7 && equal_nocase(url.substr(0, 7), "http://")) {
         rest = url.substr(7);
-    else if (url.size() > 8 && equal_nocase(url.substr(0, 8), "https://"))
+        default_port = ":80";
+    } else if (url.size() > 8 && equal_nocase(url.substr(0, 8), "https://")) {
         rest = url.substr(8);
-    else
-        return {};
+        default_port = ":443";
+    } else {
+        return false;  // other schemes, "null"
+    }
     const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
-    if (authority.find('@') != std::string_view::npos) return {};
-    return authority;
+    if (authority.empty() || authority.find('@') != std::string_view::npos) return false;
+    if (equal_nocase(authority, host)) return true;
+    return host.size() == authority.size() + default_port.size() &&
+           equal_nocase(host.substr(0, authority.size()), authority) &&
+           host.substr(authority.size()) == default_port;
 }
 
 }  // namespace
@@ -53,12 +59,10 @@ std::string handover_refusal(std::string_view form, std::string_view expected_no
                              const char* host, const char* origin, const char* referer) {
     if (!host || !*host) return "no Host header";
     if (origin) {
-        const std::string_view from = authority_of(origin);
-        if (from.empty() || !equal_nocase(from, host))
+        if (!names_host(origin, host))
             return "cross-site request (Origin " + std::string(origin) + ", Host " + host + ")";
     } else if (referer) {
-        const std::string_view from = authority_of(referer);
-        if (from.empty() || !equal_nocase(from, host))
+        if (!names_host(referer, host))
             return "cross-site request (Referer " + std::string(referer).substr(0, 200) +
                    ", Host " + host + ")";
     } else {

@@ -13,6 +13,11 @@ const std::string kForm = "action=handover&nonce=" + kNonce;
 TEST_CASE("the page's own form (same origin, right nonce) may hand over") {
     CHECK(handover_refusal(kForm, kNonce, "10.0.0.1:8080", "http://10.0.0.1:8080", nullptr) == "");
     CHECK(handover_refusal(kForm, kNonce, "ha.example", "HTTPS://HA.example", nullptr) == "");
+    // The scheme's default port, left out of Origin, in the Host header.
+    CHECK(handover_refusal(kForm, kNonce, "ha.example:443", "https://ha.example", nullptr) == "");
+    CHECK(handover_refusal(kForm, kNonce, "ha.example:80", "http://ha.example", nullptr) == "");
+    CHECK(handover_refusal(kForm, kNonce, "ha.example:80", "https://ha.example", nullptr) != "");
+    CHECK(handover_refusal(kForm, kNonce, "ha.example:8443", "https://ha.example", nullptr) != "");
     // Without Origin (older browsers), the Referer decides.
     CHECK(handover_refusal(kForm, kNonce, "ha.example", nullptr,
                            "https://ha.example/ha-status?x#y") == "");
