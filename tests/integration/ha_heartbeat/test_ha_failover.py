@@ -507,6 +507,18 @@ class HaConfigErrorTest(unittest.TestCase):
             HAUser no-such-ha-user
             """, "HAUser", reason="adduser")
 
+    @unittest.skipUnless(os.geteuid() == 0, "httpd's User applies only when started as root")
+    def test_heartbeat_user_same_as_httpd_user_is_refused(self):
+        self.check_refused(f"""\
+            HAHeartbeat On
+            HANodeName a
+            HAListen 127.0.0.1:7694
+            HAPeer 127.0.0.2:7694
+            HAServiceAddress 127.0.0.100/8 lo
+            HASecretFile conf/ha.key
+            HAUser {_run_user()}
+            """, "HAUser", reason="also httpd's User")
+
     def test_priority_out_of_range_is_refused(self):
         self.check_refused("HAPriority 255\n", "HAPriority")
 
