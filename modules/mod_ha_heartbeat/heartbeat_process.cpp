@@ -112,15 +112,16 @@ std::string drop_privileges(const ProcessIdentity& id) {
 
 class HeartbeatLoop {
   public:
-    HeartbeatLoop(const HaConfig& config, StatusBoard* board, const LogFn& log,
+    HeartbeatLoop(const HaConfig& config, SecretKey key, StatusBoard* board, const LogFn& log,
                   NetlinkAddresses& netlink, std::uint64_t epoch, int socket_fd,
                   const HealthCheck& balancers)
         : config_(config),
+          key_(std::move(key)),
           balancers_(balancers),
           board_(board),
           log_(log),
           election_(config.election(), clock_),
-          receiver_(config.secret, config.cluster_id, config.node_id(), peer_addresses(config)),
+          receiver_(key_, config.cluster_id, config.node_id(), peer_addresses(config)),
           holder_(config, netlink, log),
           notifier_(config.notify_command, log),
           health_(config.tracks, config.track_interval, log),
@@ -223,8 +224,11 @@ class HeartbeatLoop {
         hb.cluster_id = config_.cluster_id;
         hb.boot_epoch = epoch_;
         hb.sequence = ++sequence_;
-        const WireMessage m = encode(hb, config_.secret, config_.listen.address.wire());
+        hb.challenge = receiver_.challenge();
         for (const Endpoint& peer : config_.peers) {
+            // One message per peer: each echoes the challenge that peer sent us.
+            hb.echo = receiver_.echo_for(peer.address.wire());
+            const WireMessage m = encode(hb, key_, config_.listen.address.wire());
             sockaddr_storage to;
             const socklen_t len = to_sockaddr(peer, &to);
             if (sendto(socket_, m.data(), m.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to),
@@ -420,6 +424,7 @@ class HeartbeatLoop {
     }
 
     const HaConfig& config_;
+    const SecretKey key_;  // read by this process only (HASecretFile)
     const HealthCheck& balancers_;
     std::string balancer_problem_;
     std::chrono::nanoseconds next_balancer_check_{0};
@@ -460,6 +465,13 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
         log(kLogError, "HAStateFile: " + epoch.error);
         return 1;
     }
+    // Read here, while still root (the file is 0600 root's): httpd's parent and children only
+    // checked it at config time and wiped their copy.
+    auto key = read_secret_file(config.secret_file);
+    if (!key) {
+        log(kLogError, "HASecretFile: " + key.error);
+        return 1;
+    }
     UniqueFd sock(socket(config.listen.address.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (sock.get() < 0) {
         log(kLogError, std::string("HAListen: socket: ") + std::strerror(errno));
@@ -495,7 +507,8 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
                         std::to_string(config.node_id()) + "), priority " +
                         std::to_string(config.priority) + ", boot epoch " +
                         std::to_string(*epoch.value) + ", listening on " + config.listen.text());
-    HeartbeatLoop loop(config, board, log, *netlink, *epoch.value, sock.get(), balancers);
+    HeartbeatLoop loop(config, std::move(*key.value), board, log, *netlink, *epoch.value,
+                       sock.get(), balancers);
     return loop.run(monitor.get());
 }
 
