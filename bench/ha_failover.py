@@ -216,10 +216,10 @@ def run_ours(runs, interval):
                 src, dst = dst, src
             wait_answered_by(probe, src)
             time.sleep(SETTLE)
+            nonce = c.node(src).page_nonce()  # before t0: what a browser has loaded already
             answers = []
             results["handover"].append(event_round(c.lab, probe, lambda: answers.append(
-                c.node(src).get("/ha-status", method="POST", body="action=handover")), dst,
-                loaded))
+                c.node(src).handover(nonce)), dst, loaded))
             if not answers or answers[0][0] != 200:
                 results["handover"][-1] = (None, -1, -1)
             settle(c.lab, names, dst)

@@ -1,5 +1,10 @@
 #include "httpd_glue.h"
 
+#include <http_core.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace suite {
 
 apr_status_t persistent_segment(server_rec* s, const char* key, apr_size_t size,
@@ -26,6 +31,11 @@ apr_status_t persistent_segment(server_rec* s, const char* key, apr_size_t size,
     out->size = apr_shm_size_get(shm);
     out->created = true;
     return APR_SUCCESS;
+}
+
+bool unreadable_in_unprivileged_check(const char* path) {
+    return ap_exists_config_define(kUnprivilegedCheckDefine) && ::geteuid() != 0 &&
+           ::access(path, R_OK) != 0 && errno == EACCES;
 }
 
 }  // namespace suite

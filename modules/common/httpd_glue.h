@@ -10,6 +10,13 @@
 
 #include <string>
 
+// The head of a module record, as STANDARD20_MODULE_STUFF writes it but with the module's
+// conventional name: httpd names a module after the file given there (`<IfModule mod_foo.c>`,
+// /server-info, LoadModule error messages), and __FILE__ would give our `.cpp` source path.
+#define SUITE_MODULE_STUFF(conventional_name)                                                 \
+    MODULE_MAGIC_NUMBER_MAJOR, MODULE_MAGIC_NUMBER_MINOR, -1, conventional_name, nullptr, nullptr, \
+        MODULE_MAGIC_COOKIE, nullptr
+
 namespace suite {
 
 // An APR pool owned by a C++ scope.
@@ -46,5 +53,13 @@ struct PersistentSegment {
 };
 apr_status_t persistent_segment(server_rec* s, const char* key, apr_size_t size,
                                 PersistentSegment* out);
+
+// mod_docsync checks a synced configuration with `httpd -t -D <this>` run as its unprivileged
+// DocSyncUser, which may not read the root-only key files the configuration names.
+inline constexpr const char* kUnprivilegedCheckDefine = "DocSyncUnprivilegedConfigTest";
+
+// True in such a check when `path` exists but this user may not read it: a directive then takes
+// the path unread (the real start as root reads and checks it); a missing file stays an error.
+bool unreadable_in_unprivileged_check(const char* path);
 
 }  // namespace suite

@@ -159,7 +159,7 @@ void register_hooks(apr_pool_t* p) {
 
 extern "C" {
 module AP_MODULE_DECLARE_DATA balancer_traffic_module = {
-    STANDARD20_MODULE_STUFF,
+    SUITE_MODULE_STUFF("mod_balancer_traffic.c"),
     nullptr,
     nullptr,
     balancer_traffic::create_server_config,

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/json_string.h"
 #include "../common/monotonic_clock.h"
 #include "balancer_binding.h"
 #include "core/share_history.h"
@@ -66,9 +67,9 @@ void render_json(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
     bool first_balancer = true;
     for (proxy_balancer* balancer : balancers) {
         BalancerBinding* binding = binding_of(balancer);
-        ap_rprintf(r, "%s{\"name\":\"%s\",\"lbmethod\":\"%s\",\"managed\":%s,",
-                   first_balancer ? "" : ",", ap_escape_quotes(r->pool, balancer->s->name),
-                   method_name(balancer),
+        ap_rprintf(r, "%s{\"name\":%s,\"lbmethod\":%s,\"managed\":%s,", first_balancer ? "" : ",",
+                   suite::json_string(balancer->s->name).c_str(),
+                   suite::json_string(method_name(balancer)).c_str(),
                    binding && binding->region->method ? "true" : "false");
         first_balancer = false;
         if (!binding) {
@@ -80,20 +81,18 @@ void render_json(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
         bool first_member = true;
         for (const MemberRow& row : snapshot(binding, r->server)) {
             const MemberReport& m = row.report;
-            ap_rprintf(r,
-                       "%s{\"name\":\"%s\",\"loadfactor\":%.2f,\"lbset\":%d,\"state\":\"%s\","
-                       "\"eligible\":%s,\"window_bytes\":%.0f,\"window_requests\":%.2f,"
-                       "\"byte_share\":%.4f,\"request_share\":%.4f,\"target_share\":%.4f,"
-                       "\"slow_start\":%.3f,\"inflight\":%u,\"picks_total\":%" APR_UINT64_T_FMT
-                       ",\"bytes_total\":%" APR_UINT64_T_FMT "}",
-                       first_member ? "" : ",",
-                       ap_escape_quotes(r->pool, member_name(row.worker)),
-                       row.input.loadfactor / 100.0, row.input.lbset,
-                       state_text(r->pool, row.worker), m.eligible ? "true" : "false",
-                       m.window_bytes, m.window_requests, m.byte_share, m.request_share,
-                       m.target_share, m.slow_start, m.inflight,
-                       static_cast<apr_uint64_t>(m.picks_total),
-                       static_cast<apr_uint64_t>(m.bytes_total));
+            ap_rprintf(
+                r,
+                "%s{\"name\":%s,\"loadfactor\":%.2f,\"lbset\":%d,\"state\":\"%s\","
+                "\"eligible\":%s,\"window_bytes\":%.0f,\"window_requests\":%.2f,"
+                "\"byte_share\":%.4f,\"request_share\":%.4f,\"target_share\":%.4f,"
+                "\"slow_start\":%.3f,\"inflight\":%u,\"picks_total\":%" APR_UINT64_T_FMT
+                ",\"bytes_total\":%" APR_UINT64_T_FMT "}",
+                first_member ? "" : ",", suite::json_string(member_name(row.worker)).c_str(),
+                row.input.loadfactor / 100.0, row.input.lbset, state_text(r->pool, row.worker),
+                m.eligible ? "true" : "false", m.window_bytes, m.window_requests, m.byte_share,
+                m.request_share, m.target_share, m.slow_start, m.inflight,
+                static_cast<apr_uint64_t>(m.picks_total), static_cast<apr_uint64_t>(m.bytes_total));
             first_member = false;
         }
         ap_rputs("]}", r);

@@ -31,16 +31,24 @@ struct ModuleConfig {
     std::vector<ExportConfig> exports;
     std::vector<SourceOptions> sources;
     std::string secret_file;
+    // The workers need the secret only to verify requests to an export: on a secondary-only
+    // server post_config wipes it, and the sync processes read the file themselves.
     std::string secret;
+    std::string secret_sha256;
     std::chrono::seconds max_skew{60};
     std::chrono::milliseconds rescan_interval{30'000};
     std::chrono::seconds long_poll{kDefaultLongPoll};
     std::string ca_file;       // DocSyncCACertificateFile: extra trust anchor for https sources
-    std::string status_file;   // in the runtime directory, set in post_config
+    std::string state_dir;     // runtime dir/docsync, the sync worker's; set in post_config
+    std::string status_file;   // in state_dir
     std::string httpd_binary;  // for the configtest of restart=graceful sources
     std::string config_file;   // the -f file this server was started with
     std::string server_root;
     std::vector<std::string> defines;  // -D names, passed on to the configtest
+    std::string sync_user;  // DocSyncUser (default kDefaultSyncUser), resolved in post_config
+    uid_t sync_uid = 0;
+    gid_t sync_gid = 0;
+    bool drop_privileges = true;  // httpd started as root
 };
 
 ModuleConfig* module_config(server_rec* s);
@@ -53,7 +61,7 @@ int export_post_config(server_rec* s, ModuleConfig* config);
 // status_handler.cpp
 int status_handler(request_rec* r);
 
-// sync_child.cpp: starts (or keeps, across a graceful restart) the supervised sync process.
+// sync_supervisor.cpp: starts (or keeps, across a graceful restart) the supervised sync process.
 int sync_child_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* config);
 
 }  // namespace docsync

@@ -9,16 +9,21 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <http_main.h>
+#include <openssl/crypto.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <new>
 #include <string>
 
 #include "../common/duration.h"
 #include "../common/httpd_glue.h"
+#include "crypto.h"
 #include "docsync_glue.h"
 #include "request_auth.h"
+#include "sync_spec.h"
 
 APLOG_USE_MODULE(docsync);
 
@@ -56,6 +61,28 @@ bool valid_export_name(const std::string& name) {
         if (!isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
             return false;
     return name != "." && name != "..";
+}
+
+// The unprivileged user the sync worker runs as: it must exist and not be root.
+bool resolve_sync_user(const std::string& name, ModuleConfig* config, std::string* error) {
+    errno = 0;
+    struct passwd* pw = ::getpwnam(name.c_str());
+    if (!pw) {
+        *error = "user '" + name +
+                 "' does not exist; create it with `adduser --system --group --no-create-home " +
+                 name + "` (or `useradd --system --user-group --no-create-home --shell " +
+                 "/usr/sbin/nologin " + name + "`), or name another unprivileged user";
+        return false;
+    }
+    if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+        *error = "user '" + name + "' has uid or gid 0; the sync worker must not run as root";
+        return false;
+    }
+    if (config) {
+        config->sync_uid = pw->pw_uid;
+        config->sync_gid = pw->pw_gid;
+    }
+    return true;
 }
 
 const char* set_export(cmd_parms* cmd, void*, const char* name, const char* dir) {
@@ -99,10 +126,18 @@ const char* set_secret_file(cmd_parms* cmd, void*, const char* arg) {
     ModuleConfig* config = config_of(cmd);
     const char* path = ap_server_root_relative(cmd->pool, arg);
     if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
+    // The configtest of a synced configuration runs as DocSyncUser, which may not read the file:
+    // a file that exists but is not ours to read is checked when the server really starts.
+    // A missing file is still an error.
+    if (suite::unreadable_in_unprivileged_check(path)) {
+        config->secret_file = path;
+        return nullptr;
+    }
     std::string error;
     std::string secret = load_secret_file(path, &error);
     if (secret.empty()) return suite::directive_error(cmd, error);
     config->secret_file = path;
+    config->secret_sha256 = sha256_hex(secret);
     config->secret = std::move(secret);
     return nullptr;
 }
@@ -152,6 +187,14 @@ const char* set_ca_file(cmd_parms* cmd, void*, const char* arg) {
     return nullptr;
 }
 
+const char* set_sync_user(cmd_parms* cmd, void*, const char* arg) {
+    if (const char* err = main_server_only(cmd)) return err;
+    std::string error;
+    if (!resolve_sync_user(arg, nullptr, &error)) return suite::directive_error(cmd, error);
+    config_of(cmd)->sync_user = arg;
+    return nullptr;
+}
+
 const command_rec directives[] = {
     AP_INIT_TAKE2("DocSyncExport", reinterpret_cast<cmd_func>(set_export), nullptr, RSRC_CONF,
                   "DocSyncExport <name> <directory>: publish a directory tree to secondaries"),
@@ -166,6 +209,8 @@ const command_rec directives[] = {
                   RSRC_CONF, "Full rescan period of exports besides inotify (default 30s)"),
     AP_INIT_TAKE1("DocSyncLongPoll", reinterpret_cast<cmd_func>(set_long_poll), nullptr, RSRC_CONF,
                   "Longest wait of a manifest request for a change (default 25s)"),
+    AP_INIT_TAKE1("DocSyncUser", reinterpret_cast<cmd_func>(set_sync_user), nullptr, RSRC_CONF,
+                  "Unprivileged user the sync worker runs as (default docsync)"),
     AP_INIT_TAKE1("DocSyncCACertificateFile", reinterpret_cast<cmd_func>(set_ca_file), nullptr,
                   RSRC_CONF, "PEM trust anchors for https sources (default: system store)"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
@@ -201,7 +246,18 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s
                          "DocSyncSecretFile: required when DocSyncExport or DocSyncSource is used");
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        config->status_file = ap_runtime_dir_relative(pconf, "docsync-status");
+        config->state_dir = ap_runtime_dir_relative(pconf, "docsync");
+        config->status_file = config->state_dir + "/status";
+        if (config->sync_user.empty()) config->sync_user = kDefaultSyncUser;
+        config->drop_privileges = ::geteuid() == 0;
+        if (!config->sources.empty() && config->drop_privileges) {
+            std::string error;
+            if (!resolve_sync_user(config->sync_user, config, &error)) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10605) "DocSyncUser: %s",
+                             error.c_str());
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
         config->httpd_binary = self_executable();
         config->server_root = ap_server_root;
         config->config_file = main_config_file(pconf, s);
@@ -210,6 +266,13 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s
             config->defines.emplace_back(APR_ARRAY_IDX(ap_server_config_defines, i, const char*));
         int rc = export_post_config(s, config);
         if (rc != OK) return rc;
+        // The httpd children fork from this process: without an export they never use the
+        // secret, so it must not be in their memory (the sync processes read the file).
+        if (config->exports.empty() && !config->secret.empty()) {
+            OPENSSL_cleanse(config->secret.data(), config->secret.size());
+            config->secret.clear();
+            config->secret.shrink_to_fit();
+        }
         return sync_child_post_config(pconf, s, config);
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, APLOGNO(10602) "mod_docsync: %s", e.what());
@@ -252,7 +315,7 @@ ModuleConfig* module_config(server_rec* s) {
 }  // namespace docsync
 
 extern "C" {
-module AP_MODULE_DECLARE_DATA docsync_module = {STANDARD20_MODULE_STUFF,
+module AP_MODULE_DECLARE_DATA docsync_module = {SUITE_MODULE_STUFF("mod_docsync.c"),
                                                 nullptr,
                                                 nullptr,
                                                 docsync::create_server_config,

@@ -150,15 +150,16 @@ std::string drop_privileges(const ProcessIdentity& id) {
 
 class HeartbeatLoop {
   public:
-    HeartbeatLoop(const HaConfig& config, StatusBoard* board, const LogFn& log,
+    HeartbeatLoop(const HaConfig& config, SecretKey key, StatusBoard* board, const LogFn& log,
                   NetlinkAddresses& netlink, std::uint64_t epoch, int socket_fd,
                   const HealthCheck& balancers)
         : config_(config),
+          key_(std::move(key)),
           balancers_(balancers),
           board_(board),
           log_(log),
           election_(config.election(), clock_),
-          receiver_(config.secret, config.cluster_id, config.node_id(), peer_addresses(config)),
+          receiver_(key_, config.cluster_id, config.node_id(), peer_addresses(config)),
           holder_(config, netlink, log),
           notifier_(config.notify_command, log),
           health_(config.tracks, config.track_interval, log),
@@ -284,9 +285,15 @@ class HeartbeatLoop {
     // Sends the heartbeat the election gives now (main thread: it reads the election) and
     // leaves it for the repeat sender.
     void send() {
-        const Heartbeat hb = election_.outgoing();
+        Heartbeat hb = election_.outgoing();
+        hb.challenge = receiver_.challenge();
+        // The echoes too are taken here: the receiver belongs to the main thread.
+        std::vector<std::uint64_t> echoes;
+        for (const Endpoint& peer : config_.peers)
+            echoes.push_back(receiver_.echo_for(peer.address.wire()));
         std::lock_guard<std::mutex> lock(send_mutex_);
         outgoing_ = hb;
+        outgoing_echoes_ = std::move(echoes);
         have_outgoing_ = true;
         send_locked();
     }
@@ -326,8 +333,11 @@ class HeartbeatLoop {
         hb.cluster_id = config_.cluster_id;
         hb.boot_epoch = epoch_;
         hb.sequence = ++sequence_;
-        const WireMessage m = encode(hb, config_.secret, config_.listen.address.wire());
-        for (const Endpoint& peer : config_.peers) {
+        for (std::size_t i = 0; i < config_.peers.size(); ++i) {
+            const Endpoint& peer = config_.peers[i];
+            // One message per peer: each echoes the challenge that peer sent us.
+            hb.echo = i < outgoing_echoes_.size() ? outgoing_echoes_[i] : 0;
+            const WireMessage m = encode(hb, key_, config_.listen.address.wire());
             sockaddr_storage to;
             const socklen_t len = to_sockaddr(peer, &to);
             if (sendto(socket_, m.data(), m.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to),
@@ -684,6 +694,7 @@ class HeartbeatLoop {
     }
 
     const HaConfig& config_;
+    const SecretKey key_;  // read by this process only (HASecretFile)
     const HealthCheck& balancers_;
     std::string balancer_problem_;
     std::chrono::nanoseconds next_balancer_check_{0};
@@ -702,6 +713,7 @@ class HeartbeatLoop {
     std::mutex send_mutex_;  // outgoing_, last_sent_, sequence_, send_errors_, the socket's sends
     std::condition_variable sender_wake_;
     Heartbeat outgoing_{};
+    std::vector<std::uint64_t> outgoing_echoes_;  // per configured peer, as of the last send()
     bool have_outgoing_ = false;
     bool sender_stop_ = false;
     std::chrono::nanoseconds last_sent_{0};
@@ -744,6 +756,13 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
         log(kLogError, "HAStateFile: " + epoch.error);
         return 1;
     }
+    // Read here, while still root (the file is 0600 root's): httpd's parent and children only
+    // checked it at config time and wiped their copy.
+    auto key = read_secret_file(config.secret_file);
+    if (!key) {
+        log(kLogError, "HASecretFile: " + key.error);
+        return 1;
+    }
     UniqueFd sock(socket(config.listen.address.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (sock.get() < 0) {
         log(kLogError, std::string("HAListen: socket: ") + std::strerror(errno));
@@ -784,7 +803,8 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
                            std::to_string(config.priority) + ", boot epoch " +
                            std::to_string(*epoch.value) + ", listening on " + config.listen.text() +
                            ", " + scheduling);
-    HeartbeatLoop loop(config, board, queued, *netlink, *epoch.value, sock.get(), balancers);
+    HeartbeatLoop loop(config, std::move(*key.value), board, queued, *netlink, *epoch.value,
+                       sock.get(), balancers);
     return loop.run(monitor.get());
 }
 

@@ -11,6 +11,8 @@
 #include <http_protocol.h>
 #include <mpm_common.h>
 #include <netinet/in.h>
+#include <unistd.h>
+#include <unixd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +21,7 @@
 
 #include "../common/duration.h"
 #include "../common/httpd_glue.h"
+#include "core/boot_epoch.h"
 #include "module_state.h"
 #include "stop_signals.h"
 
@@ -31,7 +34,6 @@ StatusBoard* g_board = nullptr;
 namespace {
 
 constexpr const char* kBoardKey = "ha_heartbeat_board";
-constexpr const char* kDefaultEpochFile = "ha_heartbeat.epoch";
 constexpr const char* kTrackFilePrefix = "file:";
 constexpr int kMaxTrackWeight = kMaxPriority;
 
@@ -165,10 +167,16 @@ const char* set_secret_file(cmd_parms* cmd, void*, const char* arg) {
     HA_CONFIG();
     const char* path = ap_server_root_relative(cmd->pool, arg);
     if (!path) return suite::directive_error(cmd, std::string("bad path '") + arg + "'");
+    // mod_docsync's unprivileged check of a synced configuration cannot read the key.
+    if (suite::unreadable_in_unprivileged_check(path)) {
+        c->secret_file = path;
+        return nullptr;
+    }
+    // Read here only to refuse a bad key at startup; the buffer is wiped when `key` goes. The
+    // heartbeat process reads the file itself, so httpd's processes never hold the key.
     auto key = read_secret_file(path);
     if (!key) return suite::directive_error(cmd, key.error);
     c->secret_file = path;
-    c->secret = *key.value;
     return nullptr;
 }
 
@@ -290,6 +298,12 @@ const char* set_realtime(cmd_parms* cmd, void*, const char* arg) {
     return nullptr;
 }
 
+const char* set_user(cmd_parms* cmd, void*, const char* arg) {
+    HA_CONFIG();
+    c->user = arg;
+    return nullptr;
+}
+
 #define TAKE1(name, fn, help) \
     AP_INIT_TAKE1(name, reinterpret_cast<cmd_func>(fn), nullptr, RSRC_CONF, help)
 #define TAKE12(name, fn, help) \
@@ -323,6 +337,8 @@ const command_rec directives[] = {
     TAKE1("HAAddressLifetime", set_address_lifetime,
           "Kernel lifetime of the service addresses, renewed while master (default 2s)"),
     TAKE1("HAStateFile", set_state_file, "Where the boot epoch is kept"),
+    TAKE1("HAUser", set_user,
+          "System user the heartbeat process runs as (default haheartbeat); not httpd's User"),
     TAKE1("HARealtime", set_realtime,
           "Real-time priority (SCHED_RR 1..99, default 10) and locked memory for the heartbeat "
           "process, or off"),
@@ -339,9 +355,22 @@ apr_status_t forget_config(void*) {
     return APR_SUCCESS;
 }
 
+// HAUser must exist, and must not be httpd's User: the point of it is that a request-serving
+// child cannot signal, trace or read the heartbeat process.
+std::string check_user(HaConfig* c) {
+    std::string error = resolve_user(c);
+    if (!error.empty()) return error;
+    if (geteuid() == 0 && c->user_id == ap_unixd_config.user_id)
+        return "HAUser: '" + c->user +
+               "' is also httpd's User; give the heartbeat process a user of its own (default " +
+               kDefaultHaUser + ")";
+    return "";
+}
+
 int check_config(server_rec* s, bool log_to_stderr) {
     HaConfig* c = server_config(s);
-    const std::string error = validate(*c);
+    std::string error = validate(*c);
+    if (error.empty() && c->enabled) error = check_user(c);
     if (error.empty()) return OK;
     if (log_to_stderr) {
         std::fprintf(stderr, "mod_ha_heartbeat: %s\n", error.c_str());
@@ -359,8 +388,7 @@ void test_config(apr_pool_t*, server_rec* s) {
 int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     try {
         HaConfig* c = server_config(s);
-        if (c->epoch_file.empty())
-            c->epoch_file = ap_runtime_dir_relative(pconf, kDefaultEpochFile);
+        if (c->epoch_file.empty()) c->epoch_file = kDefaultEpochFile;
         if (!c->enabled) return OK;
         if (check_config(s, false) != OK) return HTTP_INTERNAL_SERVER_ERROR;
         // The first of httpd's two configuration passes only checks; the heartbeat starts in the
@@ -377,6 +405,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
             new (g_board) StatusBoard();
             g_board->data = BoardData{};
             g_board->mutex.init();
+            renew_handover_nonce(g_board);
         }
         g_pconf = pconf;
         g_config = c;
@@ -446,7 +475,7 @@ void register_hooks(apr_pool_t*) {
 }  // namespace ha_heartbeat
 
 extern "C" {
-module AP_MODULE_DECLARE_DATA ha_heartbeat_module = {STANDARD20_MODULE_STUFF,
+module AP_MODULE_DECLARE_DATA ha_heartbeat_module = {SUITE_MODULE_STUFF("mod_ha_heartbeat.c"),
                                                      nullptr,
                                                      nullptr,
                                                      ha_heartbeat::create_server_config,

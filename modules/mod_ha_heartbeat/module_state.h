@@ -33,5 +33,7 @@ void note_worker_exited(ap_generation_t generation);
 
 // SetHandler ha-status.
 int status_handler(request_rec* r);
+// Draws the handover form's nonce; called in the parent when httpd starts.
+void renew_handover_nonce(StatusBoard* board);
 
 }  // namespace ha_heartbeat

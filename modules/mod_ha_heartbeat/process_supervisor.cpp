@@ -88,8 +88,8 @@ std::string fingerprint(const HaConfig& c) {
         c.node_name + "|" + std::to_string(c.priority) + "|" + c.listen.text() + "|" +
         std::to_string(c.interval.count()) + "|" + std::to_string(c.dead_interval.count()) + "|" +
         std::to_string(c.preempt) + "|" + std::to_string(c.preempt_delay.count()) + "|" +
-        c.secret_file + "|" + c.notify_command + "|" + std::to_string(c.cluster_id) + "|" +
-        std::to_string(c.track_balancers) + std::to_string(c.balancer_weight) + "|" +
+        c.secret_file + "|" + c.notify_command + "|" + std::to_string(c.cluster_id) + "|" + c.user +
+        "|" + std::to_string(c.track_balancers) + std::to_string(c.balancer_weight) + "|" +
         std::to_string(c.drain_timeout.count()) + "|" + std::to_string(c.realtime_priority);
     for (const auto& p : c.peers) f += "|peer " + p.text();
     for (const auto& a : c.service_addresses) f += "|addr " + a.text() + " " + a.interface;
@@ -112,8 +112,9 @@ void child_log(server_rec* s, int level, const std::string& message) {
     }
     ProcessIdentity identity;
     identity.drop_privileges = true;
-    identity.uid = ap_unixd_config.user_id;
-    identity.gid = ap_unixd_config.group_id;
+    // HAUser, resolved at config time (check_config refuses a missing user).
+    identity.uid = config.user_id;
+    identity.gid = config.group_id;
     int rc = 1;
     try {
         const LogFn log = [s](int level, const std::string& m) { child_log(s, level, m); };

@@ -1,10 +1,13 @@
 // SetHandler ha-status: node, state, priorities, peers, held addresses, transitions and drop
 // counters as HTML, or JSON with ?json. POST action=handover asks the heartbeat process to hand
-// the addresses to the best backup; access control is whatever <Location> gives the handler.
+// the addresses to the best backup; access control is whatever <Location> gives the handler,
+// and the POST must also come from the page's own form (same origin and its nonce: see
+// core/handover_request.h), or it is refused with 403.
 // clang-format off: httpd.h first, the other httpd headers rely on what it declares.
 #include <httpd.h>
 // clang-format on
 #include <apr_strings.h>
+#include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
 
@@ -14,8 +17,12 @@
 #include <thread>
 
 #include "../common/monotonic_clock.h"
+#include "../common/json_string.h"
+#include "core/handover_request.h"
 #include "core/status_report.h"
 #include "module_state.h"
+
+APLOG_USE_MODULE(ha_heartbeat);
 
 namespace ha_heartbeat {
 namespace {
@@ -42,20 +49,20 @@ bool read_form(request_rec* r, std::string* body) {
     return n == 0;
 }
 
-bool has_field(const std::string& form, const char* field) {
-    std::size_t start = 0;
-    while (start <= form.size()) {
-        const std::size_t end = std::min(form.find('&', start), form.size());
-        if (form.compare(start, end - start, field) == 0) return true;
-        start = end + 1;
-    }
-    return false;
-}
-
 int handle_handover(request_rec* r) {
     std::string form;
     if (!read_form(r, &form)) return HTTP_REQUEST_ENTITY_TOO_LARGE;
-    if (!has_field(form, "action=handover")) return HTTP_BAD_REQUEST;
+    std::string_view action;
+    if (!form_field(form, "action", &action) || action != "handover") return HTTP_BAD_REQUEST;
+    const std::string refusal = handover_refusal(
+        form, snapshot().handover_nonce, apr_table_get(r->headers_in, "Host"),
+        apr_table_get(r->headers_in, "Origin"), apr_table_get(r->headers_in, "Referer"));
+    if (!refusal.empty()) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "ha-status: handover refused from %s: %s (use the page's own button)",
+                      r->useragent_ip, refusal.c_str());
+        return HTTP_FORBIDDEN;
+    }
     std::uint64_t ticket;
     {
         suite::SharedLock lock(g_board->mutex);
@@ -71,11 +78,23 @@ int handle_handover(request_rec* r) {
     ap_set_content_type(r, "application/json");
     r->status = done ? HTTP_OK : HTTP_SERVICE_UNAVAILABLE;
     const std::string result = done ? d.handover_result : "the heartbeat process did not answer";
-    ap_rprintf(r, "{\"handover\":\"%s\"}\n", ap_escape_quotes(r->pool, result.c_str()));
+    ap_rprintf(r, "{\"handover\":%s}\n", suite::json_string(result).c_str());
     return OK;
 }
 
 }  // namespace
+
+void renew_handover_nonce(StatusBoard* board) {
+    unsigned char bytes[kHandoverNonceBytes];
+    char hex[kHandoverNonceHex + 1] = {};
+    // Without randomness the form cannot be protected: leave the nonce empty, which refuses
+    // every handover POST (handover_refusal), rather than use a guessable one.
+    if (apr_generate_random_bytes(bytes, sizeof bytes) == APR_SUCCESS)
+        for (std::size_t i = 0; i < sizeof bytes; ++i)
+            apr_snprintf(hex + 2 * i, 3, "%02x", bytes[i]);
+    suite::SharedLock lock(board->mutex);
+    copy_text(board->data.handover_nonce, hex);
+}
 
 int status_handler(request_rec* r) {
     if (!r->handler || std::strcmp(r->handler, "ha-status") != 0) return DECLINED;

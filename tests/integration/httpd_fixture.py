@@ -66,6 +66,18 @@ def _run_user():
     return None
 
 
+def ensure_system_user(name):
+    """The unprivileged system user a module's process runs as (mod_docsync's DocSyncUser
+    default), created if missing as .ci/install-deps and the Debian package do."""
+    with contextlib.suppress(KeyError):
+        return pwd.getpwnam(name)
+    if os.geteuid() == 0:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                       check=False, capture_output=True, timeout=30)
+    return pwd.getpwnam(name)
+
+
 class HttpdError(RuntimeError):
     pass
 
@@ -87,6 +99,8 @@ class HttpdInstance:
         self.body = body
         self.modules = ["mpm_event", "authz_core", "mime", "dir"] + list(modules)
         self.suite_modules = list(suite_modules)
+        if "docsync" in self.suite_modules and os.geteuid() == 0:
+            ensure_system_user("docsync")
         self.threads = threads
         self.servers = servers
         self.extra_listen = list(extra_listen)

@@ -59,6 +59,43 @@ class DebianPackage(unittest.TestCase):
         conf = os.path.join(self.root, "etc/apache2/mods-available/balancer_traffic.conf")
         self.assertTrue(os.path.isfile(conf))
 
+    def test_postinst_creates_each_system_user_once(self):
+        # docsync: mod_docsync's sync worker (DocSyncUser); haheartbeat: the heartbeat process
+        # (HAUser). Both are created in every package, whichever modules an admin enables.
+        control = os.path.join(self.workdir, "control")
+        subprocess.run(["dpkg-deb", "-e", self.deb, control], check=True)
+        postinst = os.path.join(control, "postinst")
+        self.assertTrue(os.access(postinst, os.X_OK), "postinst missing or not executable")
+        self.assertIn("adduser", self.field("Depends"))
+        # Run it against a stand-in adduser/getent/install that record their calls: a missing
+        # user is created once; an existing one is left alone.
+        fake = os.path.join(self.workdir, "fakebin")
+        os.makedirs(fake, exist_ok=True)
+        calls = os.path.join(self.workdir, "calls")
+        users = os.path.join(self.workdir, "users")
+        scripts = {
+            "adduser": f'echo "adduser $*" >> {calls}; for a; do last=$a; done; '
+                       f'echo "$last" >> {users}',
+            "getent": f'grep -qx "$2" {users} 2>/dev/null',
+            "install": f'echo "install $*" >> {calls}',
+        }
+        for name, body in scripts.items():
+            path = os.path.join(fake, name)
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\n" + body + "\n")
+            os.chmod(path, 0o755)
+        env = dict(os.environ, PATH=fake + ":" + os.environ["PATH"])
+        for _ in range(2):
+            subprocess.run(["sh", postinst, "configure"], env=env, check=True, timeout=30)
+        with open(calls) as f:
+            lines = f.read().splitlines()
+        adds = [l for l in lines if l.startswith("adduser")]
+        self.assertEqual(sorted(a.split()[-1] for a in adds), ["docsync", "haheartbeat"], lines)
+        for add in adds:
+            self.assertIn("--system", add)
+            self.assertIn("--no-create-home", add)
+        subprocess.run(["sh", "-n", postinst], check=True)
+
 
 if __name__ == "__main__":
     unittest.main()

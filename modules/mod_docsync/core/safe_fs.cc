@@ -266,6 +266,10 @@ bool set_mode_beneath(int root_fd, std::string_view rel_path, std::uint32_t mode
     if (!fd) return false;
     struct stat st;
     if (::fstat(fd.get(), &st) != 0 || S_ISLNK(st.st_mode)) return false;
+    if (S_ISREG(st.st_mode) && st.st_nlink != 1) {
+        errno = EMLINK;
+        return false;
+    }
     return ::fchmod(fd.get(), mode & 01777) == 0;
 }
 
@@ -334,6 +338,106 @@ bool copy_tree_depth(int src, int dst, int depth) {
 
 bool copy_tree(int src_dir_fd, int dst_dir_fd) {
     return copy_tree_depth(src_dir_fd, dst_dir_fd, 0);
+}
+
+bool clear_dir(int dir_fd) {
+    return remove_children(dir_fd, 0);
+}
+
+namespace {
+bool fsync_tree_depth(int dir_fd, int depth) {
+    if (depth > kMaxRemoveDepth) return false;
+    std::vector<std::string> names;
+    if (!list_dir(dir_fd, &names)) return false;
+    bool ok = true;
+    for (const auto& n : names) {
+        struct stat st;
+        if (::fstatat(dir_fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            ok = false;
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            UniqueFd sub(
+                ::openat(dir_fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            ok = sub && fsync_tree_depth(sub.get(), depth + 1) && ok;
+        } else if (S_ISREG(st.st_mode)) {
+            UniqueFd f(::openat(dir_fd, n.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+            ok = f && ::fsync(f.get()) == 0 && ok;
+        }
+        // A symlink's target text is part of its directory entry's inode, written with the
+        // directory's metadata: the directory fsync below covers it.
+    }
+    return ::fsync(dir_fd) == 0 && ok;
+}
+
+bool give_entry(int fd, uid_t uid, gid_t gid, OwnershipChange& out) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) return false;
+    if (S_ISREG(st.st_mode) && st.st_nlink != 1) {
+        ++out.skipped;
+        return true;
+    }
+    if (st.st_uid == uid && st.st_gid == gid) return true;
+    if (::fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) return false;
+    ++out.changed;
+    return true;
+}
+
+void give_tree_depth(int dir_fd, uid_t uid, gid_t gid, const std::string& rel,
+                     const std::function<bool(const std::string&)>& keep, int depth,
+                     OwnershipChange& out) {
+    if (!out.ok) return;
+    if (depth > kMaxRemoveDepth) {
+        out.ok = false;
+        out.error = "tree deeper than " + std::to_string(kMaxRemoveDepth);
+        return;
+    }
+    if (!give_entry(dir_fd, uid, gid, out)) {
+        out.ok = false;
+        out.error = errno_text(errno);
+        return;
+    }
+    std::vector<std::string> names;
+    if (!list_dir(dir_fd, &names)) {
+        out.ok = false;
+        out.error = "cannot list a directory: " + errno_text(errno);
+        return;
+    }
+    for (const auto& n : names) {
+        const std::string child = rel.empty() ? n : rel + "/" + n;
+        if (keep && keep(child)) continue;
+        UniqueFd entry(::openat(dir_fd, n.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+        if (!entry) {
+            if (errno == ENOENT) continue;
+            out.ok = false;
+            out.error = n + ": " + errno_text(errno);
+            return;
+        }
+        struct stat st;
+        if (::fstat(entry.get(), &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            UniqueFd sub(
+                ::openat(dir_fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!sub) continue;  // replaced since: not ours to chase
+            give_tree_depth(sub.get(), uid, gid, child, keep, depth + 1, out);
+        } else if (!give_entry(entry.get(), uid, gid, out)) {
+            out.ok = false;
+            out.error = n + ": " + errno_text(errno);
+        }
+        if (!out.ok) return;
+    }
+}
+}  // namespace
+
+bool fsync_tree(int dir_fd) {
+    return fsync_tree_depth(dir_fd, 0);
+}
+
+OwnershipChange give_tree_to(int dir_fd, uid_t uid, gid_t gid,
+                             const std::function<bool(const std::string&)>& keep) {
+    OwnershipChange out;
+    give_tree_depth(dir_fd, uid, gid, "", keep, 0, out);
+    return out;
 }
 
 std::optional<std::string> read_file_beneath(int root_fd, std::string_view rel_path,

@@ -100,6 +100,8 @@ bool remove_at(int dir_fd, const char* name);  // recursive, no symlink followin
 
 bool make_symlink_beneath(int root_fd, std::string_view rel_path, const std::string& target,
                           std::int64_t mtime_ns);
+// A regular file with more than one hard link is refused (errno EMLINK): its other names may lie
+// outside the tree, and a mode change would reach them too.
 bool set_mode_beneath(int root_fd, std::string_view rel_path, std::uint32_t mode);
 bool set_mtime_beneath(int root_fd, std::string_view rel_path, std::int64_t mtime_ns);
 bool rename_beneath(int root_fd, std::string_view from, std::string_view to);
@@ -107,6 +109,29 @@ bool rename_beneath(int root_fd, std::string_view from, std::string_view to);
 // Copies a tree (files, dirs, symlinks, modes, mtimes) from one directory fd into another,
 // empty one; used to stage a batch for a restart=graceful source.
 bool copy_tree(int src_dir_fd, int dst_dir_fd);
+
+// Removes everything inside `dir_fd` (not the directory itself), never following a symlink.
+bool clear_dir(int dir_fd);
+
+// fsyncs every regular file and directory of the tree, the directories last (children before
+// their parent), so that after a power loss the tree is either as written or not yet swapped in.
+bool fsync_tree(int dir_fd);
+
+// Makes `dir_fd` and everything beneath it owned by uid:gid, as root, without being redirected:
+// each entry is opened with O_PATH|O_NOFOLLOW relative to its directory's fd and changed through
+// that fd (a symlink is changed itself, never its target); directories are descended with
+// O_NOFOLLOW. A regular file with more than one hard link is left alone (its other names may be
+// outside the tree) and counted in `skipped`. Entries for which `keep` returns true (given the
+// path relative to `dir_fd`) keep their owner and are not descended into: a source's exclude=
+// paths stay the administrator's.
+struct OwnershipChange {
+    bool ok = true;
+    std::size_t changed = 0;  // entries whose owner or group was changed
+    std::size_t skipped = 0;  // hard-linked files left alone
+    std::string error;
+};
+OwnershipChange give_tree_to(int dir_fd, uid_t uid, gid_t gid,
+                             const std::function<bool(const std::string&)>& keep = {});
 
 // Reads all of a small file beneath root, bounded.
 std::optional<std::string> read_file_beneath(int root_fd, std::string_view rel_path,

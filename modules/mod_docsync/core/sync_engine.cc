@@ -286,7 +286,7 @@ std::string staging_dir_for(const std::string& local_dir) {
 }
 
 RoundResult sync_round(const SourceOptions& source, const Manifest& remote, HashCache& cache,
-                       Transport& transport, const ConfigCheck& check) {
+                       Transport& transport, const ConfigCheck& check, const StageSwap& swap) {
     RoundResult out;
     UniqueFd live = open_root(source.local_dir);
     if (!live && errno == ENOENT && ::mkdir(source.local_dir.c_str(), 0755) == 0)
@@ -325,18 +325,21 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
 
     // restart=graceful: stage a full copy, apply there, check, swap.
     std::string staging = staging_dir_for(source.local_dir);
-    {
-        UniqueFd parent =
-            open_root(parent_of(source.local_dir).empty() ? "/" : parent_of(source.local_dir));
-        if (parent) remove_at(parent.get(), std::string(base_name(staging)).c_str());
-    }
-    if (::mkdir(staging.c_str(), 0700) != 0) {
+    UniqueFd parent =
+        open_root(parent_of(source.local_dir).empty() ? "/" : parent_of(source.local_dir));
+    const std::string stage_name(base_name(staging));
+    if (parent && ::mkdirat(parent.get(), stage_name.c_str(), 0700) != 0 && errno != EEXIST)
+        parent.reset();
+    UniqueFd stage;
+    if (parent)
+        stage.reset(::openat(parent.get(), stage_name.c_str(),
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!stage || !clear_dir(stage.get())) {
         out.complete = false;
         out.errors.push_back(staging + ": " + errno_text(errno));
         return out;
     }
-    UniqueFd stage = open_root(staging);
-    if (!stage || !copy_tree(live.get(), stage.get())) {
+    if (!copy_tree(live.get(), stage.get())) {
         out.complete = false;
         out.errors.push_back(staging + ": cannot stage a copy: " + errno_text(errno));
         return out;
@@ -357,14 +360,33 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
         out.check_output = output;
         return out;
     }
-    if (::renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, source.local_dir.c_str(),
-                    RENAME_EXCHANGE) != 0) {
+    // Written through before it becomes live: a power loss after the swap must not leave a
+    // configuration with truncated files.
+    if (!fsync_tree(stage.get())) {
         out.complete = false;
-        out.errors.push_back("swap of " + staging + " and " + source.local_dir +
-                             " failed: " + errno_text(errno));
+        out.errors.push_back(staging + ": fsync failed: " + errno_text(errno));
         return out;
     }
-    // The old content now lives at the staging path; it is removed before the next staging.
+    std::string swap_error;
+    bool swapped = false;
+    if (swap) {
+        swapped = swap(&swap_error);
+    } else {
+        swapped =
+            ::renameat2(parent.get(), stage_name.c_str(), parent.get(),
+                        std::string(base_name(source.local_dir)).c_str(), RENAME_EXCHANGE) == 0;
+        if (swapped)
+            ::fsync(parent.get());
+        else
+            swap_error = errno_text(errno);
+    }
+    if (!swapped) {
+        out.complete = false;
+        out.errors.push_back("swap of " + staging + " and " + source.local_dir +
+                             " failed: " + swap_error);
+        return out;
+    }
+    // The old content now lives at the staging path; it is emptied before the next staging.
     out.restart_needed = true;
     return out;
 }

@@ -87,8 +87,15 @@ struct RoundResult {
 // Validates a staged tree; `staging_dir` is where the new content is. Returns true if valid.
 using ConfigCheck = std::function<bool(const std::string& staging_dir, std::string* output)>;
 
+// Exchanges the validated, fsync'ed staging directory with the live one. Empty: this process does
+// it itself (renameat2 RENAME_EXCHANGE); the module's unprivileged worker asks its privileged
+// helper instead, as the parent directory of a configuration tree is root's.
+using StageSwap = std::function<bool(std::string* error)>;
+
+// A restart=graceful round stages into staging_dir_for(local_dir): emptied when it exists (it
+// may be root's to create, ours to fill), made otherwise.
 RoundResult sync_round(const SourceOptions& source, const Manifest& remote, HashCache& cache,
-                       Transport& transport, const ConfigCheck& check);
+                       Transport& transport, const ConfigCheck& check, const StageSwap& swap = {});
 
 // The main config file text with every whole-path occurrence of `dir` (followed by '/', a
 // quote, whitespace or the end — not by more name characters) replaced by `with`: how the

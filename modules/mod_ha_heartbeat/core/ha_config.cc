@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <openssl/crypto.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -186,20 +188,50 @@ suite::Parsed<SecretKey> read_secret_file(const std::string& path) {
     if (static_cast<std::size_t>(st.st_size) > kMaxSecretBytes)
         return fail<SecretKey>("'" + path + "' is larger than " + std::to_string(kMaxSecretBytes) +
                                " bytes");
-    std::string bytes(static_cast<std::size_t>(st.st_size), '\0');
+    // Read straight into a SecretKey, so that every return path wipes the buffer.
+    SecretKey key;
+    std::string& k = key.mutable_bytes();
+    k.assign(static_cast<std::size_t>(st.st_size), '\0');
     std::size_t got = 0;
-    while (got < bytes.size()) {
-        const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    while (got < k.size()) {
+        const ssize_t n = ::read(fd, k.data() + got, k.size() - got);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         got += static_cast<std::size_t>(n);
     }
-    bytes.resize(got);
-    while (!bytes.empty() && (bytes.back() == '\n' || bytes.back() == '\r')) bytes.pop_back();
-    if (bytes.empty()) return fail<SecretKey>("'" + path + "' holds no key");
+    k.resize(got);
+    while (!k.empty() && (k.back() == '\n' || k.back() == '\r')) k.pop_back();
+    if (k.empty()) return fail<SecretKey>("'" + path + "' holds no key");
+    if (k.size() < kMinSecretBytes)
+        return fail<SecretKey>("'" + path + "' holds a key of " + std::to_string(k.size()) +
+                               " bytes; at least " + std::to_string(kMinSecretBytes) +
+                               " are required (e.g. head -c 32 /dev/urandom | base64 > " + path +
+                               ")");
     suite::Parsed<SecretKey> p;
-    p.value = SecretKey(std::move(bytes));
+    p.value = std::move(key);
     return p;
+}
+
+std::string resolve_user(HaConfig* c) {
+    const std::string hint = "; create it (adduser --system --group --no-create-home " +
+                             std::string(kDefaultHaUser) +
+                             ", as the package and .ci/install-deps do) or name another "
+                             "unprivileged user with HAUser";
+    if (c->user.empty()) return "HAUser: empty user name" + hint;
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    std::string buf(16384, '\0');
+    const int rc = ::getpwnam_r(c->user.c_str(), &pw, buf.data(), buf.size(), &found);
+    if (rc != 0 || found == nullptr)
+        return "HAUser: no system user '" + c->user + "'" +
+               (rc != 0 ? std::string(" (") + std::strerror(rc) + ")" : std::string()) + hint;
+    if (pw.pw_uid == 0)
+        return "HAUser: '" + c->user +
+               "' is root; the heartbeat process needs only CAP_NET_ADMIN and CAP_NET_RAW";
+    c->user_id = pw.pw_uid;
+    c->group_id = pw.pw_gid;
+    c->user_resolved = true;
+    return "";
 }
 
 std::string validate(const HaConfig& c) {
@@ -215,7 +247,7 @@ std::string validate(const HaConfig& c) {
         if (p.address.family != c.listen.address.family)
             return "HAPeer: " + p.text() + " is not of the same address family as HAListen " +
                    c.listen.text();
-    if (c.secret.empty()) return "HASecretFile: required when HAHeartbeat is On";
+    if (c.secret_file.empty()) return "HASecretFile: required when HAHeartbeat is On";
     if (c.service_addresses.empty())
         return "HAServiceAddress: at least one is required when HAHeartbeat is On";
     if (c.dead_interval.count() > 0 && c.dead_interval <= c.interval)

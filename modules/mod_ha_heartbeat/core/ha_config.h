@@ -52,6 +52,11 @@ constexpr std::chrono::seconds kDefaultAddressLifetime{2};
 constexpr std::chrono::seconds kMinAddressLifetime{1};
 constexpr std::chrono::seconds kMaxAddressLifetime{3600};
 constexpr std::size_t kMaxSecretBytes = 4096;
+// HMAC-SHA256 with a guessable key is no authentication: 16 bytes (128 bits if random) at least.
+constexpr std::size_t kMinSecretBytes = 16;
+// The system user the heartbeat process runs as (HAUser): its own, so that a compromised
+// request-serving child (the httpd User) cannot signal or ptrace it, nor read its memory.
+constexpr const char* kDefaultHaUser = "haheartbeat";
 constexpr std::uint32_t kDefaultClusterId = 1;
 // HADrainTimeout: how long a planned move waits for the connections on the service addresses
 // to end before the successor may announce.
@@ -78,8 +83,13 @@ struct HaConfig {
     bool preempt = true;
     nanoseconds preempt_delay{0};
     std::vector<ServiceAddress> service_addresses;
+    // Only the path: the key itself is read by the heartbeat process (before it drops its
+    // privileges), so it is not in the memory of httpd's parent or request-serving children.
     std::string secret_file;
-    SecretKey secret;
+    std::string user = kDefaultHaUser;  // HAUser
+    bool user_resolved = false;         // set with user_id/group_id by resolve_user
+    std::uint32_t user_id = 0;
+    std::uint32_t group_id = 0;
     std::string notify_command;
     std::vector<HealthTrack> tracks;
     nanoseconds track_interval = kDefaultTrackInterval;
@@ -107,9 +117,14 @@ suite::Parsed<Endpoint> parse_endpoint(std::string_view text, std::uint16_t defa
 // "<ip>/<prefix>" with the interface given separately.
 suite::Parsed<ServiceAddress> parse_service_address(std::string_view cidr, std::string_view ifname);
 
-// Reads the shared key: refused when missing, not a regular file, empty, larger than
-// kMaxSecretBytes, or accessible by group or others. Trailing newlines are not part of the key.
+// Reads the shared key: refused when missing, not a regular file, empty, shorter than
+// kMinSecretBytes, larger than kMaxSecretBytes, or accessible by group or others. Trailing
+// newlines are not part of the key. Every buffer that held the key is wiped.
 suite::Parsed<SecretKey> read_secret_file(const std::string& path);
+
+// Looks up HAUser in the system's user database: refused when unknown or root. Returns ""
+// and fills user_id/group_id (the user's primary group), or a message naming the directive.
+std::string resolve_user(HaConfig* c);
 
 // The checks that need every directive: returns "" or a message naming the directive.
 std::string validate(const HaConfig& c);

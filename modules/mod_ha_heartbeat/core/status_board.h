@@ -15,10 +15,13 @@
 
 namespace ha_heartbeat {
 
-constexpr std::uint32_t kBoardFormat = 2;
+constexpr std::uint32_t kBoardFormat = 3;
 constexpr std::size_t kAddressTextBytes = 64;
 constexpr std::size_t kReasonBytes = 192;
 constexpr std::size_t kInterfaceBytes = 16;
+// The handover form's anti-CSRF token: 16 random bytes as hex, drawn when httpd starts.
+constexpr std::size_t kHandoverNonceBytes = 16;
+constexpr std::size_t kHandoverNonceHex = 2 * kHandoverNonceBytes;
 
 struct BoardPeer {
     std::uint32_t node_id;
@@ -70,6 +73,9 @@ struct BoardData {
     std::uint64_t handover_requests;  // incremented by the status handler
     std::uint64_t handover_seen;      // requests the heartbeat process has acted on
     char handover_result[kReasonBytes];
+    // Written by httpd's parent at start (before any child exists), read by the status handler;
+    // the heartbeat process never touches it. Only in the HTML page, never in the JSON.
+    char handover_nonce[kHandoverNonceHex + 1];
     BoardStateChange history[kStateHistory];
     std::uint32_t history_count;  // entries held, up to kStateHistory
     std::uint32_t history_next;   // where the next entry goes

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "json_string.h"
 #include "svg_chart.h"
 
 namespace ha_heartbeat {
@@ -12,21 +13,7 @@ namespace {
 constexpr double kNanosPerSecond = 1e9;
 
 std::string json_string(const char* s) {
-    std::string out = "\"";
-    for (const char* p = s; *p; ++p) {
-        const unsigned char c = static_cast<unsigned char>(*p);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out + "\"";
+    return suite::json_string(s);
 }
 
 // Text from the board (node names, reasons, addresses) as HTML content.
@@ -57,6 +44,7 @@ void for_each_drop(const DropCounters& c, F f) {
     f("replayed", c.replayed);
     f("own_node_id", c.own_node_id);
     f("table_full", c.table_full);
+    f("unconfirmed", c.unconfirmed);
 }
 
 }  // namespace
@@ -190,10 +178,12 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
     o += "</table>\n";
     o += render_state_timeline(d, now_ns);
     if (d.state == static_cast<std::uint8_t>(NodeState::Master)) {
-        // Posts to this same URL; whoever may see this page through <Location> may use it.
+        // Posts to this same URL. The nonce (and the Origin/Referer check of the handler) keep
+        // other sites' pages from submitting it through the browser of someone who may.
         o += "<form method=\"post\"><input type=\"hidden\" name=\"action\" "
-             "value=\"handover\"><button type=\"submit\">Hand over to the best backup"
-             "</button></form>\n";
+             "value=\"handover\"><input type=\"hidden\" name=\"nonce\" value=\"" +
+             html(d.handover_nonce) +
+             "\"><button type=\"submit\">Hand over to the best backup</button></form>\n";
     }
     if (d.handover_result[0]) o += "<p>Last handover: " + html(d.handover_result) + "</p>\n";
     o += "</body></html>\n";

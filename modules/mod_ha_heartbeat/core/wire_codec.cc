@@ -32,8 +32,9 @@ std::uint64_t get64(const std::uint8_t* p) {
 // Offsets of the layout documented in the header.
 constexpr std::size_t kOffMagic = 0, kOffVersion = 4, kOffState = 5, kOffPriority = 6,
                       kOffFlags = 7, kOffCluster = 8, kOffNode = 12, kOffInterval = 16,
-                      kOffHandover = 20, kOffEpoch = 24, kOffSequence = 32;
-static_assert(kOffSequence + 8 == kHeaderSize, "header layout");
+                      kOffHandover = 20, kOffEpoch = 24, kOffSequence = 32, kOffChallenge = 40,
+                      kOffEcho = 48;
+static_assert(kOffEcho + 8 == kHeaderSize, "header layout");
 
 bool compute_mac(const std::uint8_t* header, const SecretKey& key, const WireAddress& source,
                  std::uint8_t (&mac)[kMacSize]) {
@@ -83,8 +84,16 @@ const char* decode_status_name(DecodeStatus s) {
     return "unknown";
 }
 
-SecretKey::~SecretKey() {
+void SecretKey::wipe() noexcept {
+    // The whole capacity: a key trimmed in place leaves bytes beyond size() (resize up to the
+    // capacity never reallocates).
+    bytes_.resize(bytes_.capacity());
     if (!bytes_.empty()) OPENSSL_cleanse(bytes_.data(), bytes_.size());
+    bytes_.clear();
+}
+
+SecretKey::~SecretKey() {
+    wipe();
 }
 
 WireAddress wire_address_v4(const std::uint8_t (&v4)[4]) {
@@ -108,6 +117,8 @@ WireMessage encode(const Heartbeat& hb, const SecretKey& key, const WireAddress&
     put32(&m[kOffHandover], hb.handover_to);
     put64(&m[kOffEpoch], hb.boot_epoch);
     put64(&m[kOffSequence], hb.sequence);
+    put64(&m[kOffChallenge], hb.challenge);
+    put64(&m[kOffEcho], hb.echo);
     std::uint8_t mac[kMacSize];
     if (!compute_mac(m.data(), key, source, mac)) {
         // Unreachable with a working libcrypto; an all-zero MAC will never verify.
@@ -140,9 +151,12 @@ DecodeStatus decode(const std::uint8_t* data, std::size_t size, const SecretKey&
     hb.handover_to = get32(data + kOffHandover);
     hb.boot_epoch = get64(data + kOffEpoch);
     hb.sequence = get64(data + kOffSequence);
+    hb.challenge = get64(data + kOffChallenge);
+    hb.echo = get64(data + kOffEcho);
     const auto min_us = std::chrono::duration_cast<std::chrono::microseconds>(kMinInterval);
     const auto max_us = std::chrono::duration_cast<std::chrono::microseconds>(kMaxInterval);
-    if (hb.node_id == 0 || hb.interval_us < min_us.count() || hb.interval_us > max_us.count())
+    if (hb.node_id == 0 || hb.challenge == 0 || hb.interval_us < min_us.count() ||
+        hb.interval_us > max_us.count())
         return DecodeStatus::Malformed;
     if (hb.cluster_id != cluster_id) return DecodeStatus::WrongCluster;
     *out = hb;

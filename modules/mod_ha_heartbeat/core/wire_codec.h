@@ -4,10 +4,14 @@
 //   0  magic "HAHB"        4   version          5  state          6  priority
 //   7  flags               8   cluster id (32)  12 node id (32)   16 interval in us (32)
 //   20 handover target node id (32)            24 boot epoch (64) 32 sequence (64)
-//   40 HMAC-SHA256 over bytes 0..39 followed by the 16-byte source address (IPv4 as ::ffff:a.b.c.d)
+//   40 challenge (64): random, drawn by the sender at its start, never 0
+//   48 echo (64): the latest challenge the sender has received from the addressee; 0: none yet
+//   56 HMAC-SHA256 over bytes 0..55 followed by the 16-byte source address (IPv4 as ::ffff:a.b.c.d)
 // Binding the source address into the MAC means a captured message re-sent from another host
 // fails authentication; re-sending it from the same (spoofed) address is caught by the replay
-// guard.
+// guard while the receiver runs, and by the challenge echo after the receiver restarted (a
+// recorded message echoes a challenge of an earlier run, which the new run never issued).
+// Version 2 added challenge and echo; version 1 messages are refused (BadVersion).
 #pragma once
 
 #include <array>
@@ -21,8 +25,8 @@
 namespace ha_heartbeat {
 
 constexpr std::uint32_t kMagic = 0x48414842;  // "HAHB"
-constexpr std::uint8_t kWireVersion = 1;
-constexpr std::size_t kHeaderSize = 40;
+constexpr std::uint8_t kWireVersion = 2;
+constexpr std::size_t kHeaderSize = 56;
 constexpr std::size_t kMacSize = 32;  // SHA-256 output
 constexpr std::size_t kWireSize = kHeaderSize + kMacSize;
 
@@ -44,6 +48,8 @@ struct Heartbeat {
     std::uint32_t handover_to = 0;
     std::uint64_t boot_epoch = 0;
     std::uint64_t sequence = 0;
+    std::uint64_t challenge = 0;  // the sender's per-start random value
+    std::uint64_t echo = 0;       // the addressee's challenge as last seen by the sender
 };
 
 enum class DecodeStatus {
@@ -52,7 +58,7 @@ enum class DecodeStatus {
     BadMagic,      // not one of ours
     BadVersion,    // a version we do not speak
     BadMac,        // forged, corrupted, wrong key or wrong source address
-    Malformed,     // authenticated but a field is out of range
+    Malformed,     // authenticated but a field is out of range (or no challenge)
     WrongCluster,  // authenticated, for another cluster sharing the key
 };
 const char* decode_status_name(DecodeStatus s);
@@ -65,10 +71,23 @@ class SecretKey {
     ~SecretKey();
     SecretKey(const SecretKey&) = default;
     SecretKey& operator=(const SecretKey&) = default;
+    // A moved-from std::string may keep its buffer (short strings): wipe it here too.
+    SecretKey(SecretKey&& o) noexcept : bytes_(std::move(o.bytes_)) { o.wipe(); }
+    SecretKey& operator=(SecretKey&& o) noexcept {
+        if (this != &o) {
+            wipe();
+            bytes_ = std::move(o.bytes_);
+            o.wipe();
+        }
+        return *this;
+    }
     const std::string& bytes() const { return bytes_; }
+    // For the reader only, which trims the key in place (no copy left unwiped).
+    std::string& mutable_bytes() { return bytes_; }
     bool empty() const { return bytes_.empty(); }
 
   private:
+    void wipe() noexcept;
     std::string bytes_;
 };
 

@@ -1,9 +1,11 @@
 """Configuration errors stop httpd at startup with a message naming the directive."""
 import os
+import pwd
+import subprocess
 import unittest
 
 from docsync_helpers import write_secret
-from httpd_fixture import HttpdInstance
+from httpd_fixture import HTTPD_BINARY, HttpdInstance, ensure_system_user
 
 
 class DirectiveErrors(unittest.TestCase):
@@ -54,6 +56,39 @@ class DirectiveErrors(unittest.TestCase):
         self.assert_refused(lambda r: secret(r) + "<VirtualHost 127.0.0.1:1>\n"
                             f'DocSyncExport x "{r}"\n</VirtualHost>', "DocSyncExport",
                             "VirtualHost")
+
+    def test_sync_user_must_exist_and_not_be_root(self):
+        def body(user):
+            return lambda r: (f'DocSyncSecretFile "{write_secret(os.path.join(r, "conf"))}"\n'
+                              f"DocSyncUser {user}")
+        self.assert_refused(body("no-such-docsync-user"), "DocSyncUser",
+                            "adduser --system --group --no-create-home no-such-docsync-user")
+        self.assert_refused(body("root"), "DocSyncUser", "must not run as root")
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to run the check as another user")
+    def test_unprivileged_configtest_accepts_an_unreadable_secret_but_not_a_missing_one(self):
+        user = ensure_system_user("docsync")
+        inst = HttpdInstance("directives", "", suite_modules=["docsync"], servers=1)
+        self.addCleanup(inst.cleanup)
+
+        def check_as_sync_user(body):
+            inst.write_config(body)
+            return subprocess.run(
+                [HTTPD_BINARY, "-t", "-d", inst.root, "-f", inst.conf_path,
+                 "-D", "DocSyncUnprivilegedConfigTest"], user=user.pw_uid, group=user.pw_gid,
+                extra_groups=[], capture_output=True, text=True, timeout=60)
+        secret = write_secret(os.path.join(inst.root, "conf"))  # 0600 root: unreadable to it
+        ok = check_as_sync_user(f'DocSyncSecretFile "{secret}"')
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+        missing = check_as_sync_user(f'DocSyncSecretFile "{inst.root}/conf/missing.secret"')
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("DocSyncSecretFile", missing.stdout + missing.stderr)
+        # Without the define, a check that cannot read the secret fails as before.
+        inst.write_config(f'DocSyncSecretFile "{secret}"')
+        plain = subprocess.run([HTTPD_BINARY, "-t", "-d", inst.root, "-f", inst.conf_path],
+                               user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+                               capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(plain.returncode, 0)
 
     def test_export_without_secret_fails_at_startup(self):
         inst = HttpdInstance("directives", "", suite_modules=["docsync"], servers=1)

@@ -2,6 +2,7 @@
 serving /whoami (its own name) on the service address."""
 import contextlib
 import os
+import re
 import textwrap
 import time
 
@@ -44,6 +45,31 @@ class HaNode(NetnsHttpd):
         with open(os.path.join(self.root, "htdocs", "whoami"), "w") as f:
             f.write(name + "\n")
         self.write_config(self.ha_body())
+
+    def page_nonce(self):
+        """The nonce of the handover form on this node's status page."""
+        status, html = self.get("/ha-status")
+        assert status == 200, status
+        m = re.search(rb'name="nonce" value="([0-9a-f]+)"', html)
+        assert m, "no handover form with a nonce on the status page (not master?)"
+        return m.group(1).decode()
+
+    PAGE_NONCE = object()
+
+    def handover(self, nonce=PAGE_NONCE, origin="", referer=None):
+        """POSTs action=handover as a browser would. By default as the page's own button does
+        (the page's nonce, Origin of the page); origin None sends none, nonce None no nonce."""
+        if nonce is HaNode.PAGE_NONCE:
+            nonce = self.page_nonce()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if origin == "":
+            origin = f"http://127.0.0.1:{self.port}"
+        if origin is not None:
+            headers["Origin"] = origin
+        if referer is not None:
+            headers["Referer"] = referer
+        body = "action=handover" + (f"&nonce={nonce}" if nonce is not None else "")
+        return self.get("/ha-status", method="POST", body=body, headers=headers)
 
     def ha_body(self):
         if self.transport6:

@@ -8,13 +8,15 @@ answered. Everything is torn down whatever happens.
 import hashlib
 import hmac
 import os
+import pwd
 import socket
 import struct
 import textwrap
+import threading
 import time
 import unittest
 
-from httpd_fixture import HttpdError, HttpdInstance
+from httpd_fixture import HttpdError, HttpdInstance, _run_user
 from ha_cluster import SECRET, VIP, VIP6, HaCluster, node_ip
 from spoof import capture_heartbeats, mac_of, send_frames, udp_frame
 
@@ -174,7 +176,7 @@ class HaFailoverTest(unittest.TestCase):
                                  forge(node_id=1, priority=254, epoch=1, key=SECRET.strip().encode(),
                                        source="10.231.0.66"))] * 5
             frames += [udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), forged[:30]),
-                       udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), os.urandom(72)),
+                       udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), os.urandom(88)),
                        udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), os.urandom(900))]
             send_frames(c.lab, "x", frames)
             time.sleep(0.5)
@@ -278,9 +280,7 @@ class HaFailoverTest(unittest.TestCase):
             probe = c.prober(period=0.005, timeout=HANDOVER_PROBE_TIMEOUT)
             time.sleep(0.3)
             t0 = time.monotonic()
-            status, body = c.node("a").get("/ha-status", method="POST", body="action=handover",
-                                          headers={"Content-Type":
-                                                   "application/x-www-form-urlencoded"})
+            status, body = c.node("a").handover()
             self.assertEqual(status, 200, body)
             self.assertIn(b"handing over", body)
             c.wait_for_holder("b", 2.0 + HANDOVER_PROBE_TIMEOUT)
@@ -289,6 +289,101 @@ class HaFailoverTest(unittest.TestCase):
             self.assertEqual(probe.failures_after(t0), [])
             self.assertIsNotNone(probe.first_answer_after(t0, "b"))
             self.assert_served_by(c, "b")
+
+    def test_cross_site_handover_is_refused_and_the_page_form_still_works(self):
+        with HaCluster([200, 100], preempt=False) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            a = c.node("a")
+            wait_state(a, "MASTER")
+            before = a.status()
+            size = a.error_log_size()
+            own = f"http://127.0.0.1:{a.port}"
+            # What a page on another site makes the administrator's browser send (the form as
+            # the issue reproduced it), and same-origin requests without the page's nonce.
+            attempts = [
+                {"nonce": None, "origin": "http://evil.example"},
+                {"nonce": None, "origin": None, "referer": "http://evil.example/x"},
+                {"nonce": None, "origin": own},
+                {"nonce": "0" * 32, "origin": own},                 # a guessed nonce
+            ]
+            for attempt in attempts:
+                status, body = a.handover(**attempt)
+                self.assertEqual(status, 403, (attempt, body))
+            # Even the page's nonce (were it leaked) from a foreign origin, or with neither
+            # Origin nor Referer.
+            nonce = a.page_nonce()
+            for attempt in ({"nonce": nonce, "origin": "http://evil.example"},
+                            {"nonce": nonce, "origin": None}):
+                status, body = a.handover(**attempt)
+                self.assertEqual(status, 403, (attempt, body))
+                attempts.append(attempt)
+            time.sleep(0.5)  # a handover would have moved the address by now
+            after = a.status()
+            self.assertEqual(after["state"], "MASTER")
+            self.assertEqual(after["transitions"], before["transitions"])
+            self.assertEqual(after["handover_requests"], before["handover_requests"])
+            self.assertEqual(c.holders(), ["a"])
+            log = a.error_log_text(size)
+            self.assertEqual(log.count("handover refused"), len(attempts), log)
+            self.assertIn("evil.example", log)
+            # The page's own button: same origin (or a same-origin Referer), the page's nonce.
+            status, body = a.handover(origin=None, referer=f"{own}/ha-status")
+            self.assertEqual(status, 200, body)
+            self.assertIn(b"handing over", body)
+            c.wait_for_holder("b", 2.0)
+
+    def test_restarted_backup_ignores_recorded_heartbeats_and_claims(self):
+        with HaCluster([200, 100]) as c:
+            c.lab.add_node("x", "10.231.0.66/24")
+            c.start_all()
+            c.wait_for_holder("a")
+            wait_state(c.node("b"), "BACKUP")
+            # Long enough a recording to keep a restarted receiver busy for seconds.
+            recorded = capture_heartbeats(c.lab, "va", node_ip(0), 5.0)
+            self.assertGreater(len(recorded), 30)
+            # The backup restarts (its replay marks are gone), and meanwhile the master dies.
+            c.node("b").stop()
+            c.node("a").kill()
+            b_mac, x_mac = mac_of(c.lab, "b"), mac_of(c.lab, "x")
+            frames = [udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), m) for m in recorded]
+            replay = threading.Thread(target=send_frames, args=(c.lab, "x", frames, INTERVAL),
+                                      daemon=True)
+            replay.start()
+            try:
+                c.node("b").start()
+                # Claimed while the replay still runs (it lasts as long as the recording):
+                # none of the recorded heartbeats counted as a live master.
+                c.wait_for_holder("b", 2.5)
+                self.assertTrue(replay.is_alive(), "the replay ended before b claimed")
+                status = c.node("b").status()
+                self.assertEqual(status["state"], "MASTER")
+                self.assertGreater(status["dropped"]["unconfirmed"], 0)
+                self.assertEqual(status["accepted"], 0)
+            finally:
+                replay.join(30)
+            self.assert_served_by(c, "b")
+
+    def test_heartbeat_process_runs_as_its_own_user_and_alone_holds_the_key(self):
+        with HaCluster([200, 100]) as c:
+            c.start_all()
+            c.wait_for_holder("a")
+            a = c.node("a")
+            pid = a.status()["heartbeat_pid"]
+            fields = proc_status(pid)
+            uids = {int(u) for u in fields["Uid"].split()}
+            self.assertNotIn(0, uids)
+            self.assertNotIn(pwd.getpwnam(_run_user()).pw_uid, uids)  # httpd's User
+            self.assertEqual(uids, {pwd.getpwnam("haheartbeat").pw_uid})
+            # (Its capabilities: test_ha_health.)
+            # The key is read by the heartbeat process alone: no request-serving child holds it.
+            key = SECRET.strip().encode()
+            workers = [p for p in a.generation_pids()[1:] if p != pid]
+            self.assertTrue(workers)
+            for w in workers:
+                self.assertFalse(memory_holds(w, key), f"worker {w} holds the HA key")
+            self.assertFalse(memory_holds(a.pid(), key), "httpd's parent holds the HA key")
+            self.assertTrue(memory_holds(pid, key))  # the search itself works
 
     def test_three_nodes_the_second_best_takes_over(self):
         with HaCluster([200, 150, 100]) as c:
@@ -352,9 +447,33 @@ def wait_answer(probe, t0, name, limit=FAILOVER_LIMIT):
     return probe.first_answer_after(t0, name)
 
 
-def forge(node_id, priority, epoch, key, source, state=2, seq=1, cluster=1):
-    header = struct.pack("!IBBBBIIIIQQ", 0x48414842, 1, state, priority, 0, cluster, node_id,
-                         100000, 0, epoch, seq)
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def memory_holds(pid, needle):
+    """Whether any readable mapping of the process contains `needle`."""
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            parts = line.split()
+            if "r" not in parts[1] or (len(parts) > 5 and parts[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            try:
+                mem.seek(start)
+                if needle in mem.read(end - start):
+                    return True
+            except (OSError, ValueError, OverflowError):
+                continue
+    return False
+
+
+def forge(node_id, priority, epoch, key, source, state=2, seq=1, cluster=1, challenge=1,
+          echo=0):
+    # Wire version 2: the version 1 header plus the challenge and its echo.
+    header = struct.pack("!IBBBBIIIIQQQQ", 0x48414842, 2, state, priority, 0, cluster, node_id,
+                         100000, 0, epoch, seq, challenge, echo)
     src = b"\0" * 10 + b"\xff\xff" + socket.inet_aton(source)
     return header + hmac.new(key, header + src, hashlib.sha256).digest()
 
@@ -363,17 +482,18 @@ class HaConfigErrorTest(unittest.TestCase):
     """Configuration errors stop httpd at startup with a message naming the directive. These
     never get as far as the network (the configuration is refused first)."""
 
-    def check_refused(self, body, directive, secret_mode=0o600):
+    def check_refused(self, body, directive, secret_mode=0o600, secret=SECRET, reason=""):
         inst = HttpdInstance("ha-bad", "", suite_modules=["ha_heartbeat"])
         try:
             key = os.path.join(inst.root, "conf", "ha.key")
             with open(key, "w") as f:
-                f.write("k\n")
+                f.write(secret)
             os.chmod(key, secret_mode)
             inst.write_config(textwrap.dedent(body))
             with self.assertRaises(HttpdError) as ctx:
                 inst.start(timeout=5)
             self.assertIn(directive, str(ctx.exception))
+            self.assertIn(reason, str(ctx.exception))
         finally:
             inst.cleanup()
 
@@ -382,6 +502,35 @@ class HaConfigErrorTest(unittest.TestCase):
             HAHeartbeat On
             HASecretFile conf/ha.key
             """, "HASecretFile", secret_mode=0o644)
+
+    def test_short_secret_is_refused(self):
+        self.check_refused("""\
+            HAHeartbeat On
+            HASecretFile conf/ha.key
+            """, "HASecretFile", secret="fifteen-bytes!!\n", reason="at least 16")
+
+    def test_missing_heartbeat_user_is_refused(self):
+        self.check_refused("""\
+            HAHeartbeat On
+            HANodeName a
+            HAListen 127.0.0.1:7694
+            HAPeer 127.0.0.2:7694
+            HAServiceAddress 127.0.0.100/8 lo
+            HASecretFile conf/ha.key
+            HAUser no-such-ha-user
+            """, "HAUser", reason="adduser")
+
+    @unittest.skipUnless(os.geteuid() == 0, "httpd's User applies only when started as root")
+    def test_heartbeat_user_same_as_httpd_user_is_refused(self):
+        self.check_refused(f"""\
+            HAHeartbeat On
+            HANodeName a
+            HAListen 127.0.0.1:7694
+            HAPeer 127.0.0.2:7694
+            HAServiceAddress 127.0.0.100/8 lo
+            HASecretFile conf/ha.key
+            HAUser {_run_user()}
+            """, "HAUser", reason="also httpd's User")
 
     def test_priority_out_of_range_is_refused(self):
         self.check_refused("HAPriority 255\n", "HAPriority")

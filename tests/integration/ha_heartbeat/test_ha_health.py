@@ -41,7 +41,9 @@ class HaHealthTest(unittest.TestCase):
             node = c.node("a")
             hb = node.status()["heartbeat_pid"]
             status = proc_status(hb)
-            user = pwd.getpwnam("www-data").pw_uid
+            # HAUser's default, not httpd's User (www-data).
+            user = pwd.getpwnam("haheartbeat").pw_uid
+            self.assertNotEqual(user, pwd.getpwnam("www-data").pw_uid)
             self.assertEqual(status["Uid"].split(), [str(user)] * 4)
             self.assertEqual(int(status["CapEff"], 16), (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW))
             self.assertEqual(int(status["CapPrm"], 16), (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW))

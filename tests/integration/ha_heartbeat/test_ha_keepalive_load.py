@@ -66,9 +66,7 @@ class HaKeepaliveLoadTest(unittest.TestCase):
         # Preempt on: b must keep what a handed it, not hand it back to the better node.
         with Cluster([200, 100]) as c:
             def handover():
-                status, body = c.node("a").get(
-                    "/ha-status", method="POST", body="action=handover",
-                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+                status, body = c.node("a").handover()
                 self.assertEqual(status, 200, body)
             self.run_move(c, handover, "b")
             log = c.node("a").error_log_text()

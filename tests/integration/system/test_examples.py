@@ -51,6 +51,29 @@ class ExampleConfigurations(unittest.TestCase):
                               timeout=60)
         self.assertEqual(proc.returncode, 0, f"{example}:\n{proc.stdout}{proc.stderr}")
 
+    def test_modules_answer_to_their_conventional_names(self):
+        # httpd names a module after the source file in its record; <IfModule mod_x.c> relies on it.
+        root = tempfile.mkdtemp(prefix="suite-names-")
+        self.addCleanup(shutil.rmtree, root, True)
+        lines = [f"ServerRoot {root}", "ServerName localhost", f"ErrorLog {root}/error.log", "Listen 127.0.0.1:9",
+                 f"LoadModule mpm_event_module {HTTPD_MODULE_DIR}/mod_mpm_event.so",
+                 f"LoadModule authz_core_module {HTTPD_MODULE_DIR}/mod_authz_core.so",
+                 f"LoadModule proxy_module {HTTPD_MODULE_DIR}/mod_proxy.so",
+                 f"LoadModule proxy_balancer_module {HTTPD_MODULE_DIR}/mod_proxy_balancer.so",
+                 f"LoadModule slotmem_shm_module {HTTPD_MODULE_DIR}/mod_slotmem_shm.so"]
+        for name in SUITE:
+            so = os.path.abspath(os.path.join(SUITE_MODULE_DIR, f"mod_{name}.so"))
+            lines.append(f"LoadModule {name}_module {so}")
+        for name in SUITE:
+            lines += [f"<IfModule !mod_{name}.c>", f'    Error "mod_{name}.c is not known"',
+                      "</IfModule>"]
+        conf = os.path.join(root, "names.conf")
+        with open(conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        proc = subprocess.run([HTTPD_BINARY, "-t", "-f", conf], capture_output=True, text=True,
+                              timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+
     def test_primary(self):
         self.configtest("primary.conf.example")
 

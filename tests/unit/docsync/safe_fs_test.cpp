@@ -1,6 +1,7 @@
 #include "safe_fs.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -129,4 +130,106 @@ TEST_CASE("copy_tree reproduces files, directories, symlinks, modes and mtimes")
     char buf[16] = {};
     CHECK(readlink((b / "l").c_str(), buf, sizeof buf - 1) == 3);
     CHECK(std::string(buf) == "d/f");
+}
+
+TEST_CASE("chmod refuses a hard-linked file: its other names may be outside the tree") {
+    TempDir root, outside;
+    write_file(outside / "secret", "s");
+    chmod((outside / "secret").c_str(), 0600);
+    REQUIRE(link((outside / "secret").c_str(), (root / "linked").c_str()) == 0);
+    write_file(root / "plain", "p");
+    UniqueFd fd = open_root(root.path());
+    errno = 0;
+    CHECK_FALSE(set_mode_beneath(fd.get(), "linked", 0666));
+    CHECK(errno == EMLINK);
+    struct stat st;
+    REQUIRE(stat((outside / "secret").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0600);
+    CHECK(set_mode_beneath(fd.get(), "plain", 0640));
+    REQUIRE(stat((root / "plain").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0640);
+}
+
+TEST_CASE("fsync_tree walks files and directories and fails on what it cannot sync") {
+    TempDir root;
+    mkdir((root / "d").c_str(), 0755);
+    mkdir((root / "d/e").c_str(), 0755);
+    write_file(root / "d/e/f", "x");
+    write_file(root / "g", "y");
+    REQUIRE(symlink("/nonexistent", (root / "l").c_str()) == 0);
+    UniqueFd fd = open_root(root.path());
+    CHECK(fsync_tree(fd.get()));
+    CHECK_FALSE(fsync_tree(-1));
+}
+
+TEST_CASE("clear_dir empties a directory without following a symlink out of it") {
+    TempDir root, outside;
+    write_file(outside / "keep", "k");
+    mkdir((root / "d").c_str(), 0755);
+    write_file(root / "d/f", "x");
+    REQUIRE(symlink(outside.path().c_str(), (root / "out").c_str()) == 0);
+    UniqueFd fd = open_root(root.path());
+    CHECK(clear_dir(fd.get()));
+    CHECK(entries_in(root.path()) == 0);
+    CHECK(exists(outside / "keep"));
+}
+
+TEST_CASE("give_tree_to changes owners beneath the root only, never through a link") {
+    if (geteuid() != 0) {
+        WARN("not root: chown not testable");
+        return;
+    }
+    const uid_t uid = 65534;
+    const gid_t gid = 65534;
+    TempDir root, outside;
+    write_file(outside / "target", "t");
+    write_file(outside / "linked", "l");
+    mkdir((root / "d").c_str(), 0755);
+    write_file(root / "d/f", "x");
+    REQUIRE(symlink((outside / "target").c_str(), (root / "d/sym").c_str()) == 0);
+    REQUIRE(symlink(outside.path().c_str(), (root / "dirsym").c_str()) == 0);
+    REQUIRE(link((outside / "linked").c_str(), (root / "hard").c_str()) == 0);
+    UniqueFd fd = open_root(root.path());
+    OwnershipChange c = give_tree_to(fd.get(), uid, gid);
+    REQUIRE(c.ok);
+    CHECK(c.skipped == 1);
+    CHECK(c.changed == 5);  // root, d, d/f, d/sym, dirsym
+    struct stat st;
+    for (const char* rel : {"", "d", "d/f", "d/sym", "dirsym"}) {
+        INFO(rel);
+        REQUIRE(lstat((root / rel).c_str(), &st) == 0);
+        CHECK(st.st_uid == uid);
+        CHECK(st.st_gid == gid);
+    }
+    for (const char* rel : {"target", "linked", ""}) {
+        INFO(rel);
+        REQUIRE(lstat((outside / rel).c_str(), &st) == 0);
+        CHECK(st.st_uid == 0);
+    }
+    CHECK(give_tree_to(fd.get(), uid, gid).changed == 0);  // once: nothing left to change
+}
+
+TEST_CASE("give_tree_to leaves the paths the caller keeps (a source's excludes) as they are") {
+    if (geteuid() != 0) {
+        WARN("not root: chown not testable");
+        return;
+    }
+    TempDir root;
+    mkdir((root / "keep").c_str(), 0755);
+    write_file(root / "keep/inner", "i");
+    write_file(root / "local.secret", "s");
+    write_file(root / "synced", "x");
+    UniqueFd fd = open_root(root.path());
+    OwnershipChange c = give_tree_to(fd.get(), 65534, 65534, [](const std::string& rel) {
+        return rel == "keep" || rel == "local.secret";
+    });
+    REQUIRE(c.ok);
+    struct stat st;
+    for (const char* rel : {"keep", "keep/inner", "local.secret"}) {
+        INFO(rel);
+        REQUIRE(lstat((root / rel).c_str(), &st) == 0);
+        CHECK(st.st_uid == 0);
+    }
+    REQUIRE(lstat((root / "synced").c_str(), &st) == 0);
+    CHECK(st.st_uid == 65534);
 }

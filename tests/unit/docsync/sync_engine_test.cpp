@@ -1,6 +1,7 @@
 #include "sync_engine.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -167,6 +168,48 @@ TEST_CASE("a restart=graceful source swaps in a batch only after the check accep
     CHECK(r3.restart_needed);
     CHECK(read_file(secondary / "conf/common.conf") == "Good 2\n");
     CHECK(read_file(secondary / "conf/other.conf") == "y\n");
+}
+
+TEST_CASE("a restart=graceful round refills an existing staging dir and lets the caller swap") {
+    TempDir primary, secondary;
+    write_file(primary / "common.conf", "Good 1\n");
+    SourceOptions source;
+    source.local_dir = secondary / "conf";
+    source.restart_graceful = true;
+    // Prepared by the privileged helper, with leftovers of an earlier round.
+    mkdir(source.local_dir.c_str(), 0755);
+    const std::string staging = staging_dir_for(source.local_dir);
+    mkdir(staging.c_str(), 0700);
+    write_file(staging + "/stale.conf", "Stale\n");
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    int swaps = 0;
+    StageSwap refuse = [&](std::string* error) {
+        ++swaps;
+        *error = "refused by test";
+        return false;
+    };
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr, refuse);
+    CHECK(swaps == 1);
+    CHECK_FALSE(r.complete);
+    CHECK_FALSE(r.restart_needed);
+    REQUIRE_FALSE(r.errors.empty());
+    CHECK(r.errors[0].find("refused by test") != std::string::npos);
+    CHECK_FALSE(exists(secondary / "conf/common.conf"));  // live untouched
+    CHECK_FALSE(exists(staging + "/stale.conf"));         // the staging dir was emptied
+    CHECK(read_file(staging + "/common.conf") == "Good 1\n");
+
+    StageSwap exchange = [&](std::string* error) {
+        ++swaps;
+        bool ok = renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, source.local_dir.c_str(),
+                            RENAME_EXCHANGE) == 0;
+        if (!ok) *error = "exchange failed";
+        return ok;
+    };
+    auto r2 = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr, exchange);
+    CHECK(swaps == 2);
+    CHECK(r2.restart_needed);
+    CHECK(read_file(secondary / "conf/common.conf") == "Good 1\n");
 }
 
 TEST_CASE("a hostile export cannot make the secondary write outside its directory") {

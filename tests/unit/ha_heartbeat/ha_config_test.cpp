@@ -53,13 +53,18 @@ TEST_CASE("the secret file is refused when missing, empty or readable by others"
     { std::ofstream(path) << ""; }
     chmod(path.c_str(), 0600);
     CHECK(read_secret_file(path).error.find("empty") != std::string::npos);
-    { std::ofstream(path) << "s3cret\n"; }
+    { std::ofstream(path) << "s3cret-s3cret-16\n"; }
     chmod(path.c_str(), 0644);
     CHECK(read_secret_file(path).error.find("others") != std::string::npos);
     chmod(path.c_str(), 0600);
     auto ok = read_secret_file(path);
     REQUIRE(ok);
-    CHECK(ok.value->bytes() == "s3cret");
+    CHECK(ok.value->bytes() == "s3cret-s3cret-16");
+    // 15 bytes (the newline is not part of the key): too short to be a key.
+    { std::ofstream(path) << "s3cret-s3cret-1\n"; }
+    auto short_key = read_secret_file(path);
+    CHECK_FALSE(short_key);
+    CHECK(short_key.error.find("at least 16") != std::string::npos);
     unlink(path.c_str());
     rmdir(dir);
 }
@@ -80,6 +85,61 @@ TEST_CASE("the boot epoch grows at every start and never goes below the wall clo
     rmdir(dir);
 }
 
+TEST_CASE("the boot epoch stays above the stored one when the clock is behind") {
+    char dir[] = "/tmp/ha-epoch-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    // A node that rebooted with its clock far behind the last run's: the epoch still grows.
+    const std::string path = std::string(dir) + "/state/epoch";  // the directory is created
+    REQUIRE(next_boot_epoch(path, 2000000000));
+    auto behind = next_boot_epoch(path, 1000);
+    REQUIRE(behind);
+    CHECK(*behind.value == 2000000001);
+    struct stat st {};
+    REQUIRE(stat((std::string(dir) + "/state").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+    // A file that is not a number is refused rather than read as 0 (which would go backwards).
+    { std::ofstream(path) << "garbage\n"; }
+    CHECK_FALSE(next_boot_epoch(path, 1000));
+    // A link planted at the temporary name is not followed: nothing is written through it,
+    // and the epoch is stored in a file of its own.
+    { std::ofstream(path) << "5\n"; }
+    const std::string victim = std::string(dir) + "/victim";
+    { std::ofstream(victim) << "keep\n"; }
+    const std::string tmp = path + ".tmp." + std::to_string(getpid());
+    REQUIRE(symlink(victim.c_str(), tmp.c_str()) == 0);
+    auto planted = next_boot_epoch(path, 1000);
+    REQUIRE(planted);
+    CHECK(*planted.value == 1000);
+    std::ifstream v(victim);
+    std::string kept;
+    v >> kept;
+    CHECK(kept == "keep");
+    struct stat link_st {};
+    CHECK(lstat(path.c_str(), &link_st) == 0);
+    CHECK(S_ISREG(link_st.st_mode));
+    CHECK(lstat(tmp.c_str(), &link_st) != 0);  // no temporary left behind
+    unlink(victim.c_str());
+    unlink(path.c_str());
+    rmdir((std::string(dir) + "/state").c_str());
+    rmdir(dir);
+}
+
+TEST_CASE("HAUser must be a system user other than root") {
+    HaConfig c;
+    CHECK(c.user == std::string(kDefaultHaUser));
+    c.user = "no-such-user-for-ha-tests";
+    const std::string missing = resolve_user(&c);
+    CHECK(missing.rfind("HAUser", 0) == 0);
+    CHECK(missing.find("adduser") != std::string::npos);
+    CHECK_FALSE(c.user_resolved);
+    c.user = "root";
+    CHECK(resolve_user(&c).rfind("HAUser", 0) == 0);
+    c.user = "nobody";
+    CHECK(resolve_user(&c).empty());
+    CHECK(c.user_resolved);
+    CHECK(c.user_id != 0);
+}
+
 TEST_CASE("validation names the directive that is missing or inconsistent") {
     HaConfig c;
     c.enabled = true;
@@ -93,7 +153,7 @@ TEST_CASE("validation names the directive that is missing or inconsistent") {
     CHECK(validate(c).rfind("HAPeer", 0) == 0);  // address family mismatch
     c.peers[0] = *parse_endpoint("10.231.0.2", kDefaultPort).value;
     CHECK(validate(c).rfind("HASecretFile", 0) == 0);
-    c.secret = SecretKey("k");
+    c.secret_file = "/etc/apache2/ha.key";
     CHECK(validate(c).rfind("HAServiceAddress", 0) == 0);
     c.service_addresses.push_back(*parse_service_address("10.231.0.100/24", "eth0").value);
     c.epoch_file = "/tmp/x";

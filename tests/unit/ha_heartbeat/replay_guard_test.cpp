@@ -28,10 +28,11 @@ TEST_CASE("the replay guard's table is bounded and refuses new nodes when full")
 
 TEST_CASE(
     "the receiver drops replayed, foreign-source and self-addressed messages and counts them") {
-    const SecretKey key("k");
+    const SecretKey key("replay test key, 32 bytes long.");
     const std::uint8_t a[4] = {10, 231, 0, 2}, stranger[4] = {10, 231, 0, 66};
     const auto peer = wire_address_v4(a);
-    HeartbeatReceiver rx(key, 1, 100, {peer});
+    constexpr std::uint64_t kOurChallenge = 0x1234;
+    HeartbeatReceiver rx(key, 1, 100, {peer}, kOurChallenge);
     Heartbeat hb;
     hb.cluster_id = 1;
     hb.node_id = 200;
@@ -40,6 +41,8 @@ TEST_CASE(
     hb.interval_us = 100000;
     hb.boot_epoch = 3;
     hb.sequence = 1;
+    hb.challenge = 77;
+    hb.echo = kOurChallenge;
     const auto m = encode(hb, key, peer);
     CHECK(rx.accept(m.data(), m.size(), peer).has_value());
     CHECK_FALSE(rx.accept(m.data(), m.size(), peer).has_value());
@@ -48,7 +51,7 @@ TEST_CASE(
     CHECK_FALSE(rx.accept(m.data(), m.size(), wire_address_v4(stranger)).has_value());
     CHECK(rx.drops().unknown_source == 1);
     // ...and, were that host a configured peer, the MAC (which covers the source) fails.
-    HeartbeatReceiver rx2(key, 1, 100, {peer, wire_address_v4(stranger)});
+    HeartbeatReceiver rx2(key, 1, 100, {peer, wire_address_v4(stranger)}, kOurChallenge);
     CHECK_FALSE(rx2.accept(m.data(), m.size(), wire_address_v4(stranger)).has_value());
     CHECK(rx2.drops().bad_mac == 1);
     hb.node_id = 100;
@@ -56,4 +59,52 @@ TEST_CASE(
     const auto self = encode(hb, key, peer);
     CHECK_FALSE(rx.accept(self.data(), self.size(), peer).has_value());
     CHECK(rx.drops().own_node_id == 1);
+}
+
+TEST_CASE("the receiver counts a heartbeat only if it echoes this receiver's challenge") {
+    const SecretKey key("challenge test key, 32 bytes...");
+    const std::uint8_t a[4] = {10, 231, 0, 2};
+    const auto peer = wire_address_v4(a);
+    HeartbeatReceiver rx(key, 1, 100, {peer});  // a random challenge, as in production
+    REQUIRE(rx.challenge() != 0);
+    CHECK(HeartbeatReceiver(key, 1, 100, {peer}).challenge() != rx.challenge());
+    CHECK(rx.echo_for(peer) == 0);  // nothing heard yet
+    Heartbeat hb;
+    hb.cluster_id = 1;
+    hb.node_id = 200;
+    hb.priority = 10;
+    hb.state = NodeState::Master;
+    hb.interval_us = 100000;
+    hb.boot_epoch = 3;
+    hb.challenge = 0xabcdef;
+    // The peer has not heard from us yet (echo 0), or echoes an earlier run's challenge:
+    // authentic and fresh, so its challenge is learnt, but it is no evidence of life.
+    hb.sequence = 1;
+    hb.echo = 0;
+    auto m = encode(hb, key, peer);
+    CHECK_FALSE(rx.accept(m.data(), m.size(), peer).has_value());
+    hb.sequence = 2;
+    hb.echo = rx.challenge() ^ 1;
+    m = encode(hb, key, peer);
+    CHECK_FALSE(rx.accept(m.data(), m.size(), peer).has_value());
+    CHECK(rx.awaiting_echo() == 1);
+    CHECK(rx.drops().unconfirmed == 1);
+    CHECK(rx.echo_for(peer) == 0xabcdef);
+    // Echoing ours: accepted.
+    hb.sequence = 3;
+    hb.echo = rx.challenge();
+    m = encode(hb, key, peer);
+    CHECK(rx.accept(m.data(), m.size(), peer).has_value());
+    CHECK(rx.accepted() == 1);
+    // A replay is still a replay (checked first), and does not change what we echo.
+    CHECK_FALSE(rx.accept(m.data(), m.size(), peer).has_value());
+    CHECK(rx.drops().replayed == 1);
+    // A challenge is learnt only from fresh messages: a replayed older one cannot make us echo
+    // a stale value.
+    hb.sequence = 1;
+    hb.challenge = 0x5555;
+    m = encode(hb, key, peer);
+    CHECK_FALSE(rx.accept(m.data(), m.size(), peer).has_value());
+    CHECK(rx.echo_for(peer) == 0xabcdef);
+    CHECK(rx.echo_for(WireAddress{}) == 0);  // not a peer
 }

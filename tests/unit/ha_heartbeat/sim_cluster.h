@@ -55,7 +55,8 @@ class SimCluster {
     std::chrono::nanoseconds min_delay = 1ms, max_delay = 2ms;
     std::set<std::pair<std::size_t, std::size_t>> cut;  // directed links that drop everything
     std::vector<SimNode> nodes;
-    std::vector<std::pair<std::size_t, WireMessage>> captured;  // (sender, datagram) for replays
+    // (sender, datagram) for replays: one entry per datagram, so one per peer per heartbeat.
+    std::vector<std::pair<std::size_t, WireMessage>> captured;
 
     std::size_t add(int priority, bool preempt = true, std::chrono::nanoseconds preempt_delay = 0ns,
                     std::chrono::nanoseconds interval = 100ms) {
@@ -87,10 +88,12 @@ class SimCluster {
     void start_all() {
         for (std::size_t i = 0; i < nodes.size(); ++i) start(i);
     }
-    // A crash: the node goes silent and forgets everything but its epoch counter.
+    // A crash: the node goes silent and forgets everything but its epoch counter (its replay
+    // marks and its challenge too: start() draws a new one).
     void crash(std::size_t i) {
         nodes[i].up = false;
         nodes[i].election.reset();
+        nodes[i].receiver.reset();
     }
     void partition(std::size_t a, std::size_t b) {
         cut.insert({a, b});
@@ -104,10 +107,15 @@ class SimCluster {
         hb.cluster_id = kCluster;
         hb.boot_epoch = n.epoch;
         hb.sequence = ++n.sequence;
-        const WireMessage m = encode(hb, key, n.address);
-        captured.emplace_back(i, m);
-        for (std::size_t j = 0; j < nodes.size(); ++j)
-            if (j != i) transmit(i, j, m);
+        hb.challenge = n.receiver->challenge();
+        // As the heartbeat process does: one message per peer, echoing that peer's challenge.
+        for (std::size_t j = 0; j < nodes.size(); ++j) {
+            if (j == i) continue;
+            hb.echo = n.receiver->echo_for(nodes[j].address);
+            const WireMessage m = encode(hb, key, n.address);
+            captured.emplace_back(i, m);
+            transmit(i, j, m);
+        }
     }
 
     void inject(std::size_t to, const WireAddress& from, const WireMessage& m) {

@@ -36,6 +36,11 @@ TEST_CASE("the status report shows state, peers, addresses and drop counters, es
     CHECK(html.find("10.231.0.100/24") != std::string::npos);
     // A master offers the handover action; a backup does not.
     CHECK(html.find("name=\"action\" value=\"handover\"") != std::string::npos);
+    // with the nonce the handler requires; the JSON (for monitoring) never carries it.
+    copy_text(d.handover_nonce, "0123456789abcdef0123456789abcdef");
+    CHECK(render_html(d, 0).find("name=\"nonce\" value=\"0123456789abcdef0123456789abcdef\"") !=
+          std::string::npos);
+    CHECK(render_json(d, 0).find("0123456789abcdef0123456789abcdef") == std::string::npos);
     d.state = static_cast<std::uint8_t>(NodeState::Backup);
     CHECK(render_html(d, 0).find("value=\"handover\"") == std::string::npos);
 }

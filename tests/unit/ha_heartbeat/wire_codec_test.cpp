@@ -22,6 +22,8 @@ Heartbeat sample() {
     hb.interval_us = 100000;
     hb.boot_epoch = 1234567890123ull;
     hb.sequence = 99;
+    hb.challenge = 0x0123456789abcdefull;
+    hb.echo = 0xfedcba9876543210ull;
     return hb;
 }
 }  // namespace
@@ -43,13 +45,43 @@ TEST_CASE("a heartbeat survives encoding and decoding unchanged") {
     CHECK(out.sequence == 99);
     CHECK(out.flags == kFlagHandover);
     CHECK(out.handover_to == 77);
+    CHECK(out.challenge == 0x0123456789abcdefull);
+    CHECK(out.echo == 0xfedcba9876543210ull);
+}
+
+TEST_CASE("the challenge and its echo are covered by the MAC and a challenge is required") {
+    const auto src = wire_address_v4(kSrc4);
+    Heartbeat hb = sample();
+    WireMessage m = encode(hb, kKey, src);
+    // Rewriting the echo (bytes 48..55) to another receiver's challenge breaks the MAC.
+    for (std::size_t i = 48; i < 56; ++i) m[i] = 0x11;
+    Heartbeat out;
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::BadMac);
+    hb.challenge = 0;
+    m = encode(hb, kKey, src);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Malformed);
+    hb = sample();
+    hb.echo = 0;  // "not heard from you yet" is a valid message
+    m = encode(hb, kKey, src);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Ok);
+}
+
+TEST_CASE("a version 1 message (no challenge) is refused") {
+    const auto src = wire_address_v4(kSrc4);
+    WireMessage m = encode(sample(), kKey, src);
+    m[4] = 1;
+    Heartbeat out;
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::BadVersion);
+    // The old size too: 72 bytes.
+    CHECK(decode(m.data(), 72, kKey, src, 7, &out) == DecodeStatus::WrongSize);
 }
 
 TEST_CASE("a message is rejected with the wrong key, source address or cluster") {
     const auto src = wire_address_v4(kSrc4);
     const WireMessage m = encode(sample(), kKey, src);
     Heartbeat out;
-    CHECK(decode(m.data(), m.size(), SecretKey("wrong key"), src, 7, &out) == DecodeStatus::BadMac);
+    CHECK(decode(m.data(), m.size(), SecretKey("wrong key, but long enough"), src, 7, &out) ==
+          DecodeStatus::BadMac);
     CHECK(decode(m.data(), m.size(), kKey, wire_address_v4(kOther4), 7, &out) ==
           DecodeStatus::BadMac);
     CHECK(decode(m.data(), m.size(), kKey, src, 8, &out) == DecodeStatus::WrongCluster);

@@ -1,121 +1,58 @@
-// The sync child: a process forked from the httpd parent that keeps every DocSyncSource
-// directory identical to its export. One thread per source long-polls the export's manifest and
-// runs a sync round (core/sync_engine.h) when it changes.
+// The sync worker: the unprivileged process that keeps every DocSyncSource directory identical
+// to its export. One thread per source long-polls the export's manifest and runs a sync round
+// (core/sync_engine.h) when it changes.
 //
-// Supervision: the parent registers the child as an APR "other child", so the MPM reports its
-// death and we restart it (with a limit on quick crash loops). A graceful restart keeps the
-// child (its pid and configuration fingerprint live in the process pool, which survives
-// generations); a stop or hard restart terminates it, and PR_SET_PDEATHSIG ends it if the
-// parent dies without telling anyone.
-// clang-format off
-#include <httpd.h>  // first: the other httpd headers need its types
-// clang-format on
-#include <apr_strings.h>
-#include <apr_thread_proc.h>
+// It runs as DocSyncUser with no capabilities and no_new_privs (core/privilege_drop.h), set up
+// before it reads anything from the network; it can write only the trees the privileged helper
+// gave it (the synced trees, their staging directories and its state directory). The configtest
+// of a restart=graceful source runs as this user too; the swap and the graceful restart are
+// asked of the helper (privileged_helper.cpp) in the fixed grammar of core/privsep_protocol.h.
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <http_config.h>
-#include <http_core.h>
-#include <http_log.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cctype>
 #include <cerrno>
-#include <cstdarg>
+#include <condition_variable>
 #include <cstdio>
 #include <ctime>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
 
 #include "crypto.h"
 #include "curl_transport.h"
-#include "docsync_glue.h"
 #include "path_policy.h"
+#include "privilege_drop.h"
+#include "privsep_protocol.h"
 #include "safe_fs.h"
 #include "status_report.h"
-
-APLOG_USE_MODULE(docsync);
+#include "sync_spec.h"
 
 namespace docsync {
 namespace {
 
 constexpr std::chrono::seconds kMinBackoff{1};
 constexpr std::chrono::seconds kMaxBackoff{30};
-constexpr std::chrono::seconds kMinRestartInterval{2};
-constexpr std::chrono::seconds kQuickDeath{10};
-constexpr int kMaxQuickDeaths = 5;
 constexpr std::chrono::seconds kConfigTestTimeout{60};
+constexpr std::chrono::seconds kSwapReplyTimeout{30};
 constexpr std::size_t kMaxConfigBytes = 16u << 20;
 constexpr std::size_t kMaxCheckOutputBytes = 16 * 1024;
-constexpr std::chrono::milliseconds kTerminateGrace{2000};
 // An answer scanned earlier than the manifest we hold, by less than this, comes from a primary
 // child that lags behind; by more, the clock was stepped and the answer is taken.
 constexpr std::chrono::nanoseconds kStaleAnswerWindow = std::chrono::seconds(60);
 constexpr std::chrono::milliseconds kStaleAnswerRetry{100};
 constexpr std::chrono::milliseconds kMinPollInterval{1000};
-
-// Everything the child needs, copied out of the configuration pool before fork.
-struct ChildSpec {
-    std::vector<SourceOptions> sources;
-    std::string secret;
-    std::string ca_file;
-    std::chrono::seconds long_poll{kDefaultLongPoll};
-    std::string status_file;
-    std::string httpd_binary;
-    std::string config_file;
-    std::string server_root;
-    std::vector<std::string> defines;
-
-    std::string fingerprint() const {
-        std::string f = sha256_hex(secret) + "|" + ca_file + "|" +
-                        std::to_string(long_poll.count()) + "|" + status_file + "|" + config_file;
-        for (const auto& s : sources) {
-            f += "|" + s.url + " " + s.local_dir + (s.delete_extraneous ? " d" : " k") +
-                 (s.restart_graceful ? " g" : " n");
-            for (const auto& e : s.excludes) f += " x=" + e;
-        }
-        for (const auto& d : defines) f += "|D" + d;
-        return f;
-    }
-};
-
-// Lives in the process pool: survives configuration generations.
-struct ChildRecord {
-    apr_proc_t proc{};
-    bool running = false;
-    std::string fingerprint;
-    ChildSpec spec;
-    apr_time_t started = 0;
-    int quick_deaths = 0;
-    apr_pool_t* pconf = nullptr;  // current generation, for re-registration
-    server_rec* server = nullptr;
-};
-
-// ---- child side ------------------------------------------------------------------------------
-
-void child_log(const char* level, const char* fmt, ...) {
-    char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    std::vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    std::time_t now = std::time(nullptr);
-    std::tm tm;
-    localtime_r(&now, &tm);
-    char ts[64];
-    std::strftime(ts, sizeof ts, "%a %b %d %H:%M:%S %Y", &tm);
-    // stderr of the httpd parent is its main error log.
-    std::fprintf(stderr, "[%s] [docsync:%s] [pid %d] %s\n", ts, level, static_cast<int>(getpid()),
-                 msg);
-    std::fflush(stderr);
-}
+constexpr int kPollMs = 100;
 
 std::int64_t unix_now() {
     return static_cast<std::int64_t>(std::time(nullptr));
@@ -123,7 +60,7 @@ std::int64_t unix_now() {
 
 class StatusBoard {
   public:
-    StatusBoard(const ChildSpec& spec) : path_(spec.status_file) {
+    StatusBoard(const SyncSpec& spec) : path_(spec.status_file) {
         for (const auto& s : spec.sources) {
             SourceStatus st;
             st.url = s.url;
@@ -143,11 +80,12 @@ class StatusBoard {
     void write_locked() {
         std::string text = serialise_status(sources_, getpid());
         std::string tmp = path_ + ".tmp." + std::to_string(getpid());
+        ::unlink(tmp.c_str());  // a leftover of a killed writer
         UniqueFd fd(
-            ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+            ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
         if (!fd) return;
         bool ok = ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size());
-        ::fchmod(fd.get(), 0644);
+        ::fchmod(fd.get(), 0644);  // the fd just created: readable by the httpd children
         fd.reset();
         if (ok)
             ::rename(tmp.c_str(), path_.c_str());
@@ -159,11 +97,97 @@ class StatusBoard {
     std::vector<SourceStatus> sources_;
 };
 
-std::atomic<bool> g_restart_requested{false};
+// The worker's end of the socketpair to the privileged helper. Source threads ask for swaps;
+// the main thread reads the replies and hands each to the thread waiting for its generation.
+class HelperChannel {
+  public:
+    HelperChannel(int fd, StatusBoard& board, std::size_t sources)
+        : fd_(fd), board_(board), sources_(sources) {}
+
+    // Asks the helper to exchange staging and live of source `index`; true once it has.
+    bool swap(std::size_t index, std::string* error) {
+        // One request at a time (the helper is serial anyway): a reply is for the newest
+        // generation or for none still waited for.
+        std::lock_guard<std::mutex> one_at_a_time(swap_mutex_);
+        std::unique_lock<std::mutex> lock(mutex_);
+        const std::uint64_t generation = ++generation_;
+        std::string m = format_swap_request(SwapRequest{index, generation});
+        if (::send(fd_, m.data(), m.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(m.size())) {
+            *error = "cannot reach the privileged helper: " + errno_text(errno);
+            return false;
+        }
+        bool answered = replied_.wait_for(lock, kSwapReplyTimeout,
+                                          [&] { return replies_.count(generation) > 0; });
+        if (!answered) {
+            *error = "no answer from the privileged helper";
+            return false;
+        }
+        HelperReply r = replies_[generation];
+        replies_.erase(generation);
+        if (r.kind == HelperReplyKind::swapped) return true;
+        *error = "refused by the privileged helper: " + errno_text(r.error);
+        return false;
+    }
+
+    // Runs on the main thread: false once the helper is gone.
+    bool read_replies(int timeout_ms) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, timeout_ms) <= 0) return true;
+        char buf[kMaxPrivsepMessageBytes + 1];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0) return errno == EAGAIN || errno == EINTR;
+        if (n == 0) return false;
+        auto r = parse_helper_reply(std::string_view(buf, static_cast<std::size_t>(n)));
+        if (!r) return true;
+        if (r->kind == HelperReplyKind::restarted) {
+            for (std::size_t i = 0; i < sources_; ++i)
+                board_.update(i, [](SourceStatus& s) { s.restart_pending = false; });
+            return true;
+        }
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (r->generation == generation_) {
+            replies_[r->generation] = *r;
+            replied_.notify_all();
+        }
+        return true;
+    }
+
+  private:
+    int fd_;
+    StatusBoard& board_;
+    std::size_t sources_;
+    std::mutex swap_mutex_;
+    std::mutex mutex_;  // generation_, replies_
+    std::condition_variable replied_;
+    std::uint64_t generation_ = 0;
+    std::map<std::uint64_t, HelperReply> replies_;
+};
+
+// A directory of the worker's own, for the configtest's copy of the main config file.
+class PrivateDir {
+  public:
+    explicit PrivateDir(const std::string& parent) {
+        std::string tmpl = parent + "/configtest-XXXXXX";
+        if (::mkdtemp(tmpl.data())) path_ = tmpl;  // mode 0700
+    }
+    ~PrivateDir() {
+        if (!path_.empty()) {
+            UniqueFd fd = open_root(path_);
+            if (fd) clear_dir(fd.get());
+            ::rmdir(path_.c_str());
+        }
+    }
+    PrivateDir(const PrivateDir&) = delete;
+    PrivateDir& operator=(const PrivateDir&) = delete;
+    const std::string& path() const { return path_; }
+
+  private:
+    std::string path_;
+};
 
 // Validates the configuration as it would be with `staging` in place of the live directory:
 // a copy of the main config file with the directory's path replaced, checked by `httpd -t`.
-bool config_check(const ChildSpec& spec, const SourceOptions& source, const std::string& staging,
+bool config_check(const SyncSpec& spec, const SourceOptions& source, const std::string& staging,
                   std::string* output) {
     std::string main_file = spec.config_file;
     if (main_file.rfind(source.local_dir + "/", 0) == 0)
@@ -186,8 +210,14 @@ bool config_check(const ChildSpec& spec, const SourceOptions& source, const std:
         return false;
     }
     std::string rewritten = replace_dir_path(*text, source.local_dir, staging);
-    std::string dir = parent_of(spec.config_file);
-    std::string tmp = dir + "/.docsync-configtest-" + random_hex(6) + ".conf";
+    // Relative paths in the config are relative to the ServerRoot (-d), not to the file: the copy
+    // can live in a directory of the worker's own, where nobody else can create or link a name.
+    PrivateDir dir(spec.state_dir);
+    if (dir.path().empty()) {
+        *output = "cannot create a directory in " + spec.state_dir + ": " + errno_text(errno);
+        return false;
+    }
+    std::string tmp = dir.path() + "/" + std::string(base_name(spec.config_file));
     {
         UniqueFd fd(
             ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -197,7 +227,8 @@ bool config_check(const ChildSpec& spec, const SourceOptions& source, const std:
             return false;
         }
     }
-    std::vector<std::string> args = {spec.httpd_binary, "-t", "-d", spec.server_root, "-f", tmp};
+    std::vector<std::string> args = {
+        spec.httpd_binary, "-t", "-d", spec.server_root, "-f", tmp, "-D", kUnprivilegedCheckDefine};
     for (const auto& d : spec.defines) {
         args.push_back("-D");
         args.push_back(d);
@@ -246,9 +277,10 @@ bool config_check(const ChildSpec& spec, const SourceOptions& source, const std:
     return pid > 0 && !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
+void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t index,
+                 StatusBoard& board, HelperChannel& helper) {
     const SourceOptions& source = spec.sources[index];
-    CurlTransport transport(source.url, spec.secret, spec.ca_file);
+    CurlTransport transport(source.url, secret, spec.ca_file);
     HashCache cache;
     Manifest remote;
     std::string etag, rejected_etag;
@@ -263,7 +295,7 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
             have ? etag : "", retry ? std::chrono::seconds(0) : spec.long_poll);
         if (resp.status != 200 && resp.status != 304) {
             const bool new_error = resp.error != last_logged_error;
-            if (new_error) child_log("warn", "%s: %s", source.url.c_str(), resp.error.c_str());
+            if (new_error) process_log("warn", "%s: %s", source.url.c_str(), resp.error.c_str());
             last_logged_error = resp.error;
             board.update(index, [&](SourceStatus& s) {
                 s.last_attempt_unix = unix_now();
@@ -309,7 +341,8 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
             if (problem.empty() && manifest_etag(next) != resp.etag)
                 problem = "manifest does not match its ETag";
             if (!problem.empty()) {
-                child_log("warn", "%s: rejected manifest: %s", source.url.c_str(), problem.c_str());
+                process_log("warn", "%s: rejected manifest: %s", source.url.c_str(),
+                            problem.c_str());
                 board.update(index, [&](SourceStatus& s) {
                     s.last_attempt_unix = unix_now();
                     s.result = "error";
@@ -342,34 +375,35 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
                 return config_check(spec, source, staging, out);
             };
         auto round_start = std::chrono::steady_clock::now();
-        RoundResult round = sync_round(source, remote, cache, transport, check);
+        StageSwap swap = [&](std::string* error) { return helper.swap(index, error); };
+        RoundResult round = sync_round(source, remote, cache, transport, check, swap);
         auto round_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - round_start)
                             .count();
         if (round.changed)
-            child_log("info",
-                      "%s: round of %zu files (%zu by delta, %zu renamed, %zu removed) in "
-                      "%lld ms",
-                      source.local_dir.c_str(), round.stats.files_fetched,
-                      round.stats.files_by_delta, round.stats.renamed, round.stats.removed,
-                      static_cast<long long>(round_ms));
+            process_log("info",
+                        "%s: round of %zu files (%zu by delta, %zu renamed, %zu removed) in "
+                        "%lld ms",
+                        source.local_dir.c_str(), round.stats.files_fetched,
+                        round.stats.files_by_delta, round.stats.renamed, round.stats.removed,
+                        static_cast<long long>(round_ms));
         std::uint64_t now_bytes = transport.bytes_received();
         std::uint64_t now_total = now_bytes + transport.bytes_sent();
         std::uint64_t round_bytes = now_total - bytes_mark;  // includes the manifest request
         bytes_mark = now_total;
         if (round.config_rejected) {
             rejected_etag = etag;
-            child_log("error", "%s: new configuration from %s rejected by %s -t, not applied: %s",
-                      source.local_dir.c_str(), source.url.c_str(), spec.httpd_binary.c_str(),
-                      round.check_output.c_str());
+            process_log("error", "%s: new configuration from %s rejected by %s -t, not applied: %s",
+                        source.local_dir.c_str(), source.url.c_str(), spec.httpd_binary.c_str(),
+                        round.check_output.c_str());
         } else if (!round.complete) {
-            child_log("warn", "%s: round incomplete (%zu errors), first: %s",
-                      source.local_dir.c_str(), round.errors.size(),
-                      round.errors.empty() ? "?" : round.errors[0].c_str());
+            process_log("warn", "%s: round incomplete (%zu errors), first: %s",
+                        source.local_dir.c_str(), round.errors.size(),
+                        round.errors.empty() ? "?" : round.errors[0].c_str());
         }
         if (!round.refused.empty())
-            child_log("warn", "%s: refused %zu unsafe symlink(s), first: %s",
-                      source.local_dir.c_str(), round.refused.size(), round.refused[0].c_str());
+            process_log("warn", "%s: refused %zu unsafe symlink(s), first: %s",
+                        source.local_dir.c_str(), round.refused.size(), round.refused[0].c_str());
         board.update(index, [&](SourceStatus& s) {
             s.last_attempt_unix = unix_now();
             s.remote_etag = etag;
@@ -403,185 +437,59 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
         if (round.config_rejected || round.complete)
             rejected_etag = round.config_rejected ? etag : "";
         if (round.restart_needed) {
-            child_log("notice", "%s: new configuration applied from %s, graceful restart",
-                      source.local_dir.c_str(), source.url.c_str());
-            g_restart_requested = true;
+            process_log("notice", "%s: new configuration applied from %s, graceful restart",
+                        source.local_dir.c_str(), source.url.c_str());
         }
         retry = !round.complete && !round.config_rejected;
         if (retry) std::this_thread::sleep_for(kMinBackoff);
     }
 }
 
-[[noreturn]] void run_child(const ChildSpec& spec, pid_t parent) {
-    // Undo what httpd's parent set up: its signal handlers and mask belong to the MPM.
+void reset_signals() {
     for (int sig = 1; sig < NSIG; ++sig)
         if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
     ::signal(SIGPIPE, SIG_IGN);
-    sigset_t all;
-    sigemptyset(&all);
-    ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) _exit(0);
-    // Listening sockets and other descriptors of the parent are not ours to hold.
-    ::closefrom(3);
-    ::prctl(PR_SET_NAME, "docsync-sync");
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    child_log("notice", "sync process started for %zu source(s)", spec.sources.size());
-    StatusBoard board(spec);
-    for (std::size_t i = 0; i < spec.sources.size(); ++i) board.update(i, [](SourceStatus&) {});
-    std::vector<std::thread> workers;
-    for (std::size_t i = 0; i < spec.sources.size(); ++i)
-        workers.emplace_back([&spec, &board, i] {
-            try {
-                source_loop(spec, i, board);
-            } catch (const std::exception& e) {
-                child_log("error", "source %s: %s", spec.sources[i].url.c_str(), e.what());
-                _exit(1);  // the parent restarts us
-            }
-        });
-    auto last_restart = std::chrono::steady_clock::now() - kMinRestartInterval;
-    for (;;) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        if (::getppid() != parent) _exit(0);
-        if (g_restart_requested &&
-            std::chrono::steady_clock::now() - last_restart >= kMinRestartInterval) {
-            g_restart_requested = false;
-            last_restart = std::chrono::steady_clock::now();
-            // SIGUSR1 is httpd's graceful restart; the new generation keeps this process.
-            ::kill(parent, SIGUSR1);
-            for (std::size_t i = 0; i < spec.sources.size(); ++i)
-                board.update(i, [](SourceStatus& s) { s.restart_pending = false; });
-        }
-    }
-}
-
-// ---- parent side -----------------------------------------------------------------------------
-
-void register_child(ChildRecord* rec);
-
-bool alive(ChildRecord* rec) {
-    if (!rec->running) return false;
-    int status;
-    pid_t r = ::waitpid(rec->proc.pid, &status, WNOHANG);
-    if (r == 0) return true;
-    rec->running = false;
-    return false;
-}
-
-void terminate(ChildRecord* rec) {
-    if (!alive(rec)) return;
-    ::kill(rec->proc.pid, SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + kTerminateGrace;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (::waitpid(rec->proc.pid, nullptr, WNOHANG) != 0) {
-            rec->running = false;
-            return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ::kill(rec->proc.pid, SIGKILL);
-    ::waitpid(rec->proc.pid, nullptr, 0);
-    rec->running = false;
-}
-
-bool spawn(ChildRecord* rec) {
-    pid_t parent = ::getpid();
-    apr_status_t rv = apr_proc_fork(&rec->proc, rec->pconf);
-    if (rv == APR_INCHILD) {
-        try {
-            run_child(rec->spec, parent);
-        } catch (...) {
-        }
-        _exit(1);
-    }
-    if (rv != APR_INPARENT) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, rec->server,
-                     "docsync: cannot fork the sync process");
-        return false;
-    }
-    rec->running = true;
-    rec->started = apr_time_now();
-    register_child(rec);
-    return true;
-}
-
-void maintenance(int reason, void* data, int) {
-    auto* rec = static_cast<ChildRecord*>(data);
-    switch (reason) {
-        case APR_OC_REASON_DEATH:
-        case APR_OC_REASON_LOST: {
-            apr_proc_other_child_unregister(rec);
-            rec->running = false;
-            bool quick = apr_time_now() - rec->started < apr_time_from_sec(kQuickDeath.count());
-            rec->quick_deaths = quick ? rec->quick_deaths + 1 : 0;
-            if (rec->quick_deaths > kMaxQuickDeaths) {
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, rec->server,
-                             "docsync: sync process keeps dying; not restarting it until the "
-                             "next configuration reload");
-                return;
-            }
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, rec->server,
-                         "docsync: sync process %d exited, restarting it", rec->proc.pid);
-            spawn(rec);
-            break;
-        }
-        case APR_OC_REASON_RESTART:
-            // Stop or hard restart (a graceful restart does not come here): end the child; a
-            // hard restart's post_config starts a new one.
-            apr_proc_other_child_unregister(rec);
-            terminate(rec);
-            break;
-        default:
-            break;
-    }
-}
-
-void register_child(ChildRecord* rec) {
-    apr_proc_other_child_register(&rec->proc, maintenance, rec, nullptr, rec->pconf);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 }  // namespace
 
-int sync_child_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* config) {
-    // httpd reads its configuration twice at startup; start the child only once the server
-    // really runs (as mod_cgid does).
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
-    static const char* const kKey = "docsync-sync-child";
-    void* data = nullptr;
-    apr_pool_userdata_get(&data, kKey, s->process->pool);
-    auto* rec = static_cast<ChildRecord*>(data);
-    if (!rec) {
-        rec = new ChildRecord;  // lives as long as the httpd parent process
-        apr_pool_userdata_set(rec, kKey, apr_pool_cleanup_null, s->process->pool);
+[[noreturn]] void run_sync_worker(const SyncSpec& spec, std::string secret, int helper_fd,
+                                  pid_t helper) {
+    reset_signals();
+    // Before anything is read from the network, and for good.
+    if (spec.drop_privileges) {
+        std::string error;
+        if (!drop_privileges(spec.uid, spec.gid, &error)) {
+            process_log("error", "cannot drop to DocSyncUser %s: %s; not syncing",
+                        spec.user.c_str(), error.c_str());
+            _exit(1);
+        }
     }
-    rec->pconf = pconf;
-    rec->server = s;
-    if (config->sources.empty()) {
-        terminate(rec);
-        return OK;
+    // After the uid change, which clears it.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != helper) _exit(0);
+    ::prctl(PR_SET_NAME, "docsync-sync");
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    process_log("notice", "sync process started for %zu source(s)", spec.sources.size());
+    StatusBoard board(spec);
+    for (std::size_t i = 0; i < spec.sources.size(); ++i) board.update(i, [](SourceStatus&) {});
+    HelperChannel channel(helper_fd, board, spec.sources.size());
+    std::vector<std::thread> workers;
+    for (std::size_t i = 0; i < spec.sources.size(); ++i)
+        workers.emplace_back([&spec, &secret, &board, &channel, i] {
+            try {
+                source_loop(spec, secret, i, board, channel);
+            } catch (const std::exception& e) {
+                process_log("error", "source %s: %s", spec.sources[i].url.c_str(), e.what());
+                _exit(1);  // the helper ends too, and the supervisor restarts both
+            }
+        });
+    for (;;) {
+        if (!channel.read_replies(kPollMs) || ::getppid() != helper) _exit(0);
     }
-    ChildSpec spec;
-    spec.sources = config->sources;
-    spec.secret = config->secret;
-    spec.ca_file = config->ca_file;
-    spec.long_poll = config->long_poll;
-    spec.status_file = config->status_file;
-    spec.httpd_binary = config->httpd_binary;
-    spec.config_file = config->config_file;
-    spec.server_root = config->server_root;
-    spec.defines = config->defines;
-    std::string fp = spec.fingerprint();
-    if (alive(rec) && rec->fingerprint == fp) {
-        register_child(rec);  // the previous generation's registration went with its pool
-        return OK;
-    }
-    terminate(rec);
-    rec->spec = std::move(spec);
-    rec->fingerprint = fp;
-    rec->quick_deaths = 0;
-    if (!spawn(rec)) return HTTP_INTERNAL_SERVER_ERROR;
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "docsync: sync process %d started", rec->proc.pid);
-    return OK;
 }
 
 }  // namespace docsync

@@ -1,0 +1,14 @@
+// The one JSON string encoder of the suite (RFC 8259 section 7): quotes, backslashes and every
+// control character are escaped; everything else, UTF-8 included, passes through unchanged.
+// Status pages put names from configuration and from the network into JSON through it.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace suite {
+
+// `text` as a JSON string literal, quotes included.
+std::string json_string(std::string_view text);
+
+}  // namespace suite
