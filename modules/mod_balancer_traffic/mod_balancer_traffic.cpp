@@ -1,9 +1,9 @@
 // mod_balancer_traffic: the httpd module record, directives and hook registration.
 // The scheduling itself lives in core/ and knows nothing of httpd.
+#include <httpd.h>
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_log.h>
-#include <httpd.h>
 
 #include <algorithm>
 #include <exception>
@@ -66,8 +66,8 @@ const char* target_config(cmd_parms* cmd, DirectiveConfig** out) {
 
 // A duration directive: `off_word` (if any) stands for zero, anything else must parse and lie
 // within [minimum, maximum].
-const char* set_duration(cmd_parms* cmd, const char* arg, const char* off_word, nanoseconds minimum,
-                         nanoseconds maximum, nanoseconds* out) {
+const char* set_duration(cmd_parms* cmd, const char* arg, const char* off_word,
+                         nanoseconds minimum, nanoseconds maximum, nanoseconds* out) {
     if (off_word && !strcasecmp(arg, off_word)) {
         *out = nanoseconds{0};
         return nullptr;
@@ -75,10 +75,10 @@ const char* set_duration(cmd_parms* cmd, const char* arg, const char* off_word, 
     auto parsed = suite::parse_duration(arg, std::chrono::seconds(1));
     if (!parsed) return suite::directive_error(cmd, parsed.error);
     if (*parsed.value < minimum || *parsed.value > maximum)
-        return suite::directive_error(
-            cmd, "must be between " + suite::format_duration(minimum) + " and " +
-                     suite::format_duration(maximum) +
-                     (off_word ? std::string(", or '") + off_word + "'" : std::string()));
+        return suite::directive_error(cmd, "must be between " + suite::format_duration(minimum) +
+                                               " and " + suite::format_duration(maximum) +
+                                               (off_word ? std::string(", or '") + off_word + "'"
+                                                         : std::string()));
     *out = *parsed.value;
     return nullptr;
 }

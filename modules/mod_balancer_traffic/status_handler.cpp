@@ -1,10 +1,10 @@
 // SetHandler balancer-traffic-status: per balancer and member, the loadfactor, state, windowed
 // bytes and requests and the current share against the target share. HTML for people,
 // ?json for monitoring.
+#include <httpd.h>
 #include <apr_strings.h>
 #include <http_protocol.h>
 #include <http_request.h>
-#include <httpd.h>
 #include <util_script.h>
 
 #include <algorithm>
@@ -68,7 +68,8 @@ void render_json(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
         BalancerBinding* binding = binding_of(balancer);
         ap_rprintf(r, "%s{\"name\":\"%s\",\"lbmethod\":\"%s\",\"managed\":%s,",
                    first_balancer ? "" : ",", ap_escape_quotes(r->pool, balancer->s->name),
-                   method_name(balancer), binding && binding->region->method ? "true" : "false");
+                   method_name(balancer),
+                   binding && binding->region->method ? "true" : "false");
         first_balancer = false;
         if (!binding) {
             ap_rputs("\"members\":[]}", r);
@@ -81,18 +82,20 @@ void render_json(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
         bool first_member = true;
         for (const MemberRow& row : snapshot(binding, r->server)) {
             const MemberReport& m = row.report;
-            ap_rprintf(
-                r,
-                "%s{\"name\":\"%s\",\"loadfactor\":%.2f,\"lbset\":%d,\"state\":\"%s\","
-                "\"eligible\":%s,\"window_bytes\":%.0f,\"window_requests\":%.2f,"
-                "\"byte_share\":%.4f,\"request_share\":%.4f,\"target_share\":%.4f,"
-                "\"slow_start\":%.3f,\"inflight\":%u,\"picks_total\":%" APR_UINT64_T_FMT
-                ",\"bytes_total\":%" APR_UINT64_T_FMT,
-                first_member ? "" : ",", ap_escape_quotes(r->pool, member_name(row.worker)),
-                row.input.loadfactor / 100.0, row.input.lbset, state_text(r->pool, row.worker),
-                m.eligible ? "true" : "false", m.window_bytes, m.window_requests, m.byte_share,
-                m.request_share, m.target_share, m.slow_start, m.inflight,
-                static_cast<apr_uint64_t>(m.picks_total), static_cast<apr_uint64_t>(m.bytes_total));
+            ap_rprintf(r,
+                       "%s{\"name\":\"%s\",\"loadfactor\":%.2f,\"lbset\":%d,\"state\":\"%s\","
+                       "\"eligible\":%s,\"window_bytes\":%.0f,\"window_requests\":%.2f,"
+                       "\"byte_share\":%.4f,\"request_share\":%.4f,\"target_share\":%.4f,"
+                       "\"slow_start\":%.3f,\"inflight\":%u,\"picks_total\":%" APR_UINT64_T_FMT
+                       ",\"bytes_total\":%" APR_UINT64_T_FMT,
+                       first_member ? "" : ",",
+                       ap_escape_quotes(r->pool, member_name(row.worker)),
+                       row.input.loadfactor / 100.0, row.input.lbset,
+                       state_text(r->pool, row.worker), m.eligible ? "true" : "false",
+                       m.window_bytes, m.window_requests, m.byte_share, m.request_share,
+                       m.target_share, m.slow_start, m.inflight,
+                       static_cast<apr_uint64_t>(m.picks_total),
+                       static_cast<apr_uint64_t>(m.bytes_total));
             // bylatency's estimate of time to first byte; null before the first sample.
             if (m.latency_age_ns >= 0)
                 ap_rprintf(r, ",\"latency_ms\":%.3f,\"latency_age_ms\":%.1f}", m.latency_ns / 1e6,
@@ -114,16 +117,17 @@ void render_share_bar(request_rec* r, double share, double target) {
                "target %.1f%%\"><rect width=\"%d\" height=\"%d\" fill=\"#eee\"/>"
                "<rect width=\"%.1f\" height=\"%d\" fill=\"#4a7\"/>"
                "<rect x=\"%.1f\" width=\"2\" height=\"%d\" fill=\"#c33\"/></svg>",
-               kWidth, kHeight, share * 100, target * 100, kWidth, kHeight, share * kWidth, kHeight,
-               std::min(target * kWidth, kWidth - 2.0), kHeight);
+               kWidth, kHeight, share * 100, target * 100, kWidth, kHeight, share * kWidth,
+               kHeight, std::min(target * kWidth, kWidth - 2.0), kHeight);
 }
 
 // The last minute per member: its byte share per second (solid) against its target (dashed).
 // Inline SVG with generic fonts only, so it renders offline and degrades to its text in lynx.
 void render_history_chart(request_rec* r, BalancerBinding* binding,
                           const std::vector<MemberRow>& rows) {
-    static const char* const kColors[kHistoryMembers] = {
-        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+    static const char* const kColors[kHistoryMembers] = {"#1f77b4", "#ff7f0e", "#2ca02c",
+                                                         "#d62728", "#9467bd", "#8c564b",
+                                                         "#e377c2", "#7f7f7f"};
     constexpr double kWidth = 600, kHeight = 160, kLeft = 40, kBottom = 20, kTop = 8;
     constexpr double kSpanSeconds = (kHistorySamples - 1) * kHistoryInterval / 1e9;
     auto history = std::make_unique<ShareHistory>();
@@ -172,25 +176,23 @@ void render_history_chart(request_rec* r, BalancerBinding* binding,
                    "stroke-width=\"2\"/>",
                    target_line.c_str(), kColors[m], share_line.c_str(), kColors[m]);
     }
-    ap_rputs(
-        "</svg><figcaption>Byte share per second over the last minute (solid) against the "
-        "target share (dashed): ",
-        r);
+    ap_rputs("</svg><figcaption>Byte share per second over the last minute (solid) against the "
+             "target share (dashed): ",
+             r);
     for (std::size_t m = 0; m < members; ++m)
-        ap_rprintf(r, "%s<span style=\"color:%s\">&#9632;</span> %s", m ? ", " : "", kColors[m],
-                   ap_escape_html(r->pool, member_name(rows[m].worker)));
+        ap_rprintf(r, "%s<span style=\"color:%s\">&#9632;</span> %s", m ? ", " : "",
+                   kColors[m], ap_escape_html(r->pool, member_name(rows[m].worker)));
     ap_rputs("</figcaption></figure>\n", r);
 }
 
 void render_html(request_rec* r, const std::vector<proxy_balancer*>& balancers) {
     ap_set_content_type(r, "text/html; charset=utf-8");
-    ap_rputs(
-        "<!DOCTYPE html>\n<html><head><title>Balancer traffic</title><style>"
-        "body{font-family:sans-serif}table{border-collapse:collapse}"
-        "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}</style></head><body>\n"
-        "<h1>Balancer traffic</h1>\n",
-        r);
+    ap_rputs("<!DOCTYPE html>\n<html><head><title>Balancer traffic</title><style>"
+             "body{font-family:sans-serif}table{border-collapse:collapse}"
+             "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}"
+             "td:first-child,th:first-child{text-align:left}</style></head><body>\n"
+             "<h1>Balancer traffic</h1>\n",
+             r);
     for (proxy_balancer* balancer : balancers) {
         BalancerBinding* binding = binding_of(balancer);
         ap_rprintf(r, "<h2>%s</h2>\n<p>lbmethod %s", ap_escape_html(r->pool, balancer->s->name),
@@ -199,20 +201,17 @@ void render_html(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
             ap_rputs(" (not managed by mod_balancer_traffic)</p>\n", r);
             continue;
         }
-        if (binding->config.cumulative())
-            ap_rputs(", cumulative traffic (no decay)", r);
-        else
-            ap_rprintf(r, ", traffic window %.1f s", binding->config.window.count() / 1e9);
+        if (binding->config.cumulative()) ap_rputs(", cumulative traffic (no decay)", r);
+        else ap_rprintf(r, ", traffic window %.1f s", binding->config.window.count() / 1e9);
         if (binding->config.slow_start.count())
             ap_rprintf(r, ", slow start %.1f s", binding->config.slow_start.count() / 1e9);
         if (binding->region->method == static_cast<std::uint32_t>(Method::kByLatency))
             ap_rprintf(r, ", latency decay %.3f s", binding->config.latency_decay.count() / 1e9);
-        ap_rputs(
-            "</p>\n<table><tr><th>Member</th><th>Load factor</th><th>Set</th><th>State</th>"
-            "<th>Window bytes</th><th>Window requests</th><th>Byte share</th>"
-            "<th>Request share</th><th>Target</th><th>Share vs target</th>"
-            "<th>In flight</th><th>Ramp</th><th>Picks</th><th>Latency</th></tr>\n",
-            r);
+        ap_rputs("</p>\n<table><tr><th>Member</th><th>Load factor</th><th>Set</th><th>State</th>"
+                 "<th>Window bytes</th><th>Window requests</th><th>Byte share</th>"
+                 "<th>Request share</th><th>Target</th><th>Share vs target</th>"
+                 "<th>In flight</th><th>Ramp</th><th>Picks</th><th>Latency</th></tr>\n",
+                 r);
         const std::vector<MemberRow> rows = snapshot(binding, r->server);
         for (const MemberRow& row : rows) {
             const MemberReport& m = row.report;
@@ -253,9 +252,7 @@ int balancer_traffic_status_handler(request_rec* r) {
     const bool json = r->args && (!strcmp(r->args, "json") || !strncmp(r->args, "json&", 5));
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (r->header_only) return OK;
-    if (json)
-        render_json(r, balancers);
-    else
-        render_html(r, balancers);
+    if (json) render_json(r, balancers);
+    else render_html(r, balancers);
     return OK;
 }
