@@ -30,15 +30,15 @@ double median(std::vector<double> v) {
 
 enum class Method { kByTraffic, kByRequests, kByLatency };
 
-int pick(Method method, const SchedulerConfig& config, BalancerView view,
-         const MemberInput* inputs, std::size_t members, std::int64_t now) {
+int pick(Method method, const SchedulerConfig& config, BalancerView view, const MemberInput* inputs,
+         std::size_t members, std::int64_t now) {
     switch (method) {
-    case Method::kByTraffic:
-        return TrafficScheduler::pick(config, view, inputs, members, now);
-    case Method::kByRequests:
-        return RequestScheduler::pick(config, view, inputs, members, now);
-    case Method::kByLatency:
-        return LatencyScheduler::pick(config, view, inputs, members, now);
+        case Method::kByTraffic:
+            return TrafficScheduler::pick(config, view, inputs, members, now);
+        case Method::kByRequests:
+            return RequestScheduler::pick(config, view, inputs, members, now);
+        case Method::kByLatency:
+            return LatencyScheduler::pick(config, view, inputs, members, now);
     }
     return -1;
 }

@@ -1,5 +1,5 @@
 """A web worker on loopback that answers after a delay set at run time, for the bylatency tests
-and bench: a threaded HTTP/1.1 server (keep-alive) in its own process.
+and bench: a minimal asyncio HTTP/1.1 server (keep-alive, GET only) in its own process.
 
     backend = DelayBackend(delay_ms=5).start()
     backend.set_delay(50)            # from now on every answer waits 50 ms
@@ -9,12 +9,11 @@ and bench: a threaded HTTP/1.1 server (keep-alive) in its own process.
 GET /_delay?ms=N sets the delay, GET /_served returns the answer times as JSON; any other path
 gets a 512-byte body after the delay. Both control paths answer at once.
 """
+import asyncio
 import http.client
-import http.server
 import json
 import os
 import socket
-import socketserver
 import subprocess
 import sys
 import threading
@@ -25,50 +24,62 @@ LOOPBACK = "127.0.0.1"
 BODY = b"x" * 512
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+MAX_HEADER_BYTES = 16 * 1024
 
-    def log_message(self, *args):  # no per-request logging
+
+def _response(body, content_type=b"application/octet-stream"):
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type +
+            b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+class _State:
+    def __init__(self, delay_ms):
+        self.delay = delay_ms / 1000.0
+        self.times = []
+
+
+async def _connection(state, reader, writer):
+    """One kept-alive connection: GET requests without bodies, answered in order."""
+    try:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+                return
+            target = head.split(b" ", 2)[1].decode("latin-1") if head.count(b" ") >= 2 else "/"
+            url = urllib.parse.urlsplit(target)
+            if url.path == "/_delay":
+                ms = float(urllib.parse.parse_qs(url.query).get("ms", ["0"])[0])
+                state.delay = max(0.0, min(ms, 60_000.0)) / 1000.0
+                writer.write(_response(b"ok\n", b"text/plain"))
+            elif url.path == "/_served":
+                writer.write(_response(json.dumps(state.times).encode(), b"application/json"))
+            else:
+                if state.delay:
+                    await asyncio.sleep(state.delay)
+                writer.write(_response(BODY))
+                state.times.append(time.time())
+            await writer.drain()
+    except ConnectionError:
         pass
-
-    def _send(self, body, content_type="application/octet-stream"):
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self):
-        server = self.server
-        url = urllib.parse.urlsplit(self.path)
-        if url.path == "/_delay":
-            ms = float(urllib.parse.parse_qs(url.query).get("ms", ["0"])[0])
-            server.delay = max(0.0, min(ms, 60_000.0)) / 1000.0
-            return self._send(b"ok\n", "text/plain")
-        if url.path == "/_served":
-            with server.lock:
-                times = list(server.times)
-            return self._send(json.dumps(times).encode(), "application/json")
-        if server.delay:
-            time.sleep(server.delay)
-        self._send(BODY)
-        with server.lock:
-            server.times.append(time.time())
-
-
-class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-    allow_reuse_address = True
+    finally:
+        writer.close()
 
 
 def serve(port, delay_ms):
-    server = _Server((LOOPBACK, port), _Handler)
-    server.delay = delay_ms / 1000.0
-    server.lock = threading.Lock()
-    server.times = []
-    print("ready", flush=True)
-    server.serve_forever()
+    """asyncio rather than a thread per connection: on a busy machine the backend itself must
+    not be what queues requests, or every member's latency is the Python server's."""
+    state = _State(delay_ms)
+
+    async def main():
+        server = await asyncio.start_server(
+            lambda r, w: _connection(state, r, w), LOOPBACK, port, backlog=512,
+            limit=MAX_HEADER_BYTES, reuse_address=True)
+        print("ready", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
 
 
 class DelayBackend:
