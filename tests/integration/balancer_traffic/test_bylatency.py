@@ -56,10 +56,24 @@ class DegradedWorker(unittest.TestCase):
         self.assertAlmostEqual(before[1], 1 / 3, delta=0.12, msg=msg)
         self.assertLess(slowed[1], 0.12, msg)
         self.assertGreater(after[1], 0.2, msg)
-        # The status page shows why: the slow member's estimate is well above the others'.
+        # The status page shows why: the slow member's estimate is the highest, at least its
+        # delay (the others' are peak-sensitive too: on a busy machine they show its hiccups).
         latency = [m["latency_ms"] for m in during]
-        self.assertGreater(latency[1], 3 * max(latency[0], latency[2]), msg)
+        self.assertGreater(latency[1], max(latency[0], latency[2]), msg)
+        self.assertGreaterEqual(latency[1], 0.9 * SLOW_MS, msg)
         self.assertEqual(sum(m["inflight"] for m in self.members()), 0, msg)
+
+    def test_estimates_survive_a_graceful_restart(self):
+        self.backends[2].set_delay(4 * FAST_MS)
+        results = LoadClient(self.proxy.port, ["/app/item"], threads=4, max_requests=300,
+                             max_seconds=15).run()
+        self.assertEqual([r for r in results if r[1] != 200], [])
+        before = [m["latency_ms"] for m in self.members()]
+        self.assertNotIn(None, before)
+        self.assertGreater(before[2], before[0])
+        self.proxy.graceful()
+        # The new generation reads the same shared state: nothing was forgotten.
+        self.assertEqual([m["latency_ms"] for m in self.members()], before)
 
 
 class LatencyDecayDirective(unittest.TestCase):
