@@ -71,6 +71,9 @@ class Simulation {
         return out_shares;
     }
 
+    // One more connection (load grows: what a closed loop alone never does).
+    void add_client() { issue(); }
+
     FakeBalancer& b;
     std::vector<MonoNanos> latency;  // per member, before jitter
 
@@ -117,6 +120,23 @@ TEST_CASE("bylatency: a member whose latency rises 10x gets less traffic at once
     b.reset_counts();
     sim.run_for(3 * kSecond);
     CHECK(b.served_requests[1] > 0);
+}
+
+TEST_CASE("bylatency: a member that stops answering gets nothing more once its estimate is stale") {
+    FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 30, {kFast, kFast, kFast});
+    sim.run_for(2 * kSecond);
+    sim.latency[2] = 1000 * kSecond;  // it hangs: no answer, so no sample says it is slow
+    // Until its last answer is a decay time old it is taken at its fair part of what is in
+    // flight; from then on it holds requests while it is being probed, and gets no more.
+    sim.run_for(b.config.latency_decay.count() + 100 * kMillisecond);
+    const std::uint64_t picks = b.state(2).picks_total;
+    CHECK(b.state(2).inflight > 0);
+    for (int i = 0; i < 200; ++i) {  // more and more clients arrive
+        sim.add_client();
+        sim.run_for(10 * kMillisecond);
+    }
+    CHECK(b.state(2).picks_total == picks);
 }
 
 TEST_CASE("bylatency: a recovered member is back at its share within 2 s") {
