@@ -34,7 +34,7 @@ class DegradedWorker(unittest.TestCase):
         load = LoadClient(self.proxy.port, ["/app/item"], threads=12, max_requests=10**7,
                           max_seconds=40).start()
         try:
-            time.sleep(3)
+            time.sleep(4)
             slow_at = time.time()
             self.backends[1].set_delay(SLOW_MS)
             time.sleep(4)
@@ -46,14 +46,15 @@ class DegradedWorker(unittest.TestCase):
             results = load.stop()
         failed = [r for r in results if r[1] != 200]
         self.assertEqual(failed, [], f"{len(failed)} of {len(results)} failed")
-        before, n_before = self.shares(slow_at - 2, slow_at)
+        before, n_before = self.shares(slow_at - 3, slow_at)
         slowed, n_slowed = self.shares(slow_at + 1, recovered_at)
         after, n_after = self.shares(recovered_at + 2, recovered_at + 5)
         msg = f"before {before} ({n_before}), during {slowed} ({n_slowed}), after {after} " \
               f"({n_after}); members during {during}"
         self.assertGreater(min(n_before, n_slowed, n_after), 300, msg)
-        # Healthy: about a third each (this is what the slow member would keep under byrequests).
-        self.assertAlmostEqual(before[1], 1 / 3, delta=0.12, msg=msg)
+        # Healthy, it carries a real part (byrequests would keep it at a third throughout; a
+        # latency-based split of equal members wanders with a busy machine's hiccups).
+        self.assertGreater(before[1], 0.2, msg)
         self.assertLess(slowed[1], 0.12, msg)
         self.assertGreater(after[1], 0.2, msg)
         # The status page shows why: the slow member's estimate is the highest, at least its
