@@ -55,7 +55,11 @@ def start_proxy(name, members, lbmethod, stock_module):
     return proxy.start()
 
 
-def wrk(port, seconds, path="/app/item", connections=32, threads=2):
+CONNECTIONS = [32]
+
+
+def wrk(port, seconds, path="/app/item", connections=None, threads=2):
+    connections = connections or CONNECTIONS[0]
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
          f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
@@ -183,14 +187,16 @@ def main():
     ap.add_argument("--slowdown", type=float, default=10.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=32, help="wrk connections (keep-alive)")
     args = ap.parse_args()
     os.environ.setdefault("SUITE_MODULE_DIR", os.path.join(args.build, "modules"))
     httpd_fixture.SUITE_MODULE_DIR = os.environ["SUITE_MODULE_DIR"]
     slow_ms = args.fast_ms * args.slowdown
+    CONNECTIONS[0] = args.connections
 
     print(f"degraded worker: {args.phase_seconds}s healthy ({args.fast_ms:g} ms), "
           f"{args.phase_seconds}s with member {SLOW_MEMBER + 1} at {slow_ms:g} ms, "
-          f"{args.phase_seconds}s recovered; wrk -c32 keep-alive ...", flush=True)
+          f"{args.phase_seconds}s recovered; wrk -c{args.connections} keep-alive ...", flush=True)
     results = []
     for label, lbmethod, stock in VARIANTS:
         results.append(degraded(label, lbmethod, stock, args.fast_ms, slow_ms,

@@ -10,6 +10,12 @@ namespace {
 // As forward_decay.h: e^40 keeps stored estimates (nanoseconds, < 1e12) far inside double range.
 constexpr double kRebaseAfterDecays = 40.0;
 
+// A sample this far above the estimate replaces it at once (a slowdown); samples below that
+// are averaged in. Ordinary jitter (a p99 about twice the median) then moves the estimate by
+// its weight instead of setting it to the latest peak, which would make every member look as
+// slow as its worst recent answer and blur the difference to a member that really slowed down.
+constexpr double kPeakFactor = 2.0;
+
 double decay_ns(const SchedulerConfig& config) {
     return static_cast<double>(std::max<std::int64_t>(1, config.latency_decay.count()));
 }
@@ -33,9 +39,9 @@ void record_latency(const SchedulerConfig& config, BalancerHeader& header, Membe
                     MonoNanos sample_ns, MonoNanos now, bool failed) {
     const double sample = static_cast<double>(std::max<MonoNanos>(sample_ns, 1));
     double estimate = sample;
-    if (has_latency(st) && sample < st.latency_ns) {
+    if (has_latency(st) && sample < kPeakFactor * st.latency_ns) {
         if (failed) {
-            estimate = st.latency_ns;
+            estimate = std::max(st.latency_ns, sample);
         } else {
             const double elapsed = static_cast<double>(std::max<MonoNanos>(0, now - st.latency_at));
             const double keep = std::exp(-elapsed / decay_ns(config));

@@ -1,9 +1,11 @@
 // bylatency's per-member response-time estimate: a peak-sensitive exponentially weighted
 // moving average of the time to the first byte of the backend's response ("peak EWMA", as in
-// Finagle and Linkerd). A sample above the estimate replaces it at once; a sample below pulls it
-// down with the time constant SchedulerConfig::latency_decay, weighted by the time since the
-// previous sample (not by the number of samples), so a member that gets few requests learns as
-// fast per second as a busy one.
+// Finagle and Linkerd). A sample more than twice the estimate replaces it at once (a slowdown);
+// any other sample is averaged in with the time constant SchedulerConfig::latency_decay,
+// weighted by the time since the previous sample (not by the number of samples), so a member
+// that gets few requests learns as fast per second as a busy one. Finagle's peak rule takes
+// every sample above the estimate; on a busy machine that sets each healthy member to its
+// worst recent answer and blurs the difference to one that really slowed down.
 //
 // Between samples the estimate the pick compares also decays toward zero with the same time
 // constant, so a member that stopped getting requests because it was slow is tried again after

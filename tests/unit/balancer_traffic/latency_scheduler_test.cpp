@@ -195,6 +195,20 @@ TEST_CASE("bylatency: a cold burst with no samples at all spreads by weight") {
     CHECK(picks[2] == Approx(20).margin(2));
 }
 
+TEST_CASE("bylatency: jitter is averaged in, a slowdown replaces the estimate at once") {
+    FakeBalancer b({1}, {}, Algorithm::kByLatency);
+    b.pick();
+    b.answer(0, kFast);
+    b.now += kMillisecond;
+    b.pick();
+    b.answer(0, kFast + kFast / 2);  // 1.5x: an ordinary slow answer
+    CHECK(b.state(0).latency_ns < 1.05 * kFast);
+    b.now += kMillisecond;
+    b.pick();
+    b.answer(0, 3 * kFast);  // 3x: a slowdown
+    CHECK(b.state(0).latency_ns == Approx(3.0 * kFast));
+}
+
 TEST_CASE("bylatency: a fast failure never makes a member look faster") {
     FakeBalancer b({1}, {}, Algorithm::kByLatency);
     b.pick();
