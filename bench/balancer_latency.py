@@ -7,8 +7,9 @@ delay_backend.py: threaded HTTP/1.1, keep-alive, 512-byte answers after a delay)
 connections alive through the proxy. Phases: healthy, then one worker answers 10x slower, then
 it recovers. Per phase: p50/p99 latency and errors as wrk sees them; during the slowdown the slow
 worker's share of answers; after recovery the seconds until no 0.5 s slice leaves it more than
-5 points below its third, and its largest slice share (a flood would show there); for reference,
-the range of its slice shares while healthy. Then, with equal static httpd workers, throughput of
+5 points below its third, its share in each of the first three seconds after recovery, and its
+largest slice share (a flood would show there); for reference, the range of its slice shares
+while healthy. Then, with equal static httpd workers, throughput of
 bylatency against stock byrequests, and ns per pick from bench/pick_bench. Prints a table;
 nothing here is a pass/fail test.
 
@@ -129,6 +130,8 @@ def degraded(label, lbmethod, stock_module, fast_ms, slow_ms, phase_s):
             "slow_share": share_of(served, SLOW_MEMBER, slow_at, recovered_at),
             "back_s": seconds_back_at_share(after_slices),
             "max_after": max((s for _, s in after_slices if s is not None), default=0.0),
+            "first_seconds": [share_of(served, SLOW_MEMBER, recovered_at + i, recovered_at + i + 1)
+                              for i in range(3)],
             "healthy_range": (min(healthy), max(healthy)) if healthy else (0.0, 0.0),
             "observed_s": end - recovered_at,
         }
@@ -219,12 +222,15 @@ def main():
                      f"{ms(d['p50'])} / {ms(d['p99'])}", f"{ms(a['p50'])} / {ms(a['p99'])}",
                      f"{b['errors']}/{d['errors']}/{a['errors']}",
                      f"{100 * r['slow_share']:.1f}%" if r["slow_share"] is not None else "-",
-                     back, f"{100 * r['max_after']:.0f}%",
+                     back, "/".join(f"{100 * x:.0f}" if x is not None else "-"
+                                    for x in r["first_seconds"]) + "%",
+                     f"{100 * r['max_after']:.0f}%",
                      f"{100 * r['healthy_range'][0]:.0f}-{100 * r['healthy_range'][1]:.0f}%",
                      f"{d['p99'] / b['p99']:.2f}"))
     print()
     table(("lbmethod", "before p50/p99 ms", "during p50/p99 ms", "after p50/p99 ms",
-           "errors b/d/a", "slow share during", "s back at share", "max share after",
+           "errors b/d/a", "slow share during", "s back at share", "share 1st/2nd/3rd s after",
+           "max share after",
            "healthy share range", "p99 during/before"), rows)
     print()
     free16, locked16 = picks[("bylatency", 16)]

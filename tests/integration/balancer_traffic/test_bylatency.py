@@ -1,5 +1,6 @@
 """bylatency against a real httpd in front of three delay backends on 127.0.0.1: one slows down
 10x-20x under load, gets clearly less than its third, and gets traffic again once it recovers."""
+import re
 import time
 import unittest
 
@@ -72,6 +73,10 @@ class DegradedWorker(unittest.TestCase):
         before = [m["latency_ms"] for m in self.members()]
         self.assertNotIn(None, before)
         self.assertGreater(before[2], before[0])
+        status, body = self.proxy.get("/traffic-status")
+        self.assertEqual(status, 200)
+        # The HTML page shows the estimates too, one cell per member.
+        self.assertEqual(len(re.findall(r"<td>\d+\.\d\d ms</td>", body.decode())), 3)
         self.proxy.graceful()
         # The new generation reads the same shared state: nothing was forgotten.
         self.assertEqual([m["latency_ms"] for m in self.members()], before)
