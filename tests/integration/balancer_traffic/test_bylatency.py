@@ -66,13 +66,13 @@ class DegradedWorker(unittest.TestCase):
         self.assertEqual(sum(m["inflight"] for m in self.members()), 0, msg)
 
     def test_estimates_survive_a_graceful_restart(self):
-        self.backends[2].set_delay(4 * FAST_MS)
+        self.backends[2].set_delay(SLOW_MS)
         results = LoadClient(self.proxy.port, ["/app/item"], threads=4, max_requests=300,
                              max_seconds=15).run()
         self.assertEqual([r for r in results if r[1] != 200], [])
         before = [m["latency_ms"] for m in self.members()]
         self.assertNotIn(None, before)
-        self.assertGreater(before[2], before[0])
+        self.assertGreaterEqual(before[2], 0.9 * SLOW_MS)  # it tracks the member's delay
         status, body = self.proxy.get("/traffic-status")
         self.assertEqual(status, 200)
         # The HTML page shows the estimates too, one cell per member.
