@@ -1,12 +1,15 @@
 // Nanoseconds per pick of the mod_balancer_traffic core for 2, 16 and 256 members: the work done
 // on every proxied request, with and without the cross-process lock the adapter takes around it.
 // Prints one line per (method, members): "pick_ns <method> <members> <ns-lock-free> <ns-locked>".
+// bylatency's figure includes recording the request's latency sample, as the glue does per request.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <vector>
 
+#include "latency_estimate.h"
+#include "latency_scheduler.h"
 #include "member_bookkeeping.h"
 #include "request_scheduler.h"
 #include "shared_mutex.h"
@@ -25,8 +28,23 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
+enum class Method { kByTraffic, kByRequests, kByLatency };
+
+int pick(Method method, const SchedulerConfig& config, BalancerView view, const MemberInput* inputs,
+         std::size_t members, std::int64_t now) {
+    switch (method) {
+        case Method::kByTraffic:
+            return TrafficScheduler::pick(config, view, inputs, members, now);
+        case Method::kByRequests:
+            return RequestScheduler::pick(config, view, inputs, members, now);
+        case Method::kByLatency:
+            return LatencyScheduler::pick(config, view, inputs, members, now);
+    }
+    return -1;
+}
+
 template <bool kLocked>
-double ns_per_pick(bool bytraffic, std::size_t members) {
+double ns_per_pick(Method method, std::size_t members) {
     SchedulerConfig config;
     BalancerHeader header{};
     std::vector<MemberState> states(members);
@@ -48,9 +66,11 @@ double ns_per_pick(bool bytraffic, std::size_t members) {
         for (int i = 0; i < picks_per_run; ++i) {
             now += 1000;  // 1 us between requests
             if (kLocked) mutex.lock();
-            int m = bytraffic ? TrafficScheduler::pick(config, view, inputs.data(), members, now)
-                              : RequestScheduler::pick(config, view, inputs.data(), members, now);
+            int m = pick(method, config, view, inputs.data(), members, now);
             inputs[m].byte_counter += 1024 + (i % 7) * 4096;
+            if (method == Method::kByLatency)  // 1-2 ms to first byte
+                record_latency(config, header, states[m], 1'000'000 + (i % 11) * 100'000, now,
+                               false);
             complete_request(config, view, m, inputs[m], now);
             if (kLocked) mutex.unlock();
         }
@@ -63,10 +83,16 @@ double ns_per_pick(bool bytraffic, std::size_t members) {
 }  // namespace
 
 int main() {
-    for (bool bytraffic : {true, false})
+    const struct {
+        Method method;
+        const char* name;
+    } methods[] = {{Method::kByTraffic, "bytraffic"},
+                   {Method::kByRequests, "byrequests"},
+                   {Method::kByLatency, "bylatency"}};
+    for (const auto& m : methods)
         for (std::size_t members : {2, 16, 256})
-            std::printf("pick_ns %s %zu %.1f %.1f\n", bytraffic ? "bytraffic" : "byrequests",
-                        members, ns_per_pick<false>(bytraffic, members),
-                        ns_per_pick<true>(bytraffic, members));
+            std::printf("pick_ns %s %zu %.1f %.1f\n", m.name, members,
+                        ns_per_pick<false>(m.method, members),
+                        ns_per_pick<true>(m.method, members));
     return 0;
 }

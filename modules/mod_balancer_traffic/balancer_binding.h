@@ -14,7 +14,7 @@ extern "C" {
 
 namespace balancer_traffic {
 
-enum class Method : std::uint32_t { kByTraffic = 1, kByRequests = 2 };
+enum class Method : std::uint32_t { kByTraffic = 1, kByRequests = 2, kByLatency = 3 };
 
 struct BalancerBinding;
 

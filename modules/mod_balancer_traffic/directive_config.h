@@ -13,12 +13,16 @@ constexpr nanoseconds kMinimumWindow = std::chrono::milliseconds(100);
 constexpr nanoseconds kMaximumWindow = std::chrono::hours(24);
 constexpr nanoseconds kMinimumSlowStart = std::chrono::milliseconds(100);
 constexpr nanoseconds kMaximumSlowStart = std::chrono::hours(1);
+constexpr nanoseconds kMinimumLatencyDecay = std::chrono::milliseconds(10);
+constexpr nanoseconds kMaximumLatencyDecay = std::chrono::minutes(10);
 
 struct DirectiveConfig {
     bool window_set = false;
     bool slow_start_set = false;
+    bool latency_decay_set = false;
     nanoseconds window = kDefaultTrafficWindow;
     nanoseconds slow_start{0};
+    nanoseconds latency_decay = kDefaultLatencyDecay;
 };
 
 inline DirectiveConfig merge(const DirectiveConfig& base, const DirectiveConfig& add) {
@@ -30,6 +34,10 @@ inline DirectiveConfig merge(const DirectiveConfig& base, const DirectiveConfig&
     if (add.slow_start_set) {
         out.slow_start = add.slow_start;
         out.slow_start_set = true;
+    }
+    if (add.latency_decay_set) {
+        out.latency_decay = add.latency_decay;
+        out.latency_decay_set = true;
     }
     return out;
 }
@@ -51,6 +59,7 @@ inline SchedulerConfig to_scheduler_config(const DirectiveConfig& d) {
     SchedulerConfig c;
     c.window = d.window;
     c.slow_start = d.slow_start;
+    c.latency_decay = d.latency_decay;
     return c;
 }
 

@@ -16,6 +16,8 @@
 #include "../common/httpd_glue.h"
 #include "../common/monotonic_clock.h"
 #include "balancer_binding.h"
+#include "core/latency_estimate.h"
+#include "core/latency_scheduler.h"
 #include "core/member_bookkeeping.h"
 #include "core/request_scheduler.h"
 #include "core/share_history.h"
@@ -45,6 +47,66 @@ std::uint64_t load_counter(const apr_off_t* counter) {
 }
 
 BalancerView view_of(BalancerBinding* binding) { return binding->region->view(); }
+
+// bylatency's clock on one request: started at the pick, stopped by the first brigade of the
+// response that reaches the request's output filters. mod_proxy_http passes the response on
+// once it has read the backend's status line and headers (and whatever body came with them),
+// so this is the time to first byte as the client would see it from here: connection setup or
+// reuse, sending the request, the backend's think time. It is per request, not per connection,
+// so kept-alive backend connections are measured like fresh ones. AP_FTYPE_RESOURCE puts the
+// filter ahead of any content filter that might hold the response back.
+constexpr const char* kLatencyFilterName = "BALANCER_TRAFFIC_LATENCY";
+ap_filter_rec_t* latency_filter = nullptr;
+
+struct LatencyClock {
+    BalancerBinding* binding;
+    std::uint32_t slot;
+    MonoNanos picked;
+    bool running;
+};
+
+void record_sample(LatencyClock& clock, MonoNanos now, bool failed) {
+    if (!clock.running) return;
+    clock.running = false;
+    BalancerBinding* binding = clock.binding;
+    proxy_balancer* balancer = binding->balancer;
+    if (clock.slot >= static_cast<std::uint32_t>(balancer->workers->nelts)) return;
+    MemberInput input;
+    read_member(APR_ARRAY_IDX(balancer->workers, clock.slot, proxy_worker*), &input);
+    suite::SharedLock lock(binding->region->mutex);
+    MemberState& st = binding->region->members()[clock.slot];
+    if (!(st.flags & kKnown) || st.identity != input.identity) return;  // slot reused meanwhile
+    record_latency(binding->config, binding->region->header, st, now - clock.picked, now, failed);
+}
+
+apr_status_t latency_filter_func(ap_filter_t* f, apr_bucket_brigade* bb) {
+    auto* clock = static_cast<LatencyClock*>(f->ctx);
+    // A 5xx here is the backend's or mod_proxy's own (502 after a failed attempt, 504 after
+    // ProxyTimeout): it may show a member is slow, never that it is fast.
+    if (clock) record_sample(*clock, suite::monotonic_now(), f->r->status >= 500);
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+LatencyClock* clock_of(request_rec* r) {
+    for (ap_filter_t* f = r->output_filters; f; f = f->next)
+        if (f->frec == latency_filter) return static_cast<LatencyClock*>(f->ctx);
+    return nullptr;
+}
+
+// Starts the clock for a pick. A request that comes back for another member after a failed
+// attempt first stops the clock of that attempt, as a failure.
+void start_clock(request_rec* r, BalancerBinding* binding, std::uint32_t slot, MonoNanos now) {
+    if (!latency_filter) return;
+    LatencyClock* clock = clock_of(r);
+    if (clock) {
+        record_sample(*clock, now, true);
+    } else {
+        clock = static_cast<LatencyClock*>(apr_palloc(r->pool, sizeof(LatencyClock)));
+        ap_add_output_filter_handle(latency_filter, clock, r, r->connection);
+    }
+    *clock = LatencyClock{binding, slot, now, true};
+}
 
 // A pick is released when the request is over (post_request) or when the same request asks for
 // another member after a failed attempt.
@@ -78,15 +140,21 @@ proxy_worker* find_best(proxy_balancer* balancer, request_rec* r) {
         suite::SharedLock lock(binding->region->mutex);
         const std::size_t count = read_members(binding, r->server, true);
         binding->region->method = static_cast<std::uint32_t>(kMethod);
-        slot = kMethod == Method::kByTraffic
-                   ? TrafficScheduler::pick(binding->config, view_of(binding), binding->inputs,
-                                            count, now)
-                   : RequestScheduler::pick(binding->config, view_of(binding), binding->inputs,
-                                            count, now);
+        if (kMethod == Method::kByTraffic)
+            slot = TrafficScheduler::pick(binding->config, view_of(binding), binding->inputs, count,
+                                          now);
+        else if (kMethod == Method::kByLatency)
+            slot = LatencyScheduler::pick(binding->config, view_of(binding), binding->inputs, count,
+                                          now);
+        else
+            slot = RequestScheduler::pick(binding->config, view_of(binding), binding->inputs, count,
+                                          now);
         sample_history(binding->region->history, binding->region->members(), count, now);
     }
     if (slot < 0) return nullptr;
     ap_set_module_config(r->request_config, &balancer_traffic_module, &binding->tickets[slot]);
+    if (kMethod == Method::kByLatency)
+        start_clock(r, binding, static_cast<std::uint32_t>(slot), now);
     return APR_ARRAY_IDX(balancer->workers, slot, proxy_worker*);
 }
 
@@ -116,6 +184,8 @@ apr_status_t update_lbstatus(proxy_balancer* balancer, proxy_worker* elected, se
         const MonoNanos now = suite::monotonic_now();
         if (kMethod == Method::kByTraffic)
             TrafficScheduler::charge(binding->config, view_of(binding), slot, count, now, false);
+        else if (kMethod == Method::kByLatency)
+            LatencyScheduler::charge(binding->config, view_of(binding), slot, now);
         else
             RequestScheduler::charge(binding->config, view_of(binding), binding->inputs, slot,
                                      count, now);
@@ -129,9 +199,13 @@ proxy_balancer_method bytraffic_method = {"bytraffic", &find_best<Method::kByTra
 proxy_balancer_method byrequests_method = {"byrequests", &find_best<Method::kByRequests>,
                                            nullptr, &reset, &age,
                                            &update_lbstatus<Method::kByRequests>};
+proxy_balancer_method bylatency_method = {"bylatency", &find_best<Method::kByLatency>,
+                                          nullptr, &reset, &age,
+                                          &update_lbstatus<Method::kByLatency>};
 
 bool is_ours(const proxy_balancer_method* method) {
-    return method == &bytraffic_method || method == &byrequests_method;
+    return method == &bytraffic_method || method == &byrequests_method ||
+           method == &bylatency_method;
 }
 
 int post_request(proxy_worker*, proxy_balancer*, request_rec* r, proxy_server_conf*) {
@@ -215,6 +289,9 @@ using namespace balancer_traffic;
 void balancer_traffic_register_lbmethods(apr_pool_t* p) {
     ap_register_provider(p, PROXY_LBMETHOD, "bytraffic", "0", &bytraffic_method);
     ap_register_provider(p, PROXY_LBMETHOD, "byrequests", "0", &byrequests_method);
+    ap_register_provider(p, PROXY_LBMETHOD, "bylatency", "0", &bylatency_method);
+    latency_filter = ap_register_output_filter(kLatencyFilterName, latency_filter_func, nullptr,
+                                               AP_FTYPE_RESOURCE);
 }
 
 // mod_proxy's module record for this configuration generation (DSOs are reloaded, and may move,
@@ -324,7 +401,7 @@ int balancer_traffic_bind_balancers(apr_pool_t* pconf, server_rec* main_server) 
         if (is_ours(balancer->lbmethod))
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, ref.server,
                          "%s: lbmethod %s (mod_balancer_traffic), window %s, slow start %s, "
-                         "%u member slots",
+                         "latency decay %s, %u member slots",
                          balancer->s->name, balancer->lbmethod->name,
                          binding->config.cumulative()
                              ? "cumulative"
@@ -332,7 +409,7 @@ int balancer_traffic_bind_balancers(apr_pool_t* pconf, server_rec* main_server) 
                          binding->config.slow_start.count()
                              ? suite::format_duration(binding->config.slow_start).c_str()
                              : "off",
-                         capacity);
+                         suite::format_duration(binding->config.latency_decay).c_str(), capacity);
     }
     return OK;
 }

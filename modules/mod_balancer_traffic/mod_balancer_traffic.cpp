@@ -64,11 +64,11 @@ const char* target_config(cmd_parms* cmd, DirectiveConfig** out) {
     return nullptr;
 }
 
-// A duration directive: `off_word` stands for zero, anything else must parse and lie within
-// [minimum, maximum].
+// A duration directive: `off_word` (if any) stands for zero, anything else must parse and lie
+// within [minimum, maximum].
 const char* set_duration(cmd_parms* cmd, const char* arg, const char* off_word,
                          nanoseconds minimum, nanoseconds maximum, nanoseconds* out) {
-    if (!strcasecmp(arg, off_word)) {
+    if (off_word && !strcasecmp(arg, off_word)) {
         *out = nanoseconds{0};
         return nullptr;
     }
@@ -77,7 +77,8 @@ const char* set_duration(cmd_parms* cmd, const char* arg, const char* off_word,
     if (*parsed.value < minimum || *parsed.value > maximum)
         return suite::directive_error(cmd, "must be between " + suite::format_duration(minimum) +
                                                " and " + suite::format_duration(maximum) +
-                                               ", or '" + off_word + "'");
+                                               (off_word ? std::string(", or '") + off_word + "'"
+                                                         : std::string()));
     *out = *parsed.value;
     return nullptr;
 }
@@ -112,6 +113,16 @@ const char* set_slow_start(cmd_parms* cmd, void*, const char* arg) {
     });
 }
 
+const char* set_latency_decay(cmd_parms* cmd, void*, const char* arg) {
+    return without_exceptions(cmd, [&]() -> const char* {
+        DirectiveConfig* config = nullptr;
+        if (const char* error = target_config(cmd, &config)) return error;
+        config->latency_decay_set = true;
+        return set_duration(cmd, arg, nullptr, kMinimumLatencyDecay, kMaximumLatencyDecay,
+                            &config->latency_decay);
+    });
+}
+
 const command_rec directives[] = {
     AP_INIT_TAKE1("BalancerTrafficWindow", reinterpret_cast<cmd_func>(set_window), nullptr,
                   RSRC_CONF | ACCESS_CONF,
@@ -119,6 +130,9 @@ const command_rec directives[] = {
     AP_INIT_TAKE1("BalancerTrafficSlowStart", reinterpret_cast<cmd_func>(set_slow_start), nullptr,
                   RSRC_CONF | ACCESS_CONF,
                   "Weight ramp for new or recovered members (e.g. 5s), or 'off'"),
+    AP_INIT_TAKE1("BalancerLatencyDecay", reinterpret_cast<cmd_func>(set_latency_decay), nullptr,
+                  RSRC_CONF | ACCESS_CONF,
+                  "bylatency: time constant of the per-member response-time estimate (e.g. 500ms)"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
 
 // Every module is loaded by now, whatever order the LoadModule lines came in.

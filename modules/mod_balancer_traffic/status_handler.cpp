@@ -76,23 +76,33 @@ void render_json(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
             ap_rputs("\"members\":[]}", r);
             continue;
         }
+        ap_rprintf(r, "\"latency_decay_seconds\":%.3f,",
+                   binding->config.latency_decay.count() / 1e9);
         ap_rprintf(r, "\"window_seconds\":%.3f,\"slow_start_seconds\":%.3f,\"members\":[",
                    binding->config.window.count() / 1e9, binding->config.slow_start.count() / 1e9);
         bool first_member = true;
         for (const MemberRow& row : snapshot(binding, r->server)) {
             const MemberReport& m = row.report;
-            ap_rprintf(
-                r,
-                "%s{\"name\":%s,\"loadfactor\":%.2f,\"lbset\":%d,\"state\":\"%s\","
-                "\"eligible\":%s,\"window_bytes\":%.0f,\"window_requests\":%.2f,"
-                "\"byte_share\":%.4f,\"request_share\":%.4f,\"target_share\":%.4f,"
-                "\"slow_start\":%.3f,\"inflight\":%u,\"picks_total\":%" APR_UINT64_T_FMT
-                ",\"bytes_total\":%" APR_UINT64_T_FMT "}",
-                first_member ? "" : ",", suite::json_string(member_name(row.worker)).c_str(),
-                row.input.loadfactor / 100.0, row.input.lbset, state_text(r->pool, row.worker),
-                m.eligible ? "true" : "false", m.window_bytes, m.window_requests, m.byte_share,
-                m.request_share, m.target_share, m.slow_start, m.inflight,
-                static_cast<apr_uint64_t>(m.picks_total), static_cast<apr_uint64_t>(m.bytes_total));
+            ap_rprintf(r,
+                       "%s{\"name\":%s,\"loadfactor\":%.2f,\"lbset\":%d,\"state\":\"%s\","
+                       "\"eligible\":%s,\"window_bytes\":%.0f,\"window_requests\":%.2f,"
+                       "\"byte_share\":%.4f,\"request_share\":%.4f,\"target_share\":%.4f,"
+                       "\"slow_start\":%.3f,\"inflight\":%u,\"picks_total\":%" APR_UINT64_T_FMT
+                       ",\"bytes_total\":%" APR_UINT64_T_FMT,
+                       first_member ? "" : ",",
+                       suite::json_string(member_name(row.worker)).c_str(),
+                       row.input.loadfactor / 100.0, row.input.lbset,
+                       state_text(r->pool, row.worker), m.eligible ? "true" : "false",
+                       m.window_bytes, m.window_requests, m.byte_share, m.request_share,
+                       m.target_share, m.slow_start, m.inflight,
+                       static_cast<apr_uint64_t>(m.picks_total),
+                       static_cast<apr_uint64_t>(m.bytes_total));
+            // bylatency's estimate of time to first byte; null before the first sample.
+            if (m.latency_age_ns >= 0)
+                ap_rprintf(r, ",\"latency_ms\":%.3f,\"latency_age_ms\":%.1f}", m.latency_ns / 1e6,
+                           m.latency_age_ns / 1e6);
+            else
+                ap_rputs(",\"latency_ms\":null,\"latency_age_ms\":null}", r);
             first_member = false;
         }
         ap_rputs("]}", r);
@@ -196,10 +206,12 @@ void render_html(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
         else ap_rprintf(r, ", traffic window %.1f s", binding->config.window.count() / 1e9);
         if (binding->config.slow_start.count())
             ap_rprintf(r, ", slow start %.1f s", binding->config.slow_start.count() / 1e9);
+        if (binding->region->method == static_cast<std::uint32_t>(Method::kByLatency))
+            ap_rprintf(r, ", latency decay %.3f s", binding->config.latency_decay.count() / 1e9);
         ap_rputs("</p>\n<table><tr><th>Member</th><th>Load factor</th><th>Set</th><th>State</th>"
                  "<th>Window bytes</th><th>Window requests</th><th>Byte share</th>"
                  "<th>Request share</th><th>Target</th><th>Share vs target</th>"
-                 "<th>In flight</th><th>Ramp</th><th>Picks</th></tr>\n",
+                 "<th>In flight</th><th>Ramp</th><th>Picks</th><th>Latency</th></tr>\n",
                  r);
         const std::vector<MemberRow> rows = snapshot(binding, r->server);
         for (const MemberRow& row : rows) {
@@ -212,8 +224,12 @@ void render_html(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
                        state_text(r->pool, row.worker), m.window_bytes, m.window_requests,
                        m.byte_share * 100, m.request_share * 100, m.target_share * 100);
             render_share_bar(r, m.byte_share, m.target_share);
-            ap_rprintf(r, "</td><td>%u</td><td>%.0f%%</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+            ap_rprintf(r, "</td><td>%u</td><td>%.0f%%</td><td>%" APR_UINT64_T_FMT "</td>",
                        m.inflight, m.slow_start * 100, static_cast<apr_uint64_t>(m.picks_total));
+            if (m.latency_age_ns >= 0)
+                ap_rprintf(r, "<td>%.2f ms</td></tr>\n", m.latency_ns / 1e6);
+            else
+                ap_rputs("<td>-</td></tr>\n", r);
         }
         ap_rputs("</table>\n", r);
         render_history_chart(r, binding, rows);

@@ -49,6 +49,12 @@ struct MemberState {
     std::uint64_t picks_total;
     std::uint64_t bytes_total;
     std::uint32_t inflight;
+    // bylatency (latency_estimate.h): the peak-EWMA of time to first byte as of the last
+    // sample, when that sample came, and the same estimate forward-decayed toward zero with the
+    // balancer's latency origin, which is what the pick compares.
+    double latency_ns;
+    MonoNanos latency_at;
+    double scaled_latency;
 };
 
 struct BalancerHeader {
@@ -59,6 +65,7 @@ struct BalancerHeader {
     std::uint64_t picks_total;
     std::uint32_t capacity;
     std::uint32_t member_count;  // highest slot in use + 1
+    MonoNanos latency_origin;    // forward-decay origin of MemberState::scaled_latency
 };
 
 static_assert(std::is_trivially_copyable_v<MemberState>, "lives in shared memory");

@@ -1,6 +1,7 @@
 #include "status_report.h"
 
 #include "forward_decay.h"
+#include "latency_estimate.h"
 #include "slow_start.h"
 
 namespace balancer_traffic {
@@ -21,6 +22,10 @@ void report_members(const SchedulerConfig& config, BalancerView view, const Memb
         r.bytes_total = st.bytes_total;
         r.inflight = st.inflight;
         r.eligible = st.flags & kWasCandidate;
+        if (has_latency(st)) {
+            r.latency_ns = st.latency_ns;
+            r.latency_age_ns = static_cast<double>(now - st.latency_at);
+        }
         bytes += r.window_bytes;
         requests += r.window_requests;
         if (r.eligible) weight += effective_weight(config, inputs[i], st, now);

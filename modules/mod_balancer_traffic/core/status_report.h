@@ -20,6 +20,10 @@ struct MemberReport {
     std::uint64_t bytes_total = 0;
     std::uint32_t inflight = 0;
     bool eligible = false;
+    // bylatency's estimate of time to first byte (0: no sample yet) and the age of its last
+    // sample (latency_estimate.h).
+    double latency_ns = 0;
+    double latency_age_ns = -1;
 };
 
 // Fills out[0..count). Reads only; the caller holds the balancer's lock.

@@ -6,6 +6,8 @@
 #include <functional>
 #include <vector>
 
+#include "latency_estimate.h"
+#include "latency_scheduler.h"
 #include "member_bookkeeping.h"
 #include "member_state.h"
 #include "request_scheduler.h"
@@ -18,10 +20,10 @@ namespace balancer_traffic::testing {
 constexpr MonoNanos kMillisecond = 1'000'000;
 constexpr MonoNanos kSecond = 1'000 * kMillisecond;
 
-enum class Algorithm { kByTraffic, kByRequests };
+enum class Algorithm { kByTraffic, kByRequests, kByLatency };
 
 class FakeBalancer {
-public:
+  public:
     explicit FakeBalancer(std::vector<int> loadfactors, SchedulerConfig config = {},
                           Algorithm algorithm = Algorithm::kByTraffic, std::size_t capacity = 64)
         : config(config), algorithm(algorithm), states_(capacity) {
@@ -29,6 +31,7 @@ public:
         std::memset(states_.data(), 0, states_.size() * sizeof(MemberState));
         header_.capacity = static_cast<std::uint32_t>(capacity);
         header_.decay_origin = now;
+        header_.latency_origin = now;
         for (int lf : loadfactors) add_member(lf);
     }
 
@@ -49,9 +52,22 @@ public:
     MemberState& state(std::size_t i) { return states_[i]; }
 
     int pick() {
-        return algorithm == Algorithm::kByTraffic
-                   ? TrafficScheduler::pick(config, view(), inputs.data(), inputs.size(), now)
-                   : RequestScheduler::pick(config, view(), inputs.data(), inputs.size(), now);
+        switch (algorithm) {
+            case Algorithm::kByTraffic:
+                return TrafficScheduler::pick(config, view(), inputs.data(), inputs.size(), now);
+            case Algorithm::kByRequests:
+                return RequestScheduler::pick(config, view(), inputs.data(), inputs.size(), now);
+            case Algorithm::kByLatency:
+                return LatencyScheduler::pick(config, view(), inputs.data(), inputs.size(), now);
+        }
+        return -1;
+    }
+
+    // bylatency: the member's first byte came `latency` after the pick (the glue's output
+    // filter), then the request completed.
+    void answer(std::size_t member, MonoNanos latency, bool failed = false) {
+        record_latency(config, header_, states_[member], latency, now, failed);
+        complete(member);
     }
 
     // The member moved `bytes` for a request (mod_proxy's counters grow).
@@ -106,7 +122,7 @@ public:
     std::vector<std::uint64_t> served_requests;
     std::vector<std::uint64_t> served_bytes;
 
-private:
+  private:
     BalancerHeader header_;
     std::vector<MemberState> states_;
     std::uint64_t next_identity_ = 0x1000;
@@ -114,8 +130,8 @@ private:
 
 // A mixed response-size profile: mostly small, some medium, a few large (bytes).
 inline std::uint64_t mixed_size(int i) {
-    static const std::uint64_t kSizes[] = {1024, 1024, 1024, 10240, 1024, 10240, 102400, 1024,
-                                           10240, 1024, 1024, 51200, 1024, 10240, 1024, 4096};
+    static const std::uint64_t kSizes[] = {1024,  1024, 1024, 10240, 1024, 10240, 102400, 1024,
+                                           10240, 1024, 1024, 51200, 1024, 10240, 1024,   4096};
     return kSizes[(static_cast<unsigned>(i) * 7u) % 16u];
 }
 

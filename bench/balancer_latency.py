@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""A degraded worker: bylatency against the stock lbmethods and our bytraffic, same run.
+
+Each variant is a real httpd (Debian's apache2, mpm_event) with three members, loadfactor 1/1/1,
+in front of three delay backends on 127.0.0.1 (tests/integration/balancer_traffic/
+delay_backend.py: threaded HTTP/1.1, keep-alive, 512-byte answers after a delay). wrk keeps 32
+connections alive through the proxy. Phases: healthy, then one worker answers 10x slower, then
+it recovers. Per phase: p50/p99 latency and errors as wrk sees them; during the slowdown the slow
+worker's share of answers; after recovery the seconds until no 0.5 s slice leaves it more than
+5 points below its third, its share in each of the first three seconds after recovery, and its
+largest slice share (a flood would show there); for reference, the range of its slice shares
+while healthy. Then, with equal static httpd workers, throughput of
+bylatency against stock byrequests, and ns per pick from bench/pick_bench. Prints a table;
+nothing here is a pass/fail test.
+
+    bash bench/balancer_latency.sh            (builds, then runs this)
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration", "balancer_traffic"))
+
+import httpd_fixture  # noqa: E402
+from cluster import proxy_config  # noqa: E402
+from delay_backend import DelayBackend  # noqa: E402
+from httpd_fixture import PROXY_MODULES, Backend, HttpdInstance  # noqa: E402
+
+# (label, lbmethod, stock module or None for ours)
+VARIANTS = [
+    ("stock byrequests", "byrequests", "lbmethod_byrequests"),
+    ("stock bytraffic", "bytraffic", "lbmethod_bytraffic"),
+    ("stock bybusyness", "bybusyness", "lbmethod_bybusyness"),
+    ("our bytraffic", "bytraffic", None),
+    ("bylatency", "bylatency", None),
+]
+SLOW_MEMBER = 1
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def start_proxy(name, members, lbmethod, stock_module):
+    httpd_fixture.STOCK_MODULES.setdefault("lbmethod_bybusyness", "lbmethod_bybusyness_module")
+    if stock_module:
+        modules, suite = PROXY_MODULES + [stock_module], []
+    else:
+        modules, suite = PROXY_MODULES, ["balancer_traffic"]
+    # Enough proxy threads that 32 client connections never queue in the proxy itself.
+    proxy = HttpdInstance(name, proxy_config(members, lbmethod=lbmethod), modules=modules,
+                          suite_modules=suite, threads=64, servers=2)
+    return proxy.start()
+
+
+CONNECTIONS = [32]
+
+
+def wrk(port, seconds, path="/app/item", connections=None, threads=2):
+    connections = connections or CONNECTIONS[0]
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+         f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True,
+        timeout=seconds + 30).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        result[f"p{pct}"] = float(m.group(1)) * UNITS[m.group(2)] if m else float("nan")
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    result["errors"] = errors
+    return result
+
+
+def share_of(served, member, since, until):
+    counts = [sum(1 for t in s if since <= t < until) for s in served]
+    total = sum(counts)
+    return counts[member] / total if total else None
+
+
+def slice_shares(served, member, since, until, slice_s=0.5):
+    """[(seconds since `since` at the end of the slice, share or None)] in 0.5 s slices."""
+    slices = []
+    t = since
+    while t + slice_s <= until:
+        slices.append((t - since + slice_s, share_of(served, member, t, t + slice_s)))
+        t += slice_s
+    return slices
+
+
+def seconds_back_at_share(slices, tolerance=0.05):
+    """End of the first slice from which no slice leaves the member more than `tolerance` below
+    its third: it is no longer being starved. Going above its share is reported apart (the
+    largest slice share after recovery), since a latency-based split of equal workers wanders
+    a few points either way from slice to slice, healthy or not."""
+    for i, (end, _) in enumerate(slices):
+        if all(s is not None and s >= 1 / 3 - tolerance for _, s in slices[i:]):
+            return end
+    return None
+
+
+def degraded(label, lbmethod, stock_module, fast_ms, slow_ms, phase_s):
+    backends = [DelayBackend(fast_ms).start() for _ in range(3)]
+    proxy = None
+    try:
+        proxy = start_proxy(f"lat-{lbmethod}-{'stock' if stock_module else 'ours'}",
+                            [(b, "loadfactor=1 retry=1") for b in backends], lbmethod,
+                            stock_module)
+        wrk(proxy.port, 1)  # warm-up: connections, children
+        before = wrk(proxy.port, phase_s)
+        backends[SLOW_MEMBER].set_delay(slow_ms)
+        slow_at = time.time()
+        during = wrk(proxy.port, phase_s)
+        backends[SLOW_MEMBER].set_delay(fast_ms)
+        recovered_at = time.time()
+        after = wrk(proxy.port, phase_s)
+        end = time.time()
+        served = [b.served() for b in backends]
+        after_slices = slice_shares(served, SLOW_MEMBER, recovered_at, end)
+        healthy = [s for _, s in slice_shares(served, SLOW_MEMBER, slow_at - phase_s, slow_at)
+                   if s is not None]
+        return {
+            "label": label, "before": before, "during": during, "after": after,
+            "slow_share": share_of(served, SLOW_MEMBER, slow_at, recovered_at),
+            "back_s": seconds_back_at_share(after_slices),
+            "max_after": max((s for _, s in after_slices if s is not None), default=0.0),
+            "first_seconds": [share_of(served, SLOW_MEMBER, recovered_at + i, recovered_at + i + 1)
+                              for i in range(3)],
+            "healthy_range": (min(healthy), max(healthy)) if healthy else (0.0, 0.0),
+            "observed_s": end - recovered_at,
+        }
+    finally:
+        if proxy:
+            proxy.cleanup()
+        for b in backends:
+            b.cleanup()
+
+
+def throughput(rounds, seconds):
+    """Equal static httpd workers: requests/s of bylatency over stock byrequests, alternating."""
+    backends = [Backend(f"latbench-web{i}").start() for i in range(3)]
+    ratios = []
+    try:
+        for _ in range(rounds):
+            rps = {}
+            for lbmethod, stock in (("byrequests", "lbmethod_byrequests"), ("bylatency", None)):
+                proxy = start_proxy(f"tput-{lbmethod}", [(b, "loadfactor=1") for b in backends],
+                                    lbmethod, stock)
+                try:
+                    wrk(proxy.port, 1, path="/app/s1k")
+                    rps[lbmethod] = wrk(proxy.port, seconds, path="/app/s1k")["rps"]
+                finally:
+                    proxy.cleanup()
+            ratios.append(rps["bylatency"] / rps["byrequests"])
+    finally:
+        for b in backends:
+            b.cleanup()
+    return ratios
+
+
+def pick_ns(build_dir):
+    out = subprocess.run([os.path.join(build_dir, "bench", "pick_bench")], capture_output=True,
+                         text=True, timeout=300).stdout
+    rows = {}
+    for line in out.splitlines():
+        _, method, members, free, locked = line.split()
+        rows[(method, int(members))] = (float(free), float(locked))
+    return rows
+
+
+def table(header, rows):
+    width = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    print("| " + " | ".join(str(h).ljust(w) for h, w in zip(header, width)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in width) + "|")
+    for r in rows:
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, width)) + " |")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--phase-seconds", type=int, default=10)
+    ap.add_argument("--fast-ms", type=float, default=10.0)
+    ap.add_argument("--slowdown", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=32, help="wrk connections (keep-alive)")
+    args = ap.parse_args()
+    os.environ.setdefault("SUITE_MODULE_DIR", os.path.join(args.build, "modules"))
+    httpd_fixture.SUITE_MODULE_DIR = os.environ["SUITE_MODULE_DIR"]
+    slow_ms = args.fast_ms * args.slowdown
+    CONNECTIONS[0] = args.connections
+
+    print(f"degraded worker: {args.phase_seconds}s healthy ({args.fast_ms:g} ms), "
+          f"{args.phase_seconds}s with member {SLOW_MEMBER + 1} at {slow_ms:g} ms, "
+          f"{args.phase_seconds}s recovered; wrk -c{args.connections} keep-alive ...", flush=True)
+    results = []
+    for label, lbmethod, stock in VARIANTS:
+        results.append(degraded(label, lbmethod, stock, args.fast_ms, slow_ms,
+                                args.phase_seconds))
+        print(f"  {label} done", flush=True)
+    print(f"equal workers: {args.rounds} rounds x {args.seconds}s, stock byrequests vs "
+          "bylatency ...", flush=True)
+    ratios = throughput(args.rounds, args.seconds)
+    picks = pick_ns(args.build)
+
+    def ms(x):
+        return f"{x:.1f}"
+
+    rows = []
+    for r in results:
+        b, d, a = r["before"], r["during"], r["after"]
+        back = f"{r['back_s']:.1f}" if r["back_s"] is not None else \
+            f"never in {r['observed_s']:.0f}"
+        rows.append((r["label"], f"{ms(b['p50'])} / {ms(b['p99'])}",
+                     f"{ms(d['p50'])} / {ms(d['p99'])}", f"{ms(a['p50'])} / {ms(a['p99'])}",
+                     f"{b['errors']}/{d['errors']}/{a['errors']}",
+                     f"{100 * r['slow_share']:.1f}%" if r["slow_share"] is not None else "-",
+                     back, "/".join(f"{100 * x:.0f}" if x is not None else "-"
+                                    for x in r["first_seconds"]) + "%",
+                     f"{100 * r['max_after']:.0f}%",
+                     f"{100 * r['healthy_range'][0]:.0f}-{100 * r['healthy_range'][1]:.0f}%",
+                     f"{d['p99'] / b['p99']:.2f}"))
+    print()
+    table(("lbmethod", "before p50/p99 ms", "during p50/p99 ms", "after p50/p99 ms",
+           "errors b/d/a", "slow share during", "s back at share", "share 1st/2nd/3rd s after",
+           "max share after",
+           "healthy share range", "p99 during/before"), rows)
+    print()
+    free16, locked16 = picks[("bylatency", 16)]
+    table(("metric", "value", "target"), [
+        ("bylatency/stock byrequests requests/s, equal workers (median)",
+         f"{statistics.median(ratios):.3f} (" + ", ".join(f"{x:.3f}" for x in ratios) + ")",
+         ">= 0.98"),
+        ("ns per pick, bylatency, 16 members (incl. latency sample)",
+         f"{free16:.0f} ({locked16:.0f} with lock)", "<= 150"),
+        ("ns per pick, bylatency, 2 / 256 members",
+         f"{picks[('bylatency', 2)][0]:.0f} / {picks[('bylatency', 256)][0]:.0f}", ""),
+        ("ns per pick, bytraffic / byrequests, 16 members",
+         f"{picks[('bytraffic', 16)][0]:.0f} / {picks[('byrequests', 16)][0]:.0f}", ""),
+    ])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+// bylatency against a simulated cluster: closed-loop clients, backends that answer after a
+// per-member latency (with jitter), the fake clock. Shares are of requests picked.
+#include "latency_scheduler.h"
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <new>
+#include <queue>
+#include <vector>
+
+#include "fake_balancer.h"
+
+using namespace balancer_traffic;
+using namespace balancer_traffic::testing;
+
+// Counts heap allocations made while `counting` is set (the pick path must make none). GCC
+// flags malloc/free behind a replaced operator new as mismatched; they are matched here.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+static std::atomic<bool> counting{false};
+static std::atomic<long> allocations{0};
+void* operator new(std::size_t n) {
+    if (counting) ++allocations;
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
+
+namespace {
+
+struct Outstanding {
+    MonoNanos done;
+    std::size_t member;
+    MonoNanos picked;
+    bool operator>(const Outstanding& o) const { return done > o.done; }
+};
+
+// `clients` connections, each sending its next request as soon as the last one is answered.
+class Simulation {
+  public:
+    Simulation(FakeBalancer& b, int clients, std::vector<MonoNanos> latency)
+        : b(b), latency(std::move(latency)) {
+        for (int c = 0; c < clients; ++c) issue();
+    }
+
+    void run_for(MonoNanos duration) {
+        const MonoNanos end = b.now + duration;
+        while (!out.empty() && out.top().done <= end) {
+            Outstanding o = out.top();
+            out.pop();
+            b.now = o.done;
+            b.answer(o.member, o.done - o.picked);
+            issue();
+        }
+        b.now = end;
+    }
+
+    // Share of member `m` of the requests picked in each `slice` over `duration`.
+    std::vector<double> shares(std::size_t m, MonoNanos duration, MonoNanos slice) {
+        std::vector<double> out_shares;
+        for (MonoNanos t = 0; t < duration; t += slice) {
+            b.reset_counts();
+            run_for(slice);
+            out_shares.push_back(b.request_share(m));
+        }
+        return out_shares;
+    }
+
+    // One more connection (load grows: what a closed loop alone never does).
+    void add_client() { issue(); }
+
+    FakeBalancer& b;
+    std::vector<MonoNanos> latency;  // per member, before jitter
+
+  private:
+    void issue() {
+        int m = b.pick();
+        REQUIRE(m >= 0);
+        b.served_requests[m] += 1;
+        // +-20% jitter, deterministic.
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        const double jitter = 0.8 + 0.4 * static_cast<double>(seed >> 40) / (1ULL << 24);
+        const auto delay = static_cast<MonoNanos>(static_cast<double>(latency[m]) * jitter);
+        out.push({b.now + delay, static_cast<std::size_t>(m), b.now});
+    }
+
+    std::priority_queue<Outstanding, std::vector<Outstanding>, std::greater<>> out;
+    std::uint64_t seed = 42;
+};
+
+constexpr MonoNanos kFast = 10 * kMillisecond;
+constexpr MonoNanos kSlow = 10 * kFast;
+
+}  // namespace
+
+TEST_CASE("bylatency: equal members share equally") {
+    FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 30, {kFast, kFast, kFast});
+    sim.run_for(1 * kSecond);
+    for (double s : sim.shares(1, 2 * kSecond, 500 * kMillisecond))
+        CHECK(s == Approx(1.0 / 3).margin(0.05));
+}
+
+TEST_CASE("bylatency: a member whose latency rises 10x gets less traffic at once") {
+    FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 30, {kFast, kFast, kFast});
+    sim.run_for(2 * kSecond);
+    sim.latency[1] = kSlow;
+    // Its requests stop coming back, so its in-flight count alone diverts traffic before its
+    // first slow answer; from then on the estimate does.
+    auto shares = sim.shares(1, 3 * kSecond, 250 * kMillisecond);
+    CHECK(shares[0] < 0.15);
+    for (std::size_t i = 1; i < shares.size(); ++i) CHECK(shares[i] < 0.05);
+    // It is still probed now and then: not shunned for ever.
+    b.reset_counts();
+    sim.run_for(3 * kSecond);
+    CHECK(b.served_requests[1] > 0);
+}
+
+TEST_CASE("bylatency: a member that stops answering gets nothing more once its estimate is stale") {
+    FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 30, {kFast, kFast, kFast});
+    sim.run_for(2 * kSecond);
+    sim.latency[2] = 1000 * kSecond;  // it hangs: no answer, so no sample says it is slow
+    // Until its last answer is a decay time old it is taken at its fair part of what is in
+    // flight; from then on it holds requests while it is being probed, and gets no more.
+    sim.run_for(b.config.latency_decay.count() + 100 * kMillisecond);
+    const std::uint64_t picks = b.state(2).picks_total;
+    CHECK(b.state(2).inflight > 0);
+    for (int i = 0; i < 200; ++i) {  // more and more clients arrive
+        sim.add_client();
+        sim.run_for(10 * kMillisecond);
+    }
+    CHECK(b.state(2).picks_total == picks);
+}
+
+TEST_CASE("bylatency: a recovered member is back at its share within 2 s") {
+    FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 30, {kFast, kFast, kFast});
+    sim.run_for(2 * kSecond);
+    sim.latency[1] = kSlow;
+    sim.run_for(5 * kSecond);
+    sim.latency[1] = kFast;
+    constexpr MonoNanos kSlice = 250 * kMillisecond;
+    auto shares = sim.shares(1, 5 * kSecond, kSlice);
+    std::size_t back = shares.size();
+    for (std::size_t i = shares.size(); i-- > 0;) {
+        if (shares[i] < 1.0 / 3 - 0.07 || shares[i] > 1.0 / 3 + 0.07) break;
+        back = i;
+    }
+    INFO("slice " << back << " of " << shares.size());
+    CHECK(static_cast<MonoNanos>(back + 1) * kSlice <= 2 * kSecond);
+    for (double s : shares) CHECK(s < 0.45);  // and no flood on the way back
+}
+
+TEST_CASE("bylatency: the decay directive sets how fast a recovered member is trusted again") {
+    auto recovered_share = [](std::chrono::milliseconds decay) {
+        SchedulerConfig config;
+        config.latency_decay = decay;
+        FakeBalancer b({1, 1, 1}, config, Algorithm::kByLatency);
+        Simulation sim(b, 30, {kFast, kFast, kFast});
+        sim.run_for(2 * kSecond);
+        sim.latency[1] = kSlow;
+        sim.run_for(3 * kSecond);
+        sim.latency[1] = kFast;
+        return sim.shares(1, 1 * kSecond, 1 * kSecond).front();
+    };
+    CHECK(recovered_share(std::chrono::milliseconds(200)) >
+          recovered_share(std::chrono::milliseconds(5000)) + 0.1);
+}
+
+TEST_CASE("bylatency: a member added with no samples is probed, not flooded") {
+    FakeBalancer b({1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 30, {kFast, kFast, kSlow});
+    sim.run_for(2 * kSecond);
+    std::size_t added = b.add_member(1);  // a slow newcomer: its first answers take 100 ms
+    auto shares = sim.shares(added, 2 * kSecond, 100 * kMillisecond);
+    // Seeded at its peers' median, it gets its fair part of what is in flight at first, then
+    // its answers show it is slow.
+    CHECK(shares[0] < 0.4);
+    for (std::size_t i = 2; i < shares.size(); ++i) CHECK(shares[i] < 0.1);
+}
+
+TEST_CASE("bylatency: a cold burst with no samples at all spreads by weight") {
+    FakeBalancer b({1, 1, 2}, {}, Algorithm::kByLatency);
+    std::vector<int> picks(3, 0);
+    for (int i = 0; i < 40; ++i) picks[b.pick()]++;
+    CHECK(picks[0] == Approx(10).margin(2));
+    CHECK(picks[1] == Approx(10).margin(2));
+    CHECK(picks[2] == Approx(20).margin(2));
+}
+
+TEST_CASE("bylatency: jitter is averaged in, a slowdown replaces the estimate at once") {
+    FakeBalancer b({1}, {}, Algorithm::kByLatency);
+    b.pick();
+    b.answer(0, kFast);
+    b.now += kMillisecond;
+    b.pick();
+    b.answer(0, kFast + kFast / 2);  // 1.5x: an ordinary slow answer
+    CHECK(b.state(0).latency_ns < 1.05 * kFast);
+    b.now += kMillisecond;
+    b.pick();
+    b.answer(0, 3 * kFast);  // 3x: a slowdown
+    CHECK(b.state(0).latency_ns == Approx(3.0 * kFast));
+}
+
+TEST_CASE("bylatency: a fast failure never makes a member look faster") {
+    FakeBalancer b({1}, {}, Algorithm::kByLatency);
+    b.pick();
+    b.answer(0, kSlow);
+    b.now += kMillisecond;
+    b.pick();
+    b.answer(0, kMillisecond, /*failed=*/true);
+    CHECK(b.state(0).latency_ns == Approx(static_cast<double>(kSlow)));
+    b.pick();
+    b.answer(0, 2 * kSlow, /*failed=*/true);  // a timeout raises it
+    CHECK(b.state(0).latency_ns == Approx(2.0 * kSlow));
+}
+
+TEST_CASE("bylatency: loadfactors weigh the expected wait") {
+    FakeBalancer b({3, 7}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 40, {kFast, kFast});
+    sim.run_for(1 * kSecond);
+    b.reset_counts();
+    sim.run_for(2 * kSecond);
+    CHECK(b.request_share(1) == Approx(0.7).margin(0.05));
+}
+
+TEST_CASE("bylatency: lbsets, hot standby, draining and all-down follow bytraffic's rules") {
+    FakeBalancer b({1, 1}, {}, Algorithm::kByLatency);
+    std::size_t backup = b.add_member(1, /*lbset=*/1);
+    std::size_t standby = b.add_member(1, 0, MemberRole::kStandby);
+    for (int i = 0; i < 20; ++i) {
+        int m = b.request(1000);
+        CHECK((m == 0 || m == 1));
+    }
+    b.inputs[1].draining = true;
+    for (int i = 0; i < 5; ++i) CHECK(b.request(1000) == 0);
+    b.inputs[0].usable = false;
+    for (int i = 0; i < 5; ++i) CHECK(b.request(1000) == static_cast<int>(standby));
+    b.inputs[standby].usable = false;
+    for (int i = 0; i < 5; ++i) CHECK(b.request(1000) == static_cast<int>(backup));
+    b.inputs[backup].usable = false;
+    CHECK(b.pick() == -1);
+}
+
+TEST_CASE("bylatency: a member back from an error is not flooded, and slow start ramps it") {
+    SchedulerConfig config;
+    config.slow_start = std::chrono::seconds(4);
+    FakeBalancer b({1, 1, 1}, config, Algorithm::kByLatency);
+    Simulation sim(b, 30, {kFast, kFast, kFast});
+    sim.run_for(2 * kSecond);
+    b.inputs[1].usable = false;
+    // Its requests in flight fail over elsewhere in httpd; here they just complete.
+    sim.run_for(10 * kSecond);
+    b.inputs[1].usable = true;
+    auto shares = sim.shares(1, 6 * kSecond, 500 * kMillisecond);
+    CHECK(shares.front() < 0.15);  // a tenth of its weight at first
+    CHECK(shares[2] < shares[7]);  // rising over the ramp
+    CHECK(shares.back() == Approx(1.0 / 3).margin(0.06));
+    for (double s : shares) CHECK(s < 0.42);
+}
+
+TEST_CASE("bylatency: estimates survive hours of idle time (rebase keeps numbers finite)") {
+    FakeBalancer b({1, 1}, {}, Algorithm::kByLatency);
+    for (int hour = 0; hour < 3; ++hour) {
+        Simulation sim(b, 10, {kFast, 3 * kFast});
+        sim.run_for(1 * kSecond);
+        b.now += 3600 * kSecond;
+    }
+    CHECK(std::isfinite(b.state(0).scaled_latency));
+    CHECK(std::isfinite(b.state(1).scaled_latency));
+    Simulation sim(b, 20, {kFast, 3 * kFast});
+    sim.run_for(1 * kSecond);
+    b.reset_counts();
+    sim.run_for(1 * kSecond);
+    CHECK(b.request_share(0) > 0.6);
+}
+
+TEST_CASE("bylatency: status report shows each member's estimate") {
+    FakeBalancer b({1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 10, {kFast, kSlow});
+    sim.run_for(2 * kSecond);
+    std::vector<MemberReport> reports(2);
+    report_members(b.config, b.view(), b.inputs.data(), 2, b.now, reports.data());
+    CHECK(reports[0].latency_ns == Approx(static_cast<double>(kFast)).epsilon(0.3));
+    CHECK(reports[1].latency_ns > 5.0 * reports[0].latency_ns);
+    CHECK(reports[0].latency_age_ns >= 0);
+}
+
+TEST_CASE("bylatency: the pick allocates nothing") {
+    FakeBalancer b({1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {}, Algorithm::kByLatency);
+    b.inputs[3].usable = false;  // the tier rules run too
+    allocations = 0;
+    counting = true;
+    for (int i = 0; i < 1000; ++i) {
+        int m = b.pick();
+        b.now += kMillisecond;
+        b.answer(static_cast<std::size_t>(m), kFast);
+    }
+    counting = false;
+    CHECK(allocations == 0);
+}
