@@ -72,6 +72,7 @@ const char* drop_reason(const DropCounters& before, const DropCounters& after) {
     if (after.replayed != before.replayed) return "replayed";
     if (after.own_node_id != before.own_node_id) return "this node's own id";
     if (after.table_full != before.table_full) return "peer table full";
+    if (after.unconfirmed != before.unconfirmed) return "echoes another challenge";
     return "rejected";
 }
 
@@ -384,6 +385,9 @@ class HeartbeatLoop {
             const DropCounters before = receiver_.drops();
             auto hb = receiver_.accept(buf, size, source.wire());
             if (!hb) {
+                // A peer's first messages, before it has heard our challenge, are set aside
+                // without being drops: they start no episode.
+                if (receiver_.drops().total() == before.total()) continue;
                 warn_about_drops(source);
                 if (rejected_.on_event(clock_.now()))
                     log_(kLogWarning, "rejecting datagrams: the first from " + source.text() +
