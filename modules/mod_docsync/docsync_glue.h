@@ -35,7 +35,9 @@ struct ModuleConfig {
     std::chrono::seconds max_skew{60};
     std::chrono::milliseconds rescan_interval{30'000};
     std::chrono::seconds long_poll{kDefaultLongPoll};
-    std::string ca_file;       // DocSyncCACertificateFile: extra trust anchor for https sources
+    std::string ca_file;       // DocSyncCACertificateFile: the only trust anchors for https sources
+    std::string signing_key;   // DocSyncSigningKeyFile: raw Ed25519 private key (primary)
+    std::string verify_key;    // DocSyncVerifyKeyFile: raw Ed25519 public key (secondary)
     std::string status_file;   // in the runtime directory, set in post_config
     std::string httpd_binary;  // for the configtest of restart=graceful sources
     std::string config_file;   // the -f file this server was started with
