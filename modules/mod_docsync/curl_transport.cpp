@@ -211,7 +211,7 @@ long CurlTransport::perform(const char* method, const std::string& suffix, const
         return refused(req.reader ? req.reader->error()
                                   : "answer not signed with the primary's key");
     if (rc != CURLE_OK) {
-        *error = req.too_large    ? "answer larger than allowed (" + url + ")"
+        *error = req.too_large     ? "answer larger than allowed (" + url + ")"
                  : req.sink_failed ? "response refused by the receiver: " + req.reader->error()
                                    : std::string(curl_easy_strerror(rc)) + " (" + url + ")";
         return 0;
@@ -245,7 +245,8 @@ ManifestResponse CurlTransport::get_manifest(const std::string& known_etag,
     Request req;
     req.kind = Request::Body::whole;
     req.max_whole = kMaxManifestBytes;
-    out.status = perform("GET", suffix, nullptr, known_etag, wait + kManifestGrace, req, &out.error);
+    out.status =
+        perform("GET", suffix, nullptr, known_etag, wait + kManifestGrace, req, &out.error);
     out.auth_failed = req.auth_failed;
     out.etag = req.facts.etag;
     out.is_delta = req.facts.manifest_kind == "delta";

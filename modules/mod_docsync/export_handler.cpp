@@ -19,8 +19,8 @@
 
 #include <charconv>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "../common/httpd_glue.h"
@@ -426,8 +426,7 @@ int export_handler(request_rec* r) {
     if (status == HTTP_NOT_MODIFIED)
         tag_answer(r, r->headers_out, facts_of(r, status, r->headers_out, nullptr, "none"));
     else if (status != OK)
-        tag_answer(r, r->err_headers_out,
-                   facts_of(r, status, r->err_headers_out, nullptr, "none"));
+        tag_answer(r, r->err_headers_out, facts_of(r, status, r->err_headers_out, nullptr, "none"));
     return status;
 }
 

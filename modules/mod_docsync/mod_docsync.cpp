@@ -196,8 +196,8 @@ const command_rec directives[] = {
     AP_INIT_TAKE1("DocSyncSigningKeyFile", reinterpret_cast<cmd_func>(set_signing_key_file),
                   nullptr, RSRC_CONF,
                   "PEM Ed25519 private key the exports sign their answers with (mode 0600)"),
-    AP_INIT_TAKE1("DocSyncVerifyKeyFile", reinterpret_cast<cmd_func>(set_verify_key_file),
-                  nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("DocSyncVerifyKeyFile", reinterpret_cast<cmd_func>(set_verify_key_file), nullptr,
+                  RSRC_CONF,
                   "PEM Ed25519 public key the sources require answers to be signed with"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
 

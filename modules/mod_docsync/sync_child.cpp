@@ -423,8 +423,8 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
                 s.last_error = "configuration test failed; running configuration kept";
                 s.config_check_output = round.check_output;
             } else if (!round.complete) {
-                const bool refused = std::any_of(
-                    round.errors.begin(), round.errors.end(), [](const std::string& e) {
+                const bool refused =
+                    std::any_of(round.errors.begin(), round.errors.end(), [](const std::string& e) {
                         return e.find(kAuthFailedError) != std::string::npos;
                     });
                 s.result = refused ? "auth-failed" : "error";

@@ -98,8 +98,7 @@ class Ed25519Verifier : public AnswerVerifier {
         std::vector<unsigned char> sig;
         if (tag.size() != 128 || !from_hex(tag, &sig)) return false;
         MdCtx ctx(EVP_MD_CTX_new());
-        return ctx &&
-               EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) == 1 &&
+        return ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) == 1 &&
                EVP_DigestVerify(ctx.get(), sig.data(), sig.size(),
                                 reinterpret_cast<const unsigned char*>(m.data()), m.size()) == 1;
     }
@@ -157,18 +156,16 @@ std::unique_ptr<AnswerVerifier> hmac_answer_verifier(std::string_view secret) {
 
 std::unique_ptr<AnswerSigner> ed25519_answer_signer(std::string_view raw) {
     if (raw.size() != kEd25519KeyBytes) return nullptr;
-    Pkey k(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
-                                        reinterpret_cast<const unsigned char*>(raw.data()),
-                                        raw.size()));
+    Pkey k(EVP_PKEY_new_raw_private_key(
+        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size()));
     if (!k) return nullptr;
     return std::make_unique<Ed25519Signer>(std::move(k));
 }
 
 std::unique_ptr<AnswerVerifier> ed25519_answer_verifier(std::string_view raw) {
     if (raw.size() != kEd25519KeyBytes) return nullptr;
-    Pkey k(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr,
-                                       reinterpret_cast<const unsigned char*>(raw.data()),
-                                       raw.size()));
+    Pkey k(EVP_PKEY_new_raw_public_key(
+        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw.data()), raw.size()));
     if (!k) return nullptr;
     return std::make_unique<Ed25519Verifier>(std::move(k));
 }

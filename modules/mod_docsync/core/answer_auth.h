@@ -36,11 +36,11 @@ struct AnswerFacts {
     std::string method;  // of the request answered
     std::string path;    // path and query, exactly as the request MAC covered it
     long status = 0;
-    std::string etag;          // unquoted
-    std::string version;       // X-DocSync-Scanned
-    std::string manifest_kind; // X-DocSync-Manifest
+    std::string etag;           // unquoted
+    std::string version;        // X-DocSync-Scanned
+    std::string manifest_kind;  // X-DocSync-Manifest
     std::string content_type;
-    std::string body;          // "none", "whole <len> <sha256>" or "frames"
+    std::string body;  // "none", "whole <len> <sha256>" or "frames"
 };
 
 std::string answer_message(const AnswerFacts& facts);

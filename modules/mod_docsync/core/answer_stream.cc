@@ -27,9 +27,8 @@ bool FrameWriter::frame(std::string_view auth, std::uint64_t raw_len, bool last)
     const char kind = last ? 'Z' : 'M';
     std::string head = std::string(1, kind) + " " + std::to_string(auth.size()) + " " +
                        std::to_string(raw_len) + "\n";
-    std::string tag =
-        signer_.tag(frame_message(nonce_, seq_++, prev_, kind, auth.size(), raw_len,
-                                  sha256_hex(auth)));
+    std::string tag = signer_.tag(
+        frame_message(nonce_, seq_++, prev_, kind, auth.size(), raw_len, sha256_hex(auth)));
     prev_ = tag;
     tag.push_back('\n');
     return out_(head.data(), head.size()) && (auth.empty() || out_(auth.data(), auth.size())) &&
@@ -72,7 +71,8 @@ bool FrameReader::header_done() {
     const char* b = line_.data() + 2;
     const char* e = line_.data() + line_.size();
     auto r1 = std::from_chars(b, e, auth_len_);
-    if (r1.ec != std::errc() || r1.ptr == e || *r1.ptr != ' ') return fail("bad frame header", true);
+    if (r1.ec != std::errc() || r1.ptr == e || *r1.ptr != ' ')
+        return fail("bad frame header", true);
     auto r2 = std::from_chars(r1.ptr + 1, e, raw_len_);
     if (r2.ec != std::errc() || r2.ptr != e || r1.ptr + 1 == e)
         return fail("bad frame header", true);

@@ -27,10 +27,10 @@
 
 namespace docsync {
 
-inline constexpr std::size_t kStreamFrameBytes = 256 * 1024;   // delta/range data per frame
-inline constexpr std::size_t kMaxFrameAuthBytes = 1u << 20;    // refused above this
-inline constexpr std::size_t kFrameFiles = 256;                // batch files per frame
-inline constexpr std::uint64_t kFrameRawBytes = 256 * 1024;    // batch content per frame (soft)
+inline constexpr std::size_t kStreamFrameBytes = 256 * 1024;  // delta/range data per frame
+inline constexpr std::size_t kMaxFrameAuthBytes = 1u << 20;   // refused above this
+inline constexpr std::size_t kFrameFiles = 256;               // batch files per frame
+inline constexpr std::uint64_t kFrameRawBytes = 256 * 1024;   // batch content per frame (soft)
 
 std::string frame_message(std::string_view nonce, std::uint64_t seq, std::string_view prev_tag,
                           char kind, std::uint64_t auth_len, std::uint64_t raw_len,
@@ -38,9 +38,10 @@ std::string frame_message(std::string_view nonce, std::uint64_t seq, std::string
 
 class FrameWriter {
   public:
-    FrameWriter(const AnswerSigner& signer, std::string nonce, std::string answer_tag,
-                ByteSink out)
-        : signer_(signer), nonce_(std::move(nonce)), prev_(std::move(answer_tag)),
+    FrameWriter(const AnswerSigner& signer, std::string nonce, std::string answer_tag, ByteSink out)
+        : signer_(signer),
+          nonce_(std::move(nonce)),
+          prev_(std::move(answer_tag)),
           out_(std::move(out)) {}
     // Sends one frame's header, authenticated part and tag; the caller then sends exactly
     // `raw_len` bytes through raw().
@@ -79,7 +80,9 @@ class FrameReader {
   public:
     FrameReader(const AnswerVerifier& verifier, std::string nonce, std::string answer_tag,
                 FrameSink& sink)
-        : verifier_(verifier), nonce_(std::move(nonce)), prev_(std::move(answer_tag)),
+        : verifier_(verifier),
+          nonce_(std::move(nonce)),
+          prev_(std::move(answer_tag)),
           sink_(sink) {}
     bool feed(const char* p, std::size_t n);
     bool finished() const { return error_.empty() && last_seen_ && raw_left_ == 0; }

@@ -67,8 +67,8 @@ bool VersionStore::accept(std::int64_t version, std::string* error) {
     std::string text = std::string(kMagic) + "\n" + url_ + "\n" + std::to_string(version) + "\n";
     std::string tmp = path_ + ".tmp-" + random_hex(6);
     UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-    bool ok = fd && ::write(fd.get(), text.data(), text.size()) ==
-                        static_cast<ssize_t>(text.size()) &&
+    bool ok = fd &&
+              ::write(fd.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
               ::fsync(fd.get()) == 0;
     int saved = errno;
     fd.reset();

@@ -7,7 +7,9 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "crypto.h"
 #include "export_service.h"
+#include "request_auth.h"
 #include "safe_fs.h"
 #include "test_support.h"
 
@@ -23,32 +25,39 @@ namespace {
 class LocalTransport : public Transport {
   public:
     explicit LocalTransport(const std::string& root) : root_(open_root(root)) {}
+    // Answers go through the same authenticated frames as over HTTP.
     bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
                      std::string* error) override {
         ++batches;
         std::vector<std::string> parsed;
         if (!parse_batch_request(serialise_batch_request(paths), &parsed, error)) return false;
-        return serve_batch(root_.get(), parsed, [&](const char* p, std::size_t n) {
+        const std::string nonce = random_hex(kNonceBytes), tag = signer_->tag("answer");
+        FrameReader reader(*verifier_, nonce, tag, decoder);
+        FrameWriter writer(*signer_, nonce, tag, [&](const char* p, std::size_t n) {
             received_ += n;
             if (corrupt_batches) {
                 std::string bad(p, n);
                 for (auto& c : bad) c ^= 1;
-                return decoder.feed(bad.data(), bad.size());
+                return reader.feed(bad.data(), bad.size());
             }
-            return decoder.feed(p, n);
+            return reader.feed(p, n);
         });
+        return serve_batch(root_.get(), parsed, nullptr, writer) && reader.finished();
     }
     bool fetch_delta(const std::string& path, const std::string& signature, const ByteSink& sink,
                      std::string* error) override {
         ++deltas;
         sent_ += signature.size();
-        return serve_delta(
-                   root_.get(), path, signature,
-                   [&](const char* p, std::size_t n) {
-                       received_ += n;
-                       return sink(p, n);
-                   },
-                   error) == ServeStatus::ok;
+        const std::string nonce = random_hex(kNonceBytes), tag = signer_->tag("answer");
+        DataFrameSink data(sink);
+        FrameReader reader(*verifier_, nonce, tag, data);
+        FrameWriter writer(*signer_, nonce, tag, [&](const char* p, std::size_t n) {
+            received_ += n;
+            return reader.feed(p, n);
+        });
+        FramedByteSink frames(writer);
+        return serve_delta(root_.get(), path, signature, frames.sink(), error) == ServeStatus::ok &&
+               frames.finish() && reader.finished();
     }
     std::uint64_t bytes_received() const override { return received_; }
     std::uint64_t bytes_sent() const override { return sent_; }
@@ -56,6 +65,8 @@ class LocalTransport : public Transport {
     bool corrupt_batches = false;
 
   private:
+    std::unique_ptr<AnswerSigner> signer_ = hmac_answer_signer("unit-test-secret-0123456789");
+    std::unique_ptr<AnswerVerifier> verifier_ = hmac_answer_verifier("unit-test-secret-0123456789");
     UniqueFd root_;
     std::uint64_t received_ = 0, sent_ = 0;
 };
