@@ -192,10 +192,10 @@ def status_json(instance):
     return json.loads(body)
 
 
-def new_primary(exports_spec, extra=""):
+def new_primary(exports_spec, extra="", secret_text=SECRET):
     """A primary whose exports live under its own ServerRoot; returns (instance, {name: dir})."""
     inst = HttpdInstance("primary", "", suite_modules=["docsync"], servers=1)
-    secret = write_secret(os.path.join(inst.root, "conf"))
+    secret = write_secret(os.path.join(inst.root, "conf"), secret_text)
     dirs = {}
     for name in exports_spec:
         d = os.path.join(inst.root, "export", name)
