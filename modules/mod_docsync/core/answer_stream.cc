@@ -35,6 +35,13 @@ bool FrameWriter::frame(std::string_view auth, std::uint64_t raw_len, bool last)
            out_(tag.data(), tag.size());
 }
 
+bool FramedByteSink::flush() {
+    bool ok = writer_.frame(buffer_, 0, false);
+    buffer_.clear();
+    last_ = std::chrono::steady_clock::now();
+    return ok;
+}
+
 ByteSink FramedByteSink::sink() {
     return [this](const char* p, std::size_t n) {
         while (n) {
@@ -42,11 +49,10 @@ ByteSink FramedByteSink::sink() {
             buffer_.append(p, take);
             p += take;
             n -= take;
-            if (buffer_.size() == kStreamFrameBytes) {
-                if (!writer_.frame(buffer_, 0, false)) return false;
-                buffer_.clear();
-            }
+            if (buffer_.size() == kStreamFrameBytes && !flush()) return false;
         }
+        if (!buffer_.empty() && std::chrono::steady_clock::now() - last_ >= max_hold_)
+            return flush();
         return true;
     };
 }

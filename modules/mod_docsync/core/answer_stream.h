@@ -18,6 +18,7 @@
 // kFrameRawBytes) so an initial sync of 20,000 files needs about a hundred signatures.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -28,9 +29,10 @@
 namespace docsync {
 
 inline constexpr std::size_t kStreamFrameBytes = 256 * 1024;  // delta/range data per frame
-inline constexpr std::size_t kMaxFrameAuthBytes = 1u << 20;   // refused above this
-inline constexpr std::size_t kFrameFiles = 256;               // batch files per frame
-inline constexpr std::uint64_t kFrameRawBytes = 256 * 1024;   // batch content per frame (soft)
+inline constexpr std::chrono::milliseconds kStreamFrameMaxHold{5};
+inline constexpr std::size_t kMaxFrameAuthBytes = 1u << 20;  // refused above this
+inline constexpr std::size_t kFrameFiles = 256;              // batch files per frame
+inline constexpr std::uint64_t kFrameRawBytes = 256 * 1024;  // batch content per frame (soft)
 
 std::string frame_message(std::string_view nonce, std::uint64_t seq, std::string_view prev_tag,
                           char kind, std::uint64_t auth_len, std::uint64_t raw_len,
@@ -56,15 +58,24 @@ class FrameWriter {
     std::uint64_t seq_ = 0;
 };
 
-// A byte stream (delta, range) cut into authenticated frames of kStreamFrameBytes.
+// A byte stream (delta, range) cut into authenticated frames of kStreamFrameBytes. A frame also
+// leaves early, when data arrives after the previous frame left more than `max_hold` ago: a
+// producer that is slow between outputs (a delta of a large, barely changed file emits a copy
+// command, computes for a while, emits the next) is not held back, so the secondary patches
+// while the primary still computes; a fast producer still fills whole frames.
 class FramedByteSink {
   public:
-    explicit FramedByteSink(FrameWriter& writer) : writer_(writer) {}
+    explicit FramedByteSink(FrameWriter& writer,
+                            std::chrono::milliseconds max_hold = kStreamFrameMaxHold)
+        : writer_(writer), max_hold_(max_hold), last_(std::chrono::steady_clock::now()) {}
     ByteSink sink();
     bool finish();  // sends what is buffered as the last frame
 
   private:
+    bool flush();
     FrameWriter& writer_;
+    std::chrono::milliseconds max_hold_;
+    std::chrono::steady_clock::time_point last_;
     std::string buffer_;
 };
 

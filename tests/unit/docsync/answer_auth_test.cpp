@@ -235,7 +235,7 @@ TEST_CASE("a byte stream is cut into frames of bounded size with a last frame") 
         wire.append(p, n);
         return reader.feed(p, n);
     });
-    FramedByteSink framed(writer);
+    FramedByteSink framed(writer, std::chrono::hours(1));  // frames by size only
     ByteSink in = framed.sink();
     for (std::size_t i = 0; i < data.size(); i += 1000)
         REQUIRE(in(data.data() + i, std::min<std::size_t>(1000, data.size() - i)));
@@ -243,6 +243,24 @@ TEST_CASE("a byte stream is cut into frames of bounded size with a last frame") 
     CHECK(reader.finished());
     CHECK(out == data);
     CHECK(wire.rfind("Z 17 0\n") != std::string::npos);
+}
+
+TEST_CASE("data from a slow producer leaves at once, not when a frame is full") {
+    auto signer = hmac_answer_signer(kSecret);
+    auto verifier = hmac_answer_verifier(kSecret);
+    std::vector<std::string> seen;
+    Recorder rec;
+    FrameReader reader(*verifier, "n", "t", rec);
+    FrameWriter writer(*signer, "n", "t",
+                       [&](const char* p, std::size_t n) { return reader.feed(p, n); });
+    FramedByteSink framed(writer, std::chrono::milliseconds(0));
+    ByteSink in = framed.sink();
+    REQUIRE(in("copy", 4));
+    CHECK(rec.auth == std::vector<std::string>{"copy"});  // received before the stream ends
+    REQUIRE(in("more", 4));
+    REQUIRE(framed.finish());
+    CHECK(reader.finished());
+    CHECK(rec.auth == std::vector<std::string>{"copy", "more", ""});
 }
 
 TEST_CASE("key files are checked: type, permissions, owner") {
