@@ -321,10 +321,7 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
                 continue;
             }
             stale = false;
-            if (verdict == VersionVerdict::missing) {
-                resp.body.clear();
-                resp.etag.clear();  // refused below as a rejected manifest
-            }
+            if (verdict == VersionVerdict::missing) version = 0;  // refused below
         }
         if (resp.status == 200) {
             ParsedManifest parsed = parse_manifest(resp.body);

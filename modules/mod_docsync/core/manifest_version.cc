@@ -58,7 +58,10 @@ bool VersionStore::load(std::string* error) {
 }
 
 VersionVerdict VersionStore::judge(std::string_view header, std::int64_t* version) const {
-    if (!parse_i64(header, version)) return VersionVerdict::missing;
+    if (!parse_i64(header, version)) {
+        *version = 0;
+        return VersionVerdict::missing;
+    }
     return *version < highest_ ? VersionVerdict::older : VersionVerdict::acceptable;
 }
 
