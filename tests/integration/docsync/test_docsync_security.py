@@ -12,6 +12,7 @@ import hashlib
 import http.server
 import os
 import shutil
+import signal
 import socketserver
 import struct
 import tempfile
@@ -418,6 +419,32 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
         self.evil.scanned = now + 1_000_000_000  # a genuinely newer state is applied
         wait_for(lambda: not os.path.exists(os.path.join(self.dst, "b")), what="b deleted")
+
+    def test_an_older_answer_is_refused_after_the_sync_process_restarts_too(self):
+        now = time.time_ns()
+        self.evil.scanned = now
+        self.serve([("f", "a", b"a", 0o644), ("f", "b", b"b", 0o644)])
+        wait_for(lambda: os.path.exists(os.path.join(self.dst, "b")), what="b")
+        state = os.path.join(os.path.dirname(self.dst), ".docsync-version." +
+                             os.path.basename(self.dst))
+        self.assertTrue(os.path.isfile(state))
+        self.assertNotIn(".docsync-version", "".join(os.listdir(self.dst)))
+        # The sync process dies and is restarted by httpd: it forgets everything in memory.
+        old_pid = status_json(self.secondary)["sync_child_pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        wait_for(lambda: status_json(self.secondary)["sync_child_pid"] not in (old_pid, 0),
+                 what="sync process restarted")
+        self.evil.scanned = now - 5_000_000_000  # an older state: b deleted
+        self.serve([("f", "a", b"a", 0o644)])
+        target = self.manifest_fetches() + 5
+        wait_for(lambda: self.manifest_fetches() >= target, what="answers refused")
+        self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
+        # Without a version at all, no better.
+        self.evil.scanned = None
+        target = self.manifest_fetches() + 3
+        wait_for(lambda: self.manifest_fetches() >= target, what="answers without version")
+        self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
+        self.assertIn("version", status_json(self.secondary)["sources"][0]["last_error"])
 
     def test_manifest_not_matching_its_etag_is_rejected(self):
         self.evil.etag = "0" * 64
