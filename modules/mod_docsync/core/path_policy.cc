@@ -20,6 +20,7 @@ std::optional<std::string> path_problem(std::string_view path) {
         if (comp == "." || comp == "..") return "dot component";
         if (comp.size() > kMaxComponentBytes) return "component longer than 255 bytes";
         if (comp.substr(0, kTempPrefix.size()) == kTempPrefix) return "reserved temp name";
+        if (is_sync_private_name(comp)) return "reserved staging or state name";
         for (char c : comp) {
             auto u = static_cast<unsigned char>(c);
             if (u < 0x20 || u == 0x7f) return "control character";

@@ -18,10 +18,19 @@ inline constexpr std::size_t kMaxSymlinkTargetBytes = 4096;
 
 // Prefix of the sync's own temporary files; such names are never synced or served.
 inline constexpr std::string_view kTempPrefix = ".docsync-tmp-";
+// Prefixes of what the sync keeps beside a synced directory: its staging copy and its persistent
+// state (manifest version). Never part of a tree: not scanned, published, fetched or deleted,
+// even when a tree holds one (a source synced into a subdirectory of an exported directory).
+inline constexpr std::string_view kStagePrefix = ".docsync-stage.";
+inline constexpr std::string_view kStatePrefix = ".docsync-state.";
+inline bool is_sync_private_name(std::string_view name) {
+    return name.substr(0, kStagePrefix.size()) == kStagePrefix ||
+           name.substr(0, kStatePrefix.size()) == kStatePrefix;
+}
 
 // Empty optional if `path` is an acceptable relative path: non-empty components separated by
 // single '/', none "." or "..", no leading '/', no NUL or other control character, bounded
-// length and depth, not one of our temp names. Otherwise the reason.
+// length and depth, not one of our temp, staging or state names. Otherwise the reason.
 std::optional<std::string> path_problem(std::string_view path);
 inline bool is_valid_relative_path(std::string_view path) {
     return !path_problem(path);

@@ -74,13 +74,13 @@ bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Acti
                  ApplyResult& result, HashCache* cache) {
     if (files.empty()) return true;
     std::vector<std::string> paths;
-    std::vector<std::uint64_t> sizes;
+    std::vector<ExpectedFile> expected;
     for (const Action* a : files) {
         paths.push_back(a->path);
-        sizes.push_back(a->entry.size);
+        expected.push_back({a->entry.size, a->entry.sha256});
     }
     BatchWriter writer(root_fd, files, result, cache);
-    BatchDecoder decoder(sizes, writer);
+    BatchDecoder decoder(std::move(expected), writer);
     std::string error;
     bool ok = transport.fetch_files(paths, decoder, &error) && decoder.finished();
     if (!ok)
@@ -282,7 +282,7 @@ std::string replace_dir_path(const std::string& text, const std::string& dir,
 std::string staging_dir_for(const std::string& local_dir) {
     std::string parent = parent_of(local_dir);
     std::string name(base_name(local_dir));
-    return (parent.empty() ? std::string() : parent) + "/.docsync-stage." + name;
+    return (parent.empty() ? std::string() : parent) + "/" + std::string(kStagePrefix) + name;
 }
 
 RoundResult sync_round(const SourceOptions& source, const Manifest& remote, HashCache& cache,

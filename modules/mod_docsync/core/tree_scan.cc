@@ -66,6 +66,9 @@ struct Scanner {
                 result.stale_temp_files.push_back(path);
                 continue;
             }
+            // Another source's staging or state directory, not content (and not ours to warn
+            // about as a skipped entry).
+            if (is_sync_private_name(name)) continue;
             if (path_problem(path)) {
                 result.skipped.push_back(path);
                 continue;

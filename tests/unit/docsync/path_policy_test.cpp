@@ -28,6 +28,9 @@ TEST_CASE("hostile relative paths are refused") {
         std::string(kMaxPathBytes + 1, 'a'),
         ".docsync-tmp-0123",
         "dir/.docsync-tmp-abc",
+        ".docsync-state.htdocs",
+        "sub/.docsync-state.conf/version",
+        ".docsync-stage.common",
     };
     for (const auto& p : hostile) {
         INFO("path: " << p);
@@ -39,8 +42,9 @@ TEST_CASE("hostile relative paths are refused") {
 }
 
 TEST_CASE("ordinary relative paths are accepted") {
-    for (const char* p : {"a", "a/b/c.conf", "...", "..a", "a..", ".hidden", "sp ace",
-                          "\xc3\xa9t\xc3\xa9.html", "x/.htaccess"}) {
+    for (const char* p :
+         {"a", "a/b/c.conf", "...", "..a", "a..", ".hidden", "sp ace", "\xc3\xa9t\xc3\xa9.html",
+          "x/.htaccess", ".docsync-statement", "docsync-state.x"}) {
         INFO(p);
         CHECK(is_valid_relative_path(p));
     }

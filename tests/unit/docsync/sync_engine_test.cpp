@@ -8,7 +8,9 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "crypto.h"
 #include "export_service.h"
+#include "request_auth.h"
 #include "safe_fs.h"
 #include "test_support.h"
 
@@ -24,32 +26,39 @@ namespace {
 class LocalTransport : public Transport {
   public:
     explicit LocalTransport(const std::string& root) : root_(open_root(root)) {}
+    // Answers go through the same authenticated frames as over HTTP.
     bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
                      std::string* error) override {
         ++batches;
         std::vector<std::string> parsed;
         if (!parse_batch_request(serialise_batch_request(paths), &parsed, error)) return false;
-        return serve_batch(root_.get(), parsed, [&](const char* p, std::size_t n) {
+        const std::string nonce = random_hex(kNonceBytes), tag = signer_->tag("answer");
+        FrameReader reader(*verifier_, nonce, tag, decoder);
+        FrameWriter writer(*signer_, nonce, tag, [&](const char* p, std::size_t n) {
             received_ += n;
             if (corrupt_batches) {
                 std::string bad(p, n);
                 for (auto& c : bad) c ^= 1;
-                return decoder.feed(bad.data(), bad.size());
+                return reader.feed(bad.data(), bad.size());
             }
-            return decoder.feed(p, n);
+            return reader.feed(p, n);
         });
+        return serve_batch(root_.get(), parsed, nullptr, writer) && reader.finished();
     }
     bool fetch_delta(const std::string& path, const std::string& signature, const ByteSink& sink,
                      std::string* error) override {
         ++deltas;
         sent_ += signature.size();
-        return serve_delta(
-                   root_.get(), path, signature,
-                   [&](const char* p, std::size_t n) {
-                       received_ += n;
-                       return sink(p, n);
-                   },
-                   error) == ServeStatus::ok;
+        const std::string nonce = random_hex(kNonceBytes), tag = signer_->tag("answer");
+        DataFrameSink data(sink);
+        FrameReader reader(*verifier_, nonce, tag, data);
+        FrameWriter writer(*signer_, nonce, tag, [&](const char* p, std::size_t n) {
+            received_ += n;
+            return reader.feed(p, n);
+        });
+        FramedByteSink frames(writer);
+        return serve_delta(root_.get(), path, signature, frames.sink(), error) == ServeStatus::ok &&
+               frames.finish() && reader.finished();
     }
     std::uint64_t bytes_received() const override { return received_; }
     std::uint64_t bytes_sent() const override { return sent_; }
@@ -57,6 +66,8 @@ class LocalTransport : public Transport {
     bool corrupt_batches = false;
 
   private:
+    std::unique_ptr<AnswerSigner> signer_ = hmac_answer_signer("unit-test-secret-0123456789");
+    std::unique_ptr<AnswerVerifier> verifier_ = hmac_answer_verifier("unit-test-secret-0123456789");
     UniqueFd root_;
     std::uint64_t received_ = 0, sent_ = 0;
 };
@@ -242,4 +253,36 @@ TEST_CASE("a hostile export cannot make the secondary write outside its director
     REQUIRE(lstat((secondary / "copy/evil").c_str(), &st) == 0);
     CHECK(S_ISDIR(st.st_mode));
     CHECK(read_file(secondary / "copy/evil/payload") == "pwned");
+}
+
+TEST_CASE("staging and state directories inside a tree are neither published nor deleted") {
+    // A source synced into a subdirectory of an exported (or another source's) tree keeps its
+    // .docsync-stage.<name> and .docsync-state.<name> beside itself, i.e. inside that tree.
+    TempDir primary, secondary;
+    write_file(primary / "index.html", "index");
+    mkdir((primary / ".docsync-state.sub").c_str(), 0700);
+    write_file(primary / ".docsync-state.sub/version", "docsync-version 1\nu\n5\n");
+    mkdir((primary / ".docsync-stage.sub").c_str(), 0700);
+    write_file(primary / ".docsync-stage.sub/page.html", "staged");
+    HashCache scan_cache;
+    UniqueFd fd = open_root(primary.path());
+    ScanResult scanned = scan_tree(fd.get(), scan_cache);
+    REQUIRE(scanned.ok());
+    CHECK(scanned.manifest.size() == 1);
+    CHECK(scanned.skipped.empty());  // not content, so not a skipped entry to warn about
+
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    source.delete_extraneous = true;
+    mkdir(source.local_dir.c_str(), 0755);
+    mkdir((secondary / "copy/.docsync-state.inner").c_str(), 0700);
+    write_file(secondary / "copy/.docsync-state.inner/version", "docsync-version 1\nu\n7\n");
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    REQUIRE(r.complete);
+    CHECK(read_file(secondary / "copy/index.html") == "index");
+    CHECK(exists(secondary / "copy/.docsync-state.inner/version"));
+    CHECK_FALSE(exists(secondary / "copy/.docsync-state.sub"));
+    CHECK_FALSE(exists(secondary / "copy/.docsync-stage.sub"));
 }
