@@ -1,5 +1,6 @@
 #include "manifest.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "crypto.h"
@@ -165,7 +166,10 @@ ParsedManifest parse_manifest(std::string_view text, std::size_t max_entries) {
         return fail("unknown format or version", 1);
     }
     if (entries > max_entries || removals > max_entries)
-        return fail("more entries than allowed", 1);
+        return fail("announces " + std::to_string(std::max(entries, removals)) +
+                        " entries, more than the limit of " + std::to_string(max_entries) +
+                        " (max-files)",
+                    1);
 
     std::size_t line_no = 1;
     std::string previous;
