@@ -296,6 +296,7 @@ void source_loop(const ChildSpec& spec, std::size_t index, StatusBoard& board) {
         if (resp.status == 200) {
             // max-files bounds the parse itself: a bigger announced count stops at line 1.
             ParsedManifest parsed = parse_manifest(resp.body, source.limits.max_files);
+            std::string().swap(resp.body);  // parsed: the text is not needed during the round
             std::string problem = parsed.error;
             Manifest next;
             if (parsed.ok()) {

@@ -102,7 +102,17 @@ std::string serialise(const Manifest& m) {
 }
 
 std::string manifest_etag(const Manifest& m) {
-    return sha256_hex(serialise(m));
+    // The hash of serialise(m), fed line by line: a million-entry manifest is not serialised
+    // into one more string of a hundred megabytes just to be hashed.
+    Sha256 sha;
+    std::string line = "DSM1 " + std::to_string(m.size()) + "\n";
+    sha.update(line.data(), line.size());
+    for (const auto& [path, e] : m) {
+        line.clear();
+        append_entry(line, path, e);
+        sha.update(line.data(), line.size());
+    }
+    return sha.hex_digest();
 }
 
 ManifestChanges manifest_changes(const Manifest& from, const Manifest& to,
