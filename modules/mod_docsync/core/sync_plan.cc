@@ -106,6 +106,10 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
     auto remote_has = [&](const std::string& path) {
         return remote_all.count(path) && !refused(path);
     };
+    // Room for every action this plan can have (a remote entry gives at most four, a local one
+    // one): untouched capacity costs address space, not memory, and the list is never
+    // reallocated, which for a million entries would hold it twice for a moment.
+    plan.actions.reserve(4 * remote_all.size() + local.size() + 1);
     plan.totals.local_entries = local.size();
     plan.totals.remote_entries = remote_all.size() - plan.refused.size();
 
@@ -150,37 +154,43 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
                 deletable_by_hash.emplace(std::make_pair(l.sha256, l.size), path);
     std::set<std::string> renamed_away;
 
-    // 3 + 4. files
-    std::vector<Action> fetches, metadata;
+    // 3. renames, then 4. fetches, each appended in place: a million fetches are not built in
+    // a vector of their own and moved (the plan's largest list would exist twice).
+    std::vector<Action> metadata;
+    std::set<std::string> renamed_to;
     for (const auto& [path, r_in] : remote_all) {
-        if (r_in.type != EntryType::file || refused(path)) continue;
+        if (r_in.type != EntryType::file || refused(path) || local_has(path, EntryType::file))
+            continue;
+        auto it = deletable_by_hash.find({r_in.sha256, r_in.size});
+        if (it == deletable_by_hash.end()) continue;
         Entry r = with_mode(r_in);
+        plan.actions.push_back(Action{ActionKind::rename, path, it->second, r, false, 0});
+        renamed_away.insert(it->second);
+        renamed_to.insert(path);
+        deletable_by_hash.erase(it);
+        // The renamed file keeps its local mode and mtime: fix them afterwards.
+        metadata.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
+        metadata.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
+    }
+    for (const auto& [path, r_in] : remote_all) {
+        if (r_in.type != EntryType::file || refused(path) || renamed_to.count(path)) continue;
         const Entry* l = local_has(path, EntryType::file);
-        if (l && l->sha256 == r.sha256 && l->size == r.size) {
-            if ((l->mode & kModeMask) != r.mode)
-                metadata.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
-            if (l->mtime_ns != r.mtime_ns)
-                metadata.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
+        if (l && l->sha256 == r_in.sha256 && l->size == r_in.size) {
+            const std::uint32_t mode = wanted_mode(r_in, options);
+            if ((l->mode & kModeMask) != mode)
+                metadata.push_back(
+                    Action{ActionKind::set_mode, path, {}, with_mode(r_in), false, 0});
+            if (l->mtime_ns != r_in.mtime_ns)
+                metadata.push_back(
+                    Action{ActionKind::set_mtime, path, {}, with_mode(r_in), false, 0});
             continue;
         }
-        if (!l) {
-            auto it = deletable_by_hash.find({r.sha256, r.size});
-            if (it != deletable_by_hash.end()) {
-                plan.actions.push_back(Action{ActionKind::rename, path, it->second, r, false, 0});
-                renamed_away.insert(it->second);
-                deletable_by_hash.erase(it);
-                // The renamed file keeps its local mode and mtime: fix them afterwards.
-                metadata.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
-                metadata.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
-                continue;
-            }
-        }
         const bool basis = l && (!options.may_be_basis || options.may_be_basis(path, *l));
-        fetches.push_back(Action{ActionKind::fetch, path, {}, r, basis, basis ? l->size : 0});
-        plan.totals.bytes_to_write += r.size;
+        plan.actions.push_back(
+            Action{ActionKind::fetch, path, {}, with_mode(r_in), basis, basis ? l->size : 0});
+        plan.totals.bytes_to_write += r_in.size;
         ++plan.totals.entries_to_create;
     }
-    move_to_end(plan.actions, fetches);
 
     // 5. symlinks
     for (const auto& [path, r] : remote_all) {
