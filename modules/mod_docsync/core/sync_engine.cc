@@ -351,13 +351,21 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
         UniqueFd d = open_dir_beneath(live.get(), parent_of(t));
         if (d) ::unlinkat(d.get(), std::string(base_name(t)).c_str(), 0);
     }
-    // Local files whose content is the primary's own may later be a delta basis.
-    for (const auto& [path, l] : local.manifest) {
-        if (l.type != EntryType::file) continue;
-        auto it = remote.find(path);
-        if (it != remote.end() && it->second.type == EntryType::file &&
-            it->second.sha256 == l.sha256)
-            cache.mark_published(path, l.sha256);
+    // Local files whose content is the primary's own may later be a delta basis. Both maps
+    // are sorted by path: one merged pass, no lookups.
+    for (auto l = local.manifest.cbegin(), r = remote.cbegin();
+         l != local.manifest.end() && r != remote.end();) {
+        if (l->first < r->first) {
+            ++l;
+        } else if (r->first < l->first) {
+            ++r;
+        } else {
+            if (l->second.type == EntryType::file && r->second.type == EntryType::file &&
+                l->second.sha256 == r->second.sha256)
+                cache.mark_published(l->first, l->second.sha256);
+            ++l;
+            ++r;
+        }
     }
     PlanOptions plan_options;
     plan_options.delete_extraneous = source.delete_extraneous;
