@@ -369,3 +369,20 @@ TEST_CASE("batch requests are split by bytes to stay within the primary's body l
     CHECK(budget.request_bytes() <= kMaxBatchRequestBytes);
     CHECK(budget.request_bytes() + percent_encode(long_path).size() + 1 > kMaxBatchRequestBytes);
 }
+
+TEST_CASE("a round past its round-timeout stops before the next action") {
+    TempDir primary, secondary;
+    write_file(primary / "a", "a");
+    write_file(primary / "b", "b");
+    mkdir((secondary / "copy").c_str(), 0755);
+    LocalTransport transport(primary.path());
+    Plan plan = make_plan({}, manifest_of(primary.path()), {});
+    UniqueFd root = open_root(secondary / "copy");
+    auto r = apply_plan(plan, root.get(), transport, nullptr,
+                        std::chrono::steady_clock::now() - std::chrono::seconds(1));
+    CHECK_FALSE(r.complete);
+    REQUIRE_FALSE(r.errors.empty());
+    CHECK(r.errors[0].find("round-timeout") != std::string::npos);
+    CHECK(transport.batches == 0);
+    CHECK(manifest_of(secondary / "copy").empty());
+}
