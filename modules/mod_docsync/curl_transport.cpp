@@ -14,8 +14,8 @@ namespace docsync {
 namespace {
 
 constexpr long kConnectTimeoutSeconds = 10;
-// A transfer that moves less than this many bytes per second for kStallSeconds is abandoned.
-constexpr long kStallBytesPerSecond = 1;
+// Outside a round's own limits (round_limits.h): a transfer that moves less than
+// kStallBytesPerSecond for kStallSeconds is abandoned.
 constexpr long kStallSeconds = 60;
 constexpr std::chrono::seconds kManifestGrace{30};
 constexpr std::size_t kMaxErrorBodyBytes = 1024;
@@ -183,8 +183,20 @@ long CurlTransport::perform(const char* method, const std::string& suffix, const
     if (timeout.count() > 0) {
         curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));
     } else {
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, kStallBytesPerSecond);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, kStallSeconds);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(kStallBytesPerSecond));
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME,
+                         static_cast<long>(stall_.count() > 0 ? stall_.count() : kStallSeconds));
+    }
+    if (deadline_ != std::chrono::steady_clock::time_point::max()) {
+        // The round's deadline bounds every request in it, however slowly bytes trickle in.
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline_ - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            *error = "round-timeout reached (" + url + ")";
+            return 0;
+        }
+        if (timeout.count() == 0 || left < timeout)
+            curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
     }
     if (body) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);

@@ -42,6 +42,11 @@ class CurlTransport : public Transport {
                      std::string* error) override;
     std::uint64_t bytes_received() const override { return received_; }
     std::uint64_t bytes_sent() const override { return sent_; }
+    void set_round_limits(std::chrono::steady_clock::time_point deadline,
+                          std::chrono::seconds stall) override {
+        deadline_ = deadline;
+        stall_ = stall;
+    }
 
   private:
     struct Request;
@@ -61,6 +66,8 @@ class CurlTransport : public Transport {
     SystemWallClock clock_;
     std::uint64_t received_ = 0;
     std::uint64_t sent_ = 0;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    std::chrono::seconds stall_{0};  // 0: kStallSeconds
 };
 
 }  // namespace docsync

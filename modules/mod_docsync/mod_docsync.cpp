@@ -227,7 +227,9 @@ const command_rec directives[] = {
                   "DocSyncExport <name> <directory>: publish a directory tree to secondaries"),
     AP_INIT_TAKE_ARGV("DocSyncSource", reinterpret_cast<cmd_func>(set_source), nullptr, RSRC_CONF,
                       "DocSyncSource <url-of-export> <local-directory> [delete=on|off] "
-                      "[restart=graceful] [exclude=<glob>]..."),
+                      "[restart=graceful] [exclude=<glob>]... [max-bytes=<size>|off] "
+                      "[max-files=<n>] [max-delete=<n>|<p>%|off] [empty-manifest=refuse|allow] "
+                      "[stall-timeout=<duration>] [round-timeout=<duration>]"),
     AP_INIT_TAKE1("DocSyncSecretFile", reinterpret_cast<cmd_func>(set_secret_file), nullptr,
                   RSRC_CONF, "File with the shared HMAC secret (not readable by others)"),
     AP_INIT_TAKE1("DocSyncMaxClockSkew", reinterpret_cast<cmd_func>(set_max_skew), nullptr,

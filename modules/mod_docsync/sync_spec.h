@@ -47,6 +47,7 @@ struct SyncSpec {
             f += "|" + s.url + " " + s.local_dir + (s.delete_extraneous ? " d" : " k") +
                  (s.restart_graceful ? " g" : " n");
             for (const auto& e : s.excludes) f += " x=" + e;
+            f += " " + describe(s.limits);
         }
         for (const auto& d : defines) f += "|D" + d;
         return f;

@@ -302,6 +302,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
     std::chrono::seconds backoff = kMinBackoff;
     std::uint64_t bytes_mark = 0;
     std::string last_logged_error;
+    std::string last_refusal;  // the limit the last round was refused for
     for (;;) {
         const auto asked = std::chrono::steady_clock::now();
         ManifestResponse resp = transport.get_manifest(
@@ -355,7 +356,9 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
             if (verdict == VersionVerdict::missing) version = 0;  // refused below
         }
         if (resp.status == 200) {
-            ParsedManifest parsed = parse_manifest(resp.body);
+            // max-files bounds the parse itself: a bigger announced count stops at line 1.
+            ParsedManifest parsed = parse_manifest(resp.body, source.limits.max_files);
+            std::string().swap(resp.body);  // parsed: the text is not needed during the round
             std::string problem = parsed.error;
             Manifest next;
             if (parsed.ok()) {
@@ -421,6 +424,29 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                         source.local_dir.c_str(), round.stats.files_fetched,
                         round.stats.files_by_delta, round.stats.renamed, round.stats.removed,
                         static_cast<long long>(round_ms));
+        if (!round.limit_exceeded.empty()) {
+            // Nothing was applied. One log line per distinct reason; a limit waits for the
+            // next manifest, a lack of free space is retried with the same one later.
+            if (round.limit_exceeded != last_refusal)
+                process_log("error", "%s: round from %s refused, nothing applied: %s",
+                            source.local_dir.c_str(), source.url.c_str(),
+                            round.limit_exceeded.c_str());
+            last_refusal = round.limit_exceeded;
+            board.update(index, [&](SourceStatus& s) {
+                s.last_attempt_unix = unix_now();
+                s.remote_etag = etag;
+                s.result = "refused";
+                s.last_error = "nothing applied: " + round.limit_exceeded;
+                note_sync_event(s, s.last_attempt_unix, s.result, 0, 0);
+            });
+            retry = round.limit_transient;
+            if (retry)
+                std::this_thread::sleep_for(kMaxBackoff);
+            else
+                rejected_etag = etag;
+            continue;
+        }
+        last_refusal.clear();
         std::uint64_t now_bytes = transport.bytes_received();
         std::uint64_t now_total = now_bytes + transport.bytes_sent();
         std::uint64_t round_bytes = now_total - bytes_mark;  // includes the manifest request

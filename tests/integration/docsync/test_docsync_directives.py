@@ -45,6 +45,11 @@ class DirectiveErrors(unittest.TestCase):
                             "DocSyncSource", "http:// or https://")
         self.assert_refused(lambda r: secret(r) + "DocSyncSource http://h/x /tmp/x delete=maybe",
                             "DocSyncSource", "unknown option")
+        for option, reason in [("max-delete=lots", "max-delete"), ("max-files=0", "max-files"),
+                               ("max-bytes=much", "max-bytes"), ("stall-timeout=0", "stall-timeout"),
+                               ("empty-manifest=yes", "empty-manifest")]:
+            self.assert_refused(lambda r: secret(r) + f"DocSyncSource http://h/x /tmp/x {option}",
+                                "DocSyncSource", reason)
         self.assert_refused(lambda r: secret(r) + f"DocSyncSource http://h/a {r}/d\n"
                             f"DocSyncSource http://h/b {r}/d/sub", "DocSyncSource", "inside")
         self.assert_refused(lambda r: secret(r) + f'DocSyncExport "bad name" "{r}"',
