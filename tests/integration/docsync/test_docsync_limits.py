@@ -10,7 +10,8 @@ import threading
 import time
 import unittest
 
-from docsync_helpers import new_secondary, request, status_json, wait_for
+from docsync_helpers import (SECRET, answer_message, batch_frames, frame_stream, hmac_tagger,
+                             new_secondary, request, status_json, wait_for, whole_body)
 from test_docsync_security import HostilePrimary, manifest
 
 
@@ -36,7 +37,7 @@ class SymlinkChain(unittest.TestCase):
         log_before = self.secondary.error_log_size()
         self.evil.manifest = manifest([("l", "b", b".", 0), ("l", "etc", chain.encode(), 0),
                                        ("f", "index.html", b"home\n", 0o644)])
-        self.evil.files = lambda paths: b"".join(b"F 5\nhome\n" for _ in paths)
+        self.evil.files = lambda paths: [("F", b"home\n") for _ in paths]
         wait_for(lambda: os.path.lexists(os.path.join(self.dst, "b")), timeout=30,
                  what="the safe link b")
         wait_for(lambda: source_status(self.secondary)["rounds"] >= 1, timeout=30,
@@ -68,8 +69,7 @@ class EmptyManifestOfAConfigTree(unittest.TestCase):
     def test_an_empty_manifest_does_not_wipe_the_synced_configuration(self):
         files = {"a.conf": b"# a\n", "b.conf": b"# b\n"}
         self.evil.manifest = manifest([("f", p, d, 0o644) for p, d in sorted(files.items())])
-        self.evil.files = lambda paths: b"".join(b"F %d\n" % len(files[p]) + files[p]
-                                                 for p in paths)
+        self.evil.files = lambda paths: [("F", files[p]) for p in paths]
         wait_for(lambda: all(os.path.exists(os.path.join(self.dst, p)) for p in files),
                  timeout=30, what="the configuration synced")
         log_before = self.secondary.error_log_size()
@@ -91,13 +91,17 @@ class EmptyManifestOfAConfigTree(unittest.TestCase):
 
 
 class DripPrimary:
-    """A manifest with one file, then its content at `rate` bytes per second (bounded)."""
+    """A manifest with one file, then its content at `rate` bytes per second (bounded). It holds
+    the secret and signs its answers like a real primary: what is slow is the link, not the
+    authentication."""
 
     def __init__(self, size, rate):
         self.content = b"x" * size
         self.manifest = manifest([("f", "slow.bin", self.content, 0o644)])
         self.file_requests = []
         self.stop = threading.Event()
+        self.scanned = time.time_ns()  # the manifest version
+        self.tagger = hmac_tagger(SECRET)
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -106,29 +110,27 @@ class DripPrimary:
             def log_message(self, *a):
                 pass
 
-            def do_GET(self):
-                etag = hashlib.sha256(outer.manifest).hexdigest()
-                if self.headers.get("If-None-Match", "").strip('"') == etag:
-                    time.sleep(0.5)
-                    self.send_response(304)
-                    self.send_header("ETag", f'"{etag}"')
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(200)
-                self.send_header("ETag", f'"{etag}"')
-                self.send_header("X-DocSync-Manifest", "full")
-                self.send_header("Content-Length", str(len(outer.manifest)))
-                self.end_headers()
-                self.wfile.write(outer.manifest)
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.file_requests.append(time.monotonic())
-                body = b"F %d\n" % len(outer.content) + outer.content
-                self.send_response(200)
+            def answer(self, status, body=b"", headers=(), ctype="", body_kind=None, drip=False):
+                nonce = self.headers.get("X-DocSync-Nonce", "")
+                h = dict(headers)
+                tag = outer.tagger(answer_message(
+                    nonce, self.command, self.path, status, h.get("ETag", "").strip('"'),
+                    h.get("X-DocSync-Scanned", ""), h.get("X-DocSync-Manifest", ""),
+                    ctype if status == 200 else "",
+                    body_kind or (whole_body(body) if status == 200 else "none")))
+                if callable(body):
+                    body = body(nonce, tag)
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                if ctype:
+                    self.send_header("Content-Type", ctype)
+                self.send_header("X-DocSync-Answer-Auth", tag)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if not drip:
+                    self.wfile.write(body)
+                    return
                 chunk = max(1, rate // 10)
                 try:
                     for i in range(0, min(len(body), rate * 120), chunk):
@@ -140,6 +142,22 @@ class DripPrimary:
                 except OSError:
                     pass  # the secondary hung up: what it should do
                 self.close_connection = True
+
+            def do_GET(self):
+                etag = hashlib.sha256(outer.manifest).hexdigest()
+                headers = [("ETag", f'"{etag}"'), ("X-DocSync-Scanned", str(outer.scanned))]
+                if self.headers.get("If-None-Match", "").strip('"') == etag:
+                    time.sleep(0.5)
+                    return self.answer(304, headers=headers)
+                self.answer(200, outer.manifest, headers + [("X-DocSync-Manifest", "full")],
+                            "text/plain")
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.file_requests.append(time.monotonic())
+                frames = batch_frames([("F", outer.content)])
+                self.answer(200, lambda nonce, tag: frame_stream(outer.tagger, nonce, tag, frames),
+                            (), "application/octet-stream", "frames", drip=True)
 
         class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
             daemon_threads = True
