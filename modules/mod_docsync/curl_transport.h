@@ -1,6 +1,8 @@
 // The secondary's HTTP client: libcurl, one easy handle per source so the connection (and TLS
-// session) is reused across requests; every request signed (request_auth.h); https verified
-// against the system store or DocSyncCACertificateFile. No httpd headers: runs in the sync child.
+// session) is reused across requests; every request signed (request_auth.h) and every answer
+// checked against the primary's key (answer_auth.h) before any of it is parsed; https verified
+// against DocSyncCACertificateFile alone when it is set (else the system store); proxy
+// environment variables ignored. No httpd headers: runs in the sync child.
 #pragma once
 
 #include <curl/curl.h>
@@ -9,23 +11,30 @@
 #include <memory>
 #include <string>
 
+#include "answer_auth.h"
 #include "request_auth.h"
 #include "sync_engine.h"
 
 namespace docsync {
+
+// Start of the error text of an answer that failed its authentication; the status page shows
+// such rounds as result "auth-failed".
+inline constexpr std::string_view kAuthFailedError = "answer authentication failed";
 
 struct ManifestResponse {
     long status = 0;  // 200, 304, or an error status; 0 on a transport error
     std::string body;
     std::string etag;
     bool is_delta = false;
-    std::int64_t scanned_unix_ns = 0;  // X-DocSync-Scanned, 0 if absent
+    std::string version;  // X-DocSync-Scanned as received (authenticated with the answer)
+    bool auth_failed = false;
     std::string error;
 };
 
 class CurlTransport : public Transport {
   public:
-    CurlTransport(const std::string& export_url, std::string secret, std::string ca_file);
+    CurlTransport(const std::string& export_url, std::string secret, std::string ca_file,
+                  std::unique_ptr<AnswerVerifier> verifier);
     ManifestResponse get_manifest(const std::string& known_etag, std::chrono::seconds wait);
     bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
                      std::string* error) override;
@@ -33,12 +42,17 @@ class CurlTransport : public Transport {
                      std::string* error) override;
     std::uint64_t bytes_received() const override { return received_; }
     std::uint64_t bytes_sent() const override { return sent_; }
+    void set_round_limits(std::chrono::steady_clock::time_point deadline,
+                          std::chrono::seconds stall) override {
+        deadline_ = deadline;
+        stall_ = stall;
+    }
 
   private:
     struct Request;
     long perform(const char* method, const std::string& suffix, const std::string* body,
-                 const std::string& if_none_match, std::chrono::seconds timeout,
-                 const ByteSink& sink, Request& req, std::string* error);
+                 const std::string& if_none_match, std::chrono::seconds timeout, Request& req,
+                 std::string* error);
 
     struct CurlDeleter {
         void operator()(CURL* c) const { curl_easy_cleanup(c); }
@@ -48,9 +62,12 @@ class CurlTransport : public Transport {
     std::string base_path_;
     std::string secret_;
     std::string ca_file_;
+    std::unique_ptr<AnswerVerifier> verifier_;
     SystemWallClock clock_;
     std::uint64_t received_ = 0;
     std::uint64_t sent_ = 0;
+    std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+    std::chrono::seconds stall_{0};  // 0: kStallSeconds
 };
 
 }  // namespace docsync

@@ -38,7 +38,9 @@ struct ModuleConfig {
     std::chrono::seconds max_skew{60};
     std::chrono::milliseconds rescan_interval{30'000};
     std::chrono::seconds long_poll{kDefaultLongPoll};
-    std::string ca_file;       // DocSyncCACertificateFile: extra trust anchor for https sources
+    std::string ca_file;       // DocSyncCACertificateFile: the only trust anchors for https sources
+    std::string signing_key;   // DocSyncSigningKeyFile: raw Ed25519 private key (primary)
+    std::string verify_key;    // DocSyncVerifyKeyFile: raw Ed25519 public key (secondary)
     std::string state_dir;     // runtime dir/docsync, the sync worker's; set in post_config
     std::string status_file;   // in state_dir
     std::string httpd_binary;  // for the configtest of restart=graceful sources

@@ -4,6 +4,9 @@
 //   POST <mount>/<export>/delta?p=<path>   body: librsync signature → librsync delta
 //   GET  <mount>/<export>/file?p=<path>[&offset=<n>&length=<n>]  → raw bytes
 // Every request must carry a valid HMAC signature (request_auth.h); anything else is a 403.
+// Every answer carries a tag (answer_auth.h) bound to the request's nonce, method and path,
+// its status and headers; the bodies of batches, deltas and ranges are authenticated frame
+// streams (answer_stream.h) chained to that tag.
 // clang-format off
 #include <httpd.h>  // first: the other httpd headers need its types
 // clang-format on
@@ -17,10 +20,13 @@
 #include <charconv>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "../common/httpd_glue.h"
 #include "../common/shared_mutex.h"
+#include "answer_auth.h"
+#include "answer_stream.h"
 #include "docsync_glue.h"
 #include "export_service.h"
 #include "export_state.h"
@@ -51,6 +57,7 @@ SharedNonceRegion g_nonces;  // set in the parent, inherited by every child
 struct ChildState {
     SystemWallClock clock;
     std::unique_ptr<RequestVerifier> verifier;
+    std::unique_ptr<AnswerSigner> signer;
     std::map<std::string, std::unique_ptr<ExportState>> exports;
     std::chrono::seconds long_poll{kDefaultLongPoll};
 };
@@ -117,6 +124,47 @@ ByteSink client_sink(request_rec* r) {
     };
 }
 
+// What the answer to `r` says, for its tag: the request's nonce, method and path as the request
+// MAC covered them, and the headers set so far.
+AnswerFacts facts_of(request_rec* r, int status, apr_table_t* headers, const char* content_type,
+                     std::string body) {
+    AnswerFacts f;
+    const char* nonce = apr_table_get(r->headers_in, std::string(kNonceHeader).c_str());
+    f.nonce = nonce ? nonce : "";
+    f.method = r->method;
+    f.path = r->unparsed_uri;
+    f.status = status;
+    const char* etag = apr_table_get(headers, "ETag");
+    if (etag) {
+        f.etag = etag;
+        if (f.etag.size() >= 2 && f.etag.front() == '"' && f.etag.back() == '"')
+            f.etag = f.etag.substr(1, f.etag.size() - 2);
+    }
+    const char* version = apr_table_get(headers, std::string(kVersionHeader).c_str());
+    f.version = version ? version : "";
+    const char* kind = apr_table_get(headers, "X-DocSync-Manifest");
+    f.manifest_kind = kind ? kind : "";
+    f.content_type = content_type ? content_type : "";
+    f.body = std::move(body);
+    return f;
+}
+
+// Tags the answer and returns the tag (the start of a frame stream's chain).
+std::string tag_answer(request_rec* r, apr_table_t* headers, const AnswerFacts& facts) {
+    std::string tag = g_child->signer->tag(answer_message(facts));
+    apr_table_set(headers, std::string(kAnswerAuthHeader).c_str(), tag.c_str());
+    return tag;
+}
+
+// A 200 whose body is a frame stream: the writer's chain starts at the answer's tag.
+FrameWriter framed_answer(request_rec* r) {
+    constexpr const char* kType = "application/octet-stream";
+    ap_set_content_type(r, kType);
+    AnswerFacts facts = facts_of(r, HTTP_OK, r->headers_out, kType, "frames");
+    std::string tag = tag_answer(r, r->headers_out, facts);
+    return FrameWriter(*g_child->signer, facts.nonce, tag, client_sink(r));
+}
+
 bool server_stopping() {
     int state = AP_MPMQ_RUNNING;
     ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
@@ -146,22 +194,26 @@ int serve_manifest(request_rec* r, ExportState& ex, const std::map<std::string, 
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     // Each child process scans on its own; the scan time lets a secondary recognise an answer
     // from a child that has not caught up yet with what another child already told it.
-    apr_table_setn(r->headers_out, "X-DocSync-Scanned",
-                   apr_psprintf(r->pool, "%lld", static_cast<long long>(snap->scanned_unix_ns)));
+    // It is also the manifest's version (covered by the answer tag): a secondary never goes
+    // back to an older one (manifest_version.h).
+    apr_table_set(r->headers_out, std::string(kVersionHeader).c_str(),
+                  std::to_string(snap->scanned_unix_ns).c_str());
     if (!known.empty() && snap->etag == known) return HTTP_NOT_MODIFIED;
-    ap_set_content_type(r, "text/plain; charset=us-ascii");
+    constexpr const char* kType = "text/plain; charset=us-ascii";
+    ap_set_content_type(r, kType);
     std::string delta;
     auto since = q.find("since");
     if (since != q.end()) delta = ex.changes_since(since->second);
     const std::string& body = delta.empty() ? snap->text : delta;
     apr_table_setn(r->headers_out, "X-DocSync-Manifest", delta.empty() ? "full" : "delta");
+    tag_answer(r, r->headers_out, facts_of(r, HTTP_OK, r->headers_out, kType, whole_body(body)));
     ap_set_content_length(r, static_cast<apr_off_t>(body.size()));
     if (r->header_only) return OK;
     ap_rwrite(body.data(), static_cast<int>(body.size()), r);
     return OK;
 }
 
-int serve_files(request_rec* r, int root_fd) {
+int serve_files(request_rec* r, ExportState& ex, int root_fd) {
     std::string body;
     int status;
     if (!read_body(r, kMaxBatchRequestBytes, &body, &status)) return status;
@@ -171,8 +223,22 @@ int serve_files(request_rec* r, int root_fd) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: refused batch: %s", error.c_str());
         return HTTP_BAD_REQUEST;
     }
-    ap_set_content_type(r, "application/octet-stream");
-    serve_batch(root_fd, paths, client_sink(r));
+    // The hashes this child's snapshot already has, for files unchanged since (size and mtime):
+    // batch headers name each file's SHA-256 without reading the file twice.
+    std::shared_ptr<const Snapshot> snap = ex.current();
+    KnownHash known = [&snap](const std::string& path, const struct stat& st) -> std::string {
+        if (!snap) return {};
+        auto it = snap->manifest.find(path);
+        if (it == snap->manifest.end() || it->second.type != EntryType::file) return {};
+        const std::int64_t mtime =
+            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        if (it->second.size != static_cast<std::uint64_t>(st.st_size) ||
+            it->second.mtime_ns != mtime)
+            return {};
+        return it->second.sha256;
+    };
+    FrameWriter out = framed_answer(r);
+    if (!serve_batch(root_fd, paths, known, out)) r->connection->keepalive = AP_CONN_CLOSE;
     return OK;
 }
 
@@ -193,10 +259,12 @@ int serve_delta_request(request_rec* r, int root_fd, const std::map<std::string,
     }
     UniqueFd fd = open_file_beneath(root_fd, p->second);
     if (!fd) return HTTP_NOT_FOUND;
-    ap_set_content_type(r, "application/octet-stream");
-    rs_result res = delta_from_fd(sig.get(), fd.get(), client_sink(r));
+    FrameWriter out = framed_answer(r);
+    FramedByteSink frames(out);
+    rs_result res = delta_from_fd(sig.get(), fd.get(), frames.sink());
+    if (res == RS_DONE) frames.finish();
     if (res != RS_DONE) {
-        // Headers are gone: closing the connection makes the truncated delta visible.
+        // Headers are gone: without the last frame the secondary sees the delta cut short.
         r->connection->keepalive = AP_CONN_CLOSE;
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: delta for %s failed: %s",
                       p->second.c_str(), rs_strerror(res));
@@ -213,11 +281,25 @@ int serve_file_range(request_rec* r, int root_fd, const std::map<std::string, st
     if ((o != q.end() && !parse_u64(o->second, &offset)) ||
         (l != q.end() && !parse_u64(l->second, &length)))
         return HTTP_BAD_REQUEST;
-    ap_set_content_type(r, "application/octet-stream");
     std::string error;
-    ServeStatus s = serve_range(root_fd, p->second, offset, length, client_sink(r), &error);
+    // Refusals are decided before the answer starts; its frames begin with the first byte.
+    std::optional<FrameWriter> out;
+    std::optional<FramedByteSink> frames;
+    ByteSink sink = [&](const char* data, std::size_t n) {
+        if (!out) {
+            out.emplace(framed_answer(r));
+            frames.emplace(*out);
+        }
+        return frames->sink()(data, n);
+    };
+    ServeStatus s = serve_range(root_fd, p->second, offset, length, sink, &error);
     switch (s) {
         case ServeStatus::ok:
+            if (!out) {
+                out.emplace(framed_answer(r));
+                frames.emplace(*out);
+            }
+            frames->finish();
             return OK;
         case ServeStatus::bad_request:
             return HTTP_BAD_REQUEST;
@@ -265,6 +347,11 @@ void export_child_init(apr_pool_t* pchild, server_rec* s) {
     apr_pool_cleanup_register(pchild, nullptr, destroy_child_state, apr_pool_cleanup_null);
     g_child->verifier = std::make_unique<RequestVerifier>(
         config->secret, g_child->clock, config->max_skew, g_nonces.table ? &g_nonces : nullptr);
+    g_child->signer = config->signing_key.empty() ? hmac_answer_signer(config->secret)
+                                                  : ed25519_answer_signer(config->signing_key);
+    if (!g_child->signer)
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                     "DocSyncSigningKeyFile: OpenSSL refused the key; exports answer 404");
     g_child->long_poll = config->long_poll;
     for (const auto& e : config->exports) {
         auto state = std::make_unique<ExportState>(e.name, e.directory, config->rescan_interval);
@@ -286,8 +373,7 @@ void export_child_init(apr_pool_t* pchild, server_rec* s) {
     }
 }
 
-int export_handler(request_rec* r) {
-    if (!g_child || !g_child->verifier) return HTTP_NOT_FOUND;
+static int handle_export_request(request_rec* r) {
     AuthResult auth = g_child->verifier->verify(
         r->method, r->unparsed_uri, apr_table_get(r->headers_in, std::string(kTimeHeader).c_str()),
         apr_table_get(r->headers_in, std::string(kNonceHeader).c_str()),
@@ -318,7 +404,7 @@ int export_handler(request_rec* r) {
     if (!root) return HTTP_SERVICE_UNAVAILABLE;
     if (op == "files") {
         if (r->method_number != M_POST) return HTTP_METHOD_NOT_ALLOWED;
-        return serve_files(r, root.get());
+        return serve_files(r, ex, root.get());
     }
     if (op == "delta") {
         if (r->method_number != M_POST) return HTTP_METHOD_NOT_ALLOWED;
@@ -329,6 +415,19 @@ int export_handler(request_rec* r) {
         return serve_file_range(r, root.get(), q);
     }
     return HTTP_NOT_FOUND;
+}
+
+int export_handler(request_rec* r) {
+    if (!g_child || !g_child->verifier || !g_child->signer) return HTTP_NOT_FOUND;
+    int status = handle_export_request(r);
+    // Refusals and 304 are tagged too, so the secondary can tell the primary's "no" or "not
+    // modified" from anyone else's. httpd sends err_headers_out with an error page, and
+    // headers_out with a 304.
+    if (status == HTTP_NOT_MODIFIED)
+        tag_answer(r, r->headers_out, facts_of(r, status, r->headers_out, nullptr, "none"));
+    else if (status != OK)
+        tag_answer(r, r->err_headers_out, facts_of(r, status, r->err_headers_out, nullptr, "none"));
+    return status;
 }
 
 }  // namespace docsync

@@ -20,6 +20,7 @@
 
 #include "../common/duration.h"
 #include "../common/httpd_glue.h"
+#include "answer_auth.h"
 #include "crypto.h"
 #include "docsync_glue.h"
 #include "request_auth.h"
@@ -195,12 +196,40 @@ const char* set_sync_user(cmd_parms* cmd, void*, const char* arg) {
     return nullptr;
 }
 
+const char* set_signing_key_file(cmd_parms* cmd, void*, const char* arg) {
+    if (const char* err = main_server_only(cmd)) return err;
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
+    // Like DocSyncSecretFile: the unprivileged configtest may not read it (mode 0600); the
+    // real start checks it.
+    if (suite::unreadable_in_unprivileged_check(path)) return nullptr;
+    std::string error;
+    std::string key = load_ed25519_private_key_file(path, &error);
+    if (key.empty()) return suite::directive_error(cmd, error);
+    config_of(cmd)->signing_key = std::move(key);
+    return nullptr;
+}
+
+const char* set_verify_key_file(cmd_parms* cmd, void*, const char* arg) {
+    if (const char* err = main_server_only(cmd)) return err;
+    const char* path = ap_server_root_relative(cmd->pool, arg);
+    if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
+    if (suite::unreadable_in_unprivileged_check(path)) return nullptr;
+    std::string error;
+    std::string key = load_ed25519_public_key_file(path, &error);
+    if (key.empty()) return suite::directive_error(cmd, error);
+    config_of(cmd)->verify_key = std::move(key);
+    return nullptr;
+}
+
 const command_rec directives[] = {
     AP_INIT_TAKE2("DocSyncExport", reinterpret_cast<cmd_func>(set_export), nullptr, RSRC_CONF,
                   "DocSyncExport <name> <directory>: publish a directory tree to secondaries"),
     AP_INIT_TAKE_ARGV("DocSyncSource", reinterpret_cast<cmd_func>(set_source), nullptr, RSRC_CONF,
                       "DocSyncSource <url-of-export> <local-directory> [delete=on|off] "
-                      "[restart=graceful] [exclude=<glob>]..."),
+                      "[restart=graceful] [exclude=<glob>]... [max-bytes=<size>|off] "
+                      "[max-files=<n>] [max-delete=<n>|<p>%|off] [empty-manifest=refuse|allow] "
+                      "[stall-timeout=<duration>] [round-timeout=<duration>]"),
     AP_INIT_TAKE1("DocSyncSecretFile", reinterpret_cast<cmd_func>(set_secret_file), nullptr,
                   RSRC_CONF, "File with the shared HMAC secret (not readable by others)"),
     AP_INIT_TAKE1("DocSyncMaxClockSkew", reinterpret_cast<cmd_func>(set_max_skew), nullptr,
@@ -212,7 +241,15 @@ const command_rec directives[] = {
     AP_INIT_TAKE1("DocSyncUser", reinterpret_cast<cmd_func>(set_sync_user), nullptr, RSRC_CONF,
                   "Unprivileged user the sync worker runs as (default docsync)"),
     AP_INIT_TAKE1("DocSyncCACertificateFile", reinterpret_cast<cmd_func>(set_ca_file), nullptr,
-                  RSRC_CONF, "PEM trust anchors for https sources (default: system store)"),
+                  RSRC_CONF,
+                  "PEM trust anchors for https sources, replacing the system store (default: "
+                  "system store)"),
+    AP_INIT_TAKE1("DocSyncSigningKeyFile", reinterpret_cast<cmd_func>(set_signing_key_file),
+                  nullptr, RSRC_CONF,
+                  "PEM Ed25519 private key the exports sign their answers with (mode 0600)"),
+    AP_INIT_TAKE1("DocSyncVerifyKeyFile", reinterpret_cast<cmd_func>(set_verify_key_file), nullptr,
+                  RSRC_CONF,
+                  "PEM Ed25519 public key the sources require answers to be signed with"),
     {nullptr, {nullptr}, nullptr, 0, RAW_ARGS, nullptr}};
 
 // The -f file this server was started with (httpd keeps it in a local of main()); without -f,
@@ -258,6 +295,13 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s
                 return HTTP_INTERNAL_SERVER_ERROR;
             }
         }
+        if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)
+            for (const auto& src : config->sources)
+                if (src.url.rfind("http://", 0) == 0)
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 "DocSyncSource %s: plain http: answers are authenticated, but "
+                                 "anyone on the path can read the synced content (use https)",
+                                 src.url.c_str());
         config->httpd_binary = self_executable();
         config->server_root = ap_server_root;
         config->config_file = main_config_file(pconf, s);

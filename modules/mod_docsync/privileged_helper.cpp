@@ -1,13 +1,14 @@
 // The privileged helper: the root process of docsync. It reads no network data.
 //
-// Forked from the httpd parent, it (1) creates the synced trees, their staging directories and
-// the worker's state directory where missing and gives them to the sync user, (2) reads the
-// secret file, (3) forks the worker, which drops to the sync user for good, and then (4) does
-// only what the worker asks through a socketpair in the fixed grammar of privsep_protocol.h:
-// exchange the staging and live directories of a restart=graceful source — paths it knows from
-// the configuration, never from the message — and send httpd the graceful-restart signal, at most
-// once per kMinRestartInterval. A message outside the grammar means the worker is not behaving:
-// the helper logs it once and exits, taking the worker with it; the supervisor restarts both.
+// Forked from the httpd parent, it (1) creates the synced trees, their staging directories, their
+// persistent state directories and the worker's runtime state directory where missing and gives
+// them to the sync user, (2) reads the secret file, (3) forks the worker, which drops to the sync
+// user for good, and then (4) does only what the worker asks through a socketpair in the fixed
+// grammar of privsep_protocol.h: exchange the staging and live directories of a restart=graceful
+// source — paths it knows from the configuration, never from the message — and send httpd the
+// graceful-restart signal, at most once per kMinRestartInterval. A message outside the grammar
+// means the worker is not behaving: the helper logs it once and exits, taking the worker with it;
+// the supervisor restarts both.
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <poll.h>
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "manifest_version.h"
 #include "path_policy.h"
 #include "privsep_protocol.h"
 #include "request_auth.h"
@@ -101,11 +103,15 @@ bool prepare_all(const SyncSpec& spec) {
         prepare(s.local_dir, 0755, s.excludes);
         // The staging dir holds copies the worker made (or an old live tree): all its own.
         if (s.restart_graceful) prepare(staging_dir_for(s.local_dir), 0700, {});
+        // Its persistent state (the manifest version that refuses rollbacks): beside the tree,
+        // in a parent the worker cannot write, and not on the runtime tmpfs.
+        prepare(source_state_dir_for(s.local_dir), 0700, {});
     }
     if (spec.drop_privileges)
         process_log("notice",
                     "sync worker runs as %s (uid %d, gid %d) without capabilities; %zu tree(s) "
-                    "are its own (synced, staging, %s; %zu entries changed owner now)",
+                    "are its own (synced, staging, per-source state, %s; %zu entries changed owner "
+                    "now)",
                     spec.user.c_str(), static_cast<int>(spec.uid), static_cast<int>(spec.gid),
                     trees, spec.state_dir.c_str(), changed);
     else

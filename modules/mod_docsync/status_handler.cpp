@@ -49,6 +49,17 @@ int status_handler(request_rec* r) {
     ModuleConfig* config = module_config(ap_server_conf);
     std::int64_t pid = 0;
     auto sources = parse_status(read_status_file(config->status_file), &pid);
+    if (sources.empty()) {
+        // The sync worker has not written its first status yet (it starts after httpd is up):
+        // the configured sources are pending, not absent.
+        for (const auto& s : config->sources) {
+            SourceStatus st;
+            st.url = s.url;
+            st.local_dir = s.local_dir;
+            st.restart_graceful = s.restart_graceful;
+            sources.push_back(std::move(st));
+        }
+    }
     // The child runs as the parent's user: EPERM still proves it exists.
     bool running = pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
     std::string body;

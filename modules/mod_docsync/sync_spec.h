@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto.h"
 #include "sync_engine.h"
 
 namespace docsync {
@@ -24,6 +25,7 @@ struct SyncSpec {
     std::string secret_file;    // read by the privileged helper, handed to the worker only
     std::string secret_sha256;  // so that a changed secret restarts the processes
     std::string ca_file;
+    std::string verify_key;  // raw Ed25519 public key; empty: answers carry the shared-secret MAC
     std::chrono::seconds long_poll{25};
     std::string state_dir;    // runtime dir/docsync: the worker's (status file, configtest copy)
     std::string status_file;  // in state_dir
@@ -37,13 +39,15 @@ struct SyncSpec {
     bool drop_privileges = true;  // false when httpd itself was not started as root
 
     std::string fingerprint() const {
-        std::string f = secret_sha256 + "|" + secret_file + "|" + ca_file + "|" +
-                        std::to_string(long_poll.count()) + "|" + status_file + "|" + config_file +
-                        "|" + user + ":" + std::to_string(uid) + ":" + std::to_string(gid);
+        std::string f = secret_sha256 + "|" + secret_file + "|" + sha256_hex(verify_key) + "|" +
+                        ca_file + "|" + std::to_string(long_poll.count()) + "|" + status_file +
+                        "|" + config_file + "|" + user + ":" + std::to_string(uid) + ":" +
+                        std::to_string(gid);
         for (const auto& s : sources) {
             f += "|" + s.url + " " + s.local_dir + (s.delete_extraneous ? " d" : " k") +
                  (s.restart_graceful ? " g" : " n");
             for (const auto& e : s.excludes) f += " x=" + e;
+            f += " " + describe(s.limits);
         }
         for (const auto& d : defines) f += "|D" + d;
         return f;

@@ -155,6 +155,7 @@ int sync_child_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* confi
     spec.secret_file = config->secret_file;
     spec.secret_sha256 = config->secret_sha256;
     spec.ca_file = config->ca_file;
+    spec.verify_key = config->verify_key;
     spec.long_poll = config->long_poll;
     spec.state_dir = config->state_dir;
     spec.status_file = config->status_file;

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -29,8 +30,10 @@
 #include <optional>
 #include <thread>
 
+#include "answer_auth.h"
 #include "crypto.h"
 #include "curl_transport.h"
+#include "manifest_version.h"
 #include "path_policy.h"
 #include "privilege_drop.h"
 #include "privsep_protocol.h"
@@ -47,9 +50,9 @@ constexpr std::chrono::seconds kConfigTestTimeout{60};
 constexpr std::chrono::seconds kSwapReplyTimeout{30};
 constexpr std::size_t kMaxConfigBytes = 16u << 20;
 constexpr std::size_t kMaxCheckOutputBytes = 16 * 1024;
-// An answer scanned earlier than the manifest we hold, by less than this, comes from a primary
-// child that lags behind; by more, the clock was stepped and the answer is taken.
-constexpr std::chrono::nanoseconds kStaleAnswerWindow = std::chrono::seconds(60);
+// An answer older than the manifest we hold comes from a primary child that lags behind (or is
+// a rollback): it is never applied; past this long, the status page says so.
+constexpr std::chrono::seconds kStaleAnswerWindow{60};
 constexpr std::chrono::milliseconds kStaleAnswerRetry{100};
 constexpr std::chrono::milliseconds kMinPollInterval{1000};
 constexpr int kPollMs = 100;
@@ -280,15 +283,26 @@ bool config_check(const SyncSpec& spec, const SourceOptions& source, const std::
 void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t index,
                  StatusBoard& board, HelperChannel& helper) {
     const SourceOptions& source = spec.sources[index];
-    CurlTransport transport(source.url, secret, spec.ca_file);
+    CurlTransport transport(source.url, secret, spec.ca_file,
+                            spec.verify_key.empty() ? hmac_answer_verifier(secret)
+                                                    : ed25519_answer_verifier(spec.verify_key));
+    VersionStore versions(version_state_path_for(source.local_dir), source.url);
+    {
+        std::string error;
+        if (!versions.load(&error))
+            process_log("warn", "%s: %s; accepting any version once", source.url.c_str(),
+                        error.c_str());
+    }
+    bool stale = false;  // answers older than the highest version are being refused
+    auto stale_since = std::chrono::steady_clock::now();
     HashCache cache;
     Manifest remote;
     std::string etag, rejected_etag;
     bool have = false, retry = false;
     std::chrono::seconds backoff = kMinBackoff;
     std::uint64_t bytes_mark = 0;
-    std::int64_t remote_scanned = 0;  // scan time of the newest manifest taken
     std::string last_logged_error;
+    std::string last_refusal;  // the limit the last round was refused for
     for (;;) {
         const auto asked = std::chrono::steady_clock::now();
         ManifestResponse resp = transport.get_manifest(
@@ -299,9 +313,9 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
             last_logged_error = resp.error;
             board.update(index, [&](SourceStatus& s) {
                 s.last_attempt_unix = unix_now();
-                s.result = "error";
+                s.result = resp.auth_failed ? "auth-failed" : "error";
                 s.last_error = resp.error;
-                if (new_error) note_sync_event(s, s.last_attempt_unix, "error", 0, 0);
+                if (new_error) note_sync_event(s, s.last_attempt_unix, s.result, 0, 0);
                 s.bytes_received = transport.bytes_received();
                 s.bytes_sent = transport.bytes_sent();
             });
@@ -315,16 +329,36 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
             s.bytes_received = transport.bytes_received();
             s.bytes_sent = transport.bytes_sent();
         });
-        if (resp.status == 200 && have && resp.scanned_unix_ns > 0 &&
-            resp.scanned_unix_ns < remote_scanned &&
-            remote_scanned - resp.scanned_unix_ns < kStaleAnswerWindow.count()) {
-            // An httpd child of the primary that has not seen the latest change yet: going back
-            // to its older manifest would delete files. Ask again once it has caught up.
-            std::this_thread::sleep_for(kStaleAnswerRetry);
-            continue;
+        std::int64_t version = 0;
+        if (resp.status == 200) {
+            VersionVerdict verdict = versions.judge(resp.version, &version);
+            if (verdict == VersionVerdict::older) {
+                // An httpd child of the primary that has not seen the latest change yet, or a
+                // rollback: going back to an older manifest would undo changes. Ask again.
+                auto now = std::chrono::steady_clock::now();
+                if (!stale) stale_since = now;
+                stale = true;
+                if (now - stale_since >= kStaleAnswerWindow) {
+                    stale_since = now;  // one line and one status per window, not per answer
+                    process_log("warn", "%s: refusing manifests older than version %lld",
+                                source.url.c_str(), static_cast<long long>(versions.highest()));
+                    board.update(index, [&](SourceStatus& s) {
+                        s.last_attempt_unix = unix_now();
+                        s.result = "stale-version";
+                        s.last_error = "manifest older than one already applied refused";
+                        note_sync_event(s, s.last_attempt_unix, s.result, 0, 0);
+                    });
+                }
+                std::this_thread::sleep_for(kStaleAnswerRetry);
+                continue;
+            }
+            stale = false;
+            if (verdict == VersionVerdict::missing) version = 0;  // refused below
         }
         if (resp.status == 200) {
-            ParsedManifest parsed = parse_manifest(resp.body);
+            // max-files bounds the parse itself: a bigger announced count stops at line 1.
+            ParsedManifest parsed = parse_manifest(resp.body, source.limits.max_files);
+            std::string().swap(resp.body);  // parsed: the text is not needed during the round
             std::string problem = parsed.error;
             Manifest next;
             if (parsed.ok()) {
@@ -340,6 +374,10 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
             }
             if (problem.empty() && manifest_etag(next) != resp.etag)
                 problem = "manifest does not match its ETag";
+            if (problem.empty() && version == 0) problem = "answer without a manifest version";
+            std::string version_error;
+            if (problem.empty() && !versions.accept(version, &version_error))
+                problem = "cannot record its version: " + version_error;
             if (!problem.empty()) {
                 process_log("warn", "%s: rejected manifest: %s", source.url.c_str(),
                             problem.c_str());
@@ -356,7 +394,6 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
             }
             remote = std::move(next);
             etag = resp.etag;
-            remote_scanned = std::max(remote_scanned, resp.scanned_unix_ns);
             have = true;
         } else if (!retry) {
             // 304: nothing changed during the long poll. A primary that does not wait
@@ -387,6 +424,29 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                         source.local_dir.c_str(), round.stats.files_fetched,
                         round.stats.files_by_delta, round.stats.renamed, round.stats.removed,
                         static_cast<long long>(round_ms));
+        if (!round.limit_exceeded.empty()) {
+            // Nothing was applied. One log line per distinct reason; a limit waits for the
+            // next manifest, a lack of free space is retried with the same one later.
+            if (round.limit_exceeded != last_refusal)
+                process_log("error", "%s: round from %s refused, nothing applied: %s",
+                            source.local_dir.c_str(), source.url.c_str(),
+                            round.limit_exceeded.c_str());
+            last_refusal = round.limit_exceeded;
+            board.update(index, [&](SourceStatus& s) {
+                s.last_attempt_unix = unix_now();
+                s.remote_etag = etag;
+                s.result = "refused";
+                s.last_error = "nothing applied: " + round.limit_exceeded;
+                note_sync_event(s, s.last_attempt_unix, s.result, 0, 0);
+            });
+            retry = round.limit_transient;
+            if (retry)
+                std::this_thread::sleep_for(kMaxBackoff);
+            else
+                rejected_etag = etag;
+            continue;
+        }
+        last_refusal.clear();
         std::uint64_t now_bytes = transport.bytes_received();
         std::uint64_t now_total = now_bytes + transport.bytes_sent();
         std::uint64_t round_bytes = now_total - bytes_mark;  // includes the manifest request
@@ -419,7 +479,11 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                 s.last_error = "configuration test failed; running configuration kept";
                 s.config_check_output = round.check_output;
             } else if (!round.complete) {
-                s.result = "error";
+                const bool refused =
+                    std::any_of(round.errors.begin(), round.errors.end(), [](const std::string& e) {
+                        return e.find(kAuthFailedError) != std::string::npos;
+                    });
+                s.result = refused ? "auth-failed" : "error";
                 s.last_error = round.errors.empty() ? "incomplete" : round.errors[0];
             } else {
                 s.result = "ok";

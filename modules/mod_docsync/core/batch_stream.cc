@@ -3,88 +3,94 @@
 #include <algorithm>
 #include <charconv>
 
+#include "crypto.h"
+
 namespace docsync {
 
-std::string frame_header(std::uint64_t size) {
-    return "F " + std::to_string(size) + "\n";
+std::string file_header(std::uint64_t size, const std::string& sha256) {
+    return "F " + std::to_string(size) + " " + sha256 + "\n";
 }
 
-std::string error_frame(const std::string& reason) {
+std::string error_header(const std::string& reason) {
     std::string clean;
     for (char c : reason.substr(0, 200)) clean += (c == '\n' || c == '\r') ? ' ' : c;
     return "E " + clean + "\n";
 }
 
-bool BatchDecoder::header_done() {
-    if (index_ >= expected_.size()) {
-        error_ = "more frames than requested files";
-        return false;
-    }
-    if (header_.size() >= 2 && header_[0] == 'E' && header_[1] == ' ') {
-        sink_.unavailable(index_, header_.substr(2));
+bool BatchDecoder::header(std::string_view line) {
+    if (index_ >= expected_.size()) return fail("more files than requested");
+    if (line.size() >= 2 && line[0] == 'E' && line[1] == ' ') {
+        sink_.unavailable(index_, std::string(line.substr(2)));
         ++index_;
-        header_.clear();
         return true;
     }
+    // "F <size> <sha256>"
     std::uint64_t size = 0;
-    const char* b = header_.data() + 2;
-    const char* e = header_.data() + header_.size();
-    if (header_.size() < 3 || header_[0] != 'F' || header_[1] != ' ' || *b < '0' || *b > '9') {
-        error_ = "bad frame header";
-        return false;
-    }
+    if (line.size() < 4 || line[0] != 'F' || line[1] != ' ') return fail("bad file header");
+    const char* b = line.data() + 2;
+    const char* e = line.data() + line.size();
     auto r = std::from_chars(b, e, size);
-    if (r.ec != std::errc() || r.ptr != e) {
-        error_ = "bad frame size";
-        return false;
-    }
-    if (size > expected_[index_]) {
-        error_ = "frame larger than the manifest size";
-        return false;
-    }
-    header_.clear();
-    if (!sink_.begin(index_, size)) {
-        error_ = "sink refused file";
-        return false;
-    }
-    remaining_ = size;
-    in_body_ = true;
-    return remaining_ != 0 || end_file();
-}
-
-bool BatchDecoder::end_file() {
-    in_body_ = false;
+    if (r.ec != std::errc() || r.ptr == b || r.ptr == e || *r.ptr != ' ')
+        return fail("bad file size");
+    std::string_view sha(r.ptr + 1, static_cast<std::size_t>(e - r.ptr - 1));
+    if (sha.size() != kSha256HexChars || !is_lower_hex(sha)) return fail("bad file hash");
+    const ExpectedFile& want = expected_[index_];
+    bool skip = sha != want.sha256;
+    if (!skip && size != want.size) return fail("file size differs from the manifest");
+    if (skip) sink_.unavailable(index_, "changed on the primary since its manifest");
+    frame_raw_ += size;
+    pending_.push_back({index_, size, skip});
     ++index_;
-    if (sink_.end()) return true;
-    error_ = "sink refused end";
-    return false;
+    return true;
 }
 
-bool BatchDecoder::feed(const char* p, std::size_t n) {
+// Begins (and, if empty, ends) the files at the front of the queue.
+bool BatchDecoder::start_ready() {
+    while (!pending_.empty()) {
+        Pending& f = pending_.front();
+        if (!f.begun && !f.skip) {
+            if (!sink_.begin(f.index, f.left)) return fail("sink refused file");
+        }
+        f.begun = true;
+        if (f.left) return true;
+        if (!f.skip && !sink_.end()) return fail("sink refused end");
+        pending_.pop_front();
+    }
+    return true;
+}
+
+bool BatchDecoder::frame(std::string_view auth, std::uint64_t raw_len, bool last) {
+    if (!error_.empty()) return false;
+    if (last_) return fail("frame after the last one");
+    if (!pending_.empty()) return fail("frame before the previous content ended");
+    frame_raw_ = 0;
+    std::size_t start = 0;
+    while (start < auth.size()) {
+        std::size_t end = auth.find('\n', start);
+        if (end == std::string_view::npos) return fail("file header lacks a newline");
+        if (!header(auth.substr(start, end - start))) return false;
+        start = end + 1;
+    }
+    if (frame_raw_ != raw_len) return fail("frame content length differs from its headers");
+    last_ = last;
+    if (last && index_ != expected_.size()) return fail("batch ended before every file");
+    return start_ready();
+}
+
+bool BatchDecoder::raw(const char* p, std::size_t n) {
     if (!error_.empty()) return false;
     while (n) {
-        if (in_body_) {
-            std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, n));
-            if (!sink_.data(p, take)) {
-                error_ = "sink refused data";
-                return false;
-            }
-            p += take;
-            n -= take;
-            remaining_ -= take;
-            if (remaining_ == 0 && !end_file()) return false;
-            continue;
-        }
-        char c = *p++;
-        --n;
-        if (c == '\n') {
-            if (!header_done()) return false;
-            continue;
-        }
-        header_ += c;
-        if (header_.size() > kMaxFrameHeaderBytes) {
-            error_ = "frame header too long";
-            return false;
+        if (pending_.empty()) return fail("content beyond the announced files");
+        Pending& f = pending_.front();
+        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, f.left));
+        if (!f.skip && !sink_.data(p, take)) return fail("sink refused data");
+        p += take;
+        n -= take;
+        f.left -= take;
+        if (f.left == 0) {
+            if (!f.skip && !sink_.end()) return fail("sink refused end");
+            pending_.pop_front();
+            if (!start_ready()) return false;
         }
     }
     return true;

@@ -1,24 +1,29 @@
 // Framing of the batch file response ("files" request): many small files in one HTTP response,
-// so an initial sync of 20,000 files is not 20,000 round trips.
-//   F <size>\n<size bytes>   a file's content
-//   E <reason>\n             the file could not be served (vanished, not regular, refused)
-// one frame per requested path, in request order. The decoder is a byte-at-a-time state machine
-// fed from the network; it never buffers content and refuses a frame larger than the size the
-// manifest announced for that file, so a hostile primary cannot make the secondary write more.
+// so an initial sync of 20,000 files is not 20,000 round trips. The response is an
+// authenticated frame stream (answer_stream.h); each frame's authenticated part holds one
+// header per file, its raw part the content of the files announced with "F", in order:
+//   F <size> <sha256>\n   a file's content follows in the raw part
+//   E <reason>\n          the file could not be served (vanished, not regular, refused)
+// one header per requested path, in request order, and the last frame ('Z') ends the batch.
+// The decoder refuses a header whose size differs from the manifest's for the same hash, and
+// skips (reports unavailable) a file whose hash is not the manifest's: it changed on the
+// primary since, and writing it could only fail the hash check.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <vector>
 
+#include "answer_stream.h"
+
 namespace docsync {
 
-inline constexpr std::size_t kMaxFrameHeaderBytes = 512;
 inline constexpr std::size_t kMaxBatchPaths = 2000;
 inline constexpr std::uint64_t kMaxBatchRequestBytes = 4u << 20;  // the list of paths
 
-std::string frame_header(std::uint64_t size);
-std::string error_frame(const std::string& reason);
+std::string file_header(std::uint64_t size, const std::string& sha256);
+std::string error_header(const std::string& reason);
 
 class BatchSink {
   public:
@@ -29,24 +34,41 @@ class BatchSink {
     virtual void unavailable(std::size_t index, const std::string& reason) = 0;
 };
 
-class BatchDecoder {
+struct ExpectedFile {
+    std::uint64_t size = 0;
+    std::string sha256;
+};
+
+class BatchDecoder : public FrameSink {
   public:
-    // expected_sizes[i]: the manifest size of the i-th requested file (upper bound).
-    BatchDecoder(std::vector<std::uint64_t> expected_sizes, BatchSink& sink)
-        : expected_(std::move(expected_sizes)), sink_(sink) {}
-    bool feed(const char* p, std::size_t n);
-    bool finished() const { return error_.empty() && index_ == expected_.size() && !in_body_; }
+    BatchDecoder(std::vector<ExpectedFile> expected, BatchSink& sink)
+        : expected_(std::move(expected)), sink_(sink) {}
+    bool frame(std::string_view auth, std::uint64_t raw_len, bool last) override;
+    bool raw(const char* p, std::size_t n) override;
+    bool finished() const {
+        return error_.empty() && last_ && index_ == expected_.size() && pending_.empty();
+    }
     const std::string& error() const { return error_; }
 
   private:
-    bool header_done();
-    bool end_file();
-    std::vector<std::uint64_t> expected_;
+    struct Pending {
+        std::size_t index;
+        std::uint64_t left;
+        bool skip;
+        bool begun = false;
+    };
+    bool fail(std::string e) {
+        if (error_.empty()) error_ = std::move(e);
+        return false;
+    }
+    bool header(std::string_view line);
+    bool start_ready();
+    std::vector<ExpectedFile> expected_;
     BatchSink& sink_;
     std::size_t index_ = 0;
-    bool in_body_ = false;
-    std::uint64_t remaining_ = 0;
-    std::string header_;
+    std::uint64_t frame_raw_ = 0;
+    std::deque<Pending> pending_;
+    bool last_ = false;
     std::string error_;
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "batch_stream.h"
+#include "crypto.h"
 #include "path_policy.h"
 #include "safe_fs.h"
 
@@ -51,36 +52,73 @@ bool parse_batch_request(std::string_view body, std::vector<std::string>* paths,
     return true;
 }
 
-bool serve_batch(int root_fd, const std::vector<std::string>& paths, const ByteSink& sink) {
-    std::vector<char> buf(kServeChunkBytes);
-    for (const auto& path : paths) {
-        struct stat st;
-        UniqueFd fd = open_file_beneath(root_fd, path, &st);
-        if (!fd) {
-            std::string f = error_frame("unavailable: " + errno_text(errno));
-            if (!sink(f.data(), f.size())) return false;
-            continue;
-        }
-        // The frame announces the size at open time and then sends exactly that many bytes
-        // (zero-padded if the file shrank meanwhile): the stream stays in sync, and the
-        // secondary's hash check rejects the inconsistent copy.
-        std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-        std::string h = frame_header(size);
-        if (!sink(h.data(), h.size())) return false;
-        std::uint64_t sent = 0;
-        while (sent < size) {
-            std::size_t want =
-                static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), size - sent));
-            ssize_t n = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(sent));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-                std::fill(buf.begin(), buf.begin() + want, '\0');
-                n = static_cast<ssize_t>(want);
-            }
-            if (!sink(buf.data(), static_cast<std::size_t>(n))) return false;
-            sent += static_cast<std::uint64_t>(n);
-        }
+namespace {
+
+// Only when the primary's snapshot does not know this content (a file changed since the last
+// scan): one read to hash it, so the header can name the content the secondary must receive.
+std::string hash_fd(int fd, std::uint64_t size, std::vector<char>& buf) {
+    Sha256 h;
+    for (std::uint64_t pos = 0; pos < size;) {
+        ssize_t n = ::pread(fd, buf.data(), std::min<std::uint64_t>(buf.size(), size - pos),
+                            static_cast<off_t>(pos));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        h.update(buf.data(), static_cast<std::size_t>(n));
+        pos += static_cast<std::uint64_t>(n);
     }
+    return h.hex_digest();
+}
+
+}  // namespace
+
+bool serve_batch(int root_fd, const std::vector<std::string>& paths, const KnownHash& known,
+                 FrameWriter& out) {
+    std::vector<char> buf(kServeChunkBytes);
+    struct OpenFile {
+        UniqueFd fd;
+        std::uint64_t size;
+    };
+    std::size_t next = 0;
+    do {
+        // One frame: the headers of up to kFrameFiles files (about kFrameRawBytes of content),
+        // then their content. The files stay open between header and content.
+        std::string headers;
+        std::vector<OpenFile> files;
+        std::uint64_t raw = 0;
+        for (std::size_t in_frame = 0;
+             next < paths.size() && in_frame < kFrameFiles && raw < kFrameRawBytes; ++in_frame) {
+            const std::string& path = paths[next++];
+            struct stat st;
+            UniqueFd fd = open_file_beneath(root_fd, path, &st);
+            if (!fd) {
+                headers += error_header("unavailable: " + errno_text(errno));
+                continue;
+            }
+            std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+            std::string sha = known ? known(path, st) : std::string();
+            if (sha.empty()) sha = hash_fd(fd.get(), size, buf);
+            headers += file_header(size, sha);
+            raw += size;
+            files.push_back({std::move(fd), size});
+        }
+        if (!out.frame(headers, raw, next == paths.size())) return false;
+        // Exactly the announced bytes (zero-padded if a file shrank meanwhile): the stream stays
+        // in step, and the secondary's hash check refuses the inconsistent copy.
+        for (const OpenFile& f : files) {
+            for (std::uint64_t sent = 0; sent < f.size;) {
+                std::size_t want =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), f.size - sent));
+                ssize_t n = ::pread(f.fd.get(), buf.data(), want, static_cast<off_t>(sent));
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) {
+                    std::fill(buf.begin(), buf.begin() + want, '\0');
+                    n = static_cast<ssize_t>(want);
+                }
+                if (!out.raw(buf.data(), static_cast<std::size_t>(n))) return false;
+                sent += static_cast<std::uint64_t>(n);
+            }
+        }
+    } while (next < paths.size());
     return true;
 }
 

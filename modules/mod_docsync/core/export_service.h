@@ -4,11 +4,15 @@
 // secondary cannot read outside the export (rsync's CVE-2024-12086) or through a link in it.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "answer_stream.h"
 #include "rsync_delta.h"
 
 namespace docsync {
@@ -18,12 +22,19 @@ std::string serialise_batch_request(const std::vector<std::string>& paths);
 bool parse_batch_request(std::string_view body, std::vector<std::string>* paths,
                          std::string* error);
 
-// Streams one frame per path (batch_stream.h). Returns false only if the sink failed.
-bool serve_batch(int root_fd, const std::vector<std::string>& paths, const ByteSink& sink);
+// The SHA-256 the primary already knows for a file it opened (its manifest snapshot, when size
+// and mtime still match), or empty: the file is then hashed before it is sent.
+using KnownHash = std::function<std::string(const std::string& path, const struct stat& st)>;
+
+// Streams the batch as authenticated frames (batch_stream.h): one header per path, content in
+// the frames' raw parts. Returns false only if the output failed.
+bool serve_batch(int root_fd, const std::vector<std::string>& paths, const KnownHash& known,
+                 FrameWriter& out);
 
 enum class ServeStatus { ok, bad_request, not_found, failed };
 
-// The librsync delta from the client's signature to the current file.
+// The librsync delta from the client's signature to the current file. The handler sends these
+// two through a FramedByteSink.
 ServeStatus serve_delta(int root_fd, const std::string& path, std::string_view signature,
                         const ByteSink& sink, std::string* error);
 

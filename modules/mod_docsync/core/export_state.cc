@@ -85,8 +85,8 @@ void ExportState::rescan() {
     if (result.skipped != last_skipped_) {
         if (report_ && !result.skipped.empty())
             report_(std::to_string(result.skipped.size()) +
-                    " entries left out of the manifest (unreadable, special file or invalid "
-                    "name), e.g. " +
+                    " entries left out of the manifest (unreadable, special file, invalid name "
+                    "or unsafe symlink), e.g. " +
                     result.skipped.front());
         last_skipped_ = result.skipped;
     }

@@ -1,5 +1,6 @@
 #include "manifest.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "crypto.h"
@@ -101,7 +102,17 @@ std::string serialise(const Manifest& m) {
 }
 
 std::string manifest_etag(const Manifest& m) {
-    return sha256_hex(serialise(m));
+    // The hash of serialise(m), fed line by line: a million-entry manifest is not serialised
+    // into one more string of a hundred megabytes just to be hashed.
+    Sha256 sha;
+    std::string line = "DSM1 " + std::to_string(m.size()) + "\n";
+    sha.update(line.data(), line.size());
+    for (const auto& [path, e] : m) {
+        line.clear();
+        append_entry(line, path, e);
+        sha.update(line.data(), line.size());
+    }
+    return sha.hex_digest();
 }
 
 ManifestChanges manifest_changes(const Manifest& from, const Manifest& to,
@@ -165,7 +176,10 @@ ParsedManifest parse_manifest(std::string_view text, std::size_t max_entries) {
         return fail("unknown format or version", 1);
     }
     if (entries > max_entries || removals > max_entries)
-        return fail("more entries than allowed", 1);
+        return fail("announces " + std::to_string(std::max(entries, removals)) +
+                        " entries, more than the limit of " + std::to_string(max_entries) +
+                        " (max-files)",
+                    1);
 
     std::size_t line_no = 1;
     std::string previous;

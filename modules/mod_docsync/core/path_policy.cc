@@ -20,6 +20,7 @@ std::optional<std::string> path_problem(std::string_view path) {
         if (comp == "." || comp == "..") return "dot component";
         if (comp.size() > kMaxComponentBytes) return "component longer than 255 bytes";
         if (comp.substr(0, kTempPrefix.size()) == kTempPrefix) return "reserved temp name";
+        if (is_sync_private_name(comp)) return "reserved staging or state name";
         for (char c : comp) {
             auto u = static_cast<unsigned char>(c);
             if (u < 0x20 || u == 0x7f) return "control character";
@@ -33,21 +34,22 @@ std::optional<std::string> path_problem(std::string_view path) {
 bool is_safe_symlink_target(std::string_view link_path, std::string_view target) {
     if (target.empty() || target.size() > kMaxSymlinkTargetBytes) return false;
     if (target.front() == '/') return false;
-    for (char c : target)
-        if (c == '\0') return false;
-    // Depth of the directory holding the link, then walk the target's components.
-    long depth = 0;
+    if (target.find('\0') != std::string_view::npos) return false;
+    // Room to climb: the number of directories between the root and the link.
+    long room = 0;
     for (char c : link_path)
-        if (c == '/') ++depth;
+        if (c == '/') ++room;
+    bool descending = false;  // a component other than ".." (or "." / "") has been seen
     std::size_t start = 0;
     while (start <= target.size()) {
         std::size_t end = target.find('/', start);
         if (end == std::string_view::npos) end = target.size();
         std::string_view comp = target.substr(start, end - start);
         if (comp == "..") {
-            if (--depth < 0) return false;
+            if (descending) return false;  // not leading: its meaning depends on other links
+            if (--room < 0) return false;
         } else if (!comp.empty() && comp != ".") {
-            ++depth;
+            descending = true;
         }
         start = end + 1;
     }

@@ -15,7 +15,7 @@ struct SourceStatus {
     std::string local_dir;
     std::int64_t last_attempt_unix = 0;
     std::int64_t last_success_unix = 0;
-    std::string result = "pending";  // pending | ok | error | config-rejected
+    std::string result = "pending";  // pending | ok | error | config-rejected | refused (a limit)
     std::string remote_etag;
     std::uint64_t rounds = 0;                // sync rounds (a manifest change was applied)
     std::uint64_t polls = 0;                 // manifest requests, including 304 answers

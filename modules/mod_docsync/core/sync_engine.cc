@@ -48,7 +48,7 @@ class BatchWriter : public BatchSink {
             ++done_;
             if (cache_)
                 cache_->put(files_[current_]->path, {e.size, e.mtime_ns, writer_->inode()},
-                            e.sha256);
+                            e.sha256, true);
         } else if (!writer_->error().empty()) {
             add_error(result_.errors, writer_->error());
         }
@@ -74,13 +74,13 @@ bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Acti
                  ApplyResult& result, HashCache* cache) {
     if (files.empty()) return true;
     std::vector<std::string> paths;
-    std::vector<std::uint64_t> sizes;
+    std::vector<ExpectedFile> expected;
     for (const Action* a : files) {
         paths.push_back(a->path);
-        sizes.push_back(a->entry.size);
+        expected.push_back({a->entry.size, a->entry.sha256});
     }
     BatchWriter writer(root_fd, files, result, cache);
-    BatchDecoder decoder(sizes, writer);
+    BatchDecoder decoder(std::move(expected), writer);
     std::string error;
     bool ok = transport.fetch_files(paths, decoder, &error) && decoder.finished();
     if (!ok)
@@ -133,7 +133,8 @@ bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyRes
         add_error(result.errors, writer.error());
         return false;
     }
-    if (cache) cache->put(a.path, {a.entry.size, a.entry.mtime_ns, writer.inode()}, a.entry.sha256);
+    if (cache)
+        cache->put(a.path, {a.entry.size, a.entry.mtime_ns, writer.inode()}, a.entry.sha256, true);
     ++result.stats.files_fetched;
     ++result.stats.files_by_delta;
     result.stats.file_bytes_written += a.entry.size;
@@ -149,7 +150,9 @@ bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
     if (args.size() < 2) {
         *error =
             "takes <url-of-export> <local-directory> [delete=on|off] [restart=graceful] "
-            "[exclude=<glob>]...";
+            "[exclude=<glob>]... [max-bytes=<size>] [max-files=<n>] [max-delete=<n>|<p>%] "
+            "[empty-manifest=refuse|allow] [stall-timeout=<duration>] "
+            "[round-timeout=<duration>]";
         return false;
     }
     SourceOptions s;
@@ -169,9 +172,12 @@ bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
         *error = "refusing to sync into /";
         return false;
     }
+    RoundLimitSettings limits;
     for (std::size_t i = 2; i < args.size(); ++i) {
         const std::string& a = args[i];
-        if (a == "delete=on") {
+        if (parse_limit_option(a, &limits, error)) {
+            if (!error->empty()) return false;
+        } else if (a == "delete=on") {
             s.delete_extraneous = true;
         } else if (a == "delete=off") {
             s.delete_extraneous = false;
@@ -186,25 +192,47 @@ bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
             return false;
         }
     }
+    // After the loop: restart=graceful may come after a limit and changes the defaults only.
+    s.limits = resolve_limits(limits, s.restart_graceful);
     *out = std::move(s);
     return true;
 }
 
-ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, HashCache* cache) {
+bool BatchBudget::fits(const std::string& path, std::uint64_t size) const {
+    if (count_ == 0) return true;
+    // serialise_batch_request(): one percent-encoded path and a newline per file.
+    const std::uint64_t line = percent_encode(path).size() + 1;
+    return count_ < kMaxBatchPaths && content_bytes_ + size <= kMaxBatchContentBytes &&
+           request_bytes_ + line <= kMaxBatchRequestBytes;
+}
+
+void BatchBudget::add(const std::string& path, std::uint64_t size) {
+    ++count_;
+    content_bytes_ += size;
+    request_bytes_ += percent_encode(path).size() + 1;
+}
+
+ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, HashCache* cache,
+                       std::chrono::steady_clock::time_point deadline) {
     ApplyResult result;
     auto failed = [&](const Action& a, const std::string& what) {
         result.complete = false;
         add_error(result.errors, a.path + ": " + what + ": " + errno_text(errno));
     };
     std::vector<const Action*> batch;
-    std::uint64_t batch_bytes = 0;
+    BatchBudget budget;
     auto flush = [&] {
         if (!fetch_batch(root_fd, transport, batch, result, cache)) result.complete = false;
         batch.clear();
-        batch_bytes = 0;
+        budget.clear();
     };
     for (const Action& a : plan.actions) {
         if (a.kind != ActionKind::fetch && !batch.empty()) flush();
+        if (std::chrono::steady_clock::now() >= deadline) {
+            result.complete = false;
+            add_error(result.errors, "round-timeout reached; the rest waits for the next round");
+            break;
+        }
         switch (a.kind) {
             case ActionKind::remove:
                 if (!remove_beneath(root_fd, a.path))
@@ -230,11 +258,9 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, Hash
                     if (!fetch_by_delta(root_fd, transport, a, result, cache))
                         result.complete = false;
                 } else {
-                    if (batch.size() >= kMaxBatchPaths ||
-                        (batch_bytes + a.entry.size > kMaxBatchContentBytes && !batch.empty()))
-                        flush();
+                    if (!budget.fits(a.path, a.entry.size)) flush();
                     batch.push_back(&a);
-                    batch_bytes += a.entry.size;
+                    budget.add(a.path, a.entry.size);
                 }
                 break;
             case ActionKind::symlink:
@@ -282,7 +308,7 @@ std::string replace_dir_path(const std::string& text, const std::string& dir,
 std::string staging_dir_for(const std::string& local_dir) {
     std::string parent = parent_of(local_dir);
     std::string name(base_name(local_dir));
-    return (parent.empty() ? std::string() : parent) + "/.docsync-stage." + name;
+    return (parent.empty() ? std::string() : parent) + "/" + std::string(kStagePrefix) + name;
 }
 
 RoundResult sync_round(const SourceOptions& source, const Manifest& remote, HashCache& cache,
@@ -296,8 +322,24 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
         out.errors.push_back(source.local_dir + ": " + errno_text(errno));
         return out;
     }
+    const auto deadline = std::chrono::steady_clock::now() + source.limits.round_timeout;
+    transport.set_round_limits(deadline, source.limits.stall_timeout);
+    struct ResetLimits {
+        Transport& t;
+        ~ResetLimits() {
+            t.set_round_limits(std::chrono::steady_clock::time_point::max(),
+                               std::chrono::seconds(0));
+        }
+    } reset_limits{transport};
+    if (remote.size() > source.limits.max_files) {
+        out.limit_exceeded =
+            "the manifest has " + std::to_string(remote.size()) +
+            " entries, more than max-files=" + std::to_string(source.limits.max_files);
+        return out;
+    }
     ScanOptions scan_options;
     scan_options.excludes = source.excludes;
+    scan_options.skip_unsafe_symlinks = false;  // ours to replace or delete
     ScanResult local = scan_tree(live.get(), cache, scan_options);
     if (!local.ok()) {
         out.complete = false;
@@ -309,14 +351,58 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
         UniqueFd d = open_dir_beneath(live.get(), parent_of(t));
         if (d) ::unlinkat(d.get(), std::string(base_name(t)).c_str(), 0);
     }
-    PlanOptions plan_options{source.delete_extraneous, source.excludes};
+    // Local files whose content is the primary's own may later be a delta basis. Both maps
+    // are sorted by path: one merged pass, no lookups.
+    for (auto l = local.manifest.cbegin(), r = remote.cbegin();
+         l != local.manifest.end() && r != remote.end();) {
+        if (l->first < r->first) {
+            ++l;
+        } else if (r->first < l->first) {
+            ++r;
+        } else {
+            if (l->second.type == EntryType::file && r->second.type == EntryType::file &&
+                l->second.sha256 == r->second.sha256)
+                cache.mark_published(l->first, l->second.sha256);
+            ++l;
+            ++r;
+        }
+    }
+    PlanOptions plan_options;
+    plan_options.delete_extraneous = source.delete_extraneous;
+    plan_options.excludes = source.excludes;
+    plan_options.strip_mode_bits = source.restart_graceful ? 022 : 002;
+    plan_options.may_be_basis = [&cache](const std::string& path, const Entry& l) {
+        return cache.is_published(path, l.sha256);
+    };
     Plan plan = make_plan(local.manifest, remote, plan_options);
     out.refused = plan.refused;
     if (plan.empty()) return out;
+    if (auto problem = limit_problem(plan.totals, source.limits)) {
+        out.limit_exceeded = *problem;
+        return out;
+    }
+    {
+        // Staging copies the whole live tree before the round's own writes.
+        std::uint64_t bytes = plan.totals.bytes_to_write;
+        std::uint64_t inodes = plan.totals.entries_to_create;
+        if (source.restart_graceful) {
+            for (const auto& kv : local.manifest) bytes += kv.second.size;
+            inodes += local.manifest.size() + 1;
+        }
+        auto space = free_space_of(live.get());
+        auto problem =
+            space ? space_problem(bytes, inodes, *space)
+                  : std::optional<std::string>("cannot read the free space: " + errno_text(errno));
+        if (problem) {
+            out.limit_exceeded = *problem;
+            out.limit_transient = true;
+            return out;
+        }
+    }
     out.changed = true;
 
     if (!source.restart_graceful) {
-        ApplyResult applied = apply_plan(plan, live.get(), transport, &cache);
+        ApplyResult applied = apply_plan(plan, live.get(), transport, &cache, deadline);
         out.complete = applied.complete;
         out.errors = std::move(applied.errors);
         out.stats = applied.stats;
@@ -346,7 +432,7 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
     }
     struct stat live_st;
     if (::fstat(live.get(), &live_st) == 0) ::fchmod(stage.get(), live_st.st_mode & 07777);
-    ApplyResult applied = apply_plan(plan, stage.get(), transport, &cache);
+    ApplyResult applied = apply_plan(plan, stage.get(), transport, &cache, deadline);
     out.stats = applied.stats;
     if (!applied.complete) {
         // Never swap in a batch that is not whole; the next round starts again.

@@ -16,6 +16,7 @@
 
 #include "batch_stream.h"
 #include "manifest.h"
+#include "round_limits.h"
 #include "rsync_delta.h"
 #include "sync_plan.h"
 #include "tree_scan.h"
@@ -33,6 +34,7 @@ struct SourceOptions {
     bool delete_extraneous = true;
     bool restart_graceful = false;
     std::vector<std::string> excludes;
+    RoundLimits limits;  // max-bytes=, max-files=, max-delete=, ... (round_limits.h)
 };
 
 // Parses the arguments of DocSyncSource (after the directive name). Error names the argument.
@@ -48,6 +50,14 @@ class Transport {
                              const ByteSink& sink, std::string* error) = 0;
     virtual std::uint64_t bytes_received() const = 0;  // body + headers, since construction
     virtual std::uint64_t bytes_sent() const = 0;
+    // For the requests of one round: none may end after `deadline`, and one that moves less
+    // than kStallBytesPerSecond for `stall` is abandoned. sync_round sets it and, at its end,
+    // resets it to no deadline.
+    virtual void set_round_limits(std::chrono::steady_clock::time_point deadline,
+                                  std::chrono::seconds stall) {
+        (void)deadline;
+        (void)stall;
+    }
 };
 
 struct RoundStats {
@@ -70,8 +80,27 @@ struct ApplyResult {
 
 // Files written by the plan are entered into `cache` (when given) with the hash they were
 // verified against, so the next local scan does not read them again.
-ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport,
-                       HashCache* cache = nullptr);
+ApplyResult apply_plan(
+    const Plan& plan, int root_fd, Transport& transport, HashCache* cache = nullptr,
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
+
+// How full a batch request is: at most kMaxBatchPaths paths, about kMaxBatchContentBytes of
+// content, and a request body (the percent-encoded path list) never larger than
+// kMaxBatchRequestBytes, the primary's own limit: 2000 long, escaped paths would exceed it.
+class BatchBudget {
+  public:
+    // Whether one more file fits (an empty batch always takes one).
+    bool fits(const std::string& path, std::uint64_t size) const;
+    void add(const std::string& path, std::uint64_t size);
+    void clear() { *this = BatchBudget(); }
+    std::size_t count() const { return count_; }
+    std::uint64_t request_bytes() const { return request_bytes_; }
+
+  private:
+    std::size_t count_ = 0;
+    std::uint64_t content_bytes_ = 0;
+    std::uint64_t request_bytes_ = 0;
+};
 
 struct RoundResult {
     bool changed = false;  // something was applied (or staged)
@@ -81,6 +110,9 @@ struct RoundResult {
     std::string check_output;      // output of the config check when it failed
     std::vector<std::string> errors;
     std::vector<std::string> refused;  // remote entries refused (unsafe symlinks)
+    // Non-empty: the round was over a limit (or short of free space) and applied nothing.
+    std::string limit_exceeded;
+    bool limit_transient = false;  // free space: worth retrying later with the same manifest
     RoundStats stats;
 };
 

@@ -1,6 +1,7 @@
 #include "sync_plan.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -61,34 +62,62 @@ void push_deepest_first(std::vector<Action>& out, std::vector<std::string> paths
     for (auto& p : paths) out.push_back(Action{ActionKind::remove, std::move(p), {}, {}, false, 0});
 }
 
+// Moves, not copies: with a million fetches a copy would double the plan's memory.
+void move_to_end(std::vector<Action>& out, std::vector<Action>& in) {
+    out.reserve(out.size() + in.size());
+    out.insert(out.end(), std::make_move_iterator(in.begin()), std::make_move_iterator(in.end()));
+    std::vector<Action>().swap(in);
+}
+
 }  // namespace
 
 Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOptions& options) {
     Plan plan;
-    Manifest local = without_excluded(local_in, options.excludes);
-    Manifest remote = without_excluded(remote_in, options.excludes);
+    // Copies only when excludes filter something out; otherwise the caller's maps are used.
+    Manifest local_filtered, remote_filtered;
+    const bool filter = !options.excludes.empty();
+    if (filter) {
+        local_filtered = without_excluded(local_in, options.excludes);
+        remote_filtered = without_excluded(remote_in, options.excludes);
+    }
+    const Manifest& local = filter ? local_filtered : local_in;
+    const Manifest& remote_all = filter ? remote_filtered : remote_in;
 
     // Unsafe symlinks are dropped from the target state; whatever is local at that path stays
     // as it is (and a later directory below it is refused by the parent check).
-    for (auto it = remote.begin(); it != remote.end();) {
-        if (it->second.type == EntryType::symlink &&
-            !is_safe_symlink_target(it->first, it->second.target)) {
-            plan.refused.push_back(it->first);
-            std::string dir = it->first;
-            it = remote.erase(it);
-            while (it != remote.end() && is_under(it->first, dir)) {
-                plan.refused.push_back(it->first);
-                it = remote.erase(it);
-            }
-        } else {
-            ++it;
-        }
+    std::set<std::string> refused_links;
+    auto refused = [&](const std::string& path) {
+        if (refused_links.empty()) return false;
+        for (std::string p = path; !p.empty(); p = parent_of(p))
+            if (refused_links.count(p)) return true;
+        return false;
+    };
+    for (auto it = remote_all.begin(); it != remote_all.end(); ++it) {
+        if (refused(it->first)) continue;  // below a refused link: already listed
+        if (it->second.type != EntryType::symlink ||
+            is_safe_symlink_target(it->first, it->second.target))
+            continue;
+        plan.refused.push_back(it->first);
+        refused_links.insert(it->first);
+        for (auto below = std::next(it);
+             below != remote_all.end() && is_under(below->first, it->first); ++below)
+            plan.refused.push_back(below->first);
     }
+    auto remote_has = [&](const std::string& path) {
+        return remote_all.count(path) && !refused(path);
+    };
+    // Room for every action this plan can have (a remote entry gives at most four, a local one
+    // one): untouched capacity costs address space, not memory, and the list is never
+    // reallocated, which for a million entries would hold it twice for a moment.
+    plan.actions.reserve(4 * remote_all.size() + local.size() + 1);
+    plan.totals.local_entries = local.size();
+    plan.totals.remote_entries = remote_all.size() - plan.refused.size();
 
     // 1. type conflicts
     std::vector<std::string> conflicts;
     std::set<std::string> gone;  // local paths removed by step 1 (and their subtrees)
-    for (const auto& [path, r] : remote) {
+    for (const auto& [path, r] : remote_all) {
+        if (refused(path)) continue;
         auto it = local.find(path);
         if (it != local.end() && it->second.type != r.type) conflicts.push_back(path);
     }
@@ -97,75 +126,96 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
         for (auto it = local.upper_bound(c); it != local.end() && is_under(it->first, c); ++it)
             gone.insert(it->first);
     }
+    plan.totals.deletions += gone.size();
     push_deepest_first(plan.actions, conflicts);
     auto local_has = [&](const std::string& p, EntryType t) -> const Entry* {
         if (gone.count(p)) return nullptr;
         auto it = local.find(p);
         return it != local.end() && it->second.type == t ? &it->second : nullptr;
     };
+    auto with_mode = [&](const Entry& r) {
+        Entry e = r;
+        e.mode = wanted_mode(r, options);
+        return e;
+    };
 
     // 2. directories
-    for (const auto& [path, r] : remote)
-        if (r.type == EntryType::dir && !local_has(path, EntryType::dir))
-            plan.actions.push_back(Action{ActionKind::mkdir, path, {}, r, false, 0});
+    for (const auto& [path, r] : remote_all)
+        if (r.type == EntryType::dir && !refused(path) && !local_has(path, EntryType::dir)) {
+            plan.actions.push_back(Action{ActionKind::mkdir, path, {}, with_mode(r), false, 0});
+            ++plan.totals.entries_to_create;
+        }
 
     // Local files that will be deleted, by content, as rename sources.
     std::multimap<std::pair<std::string, std::uint64_t>, std::string> deletable_by_hash;
     if (options.delete_extraneous)
         for (const auto& [path, l] : local)
-            if (l.type == EntryType::file && !remote.count(path) && !gone.count(path))
+            if (l.type == EntryType::file && !remote_has(path) && !gone.count(path))
                 deletable_by_hash.emplace(std::make_pair(l.sha256, l.size), path);
     std::set<std::string> renamed_away;
 
-    // 3 + 4. files
-    std::vector<Action> fetches, metadata;
-    for (const auto& [path, r] : remote) {
-        if (r.type != EntryType::file) continue;
+    // 3. renames, then 4. fetches, each appended in place: a million fetches are not built in
+    // a vector of their own and moved (the plan's largest list would exist twice).
+    std::vector<Action> metadata;
+    std::set<std::string> renamed_to;
+    for (const auto& [path, r_in] : remote_all) {
+        if (r_in.type != EntryType::file || refused(path) || local_has(path, EntryType::file))
+            continue;
+        auto it = deletable_by_hash.find({r_in.sha256, r_in.size});
+        if (it == deletable_by_hash.end()) continue;
+        Entry r = with_mode(r_in);
+        plan.actions.push_back(Action{ActionKind::rename, path, it->second, r, false, 0});
+        renamed_away.insert(it->second);
+        renamed_to.insert(path);
+        deletable_by_hash.erase(it);
+        // The renamed file keeps its local mode and mtime: fix them afterwards.
+        metadata.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
+        metadata.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
+    }
+    for (const auto& [path, r_in] : remote_all) {
+        if (r_in.type != EntryType::file || refused(path) || renamed_to.count(path)) continue;
         const Entry* l = local_has(path, EntryType::file);
-        if (l && l->sha256 == r.sha256 && l->size == r.size) {
-            if ((l->mode & kModeMask) != (r.mode & kModeMask))
-                metadata.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
-            if (l->mtime_ns != r.mtime_ns)
-                metadata.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
+        if (l && l->sha256 == r_in.sha256 && l->size == r_in.size) {
+            const std::uint32_t mode = wanted_mode(r_in, options);
+            if ((l->mode & kModeMask) != mode)
+                metadata.push_back(
+                    Action{ActionKind::set_mode, path, {}, with_mode(r_in), false, 0});
+            if (l->mtime_ns != r_in.mtime_ns)
+                metadata.push_back(
+                    Action{ActionKind::set_mtime, path, {}, with_mode(r_in), false, 0});
             continue;
         }
-        if (!l) {
-            auto it = deletable_by_hash.find({r.sha256, r.size});
-            if (it != deletable_by_hash.end()) {
-                plan.actions.push_back(Action{ActionKind::rename, path, it->second, r, false, 0});
-                renamed_away.insert(it->second);
-                deletable_by_hash.erase(it);
-                // The renamed file keeps its local mode and mtime: fix them afterwards.
-                metadata.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
-                metadata.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
-                continue;
-            }
-        }
-        fetches.push_back(Action{ActionKind::fetch, path, {}, r, l != nullptr, l ? l->size : 0});
+        const bool basis = l && (!options.may_be_basis || options.may_be_basis(path, *l));
+        plan.actions.push_back(
+            Action{ActionKind::fetch, path, {}, with_mode(r_in), basis, basis ? l->size : 0});
+        plan.totals.bytes_to_write += r_in.size;
+        ++plan.totals.entries_to_create;
     }
-    plan.actions.insert(plan.actions.end(), fetches.begin(), fetches.end());
 
     // 5. symlinks
-    for (const auto& [path, r] : remote) {
-        if (r.type != EntryType::symlink) continue;
+    for (const auto& [path, r] : remote_all) {
+        if (r.type != EntryType::symlink || refused(path)) continue;
         const Entry* l = local_has(path, EntryType::symlink);
-        if (!l || l->target != r.target)
+        if (!l || l->target != r.target) {
             plan.actions.push_back(Action{ActionKind::symlink, path, {}, r, false, 0});
+            ++plan.totals.entries_to_create;
+        }
     }
 
     // 6. metadata of unchanged files
-    plan.actions.insert(plan.actions.end(), metadata.begin(), metadata.end());
+    move_to_end(plan.actions, metadata);
 
     // 7. deletions
     if (options.delete_extraneous) {
         std::vector<std::string> extraneous;
         for (const auto& [path, l] : local) {
-            if (remote.count(path) || gone.count(path) || renamed_away.count(path)) continue;
+            if (remote_has(path) || gone.count(path) || renamed_away.count(path)) continue;
+            ++plan.totals.deletions;
             // Below a directory that is itself deleted: removing the directory covers it.
             std::string parent = parent_of(path);
             bool covered = false;
             while (!parent.empty()) {
-                if (!remote.count(parent) && local.count(parent)) {
+                if (!remote_has(parent) && local.count(parent)) {
                     covered = true;
                     break;
                 }
@@ -184,17 +234,18 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
         if (!a.from.empty()) touched.insert(parent_of(a.from));
     }
     std::vector<Action> dirs;
-    for (const auto& [path, r] : remote) {
-        if (r.type != EntryType::dir) continue;
+    for (const auto& [path, r_in] : remote_all) {
+        if (r_in.type != EntryType::dir || refused(path)) continue;
+        Entry r = with_mode(r_in);
         const Entry* l = local_has(path, EntryType::dir);
-        if (!l || (l->mode & kModeMask) != (r.mode & kModeMask))
+        if (!l || (l->mode & kModeMask) != r.mode)
             dirs.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
         if (!l || l->mtime_ns != r.mtime_ns || touched.count(path))
             dirs.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
     }
     std::stable_sort(dirs.begin(), dirs.end(),
                      [](const Action& a, const Action& b) { return a.path > b.path; });
-    plan.actions.insert(plan.actions.end(), dirs.begin(), dirs.end());
+    move_to_end(plan.actions, dirs);
     return plan;
 }
 

@@ -66,6 +66,9 @@ struct Scanner {
                 result.stale_temp_files.push_back(path);
                 continue;
             }
+            // Another source's staging or state directory, not content (and not ours to warn
+            // about as a skipped entry).
+            if (is_sync_private_name(name)) continue;
             if (path_problem(path)) {
                 result.skipped.push_back(path);
                 continue;
@@ -102,6 +105,10 @@ struct Scanner {
                 }
                 e.target.assign(buf, static_cast<std::size_t>(len));
                 e.size = e.target.size();
+                if (options.skip_unsafe_symlinks && !is_safe_symlink_target(path, e.target)) {
+                    result.skipped.push_back(path);
+                    continue;
+                }
                 result.manifest.emplace(path, e);
             } else if (S_ISREG(st.st_mode)) {
                 e.type = EntryType::file;
@@ -150,8 +157,19 @@ const std::string* HashCache::find(const std::string& path, const HashCacheKey& 
     return &it->second.sha256;
 }
 
-void HashCache::put(const std::string& path, const HashCacheKey& key, std::string sha256) {
-    entries_[path] = Value{key, std::move(sha256), true};
+void HashCache::put(const std::string& path, const HashCacheKey& key, std::string sha256,
+                    bool published) {
+    entries_[path] = Value{key, std::move(sha256), true, published};
+}
+
+void HashCache::mark_published(const std::string& path, const std::string& sha256) {
+    auto it = entries_.find(path);
+    if (it != entries_.end() && it->second.sha256 == sha256) it->second.published = true;
+}
+
+bool HashCache::is_published(const std::string& path, const std::string& sha256) const {
+    auto it = entries_.find(path);
+    return it != entries_.end() && it->second.published && it->second.sha256 == sha256;
 }
 
 void HashCache::sweep() {

@@ -28,7 +28,14 @@ struct HashCacheKey {
 class HashCache {
   public:
     const std::string* find(const std::string& path, const HashCacheKey& key) const;
-    void put(const std::string& path, const HashCacheKey& key, std::string sha256);
+    // `published`: this content is known to be the primary's (it was fetched from it, or its
+    // hash matched the primary's manifest entry for the path). Only such files may serve as a
+    // delta basis, because a delta request sends the basis's librsync signature to the
+    // primary, and a signature reveals block checksums of content the primary never had.
+    void put(const std::string& path, const HashCacheKey& key, std::string sha256,
+             bool published = false);
+    void mark_published(const std::string& path, const std::string& sha256);
+    bool is_published(const std::string& path, const std::string& sha256) const;
     // Drops entries for paths not seen since the last call.
     void sweep();
     std::size_t size() const { return entries_.size(); }
@@ -39,6 +46,7 @@ class HashCache {
         HashCacheKey key;
         std::string sha256;
         bool seen = false;
+        bool published = false;
     };
     mutable std::unordered_map<std::string, Value> entries_;
 };
@@ -46,6 +54,10 @@ class HashCache {
 struct ScanOptions {
     std::vector<std::string> excludes;  // globs, see glob_excludes()
     std::size_t max_entries = kMaxManifestEntries;
+    // Symlinks whose target is not safe (path_policy.h) are left out and listed in `skipped`:
+    // what an export does, so a primary never offers a link a secondary must refuse. The
+    // secondary's scan of its own tree keeps them, so the sync can replace or delete them.
+    bool skip_unsafe_symlinks = true;
 };
 
 struct ScanResult {

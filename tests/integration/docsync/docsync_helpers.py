@@ -32,6 +32,82 @@ def signed_headers(method, path_and_query, secret=SECRET, timestamp=None, nonce=
     return {"X-DocSync-Time": ts, "X-DocSync-Nonce": nonce, "X-DocSync-Signature": sig}
 
 
+# ---- answer authentication, as modules/mod_docsync/core/answer_auth.h and answer_stream.h do it
+
+def answer_key(secret=SECRET):
+    return hmac.new(secret.encode(), b"docsync answer key v1", hashlib.sha256).digest()
+
+
+def hmac_tagger(secret=SECRET):
+    key = answer_key(secret)
+    return lambda message: hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def answer_message(nonce, method, path, status, etag="", version="", kind="", ctype="",
+                   body="none"):
+    return "\n".join(["docsync-answer-v1", nonce, method, path, str(status), etag, version, kind,
+                      ctype, body]).encode()
+
+
+def whole_body(body):
+    return f"whole {len(body)} {hashlib.sha256(body).hexdigest()}"
+
+
+def frame_message(nonce, seq, prev, kind, auth, raw_len):
+    return "\n".join(["docsync-frame-v1", nonce, str(seq), prev, kind, str(len(auth)),
+                      str(raw_len), hashlib.sha256(auth).hexdigest()]).encode()
+
+
+def frame_stream(tagger, nonce, answer_tag, frames):
+    """frames: [(authenticated bytes, raw bytes)]; the last one is the 'Z' frame."""
+    out, prev = [], answer_tag
+    for seq, (auth, raw) in enumerate(frames):
+        kind = "Z" if seq == len(frames) - 1 else "M"
+        tag = tagger(frame_message(nonce, seq, prev, kind, auth, len(raw)))
+        out.append(f"{kind} {len(auth)} {len(raw)}\n".encode() + auth + tag.encode() + b"\n" + raw)
+        prev = tag
+    return b"".join(out)
+
+
+def batch_frames(items):
+    """items: [("F", content) | ("F", content, announced_size, announced_sha) | ("E", reason)]
+    → one frame holding every header and the content."""
+    headers, raw = b"", b""
+    for item in items:
+        if item[0] == "E":
+            headers += b"E " + item[1].encode() + b"\n"
+            continue
+        content = item[1]
+        size = item[2] if len(item) > 2 else len(content)
+        sha = item[3] if len(item) > 3 else hashlib.sha256(content).hexdigest()
+        headers += f"F {size} {sha}\n".encode()
+        raw += content
+    return [(headers, raw)]
+
+
+def data_frames(data, chunk=256 * 1024):
+    pieces = [data[i:i + chunk] for i in range(0, len(data), chunk)] or [b""]
+    return [(p, b"") for p in pieces]
+
+
+def read_frames(stream):
+    """Parses a frame stream without checking tags: [(kind, auth, tag, raw)]."""
+    out, pos = [], 0
+    while pos < len(stream):
+        nl = stream.index(b"\n", pos)
+        kind, alen, rlen = stream[pos:nl].decode().split(" ")
+        pos = nl + 1
+        auth = stream[pos:pos + int(alen)]
+        pos += int(alen)
+        nl = stream.index(b"\n", pos)
+        tag = stream[pos:nl].decode()
+        pos = nl + 1
+        raw = stream[pos:pos + int(rlen)]
+        pos += int(rlen)
+        out.append((kind, auth, tag, raw))
+    return out
+
+
 def request(port, method, path, body=None, headers=None, timeout=30):
     conn = http.client.HTTPConnection(LOOPBACK, port, timeout=timeout)
     try:
@@ -116,10 +192,10 @@ def status_json(instance):
     return json.loads(body)
 
 
-def new_primary(exports_spec, extra=""):
+def new_primary(exports_spec, extra="", secret_text=SECRET):
     """A primary whose exports live under its own ServerRoot; returns (instance, {name: dir})."""
     inst = HttpdInstance("primary", "", suite_modules=["docsync"], servers=1)
-    secret = write_secret(os.path.join(inst.root, "conf"))
+    secret = write_secret(os.path.join(inst.root, "conf"), secret_text)
     dirs = {}
     for name in exports_spec:
         d = os.path.join(inst.root, "export", name)

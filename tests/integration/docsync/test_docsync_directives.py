@@ -45,6 +45,11 @@ class DirectiveErrors(unittest.TestCase):
                             "DocSyncSource", "http:// or https://")
         self.assert_refused(lambda r: secret(r) + "DocSyncSource http://h/x /tmp/x delete=maybe",
                             "DocSyncSource", "unknown option")
+        for option, reason in [("max-delete=lots", "max-delete"), ("max-files=0", "max-files"),
+                               ("max-bytes=much", "max-bytes"), ("stall-timeout=0", "stall-timeout"),
+                               ("empty-manifest=yes", "empty-manifest")]:
+            self.assert_refused(lambda r: secret(r) + f"DocSyncSource http://h/x /tmp/x {option}",
+                                "DocSyncSource", reason)
         self.assert_refused(lambda r: secret(r) + f"DocSyncSource http://h/a {r}/d\n"
                             f"DocSyncSource http://h/b {r}/d/sub", "DocSyncSource", "inside")
         self.assert_refused(lambda r: secret(r) + f'DocSyncExport "bad name" "{r}"',
@@ -89,6 +94,31 @@ class DirectiveErrors(unittest.TestCase):
                                user=user.pw_uid, group=user.pw_gid, extra_groups=[],
                                capture_output=True, text=True, timeout=60)
         self.assertNotEqual(plain.returncode, 0)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to run the check as another user")
+    def test_unprivileged_configtest_accepts_an_unreadable_signing_key_but_not_a_missing_one(self):
+        # A synced configuration of a relaying secondary may name the primary-side key (0600,
+        # root's): the sync user's configtest cannot read it, the real start checks it.
+        user = ensure_system_user("docsync")
+        inst = HttpdInstance("directives", "", suite_modules=["docsync"], servers=1)
+        self.addCleanup(inst.cleanup)
+        secret = write_secret(os.path.join(inst.root, "conf"))
+        key = os.path.join(inst.root, "conf", "signing.key")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", key], check=True,
+                       capture_output=True, timeout=60)
+        os.chmod(key, 0o600)
+
+        def check_as_sync_user(key_path):
+            inst.write_config(f'DocSyncSecretFile "{secret}"\nDocSyncSigningKeyFile "{key_path}"')
+            return subprocess.run(
+                [HTTPD_BINARY, "-t", "-d", inst.root, "-f", inst.conf_path,
+                 "-D", "DocSyncUnprivilegedConfigTest"], user=user.pw_uid, group=user.pw_gid,
+                extra_groups=[], capture_output=True, text=True, timeout=60)
+        ok = check_as_sync_user(key)
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+        missing = check_as_sync_user(os.path.join(inst.root, "conf", "missing.key"))
+        self.assertNotEqual(missing.returncode, 0)
+        self.assertIn("DocSyncSigningKeyFile", missing.stdout + missing.stderr)
 
     def test_export_without_secret_fails_at_startup(self):
         inst = HttpdInstance("directives", "", suite_modules=["docsync"], servers=1)

@@ -1,21 +1,23 @@
 """mod_docsync behind mod_ssl: the secondary verifies the primary's certificate (here against
-DocSyncCACertificateFile) and refuses to sync from a server it cannot verify."""
+DocSyncCACertificateFile) and refuses to sync from a server it cannot verify; the CA file
+replaces the system trust store, and proxy variables in httpd's environment are ignored."""
 import os
 import shutil
 import subprocess
 import tempfile
 import unittest
 
+import httpd_fixture
 from docsync_helpers import new_primary, new_secondary, status_json, tree_state, wait_for
 from httpd_fixture import HTTPD_MODULE_DIR
 
 
-def make_ca_and_server_cert(directory):
+def make_ca_and_server_cert(directory, ca_name="docsync test CA"):
     """A throwaway CA and a certificate for 127.0.0.1 signed by it."""
     def run(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=directory)
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=docsync test CA")
+        "-days", "2", "-subj", f"/CN={ca_name}")
     run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
         "-subj", "/CN=127.0.0.1")
     with open(os.path.join(directory, "ext.cnf"), "w") as f:
@@ -70,6 +72,62 @@ class DocSyncOverHttps(unittest.TestCase):
             status_json(untrusting)["sources"][0]), timeout=30, what="verification failure")
         self.assertRegex(st["last_error"], "(?i)certificate|SSL")
         self.assertFalse(os.path.exists(os.path.join(udirs["docs"], "index.html")))
+
+    def test_ca_file_replaces_the_system_store_and_proxies_are_ignored(self):
+        """The primary's CA is in the *system* store (a private mount namespace gives the
+        secondary an /etc/ssl/certs holding only it), DocSyncCACertificateFile names another
+        CA: the secondary must refuse. http_proxy in its environment must not be used."""
+        certs_dir = tempfile.mkdtemp(prefix="docsync-certs-")
+        self.addCleanup(shutil.rmtree, certs_dir, True)
+        os.chmod(certs_dir, 0o755)
+        certs = make_ca_and_server_cert(certs_dir)
+        other_dir = os.path.join(certs_dir, "other")
+        os.makedirs(other_dir)
+        other = make_ca_and_server_cert(other_dir, ca_name="another docsync test CA")
+        system_store = os.path.join(certs_dir, "system-store")
+        os.makedirs(system_store)
+        shutil.copy(certs["ca"], os.path.join(system_store, "ca-certificates.crt"))
+        shutil.copy(certs["ca"], os.path.join(system_store, "docsync-test-ca.pem"))
+        subprocess.run(["openssl", "rehash", system_store], check=True, capture_output=True)
+        wrapper = os.path.join(certs_dir, "apache2-with-store")
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\n"
+                    f"exec unshare -m sh -c 'mount --bind {system_store} /etc/ssl/certs && "
+                    "export http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 "
+                    f"all_proxy=http://127.0.0.1:9 && exec {httpd_fixture.HTTPD_BINARY} \"$@\"' "
+                    "sh \"$@\"\n")
+        os.chmod(wrapper, 0o755)
+
+        ssl = (f"LoadModule socache_shmcb_module {HTTPD_MODULE_DIR}/mod_socache_shmcb.so\n"
+               f"LoadModule ssl_module {HTTPD_MODULE_DIR}/mod_ssl.so\n"
+               f"SSLEngine on\nSSLCertificateFile {certs['server']}\n"
+               f"SSLCertificateKeyFile {certs['key']}\n")
+        primary, pdirs = new_primary(["docs"], extra=ssl)
+        self.addCleanup(primary.cleanup)
+        with open(os.path.join(pdirs["docs"], "index.html"), "w") as f:
+            f.write("over TLS\n")
+        primary.start()
+
+        def secondary(extra):
+            inst, dirs = new_secondary(primary.port, [("docs", "htdocs/synced", [])], extra=extra)
+            self.addCleanup(inst.cleanup)
+            use_https(inst)
+            saved = httpd_fixture.HTTPD_BINARY
+            httpd_fixture.HTTPD_BINARY = wrapper
+            self.addCleanup(setattr, httpd_fixture, "HTTPD_BINARY", saved)
+            inst.start()
+            return inst, dirs["docs"]
+
+        # Without a CA file the system store (holding the primary's CA) is used, through no
+        # proxy: the sync works, so the namespace and the variables are as intended.
+        plain, plain_dst = secondary("")
+        wait_for(lambda: os.path.exists(os.path.join(plain_dst, "index.html")), timeout=30,
+                 what="sync trusting the system store")
+        pinned, pinned_dst = secondary(f'DocSyncCACertificateFile "{other["ca"]}"')
+        st = wait_for(lambda: (lambda s: s if s["result"] == "error" else None)(
+            status_json(pinned)["sources"][0]), timeout=30, what="verification failure")
+        self.assertRegex(st["last_error"], "(?i)certificate|SSL")
+        self.assertFalse(os.path.exists(os.path.join(pinned_dst, "index.html")))
 
 
 if __name__ == "__main__":

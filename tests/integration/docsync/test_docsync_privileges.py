@@ -146,9 +146,15 @@ class SyncProcessPrivileges(unittest.TestCase):
         inside = os.path.join(self.dst, "probe-write")
         self.assertEqual(run_as(uid, gid, ["touch", inside]).returncode, 0)
         os.unlink(inside)
+        # Its persistent state directory beside the tree (the manifest version): yes.
+        parent = os.path.dirname(self.dst)
+        state = os.path.join(parent, ".docsync-state." + os.path.basename(self.dst), "probe")
+        self.assertEqual(run_as(uid, gid, ["touch", state]).returncode, 0)
+        os.unlink(state)
         conf = os.path.dirname(self.secondary.conf_path)
         for target in (os.path.join(conf, "planted.conf"), os.path.join(self.secondary.root, "x"),
-                       os.path.join(self.secondary.root, "htdocs", "x")):
+                       os.path.join(self.secondary.root, "htdocs", "x"),
+                       os.path.join(parent, ".docsync-state.planted")):
             r = run_as(uid, gid, ["touch", target])
             self.assertNotEqual(r.returncode, 0, target)
             self.assertFalse(os.path.exists(target), target)

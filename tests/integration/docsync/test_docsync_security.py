@@ -11,7 +11,10 @@ redirecting a later write (12747), oversized or corrupt content and deltas (1208
 import hashlib
 import http.server
 import os
+import pwd
 import shutil
+import signal
+import stat
 import socketserver
 import struct
 import tempfile
@@ -20,8 +23,10 @@ import time
 import unittest
 import urllib.parse
 
-from docsync_helpers import (SECRET, new_primary, new_secondary, request, signed_headers,
-                             signed_request, status_json, temp_files, wait_for)
+from docsync_helpers import (SECRET, answer_message, batch_frames, data_frames, frame_stream,
+                             hmac_tagger, new_primary, new_secondary, read_frames, request,
+                             signed_headers, signed_request, status_json, temp_files, wait_for,
+                             whole_body)
 
 
 def sig_header(magic, block, strong):
@@ -93,13 +98,18 @@ class HostileSecondary(unittest.TestCase):
                                          body=b"passwd-link\netc-dir/passwd\npage.html\n")
         self.assertEqual(status, 200)
         self.assertNotIn(b"root:", data)
-        self.assertTrue(data.startswith(b"E "), data[:100])
-        self.assertIn(b"F 36000\n", data)
+        (kind, headers, _, raw), = read_frames(data)
+        self.assertEqual(kind, "Z")
+        self.assertTrue(headers.startswith(b"E "), headers[:100])
+        sha = hashlib.sha256(b"public page\n" * 3000).hexdigest()
+        self.assertIn(f"F 36000 {sha}\n".encode(), headers)
+        self.assertEqual(raw, b"public page\n" * 3000)
         status, _, _ = signed_request(self.primary.port, "POST", "/.docsync/docs/files",
                                       body=b"../../etc/passwd\n")
         self.assertEqual(status, 400)
         status, data, _ = self.get("/.docsync/docs/file?p=page.html&offset=12&length=12")
-        self.assertEqual((status, data), (200, b"public page\n"))
+        self.assertEqual(status, 200)
+        self.assertEqual([(k, a) for k, a, _, _ in read_frames(data)], [("Z", b"public page\n")])
 
     def test_cve_2024_12084_bad_checksum_lengths_are_refused(self):
         path = "/.docsync/docs/delta?p=page.html"
@@ -137,7 +147,7 @@ class HostileSecondary(unittest.TestCase):
             status, data, _ = signed_request(self.primary.port, "POST",
                                              "/.docsync/docs/delta?p=page.html", body=sig)
             self.assertEqual(status, 200)
-            answers.add(data)
+            answers.add(b"".join(auth for _, auth, _, _ in read_frames(data)))
         self.assertEqual(len(answers), 1)
         self.assertTrue(next(iter(answers)).startswith(b"rs\x026"))
         # All blocks matched: the delta is copy commands, far smaller than the file.
@@ -210,7 +220,8 @@ class HostilePrimary:
         self.delta = lambda path, sig: b""
         self.requests = []
         self.etag = None  # overrides the real ETag when set
-        self.scanned = None  # X-DocSync-Scanned to send, if any
+        self.scanned = time.time_ns()  # X-DocSync-Scanned to send (the manifest version)
+        self.tagger = hmac_tagger(SECRET)  # it holds the key: this is a primary that lies
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -219,10 +230,23 @@ class HostilePrimary:
             def log_message(self, *a):
                 pass
 
-            def reply(self, status, body=b"", headers=()):
+            def reply(self, status, body=b"", headers=(), ctype="", body_kind=None):
+                nonce = self.headers.get("X-DocSync-Nonce", "")
+                h = dict(headers)
+                facts = answer_message(
+                    nonce, self.command, self.path, status, h.get("ETag", "").strip('"'),
+                    h.get("X-DocSync-Scanned", ""), h.get("X-DocSync-Manifest", ""),
+                    ctype if status == 200 else "",
+                    body_kind or (whole_body(body) if status == 200 else "none"))
+                tag = outer.tagger(facts)
+                if callable(body):
+                    body = body(nonce, tag)
                 self.send_response(status)
                 for k, v in headers:
                     self.send_header(k, v)
+                if ctype:
+                    self.send_header("Content-Type", ctype)
+                self.send_header("X-DocSync-Answer-Auth", tag)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -231,23 +255,27 @@ class HostilePrimary:
                 outer.requests.append(self.path)
                 if "/manifest" in self.path:
                     etag = outer.etag or hashlib.sha256(outer.manifest).hexdigest()
+                    version = [("X-DocSync-Scanned", str(outer.scanned))] if outer.scanned else []
                     if self.headers.get("If-None-Match", "").strip('"') == etag:
                         time.sleep(0.2)
-                        return self.reply(304, headers=[("ETag", f'"{etag}"')])
-                    headers = [("ETag", f'"{etag}"'), ("X-DocSync-Manifest", "full")]
-                    if outer.scanned:
-                        headers.append(("X-DocSync-Scanned", str(outer.scanned)))
-                    return self.reply(200, outer.manifest, headers)
+                        return self.reply(304, headers=[("ETag", f'"{etag}"')] + version)
+                    headers = [("ETag", f'"{etag}"'), ("X-DocSync-Manifest", "full")] + version
+                    return self.reply(200, outer.manifest, headers, "text/plain")
                 self.reply(404)
 
             def do_POST(self):
                 outer.requests.append(self.path)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                stream = lambda frames: lambda nonce, tag: frame_stream(outer.tagger, nonce, tag,
+                                                                        frames)
+                octets = "application/octet-stream"
                 if self.path.endswith("/files"):
                     paths = [urllib.parse.unquote(p) for p in body.decode().split("\n") if p]
-                    return self.reply(200, outer.files(paths))
+                    return self.reply(200, stream(batch_frames(outer.files(paths))), (), octets,
+                                      "frames")
                 if "/delta" in self.path:
-                    return self.reply(200, outer.delta(self.path, body))
+                    return self.reply(200, stream(data_frames(outer.delta(self.path, body))), (),
+                                      octets, "frames")
                 self.reply(404)
 
         class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -288,9 +316,8 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
         self.after = self.manifest_fetches() + 2
         contents = {p: d for t, p, d, m in entries if t == "f"}
         self.evil.manifest = manifest(entries)
-        self.evil.files = files or (lambda paths: b"".join(
-            b"F %d\n" % len(contents[p]) + contents[p] if p in contents else b"E no\n"
-            for p in paths))
+        self.evil.files = files or (lambda paths: [
+            ("F", contents[p]) if p in contents else ("E", "no") for p in paths])
 
     def wait_rounds(self, n, what):
         return wait_for(lambda: (lambda s: s if s["rounds"] >= n else None)(
@@ -348,13 +375,15 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
 
     def test_oversized_or_corrupt_content_never_becomes_a_file(self):
         # a frame bigger than the manifest announced
+        sha = hashlib.sha256(b"x" * 100).hexdigest()
         self.serve([("f", "big", b"x" * 100, 0o644)],
-                   files=lambda paths: b"F 1000000\n" + b"y" * 1000000)
+                   files=lambda paths: [("F", b"y" * 1000000, 1000000, sha)])
         self.wait_error("batch")
         self.assertFalse(os.path.exists(os.path.join(self.dst, "big")))
         # right size, wrong content
+        sha = hashlib.sha256(b"a" * 100).hexdigest()
         self.serve([("f", "wrong", b"a" * 100, 0o644)],
-                   files=lambda paths: b"F 100\n" + b"b" * 100)
+                   files=lambda paths: [("F", b"b" * 100, 100, sha)])
         self.wait_error("hash")
         self.assertFalse(os.path.exists(os.path.join(self.dst, "wrong")))
         self.assert_nothing_outside()
@@ -392,6 +421,44 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
         self.evil.scanned = now + 1_000_000_000  # a genuinely newer state is applied
         wait_for(lambda: not os.path.exists(os.path.join(self.dst, "b")), what="b deleted")
+
+    def test_an_older_answer_is_refused_after_the_sync_process_restarts_too(self):
+        now = time.time_ns()
+        self.evil.scanned = now
+        self.serve([("f", "a", b"a", 0o644), ("f", "b", b"b", 0o644)])
+        wait_for(lambda: os.path.exists(os.path.join(self.dst, "b")), what="b")
+        # The version lives in the source's state directory beside the tree (the parent is
+        # root's; the helper gave the directory to the sync user), not in the tree and not on
+        # the runtime tmpfs.
+        state_dir = os.path.join(os.path.dirname(self.dst), ".docsync-state." +
+                                 os.path.basename(self.dst))
+        state = os.path.join(state_dir, "version")
+        self.assertTrue(os.path.isfile(state))
+        st = os.lstat(state_dir)
+        self.assertTrue(stat.S_ISDIR(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o700)
+        if os.geteuid() == 0:
+            worker_uid = pwd.getpwnam("docsync").pw_uid
+            self.assertEqual(st.st_uid, worker_uid)
+            self.assertEqual(os.lstat(state).st_uid, worker_uid)  # written by the worker
+            self.assertNotEqual(os.lstat(os.path.dirname(self.dst)).st_uid, worker_uid)
+        self.assertNotIn(".docsync-state", "".join(os.listdir(self.dst)))
+        # The sync process dies and is restarted by httpd: it forgets everything in memory.
+        old_pid = status_json(self.secondary)["sync_child_pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        wait_for(lambda: status_json(self.secondary)["sync_child_pid"] not in (old_pid, 0),
+                 what="sync process restarted")
+        self.evil.scanned = now - 5_000_000_000  # an older state: b deleted
+        self.serve([("f", "a", b"a", 0o644)])
+        target = self.manifest_fetches() + 5
+        wait_for(lambda: self.manifest_fetches() >= target, what="answers refused")
+        self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
+        # Without a version at all, no better.
+        self.evil.scanned = None
+        target = self.manifest_fetches() + 3
+        wait_for(lambda: self.manifest_fetches() >= target, what="answers without version")
+        self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
+        self.assertIn("version", status_json(self.secondary)["sources"][0]["last_error"])
 
     def test_manifest_not_matching_its_etag_is_rejected(self):
         self.evil.etag = "0" * 64

@@ -25,6 +25,12 @@ class ExampleConfigurations(unittest.TestCase):
             with open(path, "w") as f:
                 f.write("example-secret-0123456789abcdef\n")
             os.chmod(path, 0o600)
+        # The primary's docsync TLS certificate, and the CA file the secondary trusts.
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=192.0.2.10", "-keyout", os.path.join(root, "docsync-tls.key"),
+                        "-out", os.path.join(root, "docsync-tls.crt")], check=True,
+                       capture_output=True)
+        shutil.copy(os.path.join(root, "docsync-tls.crt"), os.path.join(root, "docsync-ca.pem"))
         with open(os.path.join(CONF, "system", example)) as f:
             text = f.read()
         for name in SUITE:

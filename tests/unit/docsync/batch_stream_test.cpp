@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "crypto.h"
 #include "test_support.h"
 
 using namespace docsync;
@@ -24,48 +25,82 @@ struct Collect : BatchSink {
     bool end() override { return true; }
     void unavailable(std::size_t i, const std::string&) override { missing.push_back(i); }
 };
+
+ExpectedFile expect(const std::string& content) {
+    return {content.size(), sha256_hex(content)};
+}
+
+// Feeds frames ({headers, content}) to the decoder as an authenticated frame sink would.
+bool feed_frames(BatchDecoder& d, const std::vector<std::pair<std::string, std::string>>& frames,
+                 std::size_t chunk) {
+    for (std::size_t f = 0; f < frames.size(); ++f) {
+        if (!d.frame(frames[f].first, frames[f].second.size(), f + 1 == frames.size()))
+            return false;
+        const std::string& raw = frames[f].second;
+        for (std::size_t i = 0; i < raw.size(); i += chunk)
+            if (!d.raw(raw.data() + i, std::min(chunk, raw.size() - i))) return false;
+    }
+    return true;
+}
 }  // namespace
 
-TEST_CASE("batch frames decode whatever way the stream is split") {
-    std::string stream = frame_header(5) + "hello" + error_frame("gone\nreally") + frame_header(0) +
-                         frame_header(3) + "abc";
+TEST_CASE("batch headers and content decode whatever way the content is split") {
+    std::vector<std::pair<std::string, std::string>> frames = {
+        {file_header(5, sha256_hex("hello")) + error_header("gone\nreally"), "hello"},
+        {file_header(0, sha256_hex("")) + file_header(3, sha256_hex("abc")), "abc"}};
     for (std::size_t chunk : {1u, 2u, 3u, 7u, 1000u}) {
         Collect c;
-        BatchDecoder d({5, 10, 0, 3}, c);
-        for (std::size_t i = 0; i < stream.size(); i += chunk)
-            REQUIRE(d.feed(stream.data() + i, std::min(chunk, stream.size() - i)));
+        BatchDecoder d({expect("hello"), expect("x"), expect(""), expect("abc")}, c);
+        REQUIRE(feed_frames(d, frames, chunk));
         CHECK(d.finished());
         CHECK(c.files == std::vector<std::string>{"hello", "", "abc"});
         CHECK(c.missing == std::vector<std::size_t>{1});
     }
 }
 
-TEST_CASE("a frame larger than the manifest size or an extra frame is refused") {
+TEST_CASE("a header whose hash is not the manifest's is skipped, a wrong size is refused") {
     Collect c;
-    BatchDecoder d({4}, c);
-    std::string s = frame_header(5) + "hello";
-    CHECK_FALSE(d.feed(s.data(), s.size()));
+    BatchDecoder d({expect("new"), expect("abc")}, c);
+    REQUIRE(feed_frames(
+        d, {{file_header(3, sha256_hex("old")) + file_header(3, sha256_hex("abc")), "oldabc"}}, 2));
+    CHECK(d.finished());
+    CHECK(c.files == std::vector<std::string>{"abc"});
+    CHECK(c.missing == std::vector<std::size_t>{0});
+
     Collect c2;
-    BatchDecoder d2({1}, c2);
-    std::string s2 = frame_header(1) + "x" + frame_header(1) + "y";
-    CHECK_FALSE(d2.feed(s2.data(), s2.size()));
-    Collect c3;
-    BatchDecoder d3({1}, c3);
-    std::string s3(kMaxFrameHeaderBytes + 10, '1');
-    CHECK_FALSE(d3.feed(s3.data(), s3.size()));
+    BatchDecoder d2({expect("abcd")}, c2);
+    CHECK_FALSE(feed_frames(d2, {{file_header(5, sha256_hex("abcd")), "abcde"}}, 10));
+    CHECK(c2.files.empty());
 }
 
-TEST_CASE("fuzz: random bytes never crash the batch decoder nor exceed announced sizes") {
+TEST_CASE("extra files, missing files, or content beyond the headers are refused") {
+    Collect c;
+    BatchDecoder d({expect("x")}, c);
+    CHECK_FALSE(feed_frames(
+        d, {{file_header(1, sha256_hex("x")) + file_header(1, sha256_hex("y")), "xy"}}, 1));
+    Collect c2;
+    BatchDecoder d2({expect("x"), expect("y")}, c2);
+    CHECK_FALSE(feed_frames(d2, {{file_header(1, sha256_hex("x")), "x"}}, 1));  // ends early
+    CHECK_FALSE(d2.finished());
+    Collect c3;
+    BatchDecoder d3({expect("x")}, c3);
+    CHECK_FALSE(d3.frame(file_header(1, sha256_hex("x")), 2, true));  // raw length disagrees
+}
+
+TEST_CASE("fuzz: random headers never crash the batch decoder nor exceed announced sizes") {
     std::mt19937_64 rng(7);
     for (int i = 0; i < 5000; ++i) {
         Collect c;
-        std::vector<std::uint64_t> sizes{rng() % 50, rng() % 50, rng() % 50};
-        BatchDecoder d(sizes, c);
-        std::string junk = (i % 2 ? "F " + std::to_string(rng() % 60) + "\n" : "") +
+        std::vector<ExpectedFile> expected;
+        for (int k = 0; k < 3; ++k)
+            expected.push_back(expect(docsync_test::random_bytes(rng, rng() % 50)));
+        BatchDecoder d(expected, c);
+        std::string junk = (i % 2 ? file_header(rng() % 60, expected[0].sha256) : "") +
                            docsync_test::random_bytes(rng, rng() % 200);
-        d.feed(junk.data(), junk.size());
-        REQUIRE(c.files.size() <= sizes.size());
+        std::string raw = docsync_test::random_bytes(rng, rng() % 200);
+        if (d.frame(junk, raw.size(), rng() % 2)) d.raw(raw.data(), raw.size());
+        REQUIRE(c.files.size() <= expected.size());
         for (std::size_t k = 0; k < c.files.size(); ++k)
-            REQUIRE(c.files[k].size() <= sizes[c.indices[k]]);
+            REQUIRE(c.files[k].size() <= expected[c.indices[k]].size);
     }
 }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -77,8 +78,16 @@ TEST_CASE("an unchanged tree is rescanned without re-reading file contents") {
     auto second = scan_tree(fd.get(), cache);
     CHECK(cache.bytes_hashed == 100'001);
     CHECK(second.manifest == first.manifest);
-    CHECK(second.manifest.at("l").type == EntryType::symlink);  // recorded, not followed
-    CHECK(second.manifest.at("l").target == "/etc/passwd");
+    // An export leaves out a link a secondary would refuse; the secondary's own scan records
+    // it (not followed), so a sync can replace it.
+    CHECK(second.manifest.count("l") == 0);
+    CHECK(std::count(second.skipped.begin(), second.skipped.end(), "l") == 1);
+    ScanOptions keep_links;
+    keep_links.skip_unsafe_symlinks = false;
+    auto with_links = scan_tree(fd.get(), cache, keep_links);
+    CHECK(with_links.manifest.at("l").type == EntryType::symlink);
+    CHECK(with_links.manifest.at("l").target == "/etc/passwd");
+    CHECK(cache.bytes_hashed == 100'001);
     write_file(root / "b", "bb");  // new size: re-hashed
     auto third = scan_tree(fd.get(), cache);
     CHECK(cache.bytes_hashed == 100'003);

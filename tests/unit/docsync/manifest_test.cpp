@@ -168,3 +168,23 @@ TEST_CASE("fuzz: random and mutated input never crashes the manifest parser") {
         }
     }
 }
+
+TEST_CASE("the ETag, hashed line by line, is the SHA-256 of the serialised manifest") {
+    Manifest m;
+    for (int i = 0; i < 500; ++i) {
+        Entry e;
+        e.type = i % 7 == 0 ? EntryType::symlink : EntryType::file;
+        e.mode = 0644;
+        e.mtime_ns = 1000 + i;
+        if (e.type == EntryType::symlink) {
+            e.target = "t " + std::to_string(i);
+            e.size = e.target.size();
+        } else {
+            e.sha256 = sha256_hex(std::to_string(i));
+            e.size = static_cast<std::uint64_t>(i);
+        }
+        m["f%" + std::to_string(i)] = e;
+    }
+    CHECK(manifest_etag(m) == sha256_hex(serialise(m)));
+    CHECK(manifest_etag(Manifest{}) == sha256_hex("DSM1 0\n"));
+}

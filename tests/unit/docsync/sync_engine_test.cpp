@@ -8,7 +8,10 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "crypto.h"
 #include "export_service.h"
+#include "path_policy.h"
+#include "request_auth.h"
 #include "safe_fs.h"
 #include "test_support.h"
 
@@ -24,32 +27,39 @@ namespace {
 class LocalTransport : public Transport {
   public:
     explicit LocalTransport(const std::string& root) : root_(open_root(root)) {}
+    // Answers go through the same authenticated frames as over HTTP.
     bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
                      std::string* error) override {
         ++batches;
         std::vector<std::string> parsed;
         if (!parse_batch_request(serialise_batch_request(paths), &parsed, error)) return false;
-        return serve_batch(root_.get(), parsed, [&](const char* p, std::size_t n) {
+        const std::string nonce = random_hex(kNonceBytes), tag = signer_->tag("answer");
+        FrameReader reader(*verifier_, nonce, tag, decoder);
+        FrameWriter writer(*signer_, nonce, tag, [&](const char* p, std::size_t n) {
             received_ += n;
             if (corrupt_batches) {
                 std::string bad(p, n);
                 for (auto& c : bad) c ^= 1;
-                return decoder.feed(bad.data(), bad.size());
+                return reader.feed(bad.data(), bad.size());
             }
-            return decoder.feed(p, n);
+            return reader.feed(p, n);
         });
+        return serve_batch(root_.get(), parsed, nullptr, writer) && reader.finished();
     }
     bool fetch_delta(const std::string& path, const std::string& signature, const ByteSink& sink,
                      std::string* error) override {
         ++deltas;
         sent_ += signature.size();
-        return serve_delta(
-                   root_.get(), path, signature,
-                   [&](const char* p, std::size_t n) {
-                       received_ += n;
-                       return sink(p, n);
-                   },
-                   error) == ServeStatus::ok;
+        const std::string nonce = random_hex(kNonceBytes), tag = signer_->tag("answer");
+        DataFrameSink data(sink);
+        FrameReader reader(*verifier_, nonce, tag, data);
+        FrameWriter writer(*signer_, nonce, tag, [&](const char* p, std::size_t n) {
+            received_ += n;
+            return reader.feed(p, n);
+        });
+        FramedByteSink frames(writer);
+        return serve_delta(root_.get(), path, signature, frames.sink(), error) == ServeStatus::ok &&
+               frames.finish() && reader.finished();
     }
     std::uint64_t bytes_received() const override { return received_; }
     std::uint64_t bytes_sent() const override { return sent_; }
@@ -57,6 +67,8 @@ class LocalTransport : public Transport {
     bool corrupt_batches = false;
 
   private:
+    std::unique_ptr<AnswerSigner> signer_ = hmac_answer_signer("unit-test-secret-0123456789");
+    std::unique_ptr<AnswerVerifier> verifier_ = hmac_answer_verifier("unit-test-secret-0123456789");
     UniqueFd root_;
     std::uint64_t received_ = 0, sent_ = 0;
 };
@@ -242,4 +254,221 @@ TEST_CASE("a hostile export cannot make the secondary write outside its director
     REQUIRE(lstat((secondary / "copy/evil").c_str(), &st) == 0);
     CHECK(S_ISDIR(st.st_mode));
     CHECK(read_file(secondary / "copy/evil/payload") == "pwned");
+}
+
+TEST_CASE("staging and state directories inside a tree are neither published nor deleted") {
+    // A source synced into a subdirectory of an exported (or another source's) tree keeps its
+    // .docsync-stage.<name> and .docsync-state.<name> beside itself, i.e. inside that tree.
+    TempDir primary, secondary;
+    write_file(primary / "index.html", "index");
+    mkdir((primary / ".docsync-state.sub").c_str(), 0700);
+    write_file(primary / ".docsync-state.sub/version", "docsync-version 1\nu\n5\n");
+    mkdir((primary / ".docsync-stage.sub").c_str(), 0700);
+    write_file(primary / ".docsync-stage.sub/page.html", "staged");
+    HashCache scan_cache;
+    UniqueFd fd = open_root(primary.path());
+    ScanResult scanned = scan_tree(fd.get(), scan_cache);
+    REQUIRE(scanned.ok());
+    CHECK(scanned.manifest.size() == 1);
+    CHECK(scanned.skipped.empty());  // not content, so not a skipped entry to warn about
+
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    source.delete_extraneous = true;
+    mkdir(source.local_dir.c_str(), 0755);
+    mkdir((secondary / "copy/.docsync-state.inner").c_str(), 0700);
+    write_file(secondary / "copy/.docsync-state.inner/version", "docsync-version 1\nu\n7\n");
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    REQUIRE(r.complete);
+    CHECK(read_file(secondary / "copy/index.html") == "index");
+    CHECK(exists(secondary / "copy/.docsync-state.inner/version"));
+    CHECK_FALSE(exists(secondary / "copy/.docsync-state.sub"));
+    CHECK_FALSE(exists(secondary / "copy/.docsync-stage.sub"));
+}
+
+namespace {
+std::string file_mode(const std::string& path) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) return "missing";
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%o", st.st_mode & 07777);
+    return buf;
+}
+}  // namespace
+
+TEST_CASE("a round over max-delete, max-files or max-bytes applies nothing") {
+    TempDir primary, secondary;
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    mkdir(source.local_dir.c_str(), 0755);
+    for (int i = 0; i < 6; ++i) {
+        write_file(secondary / ("copy/old" + std::to_string(i)), "old");
+    }
+    write_file(primary / "new.txt", std::string(1000, 'n'));
+    write_file(primary / "new2.txt", "2");
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    const Manifest local_before = manifest_of(source.local_dir);
+
+    source.limits.max_delete_count = 5;
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    CHECK(r.limit_exceeded.find("max-delete=5") != std::string::npos);
+    CHECK_FALSE(r.changed);
+    CHECK(manifest_of(source.local_dir) == local_before);
+    CHECK(transport.batches == 0);
+
+    source.limits.max_delete_count = 6;
+    source.limits.max_files = 1;
+    r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    CHECK(r.limit_exceeded.find("max-files=1") != std::string::npos);
+    CHECK(manifest_of(source.local_dir) == local_before);
+
+    source.limits.max_files = 2;
+    source.limits.max_bytes = 1000;
+    r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    CHECK(r.limit_exceeded.find("max-bytes=1000") != std::string::npos);
+    CHECK(manifest_of(source.local_dir) == local_before);
+    CHECK(transport.batches == 0);
+
+    source.limits.max_bytes = 1001;
+    r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    CHECK(r.limit_exceeded.empty());
+    CHECK(r.complete);
+    CHECK(manifest_of(source.local_dir) == manifest_of(primary.path()));
+}
+
+TEST_CASE("an empty manifest does not wipe a restart=graceful source") {
+    TempDir primary, secondary;
+    std::string error;
+    SourceOptions source;
+    REQUIRE(parse_source_args({"http://p/.docsync/conf", secondary / "conf", "restart=graceful"},
+                              &source, &error));
+    mkdir(source.local_dir.c_str(), 0755);
+    write_file(secondary / "conf/a.conf", "A\n");
+    write_file(secondary / "conf/b.conf", "B\n");
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    bool checked = false;
+    ConfigCheck check = [&](const std::string&, std::string*) { return checked = true; };
+    // IncludeOptional conf/*.conf would accept the empty directory: the check never runs.
+    auto r = sync_round(source, Manifest{}, cache, transport, check);
+    CHECK(r.limit_exceeded.find("empty manifest") != std::string::npos);
+    CHECK_FALSE(r.restart_needed);
+    CHECK_FALSE(checked);
+    CHECK(read_file(secondary / "conf/a.conf") == "A\n");
+    CHECK(read_file(secondary / "conf/b.conf") == "B\n");
+    CHECK_FALSE(exists(staging_dir_for(source.local_dir)));
+    // Said explicitly, it is applied.
+    source.limits.refuse_empty_manifest = false;
+    r = sync_round(source, Manifest{}, cache, transport, check);
+    CHECK(r.limit_exceeded.empty());
+    CHECK(r.restart_needed);
+    CHECK_FALSE(exists(secondary / "conf/a.conf"));
+}
+
+TEST_CASE("world-writable modes are not mirrored; group write only outside a config tree") {
+    TempDir primary, secondary;
+    mkdir((primary / "d").c_str(), 0777);
+    chmod((primary / "d").c_str(), 0777);
+    write_file(primary / "d/f.conf", "x\n");
+    chmod((primary / "d/f.conf").c_str(), 0666);
+    for (bool graceful : {false, true}) {
+        SourceOptions source;
+        source.local_dir = secondary / (graceful ? "conf" : "htdocs");
+        source.restart_graceful = graceful;
+        HashCache cache;
+        LocalTransport transport(primary.path());
+        auto r = sync_round(source, manifest_of(primary.path()), cache, transport,
+                            [](const std::string&, std::string*) { return true; });
+        REQUIRE(r.complete);
+        CHECK(file_mode(source.local_dir + "/d") == (graceful ? "755" : "775"));
+        CHECK(file_mode(source.local_dir + "/d/f.conf") == (graceful ? "644" : "664"));
+        // The next round finds nothing to do (no chmod back and forth).
+        CHECK_FALSE(sync_round(source, manifest_of(primary.path()), cache, transport,
+                               [](const std::string&, std::string*) { return true; })
+                        .changed);
+    }
+}
+
+TEST_CASE("no librsync signature of a file the primary never had is sent") {
+    TempDir primary, secondary;
+    std::mt19937_64 rng(5);
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    source.delete_extraneous = false;
+    mkdir(source.local_dir.c_str(), 0755);
+    // A file only the secondary has (delete=off keeps it), big enough for a delta.
+    const std::string secret = docsync_test::random_bytes(rng, 64 * 1024);
+    write_file(secondary / "copy/local.bin", secret);
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    REQUIRE(sync_round(source, manifest_of(primary.path()), cache, transport, nullptr).complete);
+    // Now the primary publishes a file at that path: fetched whole, the local one unsent.
+    std::string theirs = secret;
+    theirs[100] ^= 1;
+    write_file(primary / "local.bin", theirs);
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    REQUIRE(r.complete);
+    CHECK(transport.deltas == 0);
+    CHECK(transport.bytes_sent() == 0);
+    CHECK(read_file(secondary / "copy/local.bin") == theirs);
+    // Content that came from the primary is a basis the next time it changes.
+    theirs[200] ^= 1;
+    write_file(primary / "local.bin", theirs);
+    r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    REQUIRE(r.complete);
+    CHECK(transport.deltas == 1);
+    CHECK(read_file(secondary / "copy/local.bin") == theirs);
+}
+
+TEST_CASE("batch requests are split by bytes to stay within the primary's body limit") {
+    // Long names of escaped characters: 400 paths of ~11 KiB each (encoded) are ~4.5 MiB.
+    TempDir primary, secondary;
+    std::string dir, path;
+    const std::string component(250, ' ');
+    for (int i = 0; i < 14; ++i) {
+        dir += (i ? "/" : "") + component + std::to_string(i);
+        mkdir((primary / dir).c_str(), 0755);
+    }
+    for (int i = 0; i < 400; ++i) write_file(primary / (dir + "/" + std::to_string(i)), "x");
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    INFO((r.errors.empty() ? "" : r.errors[0]));
+    CHECK(r.complete);
+    CHECK(transport.batches >= 2);
+    CHECK(r.stats.files_fetched == 400);
+
+    BatchBudget budget;
+    std::vector<std::string> paths;
+    const std::string long_path = dir + "/some file";
+    while (budget.fits(long_path, 1)) {
+        budget.add(long_path, 1);
+        paths.push_back(long_path);
+    }
+    CHECK(paths.size() < kMaxBatchPaths);
+    CHECK(serialise_batch_request(paths).size() == budget.request_bytes());
+    CHECK(budget.request_bytes() <= kMaxBatchRequestBytes);
+    CHECK(budget.request_bytes() + percent_encode(long_path).size() + 1 > kMaxBatchRequestBytes);
+}
+
+TEST_CASE("a round past its round-timeout stops before the next action") {
+    TempDir primary, secondary;
+    write_file(primary / "a", "a");
+    write_file(primary / "b", "b");
+    mkdir((secondary / "copy").c_str(), 0755);
+    LocalTransport transport(primary.path());
+    Plan plan = make_plan({}, manifest_of(primary.path()), {});
+    UniqueFd root = open_root(secondary / "copy");
+    auto r = apply_plan(plan, root.get(), transport, nullptr,
+                        std::chrono::steady_clock::now() - std::chrono::seconds(1));
+    CHECK_FALSE(r.complete);
+    REQUIRE_FALSE(r.errors.empty());
+    CHECK(r.errors[0].find("round-timeout") != std::string::npos);
+    CHECK(transport.batches == 0);
+    CHECK(manifest_of(secondary / "copy").empty());
 }

@@ -42,6 +42,11 @@ bool has(const Plan& p, ActionKind k, const std::string& path) {
     return std::any_of(p.actions.begin(), p.actions.end(),
                        [&](const Action& a) { return a.kind == k && a.path == path; });
 }
+PlanOptions keep_options() {
+    PlanOptions o;
+    o.delete_extraneous = false;
+    return o;
+}
 std::size_t index_of(const Plan& p, ActionKind k, const std::string& path) {
     for (std::size_t i = 0; i < p.actions.size(); ++i)
         if (p.actions[i].kind == k && p.actions[i].path == path) return i;
@@ -91,7 +96,7 @@ TEST_CASE("a rename on the primary becomes a local rename, not a transfer") {
     CHECK(p.count(ActionKind::remove) == 0);
     CHECK(p.actions[index_of(p, ActionKind::rename, "new.html")].from == "old.html");
     // With delete=off the old file must stay, so the content is fetched instead.
-    Plan keep = make_plan(local, remote, {false, {}});
+    Plan keep = make_plan(local, remote, keep_options());
     CHECK(keep.count(ActionKind::rename) == 0);
     CHECK(keep.count(ActionKind::fetch) == 1);
     CHECK(keep.count(ActionKind::remove) == 0);
@@ -102,7 +107,7 @@ TEST_CASE("deletions run deepest first and only when enabled") {
     Manifest remote{{"x", f("x")}};
     Plan p = make_plan(local, remote, {});
     CHECK(kinds(p) == std::vector<std::string>{"remove gone"});
-    CHECK(make_plan(local, remote, {false, {}}).empty());
+    CHECK(make_plan(local, remote, keep_options()).empty());
 }
 
 TEST_CASE("a type change removes the old entry before creating the new one") {
@@ -133,7 +138,8 @@ TEST_CASE("symlinks are created or retargeted; unsafe ones are refused") {
 TEST_CASE("excluded paths are neither fetched nor deleted") {
     Manifest local{{"keep.local", f("mine")}, {"cache", d()}, {"cache/x", f("x")}};
     Manifest remote{{"a.swp", f("swap")}, {"b", f("b")}};
-    PlanOptions o{true, {"*.swp", "*.local", "cache"}};
+    PlanOptions o;
+    o.excludes = {"*.swp", "*.local", "cache"};
     Plan p = make_plan(local, remote, o);
     CHECK(kinds(p) == std::vector<std::string>{"fetch b"});
 }
@@ -145,4 +151,53 @@ TEST_CASE("directories touched by the plan get their mtime restored last") {
     REQUIRE(!p.actions.empty());
     CHECK(p.actions.back().kind == ActionKind::set_mtime);
     CHECK(p.actions.back().path == "d");
+}
+
+TEST_CASE("the plan's totals count deletions with their subtrees, bytes and new entries") {
+    Manifest local{{"gone", d()},       {"gone/sub", d()},  {"gone/sub/f", f("1")},
+                   {"old", f("moved")}, {"x", f("x")},      {"t", f("type change")},
+                   {"u", d()},          {"u/inner", f("i")}};
+    Manifest remote{{"x", f("x")},         {"new", f("moved")}, {"fresh", f("12345")}, {"t", d()},
+                    {"u", f("was a dir")}, {"nd", d()},         {"ln", l("x")}};
+    Plan p = make_plan(local, remote, {});
+    // gone, gone/sub, gone/sub/f; t (type change); u and u/inner (type change). "old" is
+    // renamed to "new": moved, not deleted.
+    CHECK(p.totals.deletions == 6);
+    CHECK(p.totals.bytes_to_write == 5 + 9);
+    CHECK(p.totals.entries_to_create == 5);  // fresh, u, t, nd, ln
+    CHECK(p.totals.local_entries == local.size());
+    CHECK(p.totals.remote_entries == remote.size());
+    CHECK(make_plan(local, remote, keep_options()).totals.deletions == 3);  // type changes only
+}
+
+TEST_CASE("write bits the admin does not want are stripped from the primary's modes") {
+    Manifest remote{{"d", d(100, 0777)}, {"d/w", f("w", 0666)}, {"s", f("s", 01777)}};
+    PlanOptions o;
+    o.strip_mode_bits = 022;
+    Plan p = make_plan({}, remote, o);
+    for (const auto& a : p.actions) {
+        INFO(to_string(a.kind) << " " << a.path);
+        CHECK((a.entry.mode & 022) == 0);
+    }
+    CHECK(p.actions[index_of(p, ActionKind::fetch, "d/w")].entry.mode == 0644);
+    CHECK(p.actions[index_of(p, ActionKind::set_mode, "d")].entry.mode == 0755);
+    // A local file already masked is not chmod-ed back and forth every round.
+    Manifest local{{"d", d(100, 0755)}, {"d/w", f("w", 0644)}, {"s", f("s", 01755)}};
+    CHECK(make_plan(local, remote, o).empty());
+    // Unmasked, a local world-writable file is corrected.
+    o.strip_mode_bits = 002;
+    Manifest lax{{"d", d(100, 0777)}, {"d/w", f("w", 0666)}, {"s", f("s", 01777)}};
+    Plan fix = make_plan(lax, remote, o);
+    CHECK(fix.actions[index_of(fix, ActionKind::set_mode, "d/w")].entry.mode == 0664);
+    CHECK(fix.actions[index_of(fix, ActionKind::set_mode, "d")].entry.mode == 0775);
+}
+
+TEST_CASE("a local file the primary never had is not offered as a delta basis") {
+    Manifest local{{"mine", f("local only")}, {"theirs", f("old version")}};
+    Manifest remote{{"mine", f("primary's")}, {"theirs", f("new version")}};
+    PlanOptions o;
+    o.may_be_basis = [](const std::string& path, const Entry&) { return path == "theirs"; };
+    Plan p = make_plan(local, remote, o);
+    CHECK_FALSE(p.actions[index_of(p, ActionKind::fetch, "mine")].has_basis);
+    CHECK(p.actions[index_of(p, ActionKind::fetch, "theirs")].has_basis);
 }

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Peak memory (VmHWM) of the secondary's sync process for one huge manifest (issue 9, finding 5).
+
+A small python "primary" on 127.0.0.1 serves a full manifest of N entries (1,000 directories,
+the rest files) and answers every file with an error frame, so the round plans everything and
+writes nothing but the directories. The secondary is the real httpd with mod_docsync from
+SUITE_MODULE_DIR; the figure is VmHWM of its docsync-sync process once the round is over.
+
+    PYTHONPATH=tests/integration:tests/integration/docsync SUITE_MODULE_DIR=build/modules \\
+        python3 bench/docsync_manifest_rss.py --entries 1000000 --options max-files=1000000
+
+(--options: extra DocSyncSource options; the module of an older build may not know them.)
+Nothing here is a pass/fail test.
+"""
+import argparse
+import hashlib
+import os
+import time
+
+from docsync_helpers import new_secondary, status_json, wait_for
+from test_docsync_security import HostilePrimary
+
+
+def big_manifest(entries):
+    dirs = 1000
+    per_dir = max(1, (entries - dirs) // dirs)
+    sha = hashlib.sha256(b"0123456789").hexdigest()
+    lines = []
+    for d in range(dirs):
+        lines.append(f"d 755 0 1000000000 - dir{d:04d}\n")
+        for f in range(per_dir):
+            lines.append(f"f 644 10 1000000000 {sha} dir{d:04d}/page-{f:07d}.html\n")
+    return (f"DSM1 {len(lines)}\n" + "".join(lines)).encode()
+
+
+def sync_pid(parent_pid):
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if int(fields[1]) == parent_pid and comm == "docsync-sync":
+            return int(pid)
+    return None
+
+
+def vm_hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--options", nargs="*", default=[])
+    ap.add_argument("--timeout", type=float, default=900)
+    args = ap.parse_args()
+    evil = HostilePrimary()
+    text = big_manifest(args.entries)
+    evil.manifest = text
+    evil.files = lambda paths: b"E no\n" * len(paths)
+    secondary, dirs = new_secondary(evil.port, [("big", "htdocs/synced", args.options)])
+    os.makedirs(dirs["big"])
+    try:
+        secondary.start()
+        pid = wait_for(lambda: sync_pid(secondary.pid()), what="sync process")
+        t0 = time.monotonic()
+
+        def round_over():
+            # A round that ran (its counters are written), one refused by a limit, or a
+            # manifest refused before any round.
+            st = status_json(secondary)["sources"][0]
+            done = (st["rounds"] >= 1 or st["result"] == "refused"
+                    or st["last_error"].startswith("rejected manifest"))
+            return st if done else None
+
+        st = wait_for(round_over, timeout=args.timeout, interval=0.5, what="the round")
+        print(f"manifest: {len(text)} bytes, {args.entries} entries; options {args.options}")
+        print(f"round: result {st['result']} after {time.monotonic() - t0:.1f} s; "
+              f"{st['last_error'][:120]!r}")
+        print(f"docsync-sync VmHWM: {vm_hwm_kib(pid) / 1024:.0f} MiB")
+    finally:
+        secondary.cleanup()
+        evil.close()
+
+
+if __name__ == "__main__":
+    main()
