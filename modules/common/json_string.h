@@ -1,5 +1,6 @@
 // The one JSON string encoder of the suite (RFC 8259 section 7): quotes, backslashes and every
-// control character are escaped; everything else, UTF-8 included, passes through unchanged.
+// control character are escaped; well-formed UTF-8 passes through unchanged, and every byte that
+// is not part of it becomes U+FFFD, so the result is valid JSON whatever the input.
 // Status pages put names from configuration and from the network into JSON through it.
 #pragma once
 

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <sstream>
 
+#include "json_string.h"
 #include "path_policy.h"
 #include "svg_chart.h"
 
@@ -106,40 +107,6 @@ std::vector<SourceStatus> parse_status(const std::string& text, std::int64_t* ch
     return out;
 }
 
-std::string json_escape(const std::string& s) {
-    std::string out;
-    for (unsigned char c : s) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else if (c >= 0x80) {
-                    out += '?';  // the values are ASCII; anything else is not worth a decoder
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    return out;
-}
-
 std::string html_escape(const std::string& s) { return suite::xml_escape(s); }
 
 std::string render_status_json(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
@@ -156,7 +123,7 @@ std::string render_status_json(const std::vector<SourceStatus>& sources, std::in
             first = false;
             out += "\"" + std::string(f.key) + "\":";
             if (f.text)
-                out += "\"" + json_escape(sources[i].*f.text) + "\"";
+                out += suite::json_string(sources[i].*f.text);
             else
                 out += value_text(sources[i], f);
         }

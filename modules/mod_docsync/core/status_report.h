@@ -58,7 +58,6 @@ std::string render_status_json(const std::vector<SourceStatus>& sources, std::in
 std::string render_status_html(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
                                bool child_running);
 
-std::string json_escape(const std::string& s);
 std::string html_escape(const std::string& s);
 
 }  // namespace docsync

@@ -33,3 +33,11 @@ TEST_CASE("json_string passes non-ASCII UTF-8 through") {
     CHECK(json_string("n\xc5\x93ud \xe2\x82\xac \xf0\x9f\x98\x80") ==
           "\"n\xc5\x93ud \xe2\x82\xac \xf0\x9f\x98\x80\"");
 }
+
+TEST_CASE("json_string replaces bytes that are not UTF-8, so the document stays valid") {
+    CHECK(suite::json_string("a\xff" "b") == "\"a\xef\xbf\xbd" "b\"");
+    CHECK(suite::json_string("\xc3") == "\"\xef\xbf\xbd\"");              // truncated
+    CHECK(suite::json_string("\xc0\xaf") == "\"\xef\xbf\xbd\xef\xbf\xbd\"");  // overlong
+    CHECK(suite::json_string("\xed\xa0\x80").find("\xed") == std::string::npos);  // surrogate
+    CHECK(suite::json_string("\xf0\x9f\x98\x80") == "\"\xf0\x9f\x98\x80\"");  // U+1F600 kept
+}
