@@ -289,4 +289,23 @@ bool CurlTransport::fetch_delta(const std::string& path, const std::string& sign
     return status == 200;
 }
 
+BasisDelta CurlTransport::fetch_delta_from_basis(const std::string& path,
+                                                 const std::string& basis_sha256,
+                                                 const ByteSink& sink, std::string* error) {
+    DataFrameSink frames(sink);
+    Request req;
+    req.kind = Request::Body::frames;
+    req.frames = &frames;
+    const std::string none;
+    long status = perform("POST", "/delta?p=" + url_encode(path) + "&basis=" + basis_sha256, &none,
+                          "", std::chrono::seconds(0), req, error);
+    if (status == 200) return BasisDelta::served;
+    // 412 is authenticated like every answer (perform checked its tag).
+    if (status == 412) {
+        error->clear();
+        return BasisDelta::unknown_basis;
+    }
+    return BasisDelta::failed;
+}
+
 }  // namespace docsync

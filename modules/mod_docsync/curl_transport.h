@@ -40,6 +40,8 @@ class CurlTransport : public Transport {
                      std::string* error) override;
     bool fetch_delta(const std::string& path, const std::string& signature, const ByteSink& sink,
                      std::string* error) override;
+    BasisDelta fetch_delta_from_basis(const std::string& path, const std::string& basis_sha256,
+                                      const ByteSink& sink, std::string* error) override;
     std::uint64_t bytes_received() const override { return received_; }
     std::uint64_t bytes_sent() const override { return sent_; }
     void set_round_limits(std::chrono::steady_clock::time_point deadline,

@@ -2,6 +2,8 @@
 //   GET  <mount>/<export>/manifest[?wait=<s>&since=<etag>]   If-None-Match → long poll, 304
 //   POST <mount>/<export>/files        body: percent-encoded paths, one per line → frames
 //   POST <mount>/<export>/delta?p=<path>   body: librsync signature → librsync delta
+//   POST <mount>/<export>/delta?p=<path>&basis=<sha256>   no body → librsync delta from the
+//        block indexes (block_index.h), or 412 when they cannot answer (then with a signature)
 //   GET  <mount>/<export>/file?p=<path>[&offset=<n>&length=<n>]  → raw bytes
 // Every request must carry a valid HMAC signature (request_auth.h); anything else is a 403.
 // Every answer carries a tag (answer_auth.h) bound to the request's nonce, method and path,
@@ -242,9 +244,41 @@ int serve_files(request_rec* r, ExportState& ex, int root_fd) {
     return OK;
 }
 
-int serve_delta_request(request_rec* r, int root_fd, const std::map<std::string, std::string>& q) {
+// The secondary names the content it has instead of sending its signature.
+int serve_block_delta(request_rec* r, ExportState& ex, int root_fd, const std::string& path,
+                      const std::string& basis) {
+    std::string body, error;
+    int status;
+    if (!read_body(r, 0, &body, &status)) return status;
+    BlockDeltaSource source;
+    switch (prepare_block_delta(root_fd, ex.block_indexes(), path, basis, &source, &error)) {
+        case ServeStatus::ok:
+            break;
+        case ServeStatus::unknown_basis:
+            return HTTP_PRECONDITION_FAILED;
+        case ServeStatus::not_found:
+            return HTTP_NOT_FOUND;
+        default:
+            return HTTP_BAD_REQUEST;
+    }
+    FrameWriter out = framed_answer(r);
+    FramedByteSink frames(out);
+    if (write_block_delta(*source.basis, *source.current, source.fd.get(), frames.sink(), &error)) {
+        frames.finish();
+    } else {
+        r->connection->keepalive = AP_CONN_CLOSE;  // no last frame: the secondary sees it cut
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: block delta for %s failed: %s",
+                      path.c_str(), error.c_str());
+    }
+    return OK;
+}
+
+int serve_delta_request(request_rec* r, ExportState& ex, int root_fd,
+                        const std::map<std::string, std::string>& q) {
     auto p = q.find("p");
     if (p == q.end() || path_problem(p->second)) return HTTP_BAD_REQUEST;
+    if (auto basis = q.find("basis"); basis != q.end())
+        return serve_block_delta(r, ex, root_fd, p->second, basis->second);
     std::string signature;
     int status;
     if (!read_body(r, kMaxSignatureBytes, &signature, &status)) return status;
@@ -306,6 +340,7 @@ int serve_file_range(request_rec* r, int root_fd, const std::map<std::string, st
         case ServeStatus::not_found:
             return HTTP_NOT_FOUND;
         case ServeStatus::failed:
+        case ServeStatus::unknown_basis:
             r->connection->keepalive = AP_CONN_CLOSE;
             return OK;
     }
@@ -408,7 +443,7 @@ static int handle_export_request(request_rec* r) {
     }
     if (op == "delta") {
         if (r->method_number != M_POST) return HTTP_METHOD_NOT_ALLOWED;
-        return serve_delta_request(r, root.get(), q);
+        return serve_delta_request(r, ex, root.get(), q);
     }
     if (op == "file") {
         if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;

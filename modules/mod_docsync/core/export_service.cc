@@ -143,6 +143,34 @@ ServeStatus serve_delta(int root_fd, const std::string& path, std::string_view s
     return ServeStatus::ok;
 }
 
+ServeStatus prepare_block_delta(int root_fd, const BlockIndexStore& store, const std::string& path,
+                                const std::string& basis_sha256, BlockDeltaSource* out,
+                                std::string* error) {
+    if (path_problem(path) || !is_lower_hex(basis_sha256) ||
+        basis_sha256.size() != kSha256HexChars) {
+        *error = "invalid path or basis";
+        return ServeStatus::bad_request;
+    }
+    struct stat st;
+    out->fd = open_file_beneath(root_fd, path, &st);
+    if (!out->fd) {
+        *error = path + ": " + errno_text(errno);
+        return ServeStatus::not_found;
+    }
+    out->basis = store.find(path, basis_sha256);
+    out->current = store.current(path);
+    const std::int64_t mtime =
+        static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    if (!out->basis || !out->current || out->current == out->basis ||
+        out->current->size != static_cast<std::uint64_t>(st.st_size) ||
+        out->current->mtime_ns != mtime ||
+        literal_bytes(*out->basis, *out->current) > out->current->size / 2) {
+        *error = path + ": no block index for this basis and the current content";
+        return ServeStatus::unknown_basis;
+    }
+    return ServeStatus::ok;
+}
+
 ServeStatus serve_range(int root_fd, const std::string& path, std::uint64_t offset,
                         std::uint64_t length, const ByteSink& sink, std::string* error) {
     if (path_problem(path)) {

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "answer_stream.h"
+#include "block_index.h"
 #include "rsync_delta.h"
+#include "safe_fs.h"
 
 namespace docsync {
 
@@ -31,12 +33,28 @@ using KnownHash = std::function<std::string(const std::string& path, const struc
 bool serve_batch(int root_fd, const std::vector<std::string>& paths, const KnownHash& known,
                  FrameWriter& out);
 
-enum class ServeStatus { ok, bad_request, not_found, failed };
+enum class ServeStatus { ok, bad_request, not_found, failed, unknown_basis };
 
 // The librsync delta from the client's signature to the current file. The handler sends these
 // two through a FramedByteSink.
 ServeStatus serve_delta(int root_fd, const std::string& path, std::string_view signature,
                         const ByteSink& sink, std::string* error);
+
+// What a delta from the block indexes needs (block_index.h): the current file, opened, and
+// the indexes of the secondary's version and of the file as it is now.
+struct BlockDeltaSource {
+    UniqueFd fd;
+    std::shared_ptr<const BlockIndex> basis, current;
+};
+
+// Decides, before the answer starts, whether `path` can be answered from the block indexes
+// for a secondary holding the content `basis_sha256`. unknown_basis when not: no index of that
+// version, none of the file as it is now (changed since the last scan), or more than half of
+// it would be literal (a shifted change the signature path finds better). The secondary then
+// sends its librsync signature.
+ServeStatus prepare_block_delta(int root_fd, const BlockIndexStore& store, const std::string& path,
+                                const std::string& basis_sha256, BlockDeltaSource* out,
+                                std::string* error);
 
 // Bytes [offset, offset+length) of a file (length 0: to the end).
 ServeStatus serve_range(int root_fd, const std::string& path, std::uint64_t offset,

@@ -72,7 +72,11 @@ void ExportState::rescan() {
     UniqueFd root = open_root(root_);
     ScanResult result;
     if (root) {
-        result = scan_tree(root.get(), cache_);
+        ScanOptions options;
+        options.on_block_index = [this](const std::string& path, BlockIndex index) {
+            blocks_.put(path, std::move(index));
+        };
+        result = scan_tree(root.get(), cache_, options);
     } else {
         result.error = root_ + ": " + errno_text(errno);
     }
@@ -101,6 +105,7 @@ void ExportState::rescan() {
                 result.manifest.emplace(path, old->second);
         }
     }
+    blocks_.retain([&](const std::string& path) { return result.manifest.count(path) > 0; });
     auto snap = std::make_shared<Snapshot>();
     snap->text = serialise(result.manifest);
     snap->etag = sha256_hex(snap->text);

@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "block_index.h"
 #include "manifest.h"
 #include "tree_scan.h"
 
@@ -68,6 +69,8 @@ class ExportState {
         const std::string& etag, std::chrono::milliseconds timeout,
         const std::function<bool()>& abort,
         std::chrono::milliseconds poll_slice = std::chrono::milliseconds(250));
+    // Block digests of the exported files' current and previous versions (block_index.h).
+    const BlockIndexStore& block_indexes() const { return blocks_; }
     bool inotify_active() const { return inotify_active_.load(); }
     std::uint64_t scans() const { return scans_.load(); }
     std::string last_error() const;
@@ -80,6 +83,7 @@ class ExportState {
     std::string root_;
     std::chrono::milliseconds rescan_interval_;
     HashCache cache_;  // only touched by rescan(), under scan_mutex_
+    BlockIndexStore blocks_;
     std::mutex scan_mutex_;
     mutable std::mutex mutex_;  // guards current_, history_, error_
     std::condition_variable changed_;

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <memory>
 
+#include "block_index.h"
 #include "crypto.h"
 #include "path_policy.h"
 #include "safe_fs.h"
@@ -18,6 +19,8 @@ namespace docsync {
 namespace {
 
 constexpr std::size_t kMaxReportedErrors = 20;
+static_assert(kMinIndexedFileBytes == kMinDeltaBytes,
+              "the primary indexes exactly the files a secondary fetches by delta");
 
 void add_error(std::vector<std::string>& errors, std::string e) {
     if (errors.size() < kMaxReportedErrors) errors.push_back(std::move(e));
@@ -89,6 +92,48 @@ bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Acti
     return ok && writer.done() == files.size();
 }
 
+// Where a delta comes from: it streams the delta into the sink; true once it is complete.
+using DeltaSource = std::function<bool(const ByteSink& sink, std::string* error)>;
+
+struct Patched {
+    std::uint64_t delta_bytes = 0;
+    std::uint64_t inode = 0;
+    std::string error;
+};
+
+// Patches the basis with the delta from `source` into a temp file, hashed as it is written, and
+// renames it into place only if it has the manifest's size and SHA-256.
+bool patch_into_place(int root_fd, const Action& a, int basis_fd, std::uint64_t basis_size,
+                      const DeltaSource& source, Patched* out) {
+    AtomicFileWriter writer(root_fd, a.path);
+    if (!writer.ok()) {
+        out->error = writer.error();
+        return false;
+    }
+    PatchStream patch(basis_fd, basis_size, a.entry.size,
+                      [&](const char* p, std::size_t n) { return writer.write(p, n); });
+    std::string error;
+    bool ok = source(
+        [&](const char* p, std::size_t n) {
+            out->delta_bytes += n;
+            return patch.feed(p, n);
+        },
+        &error);
+    ok = ok && patch.finish();
+    if (!ok) {
+        out->error = a.path + ": delta failed: " + (patch.error().empty() ? error : patch.error());
+        return false;
+    }
+    if (!writer.commit(a.entry.size, a.entry.sha256, a.entry.mode, a.entry.mtime_ns)) {
+        out->error = writer.error();
+        return false;
+    }
+    out->inode = writer.inode();
+    return true;
+}
+
+// First the delta the primary can compute from its block indexes without our signature; when
+// it cannot (or its result fails the hash check), the librsync signature of the basis.
 bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyResult& result,
                     HashCache* cache) {
     struct stat st;
@@ -97,49 +142,48 @@ bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyRes
         add_error(result.errors, a.path + ": basis vanished");
         return false;
     }
-    std::string signature;
-    rs_result r = signature_of_fd(basis.get(), static_cast<std::uint64_t>(st.st_size),
-                                  [&](const char* p, std::size_t n) {
-                                      signature.append(p, n);
-                                      return signature.size() <= kMaxSignatureBytes;
-                                  });
-    if (r != RS_DONE) {
-        add_error(result.errors, a.path + ": signature failed: " + rs_strerror(r));
-        return false;
+    const auto basis_size = static_cast<std::uint64_t>(st.st_size);
+    Patched patched;
+    bool done = false;
+    if (!a.basis_sha256.empty()) {
+        done = patch_into_place(
+            root_fd, a, basis.get(), basis_size,
+            [&](const ByteSink& sink, std::string* error) {
+                return transport.fetch_delta_from_basis(a.path, a.basis_sha256, sink, error) ==
+                       BasisDelta::served;
+            },
+            &patched);
     }
-    AtomicFileWriter writer(root_fd, a.path);
-    if (!writer.ok()) {
-        add_error(result.errors, writer.error());
-        return false;
+    if (!done) {
+        std::string signature;
+        rs_result r = signature_of_fd(basis.get(), basis_size, [&](const char* p, std::size_t n) {
+            signature.append(p, n);
+            return signature.size() <= kMaxSignatureBytes;
+        });
+        if (r != RS_DONE) {
+            add_error(result.errors, a.path + ": signature failed: " + rs_strerror(r));
+            return false;
+        }
+        patched = Patched();
+        done = patch_into_place(
+            root_fd, a, basis.get(), basis_size,
+            [&](const ByteSink& sink, std::string* error) {
+                return transport.fetch_delta(a.path, signature, sink, error);
+            },
+            &patched);
     }
-    std::uint64_t delta_bytes = 0;
-    PatchStream patch(basis.get(), static_cast<std::uint64_t>(st.st_size), a.entry.size,
-                      [&](const char* p, std::size_t n) { return writer.write(p, n); });
-    std::string error;
-    bool ok = transport.fetch_delta(
-        a.path, signature,
-        [&](const char* p, std::size_t n) {
-            delta_bytes += n;
-            return patch.feed(p, n);
-        },
-        &error);
-    ok = ok && patch.finish();
-    if (!ok) {
-        add_error(result.errors,
-                  a.path + ": delta failed: " + (patch.error().empty() ? error : patch.error()));
-        return false;
-    }
-    if (!writer.commit(a.entry.size, a.entry.sha256, a.entry.mode, a.entry.mtime_ns)) {
-        add_error(result.errors, writer.error());
+    if (!done) {
+        add_error(result.errors, patched.error);
         return false;
     }
     if (cache)
-        cache->put(a.path, {a.entry.size, a.entry.mtime_ns, writer.inode()}, a.entry.sha256, true);
+        cache->put(a.path, {a.entry.size, a.entry.mtime_ns, patched.inode}, a.entry.sha256, true);
     ++result.stats.files_fetched;
     ++result.stats.files_by_delta;
     result.stats.file_bytes_written += a.entry.size;
-    result.stats.delta_bytes_received += delta_bytes;
-    if (a.entry.size > delta_bytes) result.stats.bytes_saved_by_delta += a.entry.size - delta_bytes;
+    result.stats.delta_bytes_received += patched.delta_bytes;
+    if (a.entry.size > patched.delta_bytes)
+        result.stats.bytes_saved_by_delta += a.entry.size - patched.delta_bytes;
     return true;
 }
 

@@ -41,6 +41,13 @@ struct SourceOptions {
 bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
                        std::string* error);
 
+// The answer to "the delta from the content I have" (no signature sent; block_index.h).
+enum class BasisDelta {
+    served,         // the delta went to the sink, complete
+    unknown_basis,  // the primary cannot answer from its block indexes: send a signature
+    failed,
+};
+
 class Transport {
   public:
     virtual ~Transport() = default;
@@ -48,6 +55,16 @@ class Transport {
                              std::string* error) = 0;
     virtual bool fetch_delta(const std::string& path, const std::string& signature,
                              const ByteSink& sink, std::string* error) = 0;
+    // The delta from the primary's version with content `basis_sha256` to the current file.
+    virtual BasisDelta fetch_delta_from_basis(const std::string& path,
+                                              const std::string& basis_sha256, const ByteSink& sink,
+                                              std::string* error) {
+        (void)path;
+        (void)basis_sha256;
+        (void)sink;
+        (void)error;
+        return BasisDelta::unknown_basis;
+    }
     virtual std::uint64_t bytes_received() const = 0;  // body + headers, since construction
     virtual std::uint64_t bytes_sent() const = 0;
     // For the requests of one round: none may end after `deadline`, and one that moves less

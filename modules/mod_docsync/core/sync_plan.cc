@@ -186,8 +186,13 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
             continue;
         }
         const bool basis = l && (!options.may_be_basis || options.may_be_basis(path, *l));
-        plan.actions.push_back(
-            Action{ActionKind::fetch, path, {}, with_mode(r_in), basis, basis ? l->size : 0});
+        plan.actions.push_back(Action{ActionKind::fetch,
+                                      path,
+                                      {},
+                                      with_mode(r_in),
+                                      basis,
+                                      basis ? l->size : 0,
+                                      basis ? l->sha256 : std::string()});
         plan.totals.bytes_to_write += r_in.size;
         ++plan.totals.entries_to_create;
     }

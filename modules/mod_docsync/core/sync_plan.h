@@ -51,6 +51,7 @@ struct Action {
     Entry entry;             // remote entry (target state)
     bool has_basis = false;  // fetch: a local regular file exists at `path` (delta possible)
     std::uint64_t basis_size = 0;
+    std::string basis_sha256 = {};  // fetch with a basis: the local file's content hash
 };
 
 struct Plan {

@@ -23,7 +23,7 @@ std::int64_t mtime_of(const struct stat& st) {
     return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
-bool hash_fd(int fd, std::string& out, std::uint64_t& bytes) {
+bool hash_fd(int fd, std::string& out, std::uint64_t& bytes, BlockHasher* blocks) {
     Sha256 sha;
     std::vector<char> buf(kHashChunkBytes);
     for (;;) {
@@ -32,6 +32,7 @@ bool hash_fd(int fd, std::string& out, std::uint64_t& bytes) {
         if (n < 0) return false;
         if (n == 0) break;
         sha.update(buf.data(), static_cast<std::size_t>(n));
+        if (blocks) blocks->update(buf.data(), static_cast<std::size_t>(n));
         bytes += static_cast<std::uint64_t>(n);
     }
     out = sha.hex_digest();
@@ -120,10 +121,13 @@ struct Scanner {
                     UniqueFd fd(::openat(dir_fd, name.c_str(),
                                          O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
                     struct stat st2;
+                    BlockHasher blocks;
+                    const bool index = options.on_block_index && e.size >= kMinIndexedFileBytes;
                     // The entry describes what was hashed: re-stat through the open fd so a file
                     // replaced between fstatat and openat is recorded consistently.
                     if (!fd || ::fstat(fd.get(), &st2) != 0 || !S_ISREG(st2.st_mode) ||
-                        !hash_fd(fd.get(), e.sha256, cache.bytes_hashed)) {
+                        !hash_fd(fd.get(), e.sha256, cache.bytes_hashed,
+                                 index ? &blocks : nullptr)) {
                         result.skipped.push_back(path);
                         continue;
                     }
@@ -139,6 +143,12 @@ struct Scanner {
                     e.mode = st2.st_mode & kModeMask;
                     key = {e.size, e.mtime_ns, static_cast<std::uint64_t>(st2.st_ino)};
                     cache.put(path, key, e.sha256);
+                    if (index) {
+                        BlockIndex bi{e.sha256, e.size, e.mtime_ns, blocks.finish()};
+                        // Read as many bytes as stat said (else its hash is refused anyway).
+                        if (bi.blocks.size() == (e.size + kIndexBlockBytes - 1) / kIndexBlockBytes)
+                            options.on_block_index(path, std::move(bi));
+                    }
                 }
                 result.manifest.emplace(path, e);
             } else {

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "block_index.h"
 #include "manifest.h"
 
 namespace docsync {
@@ -58,6 +59,9 @@ struct ScanOptions {
     // what an export does, so a primary never offers a link a secondary must refuse. The
     // secondary's scan of its own tree keeps them, so the sync can replace or delete them.
     bool skip_unsafe_symlinks = true;
+    // Set on the primary: files of at least kMinIndexedFileBytes that are hashed get their block
+    // digests taken in the same read (block_index.h) and passed here with their path.
+    std::function<void(const std::string& path, BlockIndex index)> on_block_index;
 };
 
 struct ScanResult {

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <random>
 
+#include "block_index.h"
 #include "crypto.h"
 #include "export_service.h"
 #include "path_policy.h"
@@ -61,17 +62,56 @@ class LocalTransport : public Transport {
         return serve_delta(root_.get(), path, signature, frames.sink(), error) == ServeStatus::ok &&
                frames.finish() && reader.finished();
     }
+    // Answers from `block_indexes` when set, as the handler does (else: unknown basis).
+    BasisDelta fetch_delta_from_basis(const std::string& path, const std::string& basis_sha256,
+                                      const ByteSink& sink, std::string* error) override {
+        ++basis_deltas;
+        BlockDeltaSource source;
+        if (!block_indexes || prepare_block_delta(root_.get(), *block_indexes, path, basis_sha256,
+                                                  &source, error) != ServeStatus::ok)
+            return BasisDelta::unknown_basis;
+        const std::string nonce = random_hex(kNonceBytes), tag = signer_->tag("answer");
+        DataFrameSink data(sink);
+        FrameReader reader(*verifier_, nonce, tag, data);
+        FrameWriter writer(*signer_, nonce, tag, [&](const char* p, std::size_t n) {
+            received_ += n;
+            if (!corrupt_block_deltas) return reader.feed(p, n);
+            return ok_after_tampering(reader, p, n);
+        });
+        FramedByteSink frames(writer);
+        bool ok = write_block_delta(*source.basis, *source.current, source.fd.get(), frames.sink(),
+                                    error) &&
+                  frames.finish() && reader.finished();
+        return ok ? BasisDelta::served : BasisDelta::failed;
+    }
     std::uint64_t bytes_received() const override { return received_; }
     std::uint64_t bytes_sent() const override { return sent_; }
-    int batches = 0, deltas = 0;
+    int batches = 0, deltas = 0, basis_deltas = 0;
     bool corrupt_batches = false;
+    bool corrupt_block_deltas = false;  // flip a bit of the answer: its frame tag must refuse it
+    const BlockIndexStore* block_indexes = nullptr;
 
   private:
+    static bool ok_after_tampering(FrameReader& reader, const char* p, std::size_t n) {
+        std::string bad(p, n);
+        bad[n / 2] ^= 1;
+        return reader.feed(bad.data(), bad.size());
+    }
     std::unique_ptr<AnswerSigner> signer_ = hmac_answer_signer("unit-test-secret-0123456789");
     std::unique_ptr<AnswerVerifier> verifier_ = hmac_answer_verifier("unit-test-secret-0123456789");
     UniqueFd root_;
     std::uint64_t received_ = 0, sent_ = 0;
 };
+
+// The primary's scan with block indexes, as ExportState::rescan does it.
+Manifest index_export(const std::string& dir, HashCache& cache, BlockIndexStore& store) {
+    ScanOptions options;
+    options.on_block_index = [&](const std::string& path, BlockIndex i) {
+        store.put(path, std::move(i));
+    };
+    UniqueFd fd = open_root(dir);
+    return scan_tree(fd.get(), cache, options).manifest;
+}
 
 Manifest manifest_of(const std::string& dir) {
     HashCache cache;
@@ -471,4 +511,70 @@ TEST_CASE("a round past its round-timeout stops before the next action") {
     CHECK(r.errors[0].find("round-timeout") != std::string::npos);
     CHECK(transport.batches == 0);
     CHECK(manifest_of(secondary / "copy").empty());
+}
+
+TEST_CASE("a change is answered from the primary's block indexes without a signature") {
+    TempDir primary, secondary;
+    std::mt19937_64 rng(12);
+    std::string big = docsync_test::random_bytes(rng, 1u << 20);
+    write_file(primary / "big.bin", big);
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    HashCache cache, primary_cache;
+    BlockIndexStore store;
+    LocalTransport transport(primary.path());
+    transport.block_indexes = &store;
+    REQUIRE(sync_round(source, index_export(primary.path(), primary_cache, store), cache, transport,
+                       nullptr)
+                .complete);
+
+    big[500'000] ^= 1;
+    write_file(primary / "big.bin", big);
+    const std::uint64_t sent = transport.bytes_sent(), received = transport.bytes_received();
+    SECTION("the delta is the changed block") {
+        auto r = sync_round(source, index_export(primary.path(), primary_cache, store), cache,
+                            transport, nullptr);
+        REQUIRE(r.complete);
+        CHECK(r.stats.files_by_delta == 1);
+        CHECK(transport.basis_deltas == 1);
+        CHECK(transport.deltas == 0);  // no signature sent
+        CHECK(transport.bytes_sent() == sent);
+        CHECK(transport.bytes_received() - received < 2 * kIndexBlockBytes);
+        CHECK(read_file(secondary / "copy/big.bin") == big);
+    }
+    SECTION("a tampered answer is refused, then the signature path is taken") {
+        transport.corrupt_block_deltas = true;
+        auto r = sync_round(source, index_export(primary.path(), primary_cache, store), cache,
+                            transport, nullptr);
+        REQUIRE(r.complete);
+        CHECK(transport.basis_deltas == 1);
+        CHECK(transport.deltas == 1);
+        CHECK(read_file(secondary / "copy/big.bin") == big);
+    }
+    SECTION("an index that does not describe the content fails the hash check, then a signature") {
+        // The primary's store claims the old digests for the new content: its delta copies the
+        // stale block, the SHA-256 check refuses the result.
+        BlockIndexStore lying;
+        std::string old = big;
+        old[500'000] ^= 1;
+        BlockHasher h;
+        h.update(old.data(), old.size());
+        auto blocks = h.finish();
+        lying.put("big.bin", BlockIndex{sha256_hex(old), old.size(), 0, blocks});
+        struct stat st;
+        REQUIRE(::stat((primary / "big.bin").c_str(), &st) == 0);
+        blocks[0] ^= 1;  // make one block differ, so the answer is not empty
+        lying.put("big.bin",
+                  BlockIndex{sha256_hex(big), big.size(),
+                             static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                                 st.st_mtim.tv_nsec,
+                             blocks});
+        transport.block_indexes = &lying;
+        Manifest m = index_export(primary.path(), primary_cache, store);
+        auto r = sync_round(source, m, cache, transport, nullptr);
+        REQUIRE(r.complete);
+        CHECK(transport.basis_deltas == 1);
+        CHECK(transport.deltas == 1);
+        CHECK(read_file(secondary / "copy/big.bin") == big);
+    }
 }
