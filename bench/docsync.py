@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """mod_docsync against an rsync daemon, same machine, same generated tree, same run.
 
-Tree: 20,000 small files (100 B .. 8 KiB, in 200 directories) and one 64 MiB file, generated
+Tree: 20,000 small files (100 B .. 8 KiB, in 200 directories) and one 64 MiB file (--big-mib
+to change it, e.g. 1024), generated
 in a temp dir. docsync: a primary and a secondary httpd (Debian's apache2, mpm_event) on
 127.0.0.1; rsync: `rsync -a --delete --stats rsync://127.0.0.1:<port>/bench/ <dst>/` against an
 `rsync --daemon` on 127.0.0.1. Measured:
   initial sync      empty destination → identical tree
   no-change round   docsync: one manifest long-poll answered 304 (bytes per poll, both ways,
                     headers included; time of a poll answered at once); rsync: a second run
-  1-byte change     one byte flipped in the 64 MiB file
+  1-byte change     one byte flipped in the middle of the big file
   new-file latency  write a small file on the primary → secondary serves it over HTTP (median
                     of 10); rsync has no push: a cron job waits up to its period (60 s) plus
                     one run, shown as the run time alone
@@ -18,6 +19,7 @@ Prints a table; nothing here is a pass/fail test.
 """
 import argparse
 import hashlib
+import json
 import os
 import random
 import re
@@ -52,6 +54,14 @@ def generate(root, rng):
     os.system(f"chmod -R a+rX '{root}'")
 
 
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.digest()
+
+
 def tree_digest(root):
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
@@ -61,8 +71,7 @@ def tree_digest(root):
             if name.startswith(".docsync-tmp-"):
                 continue
             h.update(os.path.relpath(full, root).encode())
-            with open(full, "rb") as f:
-                h.update(hashlib.sha256(f.read()).digest())
+            h.update(file_digest(full))
     return h.hexdigest()
 
 
@@ -190,7 +199,7 @@ def bench_docsync(src, module_dir, work):
             assert status == 304
         nochange_time = statistics.median(times)
 
-        # One byte in the 64 MiB file.
+        # One byte in the big file.
         before = source()
         t0 = time.monotonic()
         flip_byte(os.path.join(src, "big.bin"), BIG_BYTES // 2 + 12345)
@@ -198,9 +207,8 @@ def bench_docsync(src, module_dir, work):
                       120)
         onebyte_time = time.monotonic() - t0
         onebyte_bytes = st["last_bytes"]
-        with open(os.path.join(src, "big.bin"), "rb") as a, \
-                open(os.path.join(dst, "big.bin"), "rb") as b:
-            assert hashlib.sha256(a.read()).digest() == hashlib.sha256(b.read()).digest()
+        assert file_digest(os.path.join(src, "big.bin")) == file_digest(
+            os.path.join(dst, "big.bin")), "docsync copy of big.bin differs"
 
         # New small file → served by the secondary.
         latencies = []
@@ -233,13 +241,19 @@ def fmt_bytes(n):
 
 
 def main():
+    global BIG_BYTES
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--workdir", default="/dev/shm" if os.path.isdir("/dev/shm") else None,
                     help="where the trees live (default tmpfs, so the file system's inode "
                          "allocation does not dominate both sides; pass /tmp for disk)")
     ap.add_argument("--order", choices=["docsync-first", "rsync-first"], default="docsync-first")
+    ap.add_argument("--big-mib", type=int, default=BIG_BYTES >> 20,
+                    help="size of the big file in MiB (default 64)")
+    ap.add_argument("--json", metavar="FILE",
+                    help="also write the figures to FILE (for runs of alternating A/B pairs)")
     args = ap.parse_args()
+    BIG_BYTES = args.big_mib << 20
     module_dir = os.path.abspath(os.path.join(HERE, "..", args.build, "modules"))
     work = tempfile.mkdtemp(prefix="docsync-bench-", dir=args.workdir)
     os.chmod(work, 0o755)
@@ -262,7 +276,7 @@ def main():
         rows = [
             ("initial sync", r["initial"], d["initial"]),
             ("no-change round", r["nochange"], d["nochange"]),
-            ("1-byte change in 64 MiB", r["onebyte"], d["onebyte"]),
+            (f"1-byte change in {BIG_BYTES >> 20} MiB", r["onebyte"], d["onebyte"]),
         ]
         print()
         print(f"| {'measure':<26} | {'rsync daemon':>24} | {'mod_docsync':>24} |")
@@ -272,6 +286,9 @@ def main():
                   f"{dt:8.3f} s {fmt_bytes(db):>13} |")
         print(f"| {'new small file served':<26} | {'cron period + ' + format(r['newfile'][0], '.2f') + ' s':>24} | "
               f"{format(d['newfile'][0], '.3f') + ' s median':>24} |")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"rsync": r, "docsync": d, "big_mib": BIG_BYTES >> 20}, f)
         print(f"\ntrees in {work} ({args.order}); new-file latency max of {LATENCY_SAMPLES}: {d['newfile_max']:.3f} s; "
               "bytes are both directions incl. HTTP headers (docsync) / rsync --stats totals")
     finally:
