@@ -363,7 +363,9 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
             Manifest next;
             if (parsed.ok()) {
                 if (parsed.is_delta) {
-                    next = remote;
+                    // Moved, not copied (a million entries at most): on any problem below the
+                    // source starts again from a full manifest.
+                    next = std::move(remote);
                     if (!have || parsed.base_etag != etag)
                         problem = "delta against an unknown base";
                     else if (!apply_changes(next, parsed, &problem))
