@@ -37,6 +37,8 @@ struct BlockIndex {
     std::uint64_t size = 0;
     std::int64_t mtime_ns = 0;          // of the file when it was read
     std::vector<std::uint64_t> blocks;  // digest of each kIndexBlockBytes block, the last short
+    std::uint64_t inode =
+        0;  // of the file when it was read (a replacement may keep size and mtime)
 };
 
 // Digests of a stream cut into kIndexBlockBytes blocks.

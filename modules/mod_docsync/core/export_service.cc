@@ -164,6 +164,7 @@ ServeStatus prepare_block_delta(int root_fd, const BlockIndexStore& store, const
     if (!out->basis || !out->current || out->current == out->basis ||
         out->current->size != static_cast<std::uint64_t>(st.st_size) ||
         out->current->mtime_ns != mtime ||
+        out->current->inode != static_cast<std::uint64_t>(st.st_ino) ||
         literal_bytes(*out->basis, *out->current) > out->current->size / 2) {
         *error = path + ": no block index for this basis and the current content";
         return ServeStatus::unknown_basis;

@@ -144,7 +144,7 @@ struct Scanner {
                     key = {e.size, e.mtime_ns, static_cast<std::uint64_t>(st2.st_ino)};
                     cache.put(path, key, e.sha256);
                     if (index) {
-                        BlockIndex bi{e.sha256, e.size, e.mtime_ns, blocks.finish()};
+                        BlockIndex bi{e.sha256, e.size, e.mtime_ns, blocks.finish(), key.inode};
                         // Read as many bytes as stat said (else its hash is refused anyway).
                         if (bi.blocks.size() == (e.size + kIndexBlockBytes - 1) / kIndexBlockBytes)
                             options.on_block_index(path, std::move(bi));

@@ -145,6 +145,19 @@ TEST_CASE("the primary answers from its indexes only for a known basis and the f
           ServeStatus::bad_request);
     CHECK(prepare_block_delta(root.get(), store, "../x", sha256_hex(v1), &source, &error) ==
           ServeStatus::bad_request);
+    // Replaced by another file of the same size and mtime: a new inode.
+    write_file(dir / "big.new", v1);
+    struct stat st;
+    REQUIRE(::stat((dir / "big").c_str(), &st) == 0);
+    timespec same[2] = {st.st_atim, st.st_mtim};
+    ::utimensat(AT_FDCWD, (dir / "big.new").c_str(), same, 0);
+    ::rename((dir / "big").c_str(), (dir / "big.old").c_str());
+    ::rename((dir / "big.new").c_str(), (dir / "big").c_str());
+    CHECK(prepare_block_delta(root.get(), store, "big", sha256_hex(v1), &source, &error) ==
+          ServeStatus::unknown_basis);
+    ::rename((dir / "big.old").c_str(), (dir / "big").c_str());
+    CHECK(prepare_block_delta(root.get(), store, "big", sha256_hex(v1), &source, &error) ==
+          ServeStatus::ok);
     // Changed since the scan: the index no longer describes the file.
     timespec later[2] = {{0, UTIME_OMIT}, {12345, 0}};
     ::utimensat(AT_FDCWD, (dir / "big").c_str(), later, 0);

@@ -568,7 +568,7 @@ TEST_CASE("a change is answered from the primary's block indexes without a signa
                   BlockIndex{sha256_hex(big), big.size(),
                              static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
                                  st.st_mtim.tv_nsec,
-                             blocks});
+                             blocks, static_cast<std::uint64_t>(st.st_ino)});
         transport.block_indexes = &lying;
         Manifest m = index_export(primary.path(), primary_cache, store);
         auto r = sync_round(source, m, cache, transport, nullptr);
