@@ -146,8 +146,11 @@ std::string metric_value(double value) {
     // Exact integers (as counters are) print without exponent or fraction up to 2^53.
     if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0)
         std::snprintf(buf, sizeof buf, "%.0f", value);
-    else
-        std::snprintf(buf, sizeof buf, "%.17g", value);
+    else {
+        // The shortest of 15 and 17 significant digits that reads back as the same double.
+        std::snprintf(buf, sizeof buf, "%.15g", value);
+        if (std::strtod(buf, nullptr) != value) std::snprintf(buf, sizeof buf, "%.17g", value);
+    }
     return buf;
 }
 

@@ -1,5 +1,6 @@
 // SetHandler ha-status: node, state, priorities, peers, held addresses, transitions and drop
-// counters as HTML, or JSON with ?json. POST action=handover asks the heartbeat process to hand
+// counters as HTML, JSON with ?json, or metrics for a Prometheus scraper with ?metrics (or an
+// OpenMetrics Accept header). POST action=handover asks the heartbeat process to hand
 // the addresses to the best backup; access control is whatever <Location> gives the handler,
 // and the POST must also come from the page's own form (same origin and its nonce: see
 // core/handover_request.h), or it is refused with 403.
@@ -19,6 +20,7 @@
 #include "../common/monotonic_clock.h"
 #include "../common/json_string.h"
 #include "core/handover_request.h"
+#include "core/status_metrics.h"
 #include "core/status_report.h"
 #include "module_state.h"
 
@@ -108,10 +110,19 @@ int status_handler(request_rec* r) {
         const BoardData d = snapshot();
         const std::int64_t now = suite::monotonic_now();
         const bool json = r->args && std::strcmp(r->args, "json") == 0;
-        ap_set_content_type(r, json ? "application/json" : "text/html; charset=utf-8");
+        const suite::MetricsRequest metrics =
+            suite::metrics_request(r->args, apr_table_get(r->headers_in, "Accept"));
+        const suite::MetricsFormat format = suite::format_of(metrics);
+        ap_set_content_type(r, metrics != suite::MetricsRequest::kNone ? suite::metrics_content_type(format)
+                               : json ? "application/json"
+                                      : "text/html; charset=utf-8");
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+        apr_table_mergen(r->headers_out, "Vary", "Accept");
         if (r->header_only) return OK;
-        const std::string body = json ? render_json(d, now) : render_html(d, now);
+        const std::string body = metrics != suite::MetricsRequest::kNone
+                                     ? render_metrics(d, now, format)
+                                 : json ? render_json(d, now)
+                                        : render_html(d, now);
         ap_rwrite(body.data(), static_cast<int>(body.size()), r);
         return OK;
     } catch (...) {

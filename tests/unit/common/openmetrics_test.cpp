@@ -68,7 +68,8 @@ TEST_CASE("sample values: integers plain, fractions round trip, NaN and infiniti
     CHECK(suite::metric_value(0) == "0");
     CHECK(suite::metric_value(18446744073709.0) == "18446744073709");
     CHECK(suite::metric_value(-3) == "-3");
-    CHECK(std::stod(suite::metric_value(0.1)) == 0.1);
+    CHECK(suite::metric_value(0.1) == "0.1");
+    CHECK(std::stod(suite::metric_value(1.0 / 3)) == 1.0 / 3);
     CHECK(suite::metric_value(std::nan("")) == "NaN");
     CHECK(suite::metric_value(INFINITY) == "+Inf");
     CHECK(suite::metric_value(-INFINITY) == "-Inf");
