@@ -63,7 +63,8 @@ std::size_t utf8_sequence(std::string_view s) {
     if (c < 0x80) return 1;
     std::size_t n;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
     else if (c >= 0xE0 && c <= 0xEF) {
         n = 3;
         if (c == 0xE0) lo = 0xA0;
@@ -72,7 +73,8 @@ std::size_t utf8_sequence(std::string_view s) {
         n = 4;
         if (c == 0xF0) lo = 0x90;
         if (c == 0xF4) hi = 0x8F;
-    } else return 0;
+    } else
+        return 0;
     if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
     for (std::size_t i = 2; i < n; ++i)
         if (b(i) < 0x80 || b(i) > 0xBF) return 0;
@@ -86,9 +88,12 @@ std::string escape(std::string_view text, bool quotes) {
     out.reserve(text.size());
     while (!text.empty()) {
         const char c = text[0];
-        if (c == '\\') out += "\\\\";
-        else if (c == '\n') out += "\\n";
-        else if (c == '"' && quotes) out += "\\\"";
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else if (c == '"' && quotes)
+            out += "\\\"";
         else {
             const std::size_t n = utf8_sequence(text);
             if (n == 0) {
@@ -115,8 +120,10 @@ MetricsRequest metrics_request(const char* query, const char* accept) {
             const std::size_t comma = header.find(',');
             std::string_view type;
             const double q = media_range_q(header.substr(0, comma), &type);
-            if (iequals(type, "application/openmetrics-text")) openmetrics_q = std::max(openmetrics_q, q);
-            else if (iequals(type, "text/plain")) text_q = std::max(text_q, q);
+            if (iequals(type, "application/openmetrics-text"))
+                openmetrics_q = std::max(openmetrics_q, q);
+            else if (iequals(type, "text/plain"))
+                text_q = std::max(text_q, q);
             if (comma == std::string_view::npos) break;
             header.remove_prefix(comma + 1);
         }
@@ -137,7 +144,9 @@ const char* metrics_content_type(MetricsFormat format) {
                : "text/plain; version=0.0.4; charset=utf-8";
 }
 
-std::string escape_label_value(std::string_view value) { return escape(value, true); }
+std::string escape_label_value(std::string_view value) {
+    return escape(value, true);
+}
 
 std::string metric_value(double value) {
     if (std::isnan(value)) return "NaN";
@@ -162,12 +171,13 @@ void MetricsWriter::family(std::string_view name, MetricType type, std::string_v
     if (type == MetricType::kInfo) sample_name_ += "_info";
     // Prometheus text names the family by its samples' name; OpenMetrics by the bare name.
     const std::string family_name = openmetrics ? std::string(name) : sample_name_;
-    const char* type_name = type == MetricType::kCounter ? "counter"
+    const char* type_name = type == MetricType::kCounter               ? "counter"
                             : type == MetricType::kInfo && openmetrics ? "info"
                                                                        : "gauge";
     out_ += "# HELP " + family_name + " " + escape(help, openmetrics) + "\n";
     out_ += "# TYPE " + family_name + " " + type_name + "\n";
-    if (openmetrics && !unit.empty()) out_ += "# UNIT " + family_name + " " + std::string(unit) + "\n";
+    if (openmetrics && !unit.empty())
+        out_ += "# UNIT " + family_name + " " + std::string(unit) + "\n";
 }
 
 void MetricsWriter::sample(std::initializer_list<MetricLabel> labels, double value) {

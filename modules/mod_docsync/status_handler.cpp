@@ -1,5 +1,6 @@
 // `SetHandler docsync-status`: renders what the sync child last wrote to the status file,
-// as HTML or, with `?json`, as JSON.
+// as HTML, with `?json` as JSON, or with `?metrics` (or an OpenMetrics Accept header) as metrics
+// for a Prometheus scraper, the exports of this child included.
 // clang-format off
 #include <httpd.h>  // first: the other httpd headers need its types
 // clang-format on
@@ -13,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 #include "docsync_glue.h"
@@ -63,7 +65,16 @@ int status_handler(request_rec* r) {
     // The child runs as the parent's user: EPERM still proves it exists.
     bool running = pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
     std::string body;
-    if (wants_json(r->args)) {
+    const suite::MetricsRequest metrics =
+        suite::metrics_request(r->args, apr_table_get(r->headers_in, "Accept"));
+    apr_table_mergen(r->headers_out, "Vary", "Accept");
+    if (metrics != suite::MetricsRequest::kNone) {
+        const suite::MetricsFormat format = suite::format_of(metrics);
+        ap_set_content_type(r, suite::metrics_content_type(format));
+        DocsyncStatus status{std::move(sources), export_statuses(), running,
+                             static_cast<std::int64_t>(std::time(nullptr))};
+        body = render_metrics(status, format);
+    } else if (wants_json(r->args)) {
         ap_set_content_type(r, "application/json");
         body = render_status_json(sources, pid, running);
     } else {

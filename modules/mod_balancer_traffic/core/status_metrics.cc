@@ -98,19 +98,20 @@ std::string render_metrics(const std::vector<BalancerStatus>& balancers,
                   "The member's share of the balancer's window requests", "ratio",
                   [](const MemberStatus& m) { return m.report.request_share; });
     member_family(w, bs, "httpd_balancer_traffic_member_slow_start_ratio", MetricType::kGauge,
-                  "The slow-start factor applied to the member's weight, 1 when fully up",
-                  "ratio", [](const MemberStatus& m) { return m.report.slow_start; });
+                  "The slow-start factor applied to the member's weight, 1 when fully up", "ratio",
+                  [](const MemberStatus& m) { return m.report.slow_start; });
     const auto has_latency = [](const MemberStatus& m) { return m.report.latency_age_ns >= 0; };
-    member_family(w, bs, "httpd_balancer_traffic_member_latency_seconds", MetricType::kGauge,
-                  "bylatency's estimate of the member's time to first byte (peak EWMA); absent "
-                  "before its first sample",
-                  "seconds",
-                  [](const MemberStatus& m) { return m.report.latency_ns / kNanosPerSecond; },
-                  has_latency);
-    member_family(w, bs, "httpd_balancer_traffic_member_latency_sample_age_seconds",
-                  MetricType::kGauge, "Time since the member's last latency sample", "seconds",
-                  [](const MemberStatus& m) { return m.report.latency_age_ns / kNanosPerSecond; },
-                  has_latency);
+    member_family(
+        w, bs, "httpd_balancer_traffic_member_latency_seconds", MetricType::kGauge,
+        "bylatency's estimate of the member's time to first byte (peak EWMA); absent "
+        "before its first sample",
+        "seconds", [](const MemberStatus& m) { return m.report.latency_ns / kNanosPerSecond; },
+        has_latency);
+    member_family(
+        w, bs, "httpd_balancer_traffic_member_latency_sample_age_seconds", MetricType::kGauge,
+        "Time since the member's last latency sample", "seconds",
+        [](const MemberStatus& m) { return m.report.latency_age_ns / kNanosPerSecond; },
+        has_latency);
     return w.finish();
 }
 

@@ -46,7 +46,8 @@ void node_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now
     w.sample({{"node", node}}, static_cast<double>(d.transitions));
     w.family("httpd_ha_last_transition_age_seconds", MetricType::kGauge,
              "Time since this node's last state change; absent before the first", "seconds");
-    if (d.last_transition_ns) w.sample({{"node", node}}, seconds_since(d.last_transition_ns, now_ns));
+    if (d.last_transition_ns)
+        w.sample({{"node", node}}, seconds_since(d.last_transition_ns, now_ns));
     w.family("httpd_ha_heartbeats_sent", MetricType::kCounter, "Heartbeats this node sent");
     w.sample({{"node", node}}, static_cast<double>(d.sent));
     w.family("httpd_ha_heartbeats_accepted", MetricType::kCounter,
@@ -119,8 +120,9 @@ void address_families(suite::MetricsWriter& w, const BoardData& d) {
              "nodes it is the number of holders");
     for (std::uint32_t i = 0; i < count; ++i) {
         const BoardAddress& a = d.addresses[i];
-        w.sample({{"node", node}, {"address", text_of(a.text)}, {"interface", text_of(a.interface)}},
-                 a.held ? 1 : 0);
+        w.sample(
+            {{"node", node}, {"address", text_of(a.text)}, {"interface", text_of(a.interface)}},
+            a.held ? 1 : 0);
     }
 }
 

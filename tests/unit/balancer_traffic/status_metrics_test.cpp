@@ -58,8 +58,9 @@ TEST_CASE("balancer metrics carry the status report's numbers per member") {
     CHECK(has_line(page, "httpd_balancer_traffic_usable_members{balancer=\"balancer://web\"} 2"));
     CHECK(has_line(page, "httpd_balancer_traffic_window_seconds{balancer=\"balancer://web\"} " +
                              suite::metric_value(b.config.window.count() / 1e9)));
-    CHECK(has_line(page, "httpd_balancer_traffic_balancer_info{balancer=\"balancer://web\","
-                         "lbmethod=\"bytraffic\",managed=\"true\"} 1"));
+    CHECK(has_line(page,
+                   "httpd_balancer_traffic_balancer_info{balancer=\"balancer://web\","
+                   "lbmethod=\"bytraffic\",managed=\"true\"} 1"));
     CHECK(has_line(page, "# TYPE httpd_balancer_traffic_member_picks_total counter"));
     // bytraffic keeps no latency estimate: no sample rather than a made-up zero.
     CHECK(page.find("httpd_balancer_traffic_member_latency_seconds{") == std::string::npos);
@@ -69,11 +70,12 @@ TEST_CASE("an unusable member counts against the balancer's usable members") {
     FakeBalancer b({1, 1});
     b.inputs[0].usable = false;
     b.run(10, kSecond, [](int) { return 100; });
-    const std::string page = render_metrics({status_of(b, {"m0", "m1"})},
-                                            suite::MetricsFormat::kPrometheusText);
+    const std::string page =
+        render_metrics({status_of(b, {"m0", "m1"})}, suite::MetricsFormat::kPrometheusText);
     CHECK(has_line(page, "httpd_balancer_traffic_usable_members{balancer=\"balancer://web\"} 1"));
-    CHECK(has_line(page, "httpd_balancer_traffic_member_usable{balancer=\"balancer://web\","
-                         "member=\"m0\"} 0"));
+    CHECK(has_line(page,
+                   "httpd_balancer_traffic_member_usable{balancer=\"balancer://web\","
+                   "member=\"m0\"} 0"));
 }
 
 TEST_CASE("bylatency members show their latency estimate in seconds") {
@@ -87,9 +89,10 @@ TEST_CASE("bylatency members show their latency estimate in seconds") {
     BalancerStatus s = status_of(b, {"fast", "slow"});
     s.lbmethod = "bylatency";
     const std::string page = render_metrics({s}, suite::MetricsFormat::kOpenMetrics);
-    CHECK(has_line(page, "httpd_balancer_traffic_member_latency_seconds{balancer=\"balancer://"
-                         "web\",member=\"slow\"} " +
-                             suite::metric_value(s.members[1].report.latency_ns / 1e9)));
+    CHECK(has_line(page,
+                   "httpd_balancer_traffic_member_latency_seconds{balancer=\"balancer://"
+                   "web\",member=\"slow\"} " +
+                       suite::metric_value(s.members[1].report.latency_ns / 1e9)));
     CHECK(s.members[1].report.latency_ns / 1e9 == Approx(0.020).epsilon(0.3));
     CHECK(has_line(page, "# UNIT httpd_balancer_traffic_member_latency_seconds seconds"));
     CHECK(has_line(page, "# TYPE httpd_balancer_traffic_member_picks counter"));
@@ -103,8 +106,9 @@ TEST_CASE("balancer and member names with quotes, backslashes and newlines are e
     BalancerStatus s = status_of(b, {"http://x/\"q\"\\b\nc"});
     s.name = "balancer://a\\\"b";
     const std::string page = render_metrics({s}, suite::MetricsFormat::kPrometheusText);
-    CHECK(has_line(page, "httpd_balancer_traffic_member_usable{balancer=\"balancer://a\\\\\\\"b\","
-                         "member=\"http://x/\\\"q\\\"\\\\b\\nc\"} 1"));
+    CHECK(has_line(page,
+                   "httpd_balancer_traffic_member_usable{balancer=\"balancer://a\\\\\\\"b\","
+                   "member=\"http://x/\\\"q\\\"\\\\b\\nc\"} 1"));
 }
 
 TEST_CASE("a balancer not managed by the module lists only its info and usable members") {
@@ -114,7 +118,8 @@ TEST_CASE("a balancer not managed by the module lists only its info and usable m
     s.members.push_back({"http://z", {}, 1, true, 5});
     const std::string page = render_metrics({s}, suite::MetricsFormat::kPrometheusText);
     CHECK(has_line(page, "httpd_balancer_traffic_usable_members{balancer=\"balancer://other\"} 1"));
-    CHECK(has_line(page, "httpd_balancer_traffic_balancer_info{balancer=\"balancer://other\","
-                         "lbmethod=\"byrequests\",managed=\"false\"} 1"));
+    CHECK(has_line(page,
+                   "httpd_balancer_traffic_balancer_info{balancer=\"balancer://other\","
+                   "lbmethod=\"byrequests\",managed=\"false\"} 1"));
     CHECK(page.find("member=\"http://z\"") == std::string::npos);
 }

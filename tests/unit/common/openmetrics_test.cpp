@@ -60,8 +60,9 @@ TEST_CASE("info families are gauges named _info in the Prometheus text format") 
     MetricsWriter w(MetricsFormat::kPrometheusText);
     w.family("httpd_x_build", MetricType::kInfo, "Build");
     w.sample(1);
-    CHECK(w.finish() == "# HELP httpd_x_build_info Build\n# TYPE httpd_x_build_info gauge\n"
-                        "httpd_x_build_info 1\n");
+    CHECK(w.finish() ==
+          "# HELP httpd_x_build_info Build\n# TYPE httpd_x_build_info gauge\n"
+          "httpd_x_build_info 1\n");
 }
 
 TEST_CASE("sample values: integers plain, fractions round trip, NaN and infinities spelled") {
@@ -82,10 +83,8 @@ TEST_CASE("?metrics asks for the Prometheus text format, OpenMetrics in Accept f
     CHECK(metrics_request("metricsx", nullptr) == MetricsRequest::kNone);
     CHECK(metrics_request("metrics", nullptr) == MetricsRequest::kPrometheusText);
     CHECK(metrics_request("metrics=", nullptr) == MetricsRequest::kPrometheusText);
-    CHECK(metrics_request("a=1&metrics", "text/html,*/*;q=0.8") ==
-          MetricsRequest::kPrometheusText);
-    CHECK(metrics_request(nullptr, "application/openmetrics-text") ==
-          MetricsRequest::kOpenMetrics);
+    CHECK(metrics_request("a=1&metrics", "text/html,*/*;q=0.8") == MetricsRequest::kPrometheusText);
+    CHECK(metrics_request(nullptr, "application/openmetrics-text") == MetricsRequest::kOpenMetrics);
     // What Prometheus 2.x sends.
     CHECK(metrics_request("metrics=",
                           "application/openmetrics-text;version=1.0.0,application/"

@@ -61,20 +61,25 @@ TEST_CASE("HA metrics show the board: one-hot state, priorities, counters, peers
     CHECK(has_line(page, "httpd_ha_heartbeats_sent_total{node=\"alpha\"} 1234"));
     CHECK(has_line(page, "httpd_ha_heartbeats_accepted_total{node=\"alpha\"} 1200"));
     CHECK(has_line(page, "httpd_ha_heartbeats_dropped_total{node=\"alpha\",reason=\"bad_mac\"} 4"));
-    CHECK(has_line(page, "httpd_ha_heartbeats_dropped_total{node=\"alpha\",reason=\"replayed\"} 2"));
+    CHECK(
+        has_line(page, "httpd_ha_heartbeats_dropped_total{node=\"alpha\",reason=\"replayed\"} 2"));
     CHECK(has_line(page,
                    "httpd_ha_heartbeats_dropped_total{node=\"alpha\",reason=\"wrong_size\"} 0"));
     CHECK(has_line(page, "httpd_ha_heartbeat_interval_seconds{node=\"alpha\"} 0.1"));
-    CHECK(has_line(page, "httpd_ha_peer_last_seen_age_seconds{peer=\"9\",address=\"10.231.0.2:"
-                         "694\"} 0.25"));
-    CHECK(has_line(page, "httpd_ha_peer_state{peer=\"9\",address=\"10.231.0.2:694\",state="
-                         "\"BACKUP\"} 1"));
+    CHECK(has_line(page,
+                   "httpd_ha_peer_last_seen_age_seconds{peer=\"9\",address=\"10.231.0.2:"
+                   "694\"} 0.25"));
+    CHECK(has_line(page,
+                   "httpd_ha_peer_state{peer=\"9\",address=\"10.231.0.2:694\",state="
+                   "\"BACKUP\"} 1"));
     CHECK(has_line(page, "httpd_ha_peer_live{peer=\"9\",address=\"10.231.0.2:694\"} 1"));
     CHECK(has_line(page, "httpd_ha_peer_priority{peer=\"9\",address=\"10.231.0.2:694\"} 100"));
-    CHECK(has_line(page, "httpd_ha_address_held{node=\"alpha\",address=\"10.231.0.100/24\","
-                         "interface=\"eth0\"} 1"));
-    CHECK(has_line(page, "httpd_ha_address_held{node=\"alpha\",address=\"10.231.0.101/24\","
-                         "interface=\"eth0\"} 0"));
+    CHECK(has_line(page,
+                   "httpd_ha_address_held{node=\"alpha\",address=\"10.231.0.100/24\","
+                   "interface=\"eth0\"} 1"));
+    CHECK(has_line(page,
+                   "httpd_ha_address_held{node=\"alpha\",address=\"10.231.0.101/24\","
+                   "interface=\"eth0\"} 0"));
     CHECK(has_line(page, "httpd_ha_board_age_seconds{node=\"alpha\"} 0.05"));
     CHECK(has_line(page, "# TYPE httpd_ha_transitions_total counter"));
 }
