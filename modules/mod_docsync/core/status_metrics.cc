@@ -107,8 +107,9 @@ void export_families(suite::MetricsWriter& w, const std::vector<ExportStatus>& e
 std::string render_metrics(const DocsyncStatus& status, suite::MetricsFormat format) {
     suite::MetricsWriter w(format);
     w.family("httpd_docsync_sync_process_running", MetricType::kGauge,
-             "1 if the sync process that runs the sources is alive, else 0");
-    w.sample(status.sync_process_running ? 1 : 0);
+             "1 if the sync process that runs the sources is alive, else 0; absent without a "
+             "DocSyncSource");
+    if (!status.sources.empty()) w.sample(status.sync_process_running ? 1 : 0);
     source_families(w, status);
     export_families(w, status.exports);
     return w.finish();

@@ -61,6 +61,10 @@ TEST_CASE("docsync metrics carry each source's status and each export's manifest
     CHECK(has_line(page, "httpd_docsync_export_long_polls_waiting{export=\"conf\"} 0"));
     // An export not scanned yet has no manifest to measure.
     CHECK(page.find("httpd_docsync_export_manifest_bytes{export=\"conf\"}") == std::string::npos);
+    // A primary without sources runs no sync process, and that is no failure.
+    const std::string primary =
+        render_metrics({{}, st.exports, false, 0}, suite::MetricsFormat::kPrometheusText);
+    CHECK(primary.find("\nhttpd_docsync_sync_process_running ") == std::string::npos);
 }
 
 TEST_CASE("failures count by result and leave the copy behind since it last matched") {
