@@ -125,8 +125,11 @@ std::string render_metrics(const std::vector<proxy_balancer*>& balancers,
         if (!binding) {
             for (int i = 0; i < balancer->workers->nelts; ++i) {
                 const proxy_worker* w = APR_ARRAY_IDX(balancer->workers, i, proxy_worker*);
-                b.members.push_back({member_name(w), {}, w->s->lbfactor / 100.0,
-                                     PROXY_WORKER_IS_USABLE(w) != 0, w->s->elected});
+                b.members.push_back({member_name(w),
+                                     {},
+                                     w->s->lbfactor / 100.0,
+                                     PROXY_WORKER_IS_USABLE(w) != 0,
+                                     w->s->elected});
             }
             continue;
         }

@@ -11,13 +11,12 @@
 #include <httpd.h>  // first: the other httpd headers need its types
 // clang-format on
 #include <ap_mpm.h>
+#include <apr_shm.h>
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
-
-#include <apr_shm.h>
 
 #include <atomic>
 #include <charconv>
@@ -348,8 +347,8 @@ int export_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* config) {
     g_waiting = nullptr;
     if (config->exports.empty()) return OK;
     apr_shm_t* waiting = nullptr;
-    apr_status_t wrv = apr_shm_create(&waiting, sizeof(WaitCounter) * config->exports.size(),
-                                      nullptr, pconf);
+    apr_status_t wrv =
+        apr_shm_create(&waiting, sizeof(WaitCounter) * config->exports.size(), nullptr, pconf);
     if (wrv == APR_SUCCESS) {
         auto* counters = static_cast<WaitCounter*>(apr_shm_baseaddr_get(waiting));
         for (std::size_t i = 0; i < config->exports.size(); ++i) new (&counters[i]) WaitCounter(0);

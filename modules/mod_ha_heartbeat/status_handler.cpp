@@ -17,8 +17,8 @@
 #include <string>
 #include <thread>
 
-#include "../common/monotonic_clock.h"
 #include "../common/json_string.h"
+#include "../common/monotonic_clock.h"
 #include "core/handover_request.h"
 #include "core/status_metrics.h"
 #include "core/status_report.h"
@@ -113,7 +113,8 @@ int status_handler(request_rec* r) {
         const suite::MetricsRequest metrics =
             suite::metrics_request(r->args, apr_table_get(r->headers_in, "Accept"));
         const suite::MetricsFormat format = suite::format_of(metrics);
-        ap_set_content_type(r, metrics != suite::MetricsRequest::kNone ? suite::metrics_content_type(format)
+        ap_set_content_type(r, metrics != suite::MetricsRequest::kNone
+                                   ? suite::metrics_content_type(format)
                                : json ? "application/json"
                                       : "text/html; charset=utf-8");
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");

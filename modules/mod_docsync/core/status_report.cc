@@ -151,11 +151,16 @@ void note_sync_event(SourceStatus& s, std::int64_t unix_time, const std::string&
 }
 
 void count_failure(SourceStatus& s, std::int64_t unix_time) {
-    if (s.result == "auth-failed") ++s.failures_auth_failed;
-    else if (s.result == "stale-version") ++s.failures_stale_version;
-    else if (s.result == "refused") ++s.failures_refused;
-    else if (s.result == "config-rejected") ++s.failures_config_rejected;
-    else ++s.failures_error;
+    if (s.result == "auth-failed")
+        ++s.failures_auth_failed;
+    else if (s.result == "stale-version")
+        ++s.failures_stale_version;
+    else if (s.result == "refused")
+        ++s.failures_refused;
+    else if (s.result == "config-rejected")
+        ++s.failures_config_rejected;
+    else
+        ++s.failures_error;
     if (s.result != "stale-version") mark_behind(s, unix_time);
 }
 
