@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "json_string.h"
+
 namespace suite {
 namespace {
 
@@ -55,32 +57,6 @@ bool query_has_metrics(std::string_view query) {
     return false;
 }
 
-// Length of the well-formed UTF-8 sequence at s[0], or 0 if it is not one (RFC 3629: no
-// overlong forms, no surrogates, nothing above U+10FFFF).
-std::size_t utf8_sequence(std::string_view s) {
-    const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-    const unsigned char c = b(0);
-    if (c < 0x80) return 1;
-    std::size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else
-        return 0;
-    if (s.size() < n || b(1) < lo || b(1) > hi) return 0;
-    for (std::size_t i = 2; i < n; ++i)
-        if (b(i) < 0x80 || b(i) > 0xBF) return 0;
-    return n;
-}
-
 // Escapes backslash and line feed, and double quotes when `quotes` (label values; help text
 // in OpenMetrics); bytes that are not UTF-8 become U+FFFD.
 std::string escape(std::string_view text, bool quotes) {
@@ -95,7 +71,8 @@ std::string escape(std::string_view text, bool quotes) {
         else if (c == '"' && quotes)
             out += "\\\"";
         else {
-            const std::size_t n = utf8_sequence(text);
+            const std::size_t n =
+                static_cast<unsigned char>(c) < 0x80 ? 1 : utf8_sequence_length(text);
             if (n == 0) {
                 out += "\xEF\xBF\xBD";
                 text.remove_prefix(1);

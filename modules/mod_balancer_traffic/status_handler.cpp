@@ -1,7 +1,9 @@
 // SetHandler balancer-traffic-status: per balancer and member, the loadfactor, state, windowed
 // bytes and requests and the current share against the target share. HTML for people,
 // ?json for monitoring, ?metrics (or an OpenMetrics Accept) for a Prometheus scraper.
-#include <httpd.h>
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
 #include <apr_strings.h>
 #include <http_protocol.h>
 #include <http_request.h>
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/httpd_glue.h"
 #include "../common/json_string.h"
 #include "../common/monotonic_clock.h"
 #include "balancer_binding.h"
@@ -282,17 +285,10 @@ int balancer_traffic_status_handler(request_rec* r) {
     }
     const bool json = r->args && (!strcmp(r->args, "json") || !strncmp(r->args, "json&", 5));
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    const suite::MetricsRequest metrics =
-        suite::metrics_request(r->args, apr_table_get(r->headers_in, "Accept"));
-    apr_table_mergen(r->headers_out, "Vary", "Accept");
-    if (metrics != suite::MetricsRequest::kNone) {
-        const suite::MetricsFormat format = suite::format_of(metrics);
-        ap_set_content_type(r, suite::metrics_content_type(format));
-        if (r->header_only) return OK;
-        const std::string body = render_metrics(balancers, format, r->server);
-        ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+    if (suite::answer_metrics(r, [&](suite::MetricsFormat format) {
+            return render_metrics(balancers, format, r->server);
+        }))
         return OK;
-    }
     if (r->header_only) return OK;
     if (json) render_json(r, balancers);
     else render_html(r, balancers);

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <string>
 
+#include "../common/httpd_glue.h"
 #include "docsync_glue.h"
 #include "safe_fs.h"
 #include "status_report.h"
@@ -65,16 +66,13 @@ int status_handler(request_rec* r) {
     // The child runs as the parent's user: EPERM still proves it exists.
     bool running = pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
     std::string body;
-    const suite::MetricsRequest metrics =
-        suite::metrics_request(r->args, apr_table_get(r->headers_in, "Accept"));
-    apr_table_mergen(r->headers_out, "Vary", "Accept");
-    if (metrics != suite::MetricsRequest::kNone) {
-        const suite::MetricsFormat format = suite::format_of(metrics);
-        ap_set_content_type(r, suite::metrics_content_type(format));
-        DocsyncStatus status{std::move(sources), export_statuses(), running,
-                             static_cast<std::int64_t>(std::time(nullptr))};
-        body = render_metrics(status, format);
-    } else if (wants_json(r->args)) {
+    if (suite::answer_metrics(r, [&](suite::MetricsFormat format) {
+            DocsyncStatus status{std::move(sources), export_statuses(), running,
+                                 static_cast<std::int64_t>(std::time(nullptr))};
+            return render_metrics(status, format);
+        }))
+        return OK;
+    if (wants_json(r->args)) {
         ap_set_content_type(r, "application/json");
         body = render_status_json(sources, pid, running);
     } else {

@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "../common/httpd_glue.h"
 #include "../common/json_string.h"
 #include "../common/monotonic_clock.h"
 #include "core/handover_request.h"
@@ -109,21 +110,14 @@ int status_handler(request_rec* r) {
         }
         const BoardData d = snapshot();
         const std::int64_t now = suite::monotonic_now();
+        if (suite::answer_metrics(
+                r, [&](suite::MetricsFormat format) { return render_metrics(d, now, format); }))
+            return OK;
         const bool json = r->args && std::strcmp(r->args, "json") == 0;
-        const suite::MetricsRequest metrics =
-            suite::metrics_request(r->args, apr_table_get(r->headers_in, "Accept"));
-        const suite::MetricsFormat format = suite::format_of(metrics);
-        ap_set_content_type(r, metrics != suite::MetricsRequest::kNone
-                                   ? suite::metrics_content_type(format)
-                               : json ? "application/json"
-                                      : "text/html; charset=utf-8");
+        ap_set_content_type(r, json ? "application/json" : "text/html; charset=utf-8");
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-        apr_table_mergen(r->headers_out, "Vary", "Accept");
         if (r->header_only) return OK;
-        const std::string body = metrics != suite::MetricsRequest::kNone
-                                     ? render_metrics(d, now, format)
-                                 : json ? render_json(d, now)
-                                        : render_html(d, now);
+        const std::string body = json ? render_json(d, now) : render_html(d, now);
         ap_rwrite(body.data(), static_cast<int>(body.size()), r);
         return OK;
     } catch (...) {
