@@ -188,6 +188,13 @@ class MetricsScrapedByPrometheus(unittest.TestCase):
                     # The JSON and HTML pages stay as they were.
                     self.assertEqual(fetch(port, path + "?json")[1], "application/json")
                     self.assertIn("text/html", fetch(port, path)[1])
+        # HEAD answers the headers only; caches learn that the answer depends on Accept.
+        req = urllib.request.Request(f"http://127.0.0.1:{ports['p']}/ha-status?metrics",
+                                     method="HEAD")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            self.assertEqual((resp.status, resp.headers.get("Content-Type"), resp.read()),
+                             (200, TEXT_TYPE, b""))
+            self.assertIn("Accept", resp.headers.get("Vary", ""))
         _, _, ha = fetch(ports["p"], "/ha-status?metrics")
         self.assertIn('httpd_ha_state{node="p",state="MASTER"} 1\n', ha)
         if os.environ.get("SUITE_SHOW_METRICS") == "1":  # to read the pages
