@@ -20,9 +20,13 @@ void record_latency(const SchedulerConfig& config, MemberState& st, MonoNanos sa
     const double sample = static_cast<double>(std::max<MonoNanos>(sample_ns, 1));
     double estimate = sample;
     if (has_latency(st)) {
-        const double elapsed = static_cast<double>(std::max<MonoNanos>(0, now - st.latency_at));
         const double decay =
             static_cast<double>(std::max<std::int64_t>(1, config.latency_decay.count()));
+        double elapsed = static_cast<double>(std::max<MonoNanos>(0, now - st.latency_at));
+        // A degraded member's answers are its probes, a few per decay time: each stands for
+        // the whole decay time, so a few fast ones in a row bring it back (and one fluke does
+        // not), instead of the estimate crawling down over several decay times.
+        if (st.flags & kDegraded) elapsed = std::max(elapsed, decay);
         const double keep = weight_kept(elapsed / decay);
         estimate = st.latency_ns * keep + sample * (1.0 - keep);
         if (failed) estimate = std::max(estimate, st.latency_ns);
