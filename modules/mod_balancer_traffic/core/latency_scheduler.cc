@@ -1,5 +1,6 @@
 #include "latency_scheduler.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "forward_decay.h"
@@ -39,9 +40,12 @@ void classify(MemberState& st, double degraded_above, double recovered_at) {
         st.flags &= ~kDegraded;
 }
 
+// The interval runs from the later of the last probe and the last answer, so a slow probe's own
+// time does not count toward the next one.
 bool probe_due(const MemberState& st, MonoNanos now, MonoNanos interval) {
-    // A probe time ahead of the clock (a restored state) must not block probing for ever.
-    return st.inflight == 0 && (now - st.probe_at >= interval || st.probe_at > now);
+    const MonoNanos last = std::max(st.probe_at, st.latency_at);
+    // A time ahead of the clock (a restored state) must not block probing for ever.
+    return st.inflight == 0 && (now - last >= interval || last > now);
 }
 
 // Least requests in flight (this one included) per unit of effective weight, over every

@@ -2,11 +2,11 @@
 // the fastest member's share the traffic by least requests in flight per effective weight
 // (which by Little's law also gives a somewhat slower member proportionally less); a member
 // whose estimate rises far above the fastest is degraded and only probed, one request at a
-// time at most every quarter decay time, until its estimate comes back near the pack. Equal
-// members therefore split as evenly as least-connections does, whatever the noise in their
-// estimates; a slowed member's answers hardly reach the tail; a recovered one rejoins without
-// a catch-up burst (nothing is owed for the time it was degraded). Eligibility, slow start and
-// the adoption of new members are bytraffic's (member_bookkeeping.h). See
+// time, a quarter decay time after the previous one was answered, until its estimate comes back
+// near the pack. Equal members therefore split as evenly as least-connections does, whatever the
+// noise in their estimates; a slowed member's answers hardly reach the tail; a recovered one
+// rejoins without a catch-up burst (nothing is owed for the time it was degraded). Eligibility,
+// slow start and the adoption of new members are bytraffic's (member_bookkeeping.h). See
 // latency_scheduler.cc for the invariant.
 #pragma once
 
@@ -22,9 +22,9 @@ constexpr double kDegradedAbove = 3.0;
 // ...and back in the pack once it is at most this many times it (hysteresis: an estimate
 // hovering near one threshold does not flip the member in and out).
 constexpr double kRecoveredAtOrBelow = 2.0;
-// A degraded member gets at most one probe per latency_decay / kProbesPerDecay, and only with
-// nothing in flight: its estimate stays current (never stale) at a cost of a handful of
-// requests per second.
+// A degraded member gets a probe only with nothing in flight and once latency_decay /
+// kProbesPerDecay has passed since its last probe and its last answer: its estimate stays
+// current (never stale) at a cost of a handful of requests per second.
 constexpr int kProbesPerDecay = 4;
 
 class LatencyScheduler {
