@@ -49,8 +49,7 @@ bool probe_due(const MemberState& st, MonoNanos now, MonoNanos interval) {
 }
 
 // Least requests in flight (this one included) per unit of effective weight, over every
-// eligible member: when every member is degraded-and-not-due or awaiting an answer (all
-// members cold, or all hung), the request still goes somewhere, spread by weight.
+// eligible member, degraded or not.
 int least_loaded(BalancerView view, std::size_t count) {
     int best = -1;
     for (std::size_t i = 0; i < count; ++i) {
@@ -78,7 +77,9 @@ void record_pick(BalancerView view, std::size_t slot, double scale, bool in_flig
 // member without a current estimate holds at most one; every other eligible member competes by
 // (in flight + 1) / effective weight, ties going round the members in turn (the scan starts one
 // further on at each pick), so nothing but what is in flight now decides: no debt, no credit.
-// Only when nobody can take the request under these rules does least_loaded() ignore them.
+// When these rules would leave more than kMostSetAside of the eligible weight out (nobody has
+// answered yet, or most members stall at once, as on an overloaded machine), least_loaded()
+// ignores them: the few members left would be overrun.
 int LatencyScheduler::pick(const SchedulerConfig& config, BalancerView view,
                            const MemberInput* inputs, std::size_t count, MonoNanos now) {
     const RefreshResult refreshed = begin_pick(config, view, inputs, count, now);
@@ -91,7 +92,7 @@ int LatencyScheduler::pick(const SchedulerConfig& config, BalancerView view,
     const double recovered_at = kRecoveredAtOrBelow * fastest;
     const MonoNanos probe_interval = config.latency_decay.count() / kProbesPerDecay;
     int best = -1, probe = -1;
-    double best_queued = 0, best_weight = 1;
+    double best_queued = 0, best_weight = 1, weight = 0, set_aside = 0;
     const std::size_t start = static_cast<std::size_t>(view.header->picks_total % count);
     for (std::size_t k = 0, i = start; k < count; ++k, i = i + 1 == count ? 0 : i + 1) {
         MemberState& st = view.members[i];
@@ -99,11 +100,16 @@ int LatencyScheduler::pick(const SchedulerConfig& config, BalancerView view,
         st.flags = candidate ? (st.flags | kWasCandidate) : (st.flags & ~kWasCandidate);
         if (!candidate) continue;
         classify(st, degraded_above, recovered_at);
+        weight += st.weight_seen;
         if (st.flags & kDegraded) {
             if (probe < 0 && probe_due(st, now, probe_interval)) probe = static_cast<int>(i);
+            set_aside += st.weight_seen;
             continue;
         }
-        if (awaits_answer(config, st, now)) continue;
+        if (awaits_answer(config, st, now)) {
+            set_aside += st.weight_seen;
+            continue;
+        }
         const double queued = st.inflight + 1.0;
         if (best < 0 || queued * best_weight < best_queued * st.weight_seen) {
             best = static_cast<int>(i);
@@ -111,6 +117,7 @@ int LatencyScheduler::pick(const SchedulerConfig& config, BalancerView view,
             best_weight = st.weight_seen;
         }
     }
+    if (set_aside > kMostSetAside * weight) probe = best = -1;
     const int chosen = probe >= 0 ? probe : best >= 0 ? best : least_loaded(view, count);
     if (probe >= 0) view.members[probe].probe_at = now;
     record_pick(view, static_cast<std::size_t>(chosen), decay_scale(config, *view.header, now),

@@ -27,6 +27,12 @@ constexpr double kRecoveredAtOrBelow = 2.0;
 // current (never stale) at a cost of a handful of requests per second.
 constexpr int kProbesPerDecay = 4;
 
+// Degraded members and members awaiting a first answer are set aside only while they hold at
+// most this part of the eligible weight; beyond it every eligible member competes by requests
+// in flight (Envoy's max_ejection_percent guards against the same: when most of a pool looks
+// bad at once, the pool or the measurement is the problem, and the rest would be overrun).
+constexpr double kMostSetAside = 0.5;
+
 class LatencyScheduler {
   public:
     // Returns the slot of the chosen member, or -1 if no member is eligible.

@@ -198,6 +198,20 @@ TEST_CASE("bylatency: a degraded member gets only probes, enough to keep its est
     CHECK(b.state(1).latency_ns == Approx(static_cast<double>(kSlow)).epsilon(0.25));
 }
 
+TEST_CASE("bylatency: when most of the pool slows down at once, the rest is not overrun") {
+    FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 30, {kFast, kFast, kFast});
+    sim.run_for(2 * kSecond);
+    sim.latency[1] = sim.latency[2] = kSlow;
+    sim.run_for(1 * kSecond);
+    b.reset_counts();
+    sim.run_for(2 * kSecond);
+    // Setting two thirds of the weight aside would leave one member all 30 clients; instead
+    // all compete by requests in flight: ten each, answered 10x slower by the two.
+    CHECK(b.request_share(1) + b.request_share(2) == Approx(2.0 / 12).margin(0.05));
+    CHECK(b.state(1).inflight + b.state(2).inflight > 10);
+}
+
 TEST_CASE("bylatency: a member a little slower stays in the pack with proportionally less") {
     FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
     Simulation sim(b, 30, {kFast, kFast, kFast + kFast / 2});
