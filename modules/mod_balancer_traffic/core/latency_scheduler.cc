@@ -31,13 +31,21 @@ double fastest_estimate(const SchedulerConfig& config, BalancerView view, std::s
     return fastest;
 }
 
-// Sets or clears kDegraded with hysteresis against the fastest estimate.
+// Sets or clears kDegraded with hysteresis against the fastest estimate. A degraded member is
+// readmitted only once its own estimate has also come down to kRecoveredFromPeak of the highest
+// it reached while degraded: a stall that slows the whole pack for a moment (a busy machine)
+// raises the fastest estimate, and must not by itself let a slow member back in.
 void classify(MemberState& st, double degraded_above, double recovered_at) {
     if (!has_latency(st)) return;
-    if (st.latency_ns > degraded_above)
+    if (st.flags & kDegraded) {
+        st.degraded_peak_ns = std::max(st.degraded_peak_ns, st.latency_ns);
+        if (st.latency_ns <= recovered_at &&
+            st.latency_ns <= kRecoveredFromPeak * st.degraded_peak_ns)
+            st.flags &= ~kDegraded;
+    } else if (st.latency_ns > degraded_above) {
         st.flags |= kDegraded;
-    else if (st.latency_ns <= recovered_at)
-        st.flags &= ~kDegraded;
+        st.degraded_peak_ns = st.latency_ns;
+    }
 }
 
 // The interval runs from the later of the last probe and the last answer, so a slow probe's own

@@ -22,6 +22,8 @@ constexpr double kDegradedAbove = 3.0;
 // ...and back in the pack once it is at most this many times it (hysteresis: an estimate
 // hovering near one threshold does not flip the member in and out).
 constexpr double kRecoveredAtOrBelow = 2.0;
+// ...and its own estimate is at most this part of the highest it had while degraded.
+constexpr double kRecoveredFromPeak = 0.5;
 // A degraded member gets a probe only with nothing in flight and once latency_decay /
 // kProbesPerDecay has passed since its last probe and its last answer: its estimate stays
 // current (never stale) at a cost of a handful of requests per second.

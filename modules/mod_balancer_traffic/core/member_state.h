@@ -51,10 +51,12 @@ struct MemberState {
     std::uint64_t bytes_total;
     std::uint32_t inflight;
     // bylatency (latency_estimate.h): the moving average of time to first byte as of the last
-    // sample, and when that sample came; when the member, if degraded, was last probed.
+    // sample, and when that sample came; when the member, if degraded, was last probed, and the
+    // highest estimate it had while degraded (latency_scheduler.cc).
     double latency_ns;
     MonoNanos latency_at;
     MonoNanos probe_at;
+    double degraded_peak_ns;
 };
 
 struct BalancerHeader {

@@ -212,6 +212,22 @@ TEST_CASE("bylatency: when most of the pool slows down at once, the rest is not 
     CHECK(b.state(1).inflight + b.state(2).inflight > 10);
 }
 
+TEST_CASE("bylatency: the pack slowing for a while does not let a degraded member back in") {
+    FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 30, {kFast, kFast, kFast});
+    sim.run_for(2 * kSecond);
+    sim.latency[1] = kSlow;
+    sim.run_for(2 * kSecond);
+    REQUIRE(b.state(1).flags & kDegraded);
+    // The others slow to 6x (a busy machine): the slow member is now within 2x of the fastest,
+    // but its own estimate has not come down.
+    sim.latency[0] = sim.latency[2] = 6 * kFast;
+    b.reset_counts();
+    sim.run_for(2 * kSecond);
+    CHECK(b.state(1).flags & kDegraded);
+    CHECK(b.request_share(1) < 0.03);
+}
+
 TEST_CASE("bylatency: a member a little slower stays in the pack with proportionally less") {
     FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
     Simulation sim(b, 30, {kFast, kFast, kFast + kFast / 2});
