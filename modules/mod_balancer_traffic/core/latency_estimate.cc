@@ -13,6 +13,12 @@ double weight_kept(double x) {
     return 1.0 / (1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0))));
 }
 
+// An answer after a long silence weighs for at most this part of a decay time: the answers a
+// member held through a stall (a busy machine deschedules a backend for a few hundred ms) then
+// move its estimate a few per cent, not most of the way to the stall, while a member that
+// really slowed down crosses the degraded threshold after a few rounds of slow answers.
+constexpr double kMostDecayPerAnswer = 1.0 / 32;
+
 }  // namespace
 
 void record_latency(const SchedulerConfig& config, MemberState& st, MonoNanos sample_ns,
@@ -22,11 +28,12 @@ void record_latency(const SchedulerConfig& config, MemberState& st, MonoNanos sa
     if (has_latency(st)) {
         const double decay =
             static_cast<double>(std::max<std::int64_t>(1, config.latency_decay.count()));
-        double elapsed = static_cast<double>(std::max<MonoNanos>(0, now - st.latency_at));
+        double elapsed = std::min(static_cast<double>(std::max<MonoNanos>(0, now - st.latency_at)),
+                                  kMostDecayPerAnswer * decay);
         // A degraded member's answers are its probes, a few per decay time: each stands for
         // the whole decay time, so a few fast ones in a row bring it back (and one fluke does
         // not), instead of the estimate crawling down over several decay times.
-        if (st.flags & kDegraded) elapsed = std::max(elapsed, decay);
+        if (st.flags & kDegraded) elapsed = decay;
         const double keep = weight_kept(elapsed / decay);
         estimate = st.latency_ns * keep + sample * (1.0 - keep);
         if (failed) estimate = std::max(estimate, st.latency_ns);

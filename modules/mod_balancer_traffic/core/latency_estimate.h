@@ -1,10 +1,11 @@
 // bylatency's per-member response-time estimate: an exponentially weighted moving average of the
 // time to the first byte of the backend's response, with the time constant
 // SchedulerConfig::latency_decay. Each sample is weighted by the time since the member's
-// previous sample, not counted as one of n, so a member that gets few requests (a probed one)
-// learns as fast per second as a busy one, and a burst of answers that arrive together (the
-// requests a member held while it stalled) moves the estimate like one answer. A degraded
-// member's answers are probes, each weighted as a whole decay time (latency_scheduler.h).
+// previous sample, not counted as one of n, so a burst of answers that arrive together (the
+// requests a member held while it stalled) moves the estimate like one answer; and no answer
+// weighs for more than 1/32 of the decay time, so a long silence does not hand one
+// answer the whole estimate. A degraded member's answers are probes, each weighted as a whole
+// decay time (latency_scheduler.h).
 //
 // There is no peak rule (Finagle's peak EWMA jumps to any higher sample): on a busy machine a
 // single late answer would then make a healthy member look degraded. A member that really
