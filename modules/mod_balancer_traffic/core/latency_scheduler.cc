@@ -81,8 +81,9 @@ void record_pick(BalancerView view, std::size_t slot, double scale, bool in_flig
 }  // namespace
 
 // Invariant: a degraded member (estimate > kDegradedAbove x the fastest, until it is back at
-// kRecoveredAtOrBelow x) holds at most one request, sent at most once per probe interval; a
-// member without a current estimate holds at most one; every other eligible member competes by
+// kRecoveredAtOrBelow x) gets a request only with none in flight, at most once per probe
+// interval; a member holding requests without a current estimate gets no more (a new member
+// thus holds one until it answers); every other eligible member competes by
 // (in flight + 1) / effective weight, ties going round the members in turn (the scan starts one
 // further on at each pick), so nothing but what is in flight now decides: no debt, no credit.
 // When these rules would leave more than kMostSetAside of the eligible weight out (nobody has
