@@ -146,6 +146,13 @@ constexpr MonoNanos kSlow = 10 * kFast;
 
 }  // namespace
 
+// Two healthy seconds, then member 1 answers 10x slower for `slow_for`.
+static void slow_down_member_1(Simulation& sim, MonoNanos slow_for) {
+    sim.run_for(2 * kSecond);
+    sim.latency[1] = kSlow;
+    sim.run_for(slow_for);
+}
+
 // The smallest and largest of a member's slice shares.
 static std::pair<double, double> share_range(const std::vector<double>& slices) {
     return {*std::min_element(slices.begin(), slices.end()),
@@ -209,9 +216,7 @@ TEST_CASE("bylatency: a member whose latency rises 10x gets less traffic at once
 TEST_CASE("bylatency: a degraded member gets only probes, enough to keep its estimate current") {
     FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
     Simulation sim(b, 30, {kFast, kFast, kFast});
-    sim.run_for(2 * kSecond);
-    sim.latency[1] = kSlow;
-    sim.run_for(1 * kSecond);
+    slow_down_member_1(sim, 1 * kSecond);
     constexpr MonoNanos kObserved = 4 * kSecond;
     b.reset_counts();
     MonoNanos oldest_answer = 0;
@@ -246,9 +251,7 @@ TEST_CASE("bylatency: when most of the pool slows down at once, the rest is not 
 TEST_CASE("bylatency: the pack slowing for a while does not let a degraded member back in") {
     FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
     Simulation sim(b, 30, {kFast, kFast, kFast});
-    sim.run_for(2 * kSecond);
-    sim.latency[1] = kSlow;
-    sim.run_for(2 * kSecond);
+    slow_down_member_1(sim, 2 * kSecond);
     REQUIRE(b.state(1).flags & kDegraded);
     // The others slow to 6x (a busy machine): the slow member is now within 2x of the fastest,
     // but its own estimate has not come down.
@@ -287,9 +290,7 @@ TEST_CASE("bylatency: a member near the degraded threshold does not flip in and 
 TEST_CASE("bylatency: a recovered member is back at its share within 2 s, without overshoot") {
     FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
     Simulation sim(b, 30, {kFast, kFast, kFast});
-    sim.run_for(2 * kSecond);
-    sim.latency[1] = kSlow;
-    sim.run_for(5 * kSecond);
+    slow_down_member_1(sim, 5 * kSecond);
     sim.latency[1] = kFast;
     constexpr MonoNanos kSlice = 250 * kMillisecond;
     auto shares = sim.shares(1, 5 * kSecond, kSlice);
@@ -311,9 +312,7 @@ TEST_CASE("bylatency: the decay directive sets how fast a recovered member is tr
         config.latency_decay = decay;
         FakeBalancer b({1, 1, 1}, config, Algorithm::kByLatency);
         Simulation sim(b, 30, {kFast, kFast, kFast});
-        sim.run_for(2 * kSecond);
-        sim.latency[1] = kSlow;
-        sim.run_for(3 * kSecond);
+        slow_down_member_1(sim, 3 * kSecond);
         sim.latency[1] = kFast;
         return sim.shares(1, 1 * kSecond, 1 * kSecond).front();
     };
