@@ -1,0 +1,37 @@
+#include "quiet_connections.h"
+
+namespace ha_heartbeat {
+
+QuietConnections::Id QuietConnections::add(int fd) {
+    const Id id = next_id_++;
+    connections_.emplace(id, Connection{fd});
+    return id;
+}
+
+void QuietConnections::remove(Id id) {
+    connections_.erase(id);
+}
+
+void QuietConnections::request_begun(Id id) {
+    auto it = connections_.find(id);
+    if (it != connections_.end()) it->second.quiet = false;
+}
+
+void QuietConnections::answered(Id id, nanoseconds now) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    it->second.quiet = true;
+    it->second.quiet_since = now;
+}
+
+std::vector<int> QuietConnections::take_quiet(nanoseconds now, nanoseconds quiet_before_close) {
+    std::vector<int> fds;
+    for (auto& [id, c] : connections_) {
+        if (c.closed || !c.quiet || now - c.quiet_since < quiet_before_close) continue;
+        c.closed = true;
+        fds.push_back(c.fd);
+    }
+    return fds;
+}
+
+}  // namespace ha_heartbeat
