@@ -102,6 +102,8 @@ class HaKeepaliveLoadTest(unittest.TestCase):
             self.run_move(c, handover, "b")
             log = c.node("a").error_log_text()
             self.assertIn("planned handover: drained in", log)
+            # a lingers as master until it hears b's claim: a handover, not a split brain.
+            self.assertNotIn("split brain", c.node("b").error_log_text())
 
     def test_stop_under_keepalive_load_loses_nothing(self):
         with Cluster([200, 100]) as c:
@@ -136,6 +138,7 @@ class HaKeepaliveLoadTest(unittest.TestCase):
             self.assertEqual(networking_state(c), before)
             self.assertIn("a higher-ranked node is back", c.node("b").error_log_text())
             self.assertIn("handover from", c.node("a").error_log_text())
+            self.assertNotIn("split brain", c.node("a").error_log_text())
 
     def test_quiet_kept_alive_connection_is_closed_cleanly_by_a_handover(self):
         # A browser's spare connection: one request answered, then silence through the whole
