@@ -24,14 +24,18 @@ void QuietConnections::answered(Id id, nanoseconds now) {
     it->second.quiet_since = now;
 }
 
-std::vector<int> QuietConnections::take_quiet(nanoseconds now, nanoseconds quiet_before_close) {
-    std::vector<int> fds;
-    for (auto& [id, c] : connections_) {
-        if (c.closed || !c.quiet || now - c.quiet_since < quiet_before_close) continue;
-        c.closed = true;
-        fds.push_back(c.fd);
-    }
-    return fds;
+std::vector<QuietConnections::Candidate> QuietConnections::quiet(
+    nanoseconds now, nanoseconds quiet_before_close) const {
+    std::vector<Candidate> out;
+    for (const auto& [id, c] : connections_)
+        if (!c.closed && c.quiet && now - c.quiet_since >= quiet_before_close)
+            out.push_back({id, c.fd});
+    return out;
+}
+
+void QuietConnections::closed(Id id) {
+    auto it = connections_.find(id);
+    if (it != connections_.end()) it->second.closed = true;
 }
 
 }  // namespace ha_heartbeat

@@ -33,9 +33,15 @@ class QuietConnections {
     // Its answer has been written in full and the connection stays open for the next request.
     void answered(Id id, nanoseconds now);
 
-    // The descriptors of connections quiet for at least `quiet_before_close` at `now`; each is
-    // returned once (the caller shuts it down, so it takes no more requests anyway).
-    std::vector<int> take_quiet(nanoseconds now, nanoseconds quiet_before_close);
+    struct Candidate {
+        Id id;
+        int fd;
+    };
+    // The connections quiet for at least `quiet_before_close` at `now` and not yet closed. The
+    // caller looks at each socket once more (a request may have arrived that the server has not
+    // begun to read) and reports those it shut down with closed().
+    std::vector<Candidate> quiet(nanoseconds now, nanoseconds quiet_before_close) const;
+    void closed(Id id);
 
     std::size_t size() const { return connections_.size(); }
 

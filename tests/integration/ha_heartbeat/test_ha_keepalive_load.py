@@ -24,10 +24,10 @@ from netns_fixture import in_netns
 LOAD_SECONDS = 6
 MOVE_AT = 2.0
 # A kept-alive connection quiet this long before a move is one the old master closes itself
-# during the drain (it does so after 250 ms of quiet, quiet_connection_closer.cpp): 0.75 s
-# leaves 0.5 s for a busy machine to be late. The nodes' KeepAliveTimeout (30 s) is far above
+# during the drain (it does so after 500 ms of quiet, quiet_connection_closer.cpp): 1.5 s
+# leaves 1 s for a busy machine to be late. The nodes' KeepAliveTimeout (30 s) is far above
 # the whole test (silence + move + check, a few seconds), so only the drain can end it.
-QUIET_BEFORE_MOVE = 0.75
+QUIET_BEFORE_MOVE = 1.5
 QUIET_KEEPALIVE_TIMEOUT = "KeepAliveTimeout 30"
 # After the move the client waits this long for the end of the connection to be readable; it
 # was sent before the address moved, so it is there at once on a working drain.
