@@ -14,6 +14,7 @@ bylatency against stock byrequests, and ns per pick from bench/pick_bench. Print
 nothing here is a pass/fail test.
 
     bash bench/balancer_latency.sh            (builds, then runs this)
+    bash bench/balancer_latency.sh --runs 3   (the scenario three times: each run, then medians)
 """
 import argparse
 import os
@@ -182,34 +183,7 @@ def table(header, rows):
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, width)) + " |")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
-    ap.add_argument("--phase-seconds", type=int, default=10)
-    ap.add_argument("--fast-ms", type=float, default=10.0)
-    ap.add_argument("--slowdown", type=float, default=10.0)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=32, help="wrk connections (keep-alive)")
-    args = ap.parse_args()
-    os.environ.setdefault("SUITE_MODULE_DIR", os.path.join(args.build, "modules"))
-    httpd_fixture.SUITE_MODULE_DIR = os.environ["SUITE_MODULE_DIR"]
-    slow_ms = args.fast_ms * args.slowdown
-    CONNECTIONS[0] = args.connections
-
-    print(f"degraded worker: {args.phase_seconds}s healthy ({args.fast_ms:g} ms), "
-          f"{args.phase_seconds}s with member {SLOW_MEMBER + 1} at {slow_ms:g} ms, "
-          f"{args.phase_seconds}s recovered; wrk -c{args.connections} keep-alive ...", flush=True)
-    results = []
-    for label, lbmethod, stock in VARIANTS:
-        results.append(degraded(label, lbmethod, stock, args.fast_ms, slow_ms,
-                                args.phase_seconds))
-        print(f"  {label} done", flush=True)
-    print(f"equal workers: {args.rounds} rounds x {args.seconds}s, stock byrequests vs "
-          "bylatency ...", flush=True)
-    ratios = throughput(args.rounds, args.seconds)
-    picks = pick_ns(args.build)
-
+def degraded_table(results):
     def ms(x):
         return f"{x:.1f}"
 
@@ -232,6 +206,78 @@ def main():
            "errors b/d/a", "slow share during", "s back at share", "share 1st/2nd/3rd s after",
            "max share after",
            "healthy share range", "p99 during/before"), rows)
+
+
+def median_result(results):
+    """One variant's results over runs, each figure the median of the runs' figures."""
+    def med(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    phases = {ph: {k: med([r[ph][k] for r in results]) for k in results[0][ph]}
+              for ph in ("before", "during", "after")}
+    for ph in phases.values():
+        ph["errors"] = int(round(ph["errors"]))  # a median of counts
+    backs = [r["back_s"] if r["back_s"] is not None else float("inf") for r in results]
+    back = statistics.median(backs)
+    return {
+        "label": results[0]["label"], **phases,
+        "slow_share": med([r["slow_share"] for r in results]),
+        "back_s": None if back == float("inf") else back,
+        "max_after": med([r["max_after"] for r in results]),
+        "first_seconds": [med([r["first_seconds"][i] for r in results]) for i in range(3)],
+        "healthy_range": (med([r["healthy_range"][0] for r in results]),
+                          med([r["healthy_range"][1] for r in results])),
+        "observed_s": med([r["observed_s"] for r in results]),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--phase-seconds", type=int, default=10)
+    ap.add_argument("--fast-ms", type=float, default=10.0)
+    ap.add_argument("--slowdown", type=float, default=10.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=32, help="wrk connections (keep-alive)")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="repeat the degraded-worker scenario; prints each run and the medians")
+    args = ap.parse_args()
+    os.environ.setdefault("SUITE_MODULE_DIR", os.path.join(args.build, "modules"))
+    httpd_fixture.SUITE_MODULE_DIR = os.environ["SUITE_MODULE_DIR"]
+    slow_ms = args.fast_ms * args.slowdown
+    CONNECTIONS[0] = args.connections
+
+    print(f"degraded worker: {args.phase_seconds}s healthy ({args.fast_ms:g} ms), "
+          f"{args.phase_seconds}s with member {SLOW_MEMBER + 1} at {slow_ms:g} ms, "
+          f"{args.phase_seconds}s recovered; wrk -c{args.connections} keep-alive; "
+          f"{args.runs} run(s) ...", flush=True)
+    runs = []
+    for run in range(args.runs):
+        # Each run starts one variant further on, so none is always first (or last) when the
+        # machine's other work changes.
+        order = VARIANTS[run % len(VARIANTS):] + VARIANTS[:run % len(VARIANTS)]
+        results = {}
+        for label, lbmethod, stock in order:
+            results[label] = degraded(label, lbmethod, stock, args.fast_ms, slow_ms,
+                                      args.phase_seconds)
+            print(f"  run {run + 1}: {label} done", flush=True)
+        runs.append([results[label] for label, _, _ in VARIANTS])
+    print(f"equal workers: {args.rounds} rounds x {args.seconds}s, stock byrequests vs "
+          "bylatency ...", flush=True)
+    ratios = throughput(args.rounds, args.seconds)
+    picks = pick_ns(args.build)
+
+    for run, results in enumerate(runs):
+        print(f"\nrun {run + 1} of {len(runs)}:")
+        degraded_table(results)
+    if len(runs) > 1:
+        print(f"\nmedian of {len(runs)} runs (each column on its own):")
+        degraded_table([median_result(rs) for rs in zip(*runs)])
+        best = sum(1 for results in runs
+                   if min(results, key=lambda r: r["during"]["p99"])["label"] == "bylatency")
+        print(f"\nbylatency has the lowest p99 during the slowdown in {best} of {len(runs)} runs")
     print()
     free16, locked16 = picks[("bylatency", 16)]
     table(("metric", "value", "target"), [

@@ -76,7 +76,7 @@ void record_sample(LatencyClock& clock, MonoNanos now, bool failed) {
     suite::SharedLock lock(binding->region->mutex);
     MemberState& st = binding->region->members()[clock.slot];
     if (!(st.flags & kKnown) || st.identity != input.identity) return;  // slot reused meanwhile
-    record_latency(binding->config, binding->region->header, st, now - clock.picked, now, failed);
+    record_latency(binding->config, st, now - clock.picked, now, failed);
 }
 
 apr_status_t latency_filter_func(ap_filter_t* f, apr_bucket_brigade* bb) {

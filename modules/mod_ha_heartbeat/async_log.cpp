@@ -4,6 +4,9 @@ namespace ha_heartbeat {
 namespace {
 // Far more than a burst of transitions writes; a flood beyond it is counted, not queued.
 constexpr std::size_t kMaxQueuedLines = 256;
+// The log's timestamp is when the line is written; the writing thread has normal scheduling,
+// so on a saturated machine that can be seconds after the event. A line this late says so.
+constexpr auto kLateLine = std::chrono::milliseconds(100);
 }  // namespace
 
 AsyncLog::AsyncLog(LogFn sink) : sink_(std::move(sink)), thread_([this] { run(); }) {}
@@ -25,11 +28,13 @@ void AsyncLog::push(int level, const std::string& message) {
             return;
         }
         if (dropped_ > 0) {
-            lines_.push_back({kLogWarning, std::to_string(dropped_) +
-                                               " log line(s) dropped: the log could not keep up"});
+            lines_.push_back(
+                {kLogWarning,
+                 std::to_string(dropped_) + " log line(s) dropped: the log could not keep up",
+                 std::chrono::steady_clock::now()});
             dropped_ = 0;
         }
-        lines_.push_back({level, message});
+        lines_.push_back({level, message, std::chrono::steady_clock::now()});
     }
     wake_.notify_one();
 }
@@ -42,6 +47,10 @@ void AsyncLog::run() {
             Line line = std::move(lines_.front());
             lines_.pop_front();
             lock.unlock();
+            const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - line.queued);
+            if (late >= kLateLine)
+                line.message += " (logged " + std::to_string(late.count()) + " ms after the event)";
             sink_(line.level, line.message);
             lock.lock();
         }

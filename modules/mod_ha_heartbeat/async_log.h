@@ -3,8 +3,11 @@
 // 30 ms stall is a failover). The loop queues lines (bounded: a line that finds the queue full
 // is counted and the count logged with the next line that fits); the thread writes them
 // through the given function, in order. Lines still queued are written when it is destroyed.
+// A line written 100 ms or more after it was queued says how late it is (the log's timestamp
+// is the time of writing).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -35,6 +38,7 @@ class AsyncLog {
     struct Line {
         int level;
         std::string message;
+        std::chrono::steady_clock::time_point queued;
     };
     LogFn sink_;
     std::mutex mutex_;

@@ -419,15 +419,19 @@ class HeartbeatLoop {
     // announce again now rather than leave them to time out (keepalived's most reported
     // split-brain problem). The other master yields on our next heartbeat.
     // Logged once per episode: at 10 ms a split brain would otherwise write 100 lines a second.
-    // A master that resigned (priority 0) and lingers is no split brain, and a node that is
-    // itself stepping down announces nothing: its successor does.
+    // A master that resigned (priority 0) or hands over to us, and lingers until it has heard
+    // our claim, is no split brain, and a node that is itself stepping down announces nothing:
+    // its successor does.
     void announce_to_returning_side(const Heartbeat& hb, bool returning) {
         if (election_.resigning()) return;
         const auto now = clock_.now();
         const std::string who = "node " + std::to_string(hb.node_id);
+        const bool stepping_down_for_us =
+            hb.priority == kResignPriority ||
+            ((hb.flags & kFlagHandover) != 0 && hb.handover_to == config_.node_id());
         if (returning)
             log_(kLogInfo, who + " is back; announcing the service addresses again");
-        else if (hb.priority != kResignPriority && split_brain_.on_event(now))
+        else if (!stepping_down_for_us && split_brain_.on_event(now))
             log_(kLogWarning, who +
                                   " also claims master (split brain); announcing the service "
                                   "addresses again until it yields (one line per episode)");

@@ -23,6 +23,7 @@
 #include "../common/httpd_glue.h"
 #include "core/boot_epoch.h"
 #include "module_state.h"
+#include "quiet_connection_closer.h"
 #include "stop_signals.h"
 
 APLOG_USE_MODULE(ha_heartbeat);
@@ -417,6 +418,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
     }
 }
 
+}  // namespace
+
 bool is_service_address(const HaConfig& c, const apr_sockaddr_t* local) {
     if (!local || !local->ipaddr_ptr) return false;
     const auto* bytes = static_cast<const unsigned char*>(local->ipaddr_ptr);
@@ -434,6 +437,8 @@ bool is_service_address(const HaConfig& c, const apr_sockaddr_t* local) {
             return true;
     return false;
 }
+
+namespace {
 
 // While the heartbeat process drains before a planned move, every answer on a service address
 // says "Connection: close": keep-alive clients finish the request under way and open a new
@@ -469,6 +474,7 @@ void register_hooks(apr_pool_t*) {
     ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_post_read_request(close_while_draining, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_status(child_status, nullptr, nullptr, APR_HOOK_MIDDLE);
+    register_quiet_connection_hooks();
 }
 
 }  // namespace

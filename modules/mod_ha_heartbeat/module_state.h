@@ -31,6 +31,9 @@ void note_worker_started(ap_generation_t generation);
 // Called in the parent when a worker process has exited.
 void note_worker_exited(ap_generation_t generation);
 
+// Whether `local` (a connection's own address) is one of the configured service addresses.
+bool is_service_address(const HaConfig& c, const apr_sockaddr_t* local);
+
 // SetHandler ha-status.
 int status_handler(request_rec* r);
 // Draws the handover form's nonce; called in the parent when httpd starts.

@@ -10,57 +10,64 @@
 namespace balancer_traffic {
 namespace {
 
-// A member whose estimate is stale (no answer for a decay time, or none ever) is being probed:
-// while one request to it is out, further picks see it this many times as loaded. It gets one
-// request at a time until an answer says how fast it is, unless every member is in that state.
-constexpr double kProbePenalty = 1000.0;
-
-// Peers whose median seeds a member entering without a current estimate (a bounded buffer on
-// the stack: the first ones are a fair sample).
-constexpr std::size_t kSeedPeers = 64;
-
-bool is_stale(const SchedulerConfig& config, const MemberState& st, MonoNanos now) {
-    return !has_latency(st) || now - st.latency_at > config.latency_decay.count();
+// Holding a request without a current estimate (new, back after a pause, or not answering):
+// it gets no second request until an answer says how fast it is.
+bool awaits_answer(const SchedulerConfig& config, const MemberState& st, MonoNanos now) {
+    return st.inflight > 0 && is_stale(config, st, now);
 }
 
-// A member entering the eligible set (new, back from an error, re-enabled, a tier change)
-// without a current estimate of its own starts at the median of its established peers: neither
-// the fastest (that would draw a burst while its first answers are out) nor shunned.
-void seed_entering(const SchedulerConfig& config, BalancerView view, std::size_t count,
-                   MonoNanos now) {
-    double peers[kSeedPeers];
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < count && n < kSeedPeers; ++i) {
-        const MemberState& st = view.members[i];
-        if (is_candidate(st) && !is_entering(st) && has_latency(st))
-            peers[n++] = decayed_latency(config, *view.header, st, now);
-    }
-    if (n == 0) return;  // nobody knows anything yet: all start unsampled, alike
-    std::nth_element(peers, peers + n / 2, peers + n);
-    const double median = peers[n / 2];
+// The least estimate among eligible members, leaving out those that hold requests without a
+// current estimate (a member that hangs stops answering, so its last estimate stays low);
+// infinity if nobody has one.
+double fastest_estimate(const SchedulerConfig& config, BalancerView view, std::size_t count,
+                        MonoNanos now) {
+    double fastest = std::numeric_limits<double>::infinity();
     for (std::size_t i = 0; i < count; ++i) {
-        MemberState& st = view.members[i];
-        if (is_entering(st) && is_stale(config, st, now))
-            seed_latency(config, *view.header, st, median, now);
+        const MemberState& st = view.members[i];
+        if (is_candidate(st) && has_latency(st) && !awaits_answer(config, st, now) &&
+            st.latency_ns < fastest)
+            fastest = st.latency_ns;
+    }
+    return fastest;
+}
+
+// Sets or clears kDegraded with hysteresis against the fastest estimate. A degraded member is
+// readmitted only once its own estimate has also come down to kRecoveredFromPeak of the highest
+// it reached while degraded: a stall that slows the whole pack for a moment (a busy machine)
+// raises the fastest estimate, and must not by itself let a slow member back in.
+void classify(MemberState& st, double degraded_above, double recovered_at) {
+    if (!has_latency(st)) return;
+    if (st.flags & kDegraded) {
+        st.degraded_peak_ns = std::max(st.degraded_peak_ns, st.latency_ns);
+        if (st.latency_ns <= recovered_at &&
+            st.latency_ns <= kRecoveredFromPeak * st.degraded_peak_ns)
+            st.flags &= ~kDegraded;
+    } else if (st.latency_ns > degraded_above) {
+        st.flags |= kDegraded;
+        st.degraded_peak_ns = st.latency_ns;
     }
 }
 
-// The least stored estimate among eligible members answered within a decay time: no member
-// is compared as faster than the fastest one known now, so an estimate that decayed while its
-// member was idle (or was never taken) draws its member's fair part, not a flood. Without any
-// current estimate the largest known one stands in, and without any at all a constant: the
-// pick is then least in flight per weight.
-double probe_floor(const SchedulerConfig& config, BalancerView view, std::size_t count,
-                   MonoNanos now) {
-    double fresh = std::numeric_limits<double>::infinity(), known = 0;
+// The interval runs from the later of the last probe and the last answer, so a slow probe's own
+// time does not count toward the next one.
+bool probe_due(const MemberState& st, MonoNanos now, MonoNanos interval) {
+    const MonoNanos last = std::max(st.probe_at, st.latency_at);
+    // A time ahead of the clock (a restored state) must not block probing for ever.
+    return st.inflight == 0 && (now - last >= interval || last > now);
+}
+
+// Least requests in flight (this one included) per unit of effective weight, over every
+// eligible member, degraded or not.
+int least_loaded(BalancerView view, std::size_t count) {
+    int best = -1;
     for (std::size_t i = 0; i < count; ++i) {
         const MemberState& st = view.members[i];
-        if (!is_candidate(st) || !has_latency(st)) continue;
-        known = std::max(known, st.scaled_latency);
-        if (!is_stale(config, st, now)) fresh = std::min(fresh, st.scaled_latency);
+        if (!is_candidate(st)) continue;
+        if (best < 0 || (st.inflight + 1.0) * view.members[best].weight_seen <
+                            (view.members[best].inflight + 1.0) * st.weight_seen)
+            best = static_cast<int>(i);
     }
-    if (fresh != std::numeric_limits<double>::infinity()) return fresh;
-    return known > 0 ? known : 1.0;
+    return best;
 }
 
 void record_pick(BalancerView view, std::size_t slot, double scale, bool in_flight) {
@@ -73,36 +80,58 @@ void record_pick(BalancerView view, std::size_t slot, double scale, bool in_flig
 
 }  // namespace
 
-// Invariant: among eligible members, the one chosen has the least
-// max(estimate, floor) x (in flight + 1) / effective weight, estimates forward-decayed toward
-// zero since their last sample (one factor for all, so stored numbers compare directly), the
-// floor being the fastest current estimate. Each pick raises the chosen member's in-flight
-// count, so concurrent picks spread in inverse proportion to expected wait; a stale member
-// holding a probe is skipped while anyone else can take the request.
+// Invariant: a degraded member (estimate > kDegradedAbove x the fastest, until it is back at
+// kRecoveredAtOrBelow x) gets a request only with none in flight, at most once per probe
+// interval; a member holding requests without a current estimate gets no more (a new member
+// thus holds one until it answers); every other eligible member competes by
+// (in flight + 1) / effective weight, ties going round the members in turn (the scan starts one
+// further on at each pick), so nothing but what is in flight now decides: no debt, no credit.
+// When these rules would leave more than kMostSetAside of the eligible weight out (nobody has
+// answered yet, or most members stall at once, as on an overloaded machine), least_loaded()
+// ignores them: the few members left would be overrun.
 int LatencyScheduler::pick(const SchedulerConfig& config, BalancerView view,
                            const MemberInput* inputs, std::size_t count, MonoNanos now) {
-    rebase_latency(config, view, now);
-    RefreshResult refreshed = begin_pick(config, view, inputs, count, now);
-    if (refreshed.candidate_set_changed) seed_entering(config, view, count, now);
-    const double floor = probe_floor(config, view, count, now);
-    int best = -1;
-    double best_wait = std::numeric_limits<double>::infinity();
-    for (std::size_t i = 0; i < count; ++i) {
+    const RefreshResult refreshed = begin_pick(config, view, inputs, count, now);
+    if (refreshed.candidates == 0) {
+        remember_candidates(view, count);
+        return -1;
+    }
+    const double fastest = fastest_estimate(config, view, count, now);
+    const double degraded_above = kDegradedAbove * fastest;
+    const double recovered_at = kRecoveredAtOrBelow * fastest;
+    const MonoNanos probe_interval = config.latency_decay.count() / kProbesPerDecay;
+    int best = -1, probe = -1;
+    double best_queued = 0, best_weight = 1, weight = 0, set_aside = 0;
+    const std::size_t start = static_cast<std::size_t>(view.header->picks_total % count);
+    for (std::size_t k = 0, i = start; k < count; ++k, i = i + 1 == count ? 0 : i + 1) {
         MemberState& st = view.members[i];
         const bool candidate = is_candidate(st);
         st.flags = candidate ? (st.flags | kWasCandidate) : (st.flags & ~kWasCandidate);
         if (!candidate) continue;
-        double wait = std::max(st.scaled_latency, floor) * (st.inflight + 1) / st.weight_seen;
-        if (st.inflight > 0 && is_stale(config, st, now)) wait *= kProbePenalty;
-        if (wait < best_wait) {
-            best_wait = wait;
+        classify(st, degraded_above, recovered_at);
+        weight += st.weight_seen;
+        if (st.flags & kDegraded) {
+            if (probe < 0 && probe_due(st, now, probe_interval)) probe = static_cast<int>(i);
+            set_aside += st.weight_seen;
+            continue;
+        }
+        if (awaits_answer(config, st, now)) {
+            set_aside += st.weight_seen;
+            continue;
+        }
+        const double queued = st.inflight + 1.0;
+        if (best < 0 || queued * best_weight < best_queued * st.weight_seen) {
             best = static_cast<int>(i);
+            best_queued = queued;
+            best_weight = st.weight_seen;
         }
     }
-    if (best >= 0)
-        record_pick(view, static_cast<std::size_t>(best), decay_scale(config, *view.header, now),
-                    true);
-    return best;
+    if (set_aside > kMostSetAside * weight) probe = best = -1;
+    const int chosen = probe >= 0 ? probe : best >= 0 ? best : least_loaded(view, count);
+    if (probe >= 0) view.members[probe].probe_at = now;
+    record_pick(view, static_cast<std::size_t>(chosen), decay_scale(config, *view.header, now),
+                true);
+    return chosen;
 }
 
 void LatencyScheduler::charge(const SchedulerConfig& config, BalancerView view, std::size_t slot,

@@ -29,6 +29,7 @@ enum MemberFlags : std::uint8_t {
     kWasUsable = 1 << 1,     // usable at the previous pick
     kWasCandidate = 1 << 2,  // eligible at the previous pick (in the chosen tier)
     kCandidate = 1 << 3,     // eligible at this pick
+    kDegraded = 1 << 4,      // bylatency: far slower than the fastest member, only probed
 };
 
 // Amounts named scaled_* are forward-decayed (see forward_decay.h): they are multiplied by
@@ -49,12 +50,13 @@ struct MemberState {
     std::uint64_t picks_total;
     std::uint64_t bytes_total;
     std::uint32_t inflight;
-    // bylatency (latency_estimate.h): the peak-EWMA of time to first byte as of the last
-    // sample, when that sample came, and the same estimate forward-decayed toward zero with the
-    // balancer's latency origin, which is what the pick compares.
+    // bylatency (latency_estimate.h): the moving average of time to first byte as of the last
+    // sample, and when that sample came; when the member, if degraded, was last probed, and the
+    // highest estimate it had while degraded (latency_scheduler.cc).
     double latency_ns;
     MonoNanos latency_at;
-    double scaled_latency;
+    MonoNanos probe_at;
+    double degraded_peak_ns;
 };
 
 struct BalancerHeader {
@@ -65,7 +67,6 @@ struct BalancerHeader {
     std::uint64_t picks_total;
     std::uint32_t capacity;
     std::uint32_t member_count;  // highest slot in use + 1
-    MonoNanos latency_origin;    // forward-decay origin of MemberState::scaled_latency
 };
 
 static_assert(std::is_trivially_copyable_v<MemberState>, "lives in shared memory");

@@ -5,7 +5,7 @@
 namespace balancer_traffic {
 namespace {
 
-constexpr std::uint64_t kStoreMagic = 0x42616c5472616633ULL;  // "BalTraf3", changes with layout
+constexpr std::uint64_t kStoreMagic = 0x42616c5472616634ULL;  // "BalTraf4", changes with layout
 
 constexpr std::size_t align_up(std::size_t n) {
     constexpr std::size_t kAlign = alignof(std::max_align_t);
@@ -66,7 +66,6 @@ Region* StateStore::append(const char* key, std::uint32_t capacity, MonoNanos no
     if (!region->mutex.init()) return nullptr;
     region->header.capacity = capacity;
     region->header.decay_origin = now;
-    region->header.latency_origin = now;
     used_ += need;
     region_count_ += 1;
     return region;

@@ -103,7 +103,7 @@ std::string render_metrics(const std::vector<BalancerStatus>& balancers,
     const auto has_latency = [](const MemberStatus& m) { return m.report.latency_age_ns >= 0; };
     member_family(
         w, bs, "httpd_balancer_traffic_member_latency_seconds", MetricType::kGauge,
-        "bylatency's estimate of the member's time to first byte (peak EWMA); absent "
+        "bylatency's estimate of the member's time to first byte (moving average); absent "
         "before its first sample",
         "seconds", [](const MemberStatus& m) { return m.report.latency_ns / kNanosPerSecond; },
         has_latency);

@@ -277,6 +277,10 @@ class HaFailoverTest(unittest.TestCase):
             # While a drains, a new connection's SYN is dropped and retransmitted by the
             # client's kernel 1 s later (then 2 s after that), when b holds the address: a probe
             # waits that long instead of failing, so its timeout covers both retransmissions.
+            # Margin: even a drain that lasts its whole HADrainTimeout (2 s; here it takes
+            # milliseconds, the probes are the only connections) ends before the second
+            # retransmission (3 s), 1 s inside the probe's 4 s. What the drain does not
+            # promise, a probe connection still open after 2 s, would fail this test, rightly.
             probe = c.prober(period=0.005, timeout=HANDOVER_PROBE_TIMEOUT)
             time.sleep(0.3)
             t0 = time.monotonic()

@@ -31,7 +31,6 @@ class FakeBalancer {
         std::memset(states_.data(), 0, states_.size() * sizeof(MemberState));
         header_.capacity = static_cast<std::uint32_t>(capacity);
         header_.decay_origin = now;
-        header_.latency_origin = now;
         for (int lf : loadfactors) add_member(lf);
     }
 
@@ -66,7 +65,7 @@ class FakeBalancer {
     // bylatency: the member's first byte came `latency` after the pick (the glue's output
     // filter), then the request completed.
     void answer(std::size_t member, MonoNanos latency, bool failed = false) {
-        record_latency(config, header_, states_[member], latency, now, failed);
+        record_latency(config, states_[member], latency, now, failed);
         complete(member);
     }
 
