@@ -61,9 +61,11 @@ std::int64_t unix_now() {
     return static_cast<std::int64_t>(std::time(nullptr));
 }
 
-class StatusBoard {
+// The sync status every source reports into, rewritten atomically to the status file the status
+// handler reads (not HA's shared-memory StatusBoard).
+class StatusFile {
   public:
-    StatusBoard(const SyncSpec& spec) : path_(spec.status_file) {
+    StatusFile(const SyncSpec& spec) : path_(spec.status_file) {
         for (const auto& s : spec.sources) {
             SourceStatus st;
             st.url = s.url;
@@ -104,7 +106,7 @@ class StatusBoard {
 // the main thread reads the replies and hands each to the thread waiting for its generation.
 class HelperChannel {
   public:
-    HelperChannel(int fd, StatusBoard& board, std::size_t sources)
+    HelperChannel(int fd, StatusFile& board, std::size_t sources)
         : fd_(fd), board_(board), sources_(sources) {}
 
     // Asks the helper to exchange staging and live of source `index`; true once it has.
@@ -157,7 +159,7 @@ class HelperChannel {
 
   private:
     int fd_;
-    StatusBoard& board_;
+    StatusFile& board_;
     std::size_t sources_;
     std::mutex swap_mutex_;
     std::mutex mutex_;  // generation_, replies_
@@ -281,7 +283,7 @@ bool config_check(const SyncSpec& spec, const SourceOptions& source, const std::
 }
 
 void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t index,
-                 StatusBoard& board, HelperChannel& helper) {
+                 StatusFile& board, HelperChannel& helper) {
     const SourceOptions& source = spec.sources[index];
     CurlTransport transport(source.url, secret, spec.ca_file,
                             spec.verify_key.empty() ? hmac_answer_verifier(secret)
@@ -538,7 +540,7 @@ void reset_signals() {
     ::prctl(PR_SET_NAME, "docsync-sync");
     curl_global_init(CURL_GLOBAL_DEFAULT);
     process_log("notice", "sync process started for %zu source(s)", spec.sources.size());
-    StatusBoard board(spec);
+    StatusFile board(spec);
     for (std::size_t i = 0; i < spec.sources.size(); ++i) board.update(i, [](SourceStatus&) {});
     HelperChannel channel(helper_fd, board, spec.sources.size());
     std::vector<std::thread> workers;

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <thread>
 
+#include "../common/unique_fd.h"
 #include "address_holder.h"
 #include "async_log.h"
 #include "core/boot_epoch.h"
@@ -30,7 +31,6 @@
 #include "drain_gate.h"
 #include "netlink_addresses.h"
 #include "realtime.h"
-#include "unique_fd.h"
 
 namespace ha_heartbeat {
 namespace {
@@ -767,7 +767,7 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
         log(kLogError, "HASecretFile: " + key.error);
         return 1;
     }
-    UniqueFd sock(socket(config.listen.address.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    suite::UniqueFd sock(socket(config.listen.address.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (sock.get() < 0) {
         log(kLogError, std::string("HAListen: socket: ") + std::strerror(errno));
         return 1;

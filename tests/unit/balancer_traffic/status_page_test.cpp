@@ -66,7 +66,8 @@ TEST_CASE("the status JSON is valid JSON whatever the member names") {
     status.balancers[0].members[0].name += std::string("\x01\xff", 2);
     const std::string json = status_json(status);
     CHECK(test_support::JsonGrammar::valid(json));
-    CHECK(contains(json, R"("name":"http://a/<script>\"x\\\n\u0001)" "\xef\xbf\xbd\""));
+    CHECK(contains(json, R"("name":"http://a/<script>\"x\\\n\u0001)"
+                         "\xef\xbf\xbd\""));
     CHECK(test_support::JsonGrammar::valid(status_json(TrafficStatus{})));
     CHECK_FALSE(test_support::JsonGrammar::valid(R"({"a":"unterminated})"));
 }
