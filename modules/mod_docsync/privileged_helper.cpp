@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/child_process.h"
 #include "manifest_version.h"
 #include "path_policy.h"
 #include "privsep_protocol.h"
@@ -149,20 +150,11 @@ void send_reply(int fd, const HelperReply& r) {
     ::send(fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-void reset_signals() {
-    for (int sig = 1; sig < NSIG; ++sig)
-        if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-    ::signal(SIGPIPE, SIG_IGN);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
 }  // namespace
 
 [[noreturn]] void run_sync_process(SyncSpec spec, pid_t httpd_parent) {
     // Undo what httpd's parent set up: its signal handlers and mask belong to the MPM.
-    reset_signals();
+    suite::reset_signals();
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != httpd_parent) _exit(0);
     // Listening sockets and other descriptors of the parent are not ours to hold.

@@ -30,6 +30,7 @@
 #include <optional>
 #include <thread>
 
+#include "../common/child_process.h"
 #include "answer_auth.h"
 #include "crypto.h"
 #include "curl_transport.h"
@@ -511,20 +512,11 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
     }
 }
 
-void reset_signals() {
-    for (int sig = 1; sig < NSIG; ++sig)
-        if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-    ::signal(SIGPIPE, SIG_IGN);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
 }  // namespace
 
 [[noreturn]] void run_sync_worker(const SyncSpec& spec, std::string secret, int helper_fd,
                                   pid_t helper) {
-    reset_signals();
+    suite::reset_signals();
     // Before anything is read from the network, and for good.
     if (spec.drop_privileges) {
         std::string error;
