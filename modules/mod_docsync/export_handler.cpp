@@ -229,7 +229,7 @@ int serve_files(request_rec* r, ExportState& ex, int root_fd) {
     KnownHash known = [&snap](const std::string& path, const struct stat& st) -> std::string {
         if (!snap) return {};
         auto it = snap->manifest.find(path);
-        if (it == snap->manifest.end() || it->second.type != EntryType::file) return {};
+        if (it == snap->manifest.end() || it->second.type != EntryType::kFile) return {};
         const std::int64_t mtime =
             static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
         if (it->second.size != static_cast<std::uint64_t>(st.st_size) ||
@@ -294,18 +294,18 @@ int serve_file_range(request_rec* r, int root_fd, const std::map<std::string, st
     };
     ServeStatus s = serve_range(root_fd, p->second, offset, length, sink, &error);
     switch (s) {
-        case ServeStatus::ok:
+        case ServeStatus::kOk:
             if (!out) {
                 out.emplace(framed_answer(r));
                 frames.emplace(*out);
             }
             frames->finish();
             return OK;
-        case ServeStatus::bad_request:
+        case ServeStatus::kBadRequest:
             return HTTP_BAD_REQUEST;
-        case ServeStatus::not_found:
+        case ServeStatus::kNotFound:
             return HTTP_NOT_FOUND;
-        case ServeStatus::failed:
+        case ServeStatus::kFailed:
             r->connection->keepalive = AP_CONN_CLOSE;
             return OK;
     }
@@ -378,7 +378,7 @@ static int handle_export_request(request_rec* r) {
         r->method, r->unparsed_uri, apr_table_get(r->headers_in, std::string(kTimeHeader).c_str()),
         apr_table_get(r->headers_in, std::string(kNonceHeader).c_str()),
         apr_table_get(r->headers_in, std::string(kSignatureHeader).c_str()));
-    if (auth != AuthResult::ok) {
+    if (auth != AuthResult::kOk) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: refused %s %s: %s", r->method, r->uri,
                       to_string(auth));
         return HTTP_FORBIDDEN;

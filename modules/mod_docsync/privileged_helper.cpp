@@ -209,7 +209,7 @@ void send_reply(int fd, const HelperReply& r) {
             last_restart = std::chrono::steady_clock::now();
             // SIGUSR1 is httpd's graceful restart; the new generation keeps these processes.
             ::kill(httpd_parent, SIGUSR1);
-            send_reply(channel.get(), HelperReply{HelperReplyKind::restarted, 0, 0});
+            send_reply(channel.get(), HelperReply{HelperReplyKind::kRestarted, 0, 0});
         }
         pollfd p{channel.get(), POLLIN, 0};
         if (::poll(&p, 1, kPollMs) <= 0) continue;
@@ -238,11 +238,11 @@ void send_reply(int fd, const HelperReply& r) {
         int err = swap_source(spec, req->source_index);
         if (err == 0) {
             restart_due = true;
-            send_reply(channel.get(), HelperReply{HelperReplyKind::swapped, req->generation, 0});
+            send_reply(channel.get(), HelperReply{HelperReplyKind::kSwapped, req->generation, 0});
         } else {
             process_log("error", "%s: swap with its staging directory failed: %s",
                         spec.sources[req->source_index].local_dir.c_str(), errno_text(err).c_str());
-            send_reply(channel.get(), HelperReply{HelperReplyKind::refused, req->generation, err});
+            send_reply(channel.get(), HelperReply{HelperReplyKind::kRefused, req->generation, err});
         }
     }
 }

@@ -130,7 +130,7 @@ class HelperChannel {
         }
         HelperReply r = replies_[generation];
         replies_.erase(generation);
-        if (r.kind == HelperReplyKind::swapped) return true;
+        if (r.kind == HelperReplyKind::kSwapped) return true;
         *error = "refused by the privileged helper: " + errno_text(r.error);
         return false;
     }
@@ -145,7 +145,7 @@ class HelperChannel {
         if (n == 0) return false;
         auto r = parse_helper_reply(std::string_view(buf, static_cast<std::size_t>(n)));
         if (!r) return true;
-        if (r->kind == HelperReplyKind::restarted) {
+        if (r->kind == HelperReplyKind::kRestarted) {
             for (std::size_t i = 0; i < sources_; ++i)
                 board_.update(i, [](SourceStatus& s) { s.restart_pending = false; });
             return true;
@@ -335,7 +335,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
         std::int64_t version = 0;
         if (resp.status == 200) {
             VersionVerdict verdict = versions.judge(resp.version, &version);
-            if (verdict == VersionVerdict::older) {
+            if (verdict == VersionVerdict::kOlder) {
                 // An httpd child of the primary that has not seen the latest change yet, or a
                 // rollback: going back to an older manifest would undo changes. Ask again.
                 auto now = std::chrono::steady_clock::now();
@@ -356,7 +356,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                 continue;
             }
             stale = false;
-            if (verdict == VersionVerdict::missing) version = 0;  // refused below
+            if (verdict == VersionVerdict::kMissing) version = 0;  // refused below
         }
         if (resp.status == 200) {
             // max-files bounds the parse itself: a bigger announced count stops at line 1.

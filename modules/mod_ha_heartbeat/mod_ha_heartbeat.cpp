@@ -186,7 +186,7 @@ const char* add_track(cmd_parms* cmd, void*, const char* target, const char* wei
         HealthTrack t;
         const std::size_t prefix = std::strlen(kTrackFilePrefix);
         if (std::strncmp(target, kTrackFilePrefix, prefix) == 0) {
-            t.kind = HealthTrack::Kind::File;
+            t.kind = HealthTrack::Kind::kFile;
             const char* path = ap_server_root_relative(cmd->pool, target + prefix);
             if (!path || !*(target + prefix))
                 return suite::directive_error(cmd, "file: needs a path");

@@ -31,7 +31,7 @@ using KnownHash = std::function<std::string(const std::string& path, const struc
 bool serve_batch(int root_fd, const std::vector<std::string>& paths, const KnownHash& known,
                  FrameWriter& out);
 
-enum class ServeStatus { ok, bad_request, not_found, failed };
+enum class ServeStatus { kOk, kBadRequest, kNotFound, kFailed };
 
 // The librsync delta from the client's signature to the current file. The handler sends these
 // two through a FramedByteSink.

@@ -58,7 +58,8 @@ class LocalTransport : public Transport {
             return reader.feed(p, n);
         });
         FramedByteSink frames(writer);
-        return serve_delta(root_.get(), path, signature, frames.sink(), error) == ServeStatus::ok &&
+        return serve_delta(root_.get(), path, signature, frames.sink(), error) ==
+                   ServeStatus::kOk &&
                frames.finish() && reader.finished();
     }
     std::uint64_t bytes_received() const override { return received_; }
@@ -235,12 +236,12 @@ TEST_CASE("a hostile export cannot make the secondary write outside its director
     write_file(primary / "payload", "pwned");
     Manifest remote = manifest_of(primary.path());
     Entry dir;
-    dir.type = EntryType::dir;
+    dir.type = EntryType::kDir;
     dir.mode = 0755;
     Manifest hostile;
     hostile["evil"] = dir;
     hostile["evil/payload"] = remote["payload"];
-    hostile["abs"] = Entry{EntryType::symlink, 0777, 11, 0, "", "/etc/passwd"};
+    hostile["abs"] = Entry{EntryType::kSymlink, 0777, 11, 0, "", "/etc/passwd"};
     HashCache cache;
     LocalTransport transport(primary.path());
     // serve "evil/payload" from the primary's "payload": rename the file there to match
