@@ -35,12 +35,14 @@ std::string state_text(const proxy_worker* worker) {
 }
 
 // The members' inputs and reports and the share history, read under the balancer's lock.
-void gather_members(BalancerBinding* binding, server_rec* s, MonoNanos now, BalancerStatus* out) {
+void gather_members(BalancerBinding* binding, server_rec* s, BalancerStatus* out) {
     auto history = std::make_unique<ShareHistory>();  // ~5 KiB: not on the stack
     std::vector<MemberReport> reports;
     std::size_t count;
     {
         suite::SharedLock lock(binding->region->mutex);
+        // Read under the lock: a pick recorded before it is never later than `now`.
+        const MonoNanos now = suite::monotonic_now();
         count = read_members(binding, s, false);
         reports.resize(count);
         report_members(binding->config, binding->region->view(), binding->inputs, count, now,
@@ -59,12 +61,10 @@ void gather_members(BalancerBinding* binding, server_rec* s, MonoNanos now, Bala
 
 TrafficStatus gather(request_rec* r) {
     TrafficStatus status;
-    status.now = suite::monotonic_now();
     proxy_server_conf* conf = proxy_config_of(r->server);
-    if (!conf || !conf->balancers) return status;
-    auto* list = reinterpret_cast<proxy_balancer*>(conf->balancers->elts);
-    for (int i = 0; i < conf->balancers->nelts; ++i) {
-        proxy_balancer* balancer = &list[i];
+    const int count = conf && conf->balancers ? conf->balancers->nelts : 0;
+    for (int i = 0; i < count; ++i) {
+        proxy_balancer* balancer = &reinterpret_cast<proxy_balancer*>(conf->balancers->elts)[i];
         BalancerBinding* binding = binding_of(balancer);
         BalancerStatus b;
         b.name = balancer->s->name;
@@ -75,10 +75,11 @@ TrafficStatus gather(request_rec* r) {
             b.by_latency =
                 binding->region->method == static_cast<std::uint32_t>(Method::kByLatency);
             b.config = binding->config;
-            gather_members(binding, r->server, status.now, &b);
+            gather_members(binding, r->server, &b);
         }
         status.balancers.push_back(std::move(b));
     }
+    status.now = suite::monotonic_now();  // after every sample the chart draws
     return status;
 }
 

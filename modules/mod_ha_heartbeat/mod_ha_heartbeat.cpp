@@ -112,7 +112,7 @@ const char* add_peer(cmd_parms* cmd, void*, const char* arg) {
     });
 }
 
-// A bare number in an HA duration directive is milliseconds, as in keepalived's configuration.
+// A bare number in an HA duration directive is milliseconds (HAInterval 100 is 100 ms).
 suite::DurationLimits between(nanoseconds minimum, nanoseconds maximum,
                               nanoseconds bare_unit = std::chrono::milliseconds(1)) {
     return {minimum, maximum, bare_unit, nullptr};
