@@ -1,5 +1,6 @@
 // SetHandler balancer-traffic-status: gathers each balancer's report from httpd and the shared
-// state and writes the page core/status_page.h renders (HTML, or JSON with ?json).
+// state and writes the page the core renders: HTML or JSON with ?json (core/status_page.h),
+// ?metrics or an OpenMetrics Accept for a Prometheus scraper (core/status_metrics.h).
 // clang-format off
 #include <httpd.h>  // first: the other httpd headers need its types
 // clang-format on
@@ -11,8 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "../common/httpd_glue.h"
 #include "../common/monotonic_clock.h"
 #include "balancer_binding.h"
+#include "core/status_metrics.h"
 #include "core/status_page.h"
 
 namespace balancer_traffic {
@@ -34,6 +37,18 @@ std::string state_text(const proxy_worker* worker) {
     return text;
 }
 
+// What httpd itself says of a member.
+MemberStatus member_of(const proxy_worker* worker) {
+    MemberStatus m;
+    m.name = member_name(worker);
+    m.state = state_text(worker);
+    m.loadfactor = worker->s->lbfactor / 100.0;
+    m.lbset = worker->s->lbset;
+    m.usable = PROXY_WORKER_IS_USABLE(worker) != 0;
+    m.requests_total = worker->s->elected;
+    return m;
+}
+
 // The members' inputs and reports and the share history, read under the balancer's lock.
 void gather_members(BalancerBinding* binding, server_rec* s, BalancerStatus* out) {
     auto history = std::make_unique<ShareHistory>();  // ~5 KiB: not on the stack
@@ -50,9 +65,10 @@ void gather_members(BalancerBinding* binding, server_rec* s, BalancerStatus* out
         for (std::size_t i = 0; i < count; ++i) {
             const proxy_worker* worker =
                 APR_ARRAY_IDX(binding->balancer->workers, i, proxy_worker*);
-            out->members.push_back({member_name(worker), state_text(worker),
-                                    binding->inputs[i].loadfactor / 100.0, binding->inputs[i].lbset,
-                                    reports[i]});
+            MemberStatus& m = out->members.emplace_back(member_of(worker));
+            m.report = reports[i];
+            m.loadfactor = binding->inputs[i].loadfactor / 100.0;
+            m.lbset = binding->inputs[i].lbset;
         }
         *history = binding->region->history;
     }
@@ -69,9 +85,13 @@ TrafficStatus gather(request_rec* r) {
         BalancerStatus b;
         b.name = balancer->s->name;
         b.lbmethod = balancer->lbmethod ? balancer->lbmethod->name : "none";
-        if (binding) {
-            b.tracked = true;
-            b.managed = binding->region->method != 0;
+        if (!binding) {
+            for (int w = 0; w < balancer->workers->nelts; ++w)
+                b.members.push_back(
+                    member_of(APR_ARRAY_IDX(balancer->workers, w, const proxy_worker*)));
+        } else {
+            b.managed = true;
+            b.our_lbmethod = binding->region->method != 0;
             b.by_latency =
                 binding->region->method == static_cast<std::uint32_t>(Method::kByLatency);
             b.config = binding->config;
@@ -96,6 +116,11 @@ using namespace balancer_traffic;
 int balancer_traffic_status_handler(request_rec* r) {
     if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
     try {
+        apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+        if (suite::answer_metrics(r, [&](suite::MetricsFormat format) {
+                return render_metrics(gather(r).balancers, format);
+            }))
+            return OK;
         const bool json = asks_for(r, "json");
         ap_set_content_type(r, json ? "application/json" : "text/html; charset=utf-8");
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");

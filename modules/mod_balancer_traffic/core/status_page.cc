@@ -65,8 +65,8 @@ void member_json(std::string& out, const MemberStatus& member) {
 void balancer_json(std::string& out, const BalancerStatus& b) {
     out += "{\"name\":" + suite::json_string(b.name) +
            ",\"lbmethod\":" + suite::json_string(b.lbmethod) +
-           ",\"managed\":" + json_bool(b.managed) + ",";
-    if (!b.tracked) {
+           ",\"managed\":" + json_bool(b.our_lbmethod) + ",";
+    if (!b.managed) {
         out += "\"members\":[]}";
         return;
     }
@@ -140,7 +140,7 @@ void history_chart(std::string& out, const BalancerStatus& b, MonoNanos now) {
 
 void balancer_html(std::string& out, const BalancerStatus& b, MonoNanos now) {
     out += "<h2>" + html(b.name) + "</h2>\n<p>lbmethod " + html(b.lbmethod);
-    if (!b.tracked) {
+    if (!b.managed) {
         out += " (not managed by mod_balancer_traffic)</p>\n";
         return;
     }

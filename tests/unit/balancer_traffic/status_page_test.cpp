@@ -40,7 +40,7 @@ TrafficStatus fake_report() {
     BalancerStatus b;
     b.name = "balancer://cluster";
     b.lbmethod = "bytraffic";
-    b.tracked = b.managed = true;
+    b.managed = b.our_lbmethod = true;
     b.config.window = std::chrono::seconds(10);
     b.members.push_back(member("http://a/<script>\"x\\\n", 0.25, 0.3));
     b.members.push_back(member("http://b", 0.75, 0.7));
