@@ -28,14 +28,19 @@ std::string close_svg(const ChartFrame& f) {
     const double seconds = static_cast<double>(f.span) / 1e9;
     char buf[64];
     std::snprintf(buf, sizeof buf, "-%.0f s", seconds);
-    return "<text x=\"2\" y=\"" + std::to_string(f.height - 3) + "\">" + buf +
-           "</text><text x=\"" + std::to_string(f.width - 24) + "\" y=\"" +
-           std::to_string(f.height - 3) + "\">now</text></svg>";
+    return "<text x=\"2\" y=\"" + std::to_string(f.height - 3) + "\">" + buf + "</text><text x=\"" +
+           std::to_string(f.width - 24) + "\" y=\"" + std::to_string(f.height - 3) +
+           "\">now</text></svg>";
 }
 
 double x_of(const ChartFrame& f, ChartNanos t) {
     const double from_start = static_cast<double>(t - (f.now - f.span));
     return std::clamp(from_start / static_cast<double>(f.span), 0.0, 1.0) * f.width;
+}
+
+double y_of(const ChartFrame& f, double value) {
+    const double plot = f.height - kAxisHeight - 2;
+    return 1 + plot * (1 - std::clamp(value, 0.0, 1.0));
 }
 
 }  // namespace
@@ -45,11 +50,21 @@ std::string xml_escape(const std::string& text) {
     out.reserve(text.size());
     for (char c : text) {
         switch (c) {
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '&': out += "&amp;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '&':
+                out += "&amp;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
             default:
                 // Control characters have no place in markup.
                 if (static_cast<unsigned char>(c) >= 0x20 || c == '\t') out += c;
@@ -85,6 +100,26 @@ std::string svg_events(const ChartFrame& f, const std::vector<EventMark>& events
                       x_of(f, e.time) - kBarWidth / 2, 1 + plot - h, kBarWidth, h);
         out += " fill=\"" + xml_escape(e.color) + "\"><title>" + xml_escape(e.title) +
                "</title></rect>";
+    }
+    return out + close_svg(f);
+}
+
+std::string svg_lines(const ChartFrame& f, const std::vector<LineSeries>& series) {
+    std::string out = open_svg(f);
+    for (double level : {0.5, 1.0})
+        out +=
+            format("<text x=\"2\" y=\"%.1f\">%.0f%%</text>", y_of(f, level) + 9, level * 100, 0, 0);
+    for (const LineSeries& s : series) {
+        std::string points;
+        for (const LinePoint& p : s.points) {
+            if (p.time < f.now - f.span || p.time > f.now) continue;
+            points += format("%.1f,%.1f ", x_of(f, p.time), y_of(f, p.value), 0, 0);
+        }
+        if (!points.empty()) points.pop_back();
+        out += "<polyline class=\"" + xml_escape(s.css_class) + "\" points=\"" + points +
+               "\" fill=\"none\" stroke=\"" + xml_escape(s.color) + "\"";
+        if (s.dashed) out += " stroke-dasharray=\"4 3\"";
+        out += format(" stroke-width=\"%.1f\"/>", s.stroke_width, 0, 0, 0);
     }
     return out + close_svg(f);
 }

@@ -27,6 +27,20 @@ struct EventMark {
     std::string title;  // tooltip
 };
 
+// A value over time, drawn as a polyline; values are fractions, 0 at the bottom, 1 at the top.
+struct LinePoint {
+    ChartNanos time;
+    double value;
+};
+
+struct LineSeries {
+    std::vector<LinePoint> points;  // oldest first
+    std::string color;
+    std::string css_class;  // class of the <polyline>
+    bool dashed = false;
+    double stroke_width = 1;
+};
+
 struct ChartFrame {
     ChartNanos now;
     ChartNanos span;        // how far back the chart reaches
@@ -41,6 +55,10 @@ std::string svg_timeline(const ChartFrame& frame, const std::vector<TimelineSpan
 
 // Events outside [now - span, now] are not drawn.
 std::string svg_events(const ChartFrame& frame, const std::vector<EventMark>& events);
+
+// Points outside [now - span, now] are not drawn; values are clamped to [0, 1]. The left edge is
+// labelled 50% and 100%.
+std::string svg_lines(const ChartFrame& frame, const std::vector<LineSeries>& series);
 
 // Escapes text for use in SVG/HTML content and attribute values.
 std::string xml_escape(const std::string& text);

@@ -1,16 +1,16 @@
 // mod_balancer_traffic: the httpd module record, directives and hook registration.
 // The scheduling itself lives in core/ and knows nothing of httpd.
-#include <httpd.h>
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_log.h>
 
 #include <algorithm>
-#include <exception>
-#include <new>
 #include <string>
 
-#include "../common/duration.h"
+#include "../common/directive_glue.h"
 #include "../common/httpd_glue.h"
 #include "balancer_binding.h"
 #include "directive_config.h"
@@ -20,14 +20,11 @@ APLOG_USE_MODULE(balancer_traffic);
 namespace balancer_traffic {
 namespace {
 
-void* create_server_config(apr_pool_t* p, server_rec*) {
-    return new (apr_pcalloc(p, sizeof(ServerConfig))) ServerConfig{};
-}
-
 void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
     const auto* base = static_cast<ServerConfig*>(base_v);
     const auto* add = static_cast<ServerConfig*>(add_v);
-    auto* merged = static_cast<ServerConfig*>(create_server_config(p, nullptr));
+    auto* merged =
+        static_cast<ServerConfig*>(suite::create_server_config<ServerConfig>(p, nullptr));
     merged->defaults = merge(base->defaults, add->defaults);
     merged->section_count = base->section_count + add->section_count;
     merged->sections = static_cast<SectionConfig*>(
@@ -64,62 +61,29 @@ const char* target_config(cmd_parms* cmd, DirectiveConfig** out) {
     return nullptr;
 }
 
-// A duration directive: `off_word` (if any) stands for zero, anything else must parse and lie
-// within [minimum, maximum].
-const char* set_duration(cmd_parms* cmd, const char* arg, const char* off_word,
-                         nanoseconds minimum, nanoseconds maximum, nanoseconds* out) {
-    if (off_word && !strcasecmp(arg, off_word)) {
-        *out = nanoseconds{0};
-        return nullptr;
-    }
-    auto parsed = suite::parse_duration(arg, std::chrono::seconds(1));
-    if (!parsed) return suite::directive_error(cmd, parsed.error);
-    if (*parsed.value < minimum || *parsed.value > maximum)
-        return suite::directive_error(cmd, "must be between " + suite::format_duration(minimum) +
-                                               " and " + suite::format_duration(maximum) +
-                                               (off_word ? std::string(", or '") + off_word + "'"
-                                                         : std::string()));
-    *out = *parsed.value;
-    return nullptr;
-}
-
-// Directive handlers, hooks and the handler are called from C: nothing may throw out of them.
-template <class Body>
-const char* without_exceptions(cmd_parms* cmd, Body body) noexcept {
-    try {
-        return body();
-    } catch (const std::exception& e) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", e.what(), nullptr);
-    }
-}
-
 const char* set_window(cmd_parms* cmd, void*, const char* arg) {
-    return without_exceptions(cmd, [&]() -> const char* {
-        DirectiveConfig* config = nullptr;
-        if (const char* error = target_config(cmd, &config)) return error;
+    return suite::with_config(cmd, target_config, [&](DirectiveConfig* config) -> const char* {
         config->window_set = true;
-        return set_duration(cmd, arg, "cumulative", kMinimumWindow, kMaximumWindow,
-                            &config->window);
+        return suite::set_duration(
+            cmd, arg, {kMinimumWindow, kMaximumWindow, std::chrono::seconds(1), "cumulative"},
+            &config->window);
     });
 }
 
 const char* set_slow_start(cmd_parms* cmd, void*, const char* arg) {
-    return without_exceptions(cmd, [&]() -> const char* {
-        DirectiveConfig* config = nullptr;
-        if (const char* error = target_config(cmd, &config)) return error;
+    return suite::with_config(cmd, target_config, [&](DirectiveConfig* config) -> const char* {
         config->slow_start_set = true;
-        return set_duration(cmd, arg, "off", kMinimumSlowStart, kMaximumSlowStart,
-                            &config->slow_start);
+        return suite::set_duration(
+            cmd, arg, {kMinimumSlowStart, kMaximumSlowStart, std::chrono::seconds(1), "off"},
+            &config->slow_start);
     });
 }
 
 const char* set_latency_decay(cmd_parms* cmd, void*, const char* arg) {
-    return without_exceptions(cmd, [&]() -> const char* {
-        DirectiveConfig* config = nullptr;
-        if (const char* error = target_config(cmd, &config)) return error;
+    return suite::with_config(cmd, target_config, [&](DirectiveConfig* config) -> const char* {
         config->latency_decay_set = true;
-        return set_duration(cmd, arg, nullptr, kMinimumLatencyDecay, kMaximumLatencyDecay,
-                            &config->latency_decay);
+        return suite::set_duration(cmd, arg, {kMinimumLatencyDecay, kMaximumLatencyDecay},
+                                   &config->latency_decay);
     });
 }
 
@@ -176,7 +140,7 @@ module AP_MODULE_DECLARE_DATA balancer_traffic_module = {
     SUITE_MODULE_STUFF("mod_balancer_traffic.c"),
     nullptr,
     nullptr,
-    balancer_traffic::create_server_config,
+    suite::create_server_config<balancer_traffic::ServerConfig>,
     balancer_traffic::merge_server_config,
     balancer_traffic::directives,
     balancer_traffic::register_hooks,

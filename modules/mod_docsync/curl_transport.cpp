@@ -30,8 +30,8 @@ struct SlistDeleter {
 // once it is complete and before it is parsed; a frame stream (batch, delta) on its first byte,
 // whose frames the FrameReader then checks one by one before its reader sees them.
 struct CurlTransport::Request {
-    enum class Body { whole, frames };
-    Body kind = Body::whole;
+    enum class Body { kWhole, kFrames };
+    Body kind = Body::kWhole;
     std::size_t max_whole = 0;
     FrameSink* frames = nullptr;
     std::unique_ptr<FrameReader> reader;
@@ -62,7 +62,7 @@ struct CurlTransport::Request {
                 self->body.append(p, std::min(len, kMaxErrorBodyBytes));
             return len;
         }
-        if (self->kind == Body::whole) {
+        if (self->kind == Body::kWhole) {
             if (self->body.size() + len > self->max_whole) {
                 self->too_large = true;
                 return 0;
@@ -229,7 +229,7 @@ long CurlTransport::perform(const char* method, const std::string& suffix, const
         return 0;
     }
     if (req.status == 200) {
-        if (req.kind == Request::Body::whole) {
+        if (req.kind == Request::Body::kWhole) {
             if (!req.check(whole_body(req.body)))
                 return refused("answer not signed with the primary's key");
         } else if (!req.reader) {
@@ -255,7 +255,7 @@ ManifestResponse CurlTransport::get_manifest(const std::string& known_etag,
     std::string suffix = "/manifest?wait=" + std::to_string(wait.count());
     if (!known_etag.empty()) suffix += "&since=" + known_etag;
     Request req;
-    req.kind = Request::Body::whole;
+    req.kind = Request::Body::kWhole;
     req.max_whole = kMaxManifestBytes;
     out.status =
         perform("GET", suffix, nullptr, known_etag, wait + kManifestGrace, req, &out.error);
@@ -271,7 +271,7 @@ bool CurlTransport::fetch_files(const std::vector<std::string>& paths, BatchDeco
                                 std::string* error) {
     std::string body = serialise_batch_request(paths);
     Request req;
-    req.kind = Request::Body::frames;
+    req.kind = Request::Body::kFrames;
     req.frames = &decoder;
     long status = perform("POST", "/files", &body, "", std::chrono::seconds(0), req, error);
     if (status != 200 && !req.auth_failed && !decoder.error().empty()) *error = decoder.error();
@@ -282,7 +282,7 @@ bool CurlTransport::fetch_delta(const std::string& path, const std::string& sign
                                 const ByteSink& sink, std::string* error) {
     DataFrameSink frames(sink);
     Request req;
-    req.kind = Request::Body::frames;
+    req.kind = Request::Body::kFrames;
     req.frames = &frames;
     long status = perform("POST", "/delta?p=" + url_encode(path), &signature, "",
                           std::chrono::seconds(0), req, error);
@@ -294,7 +294,7 @@ BasisDelta CurlTransport::fetch_delta_from_basis(const std::string& path,
                                                  const ByteSink& sink, std::string* error) {
     DataFrameSink frames(sink);
     Request req;
-    req.kind = Request::Body::frames;
+    req.kind = Request::Body::kFrames;
     req.frames = &frames;
     const std::string none;
     long status = perform("POST", "/delta?p=" + url_encode(path) + "&basis=" + basis_sha256, &none,

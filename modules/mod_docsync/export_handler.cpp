@@ -260,7 +260,7 @@ int serve_files(request_rec* r, ExportState& ex, int root_fd) {
     KnownHash known = [&snap](const std::string& path, const struct stat& st) -> std::string {
         if (!snap) return {};
         auto it = snap->manifest.find(path);
-        if (it == snap->manifest.end() || it->second.type != EntryType::file) return {};
+        if (it == snap->manifest.end() || it->second.type != EntryType::kFile) return {};
         const std::int64_t mtime =
             static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
         if (it->second.size != static_cast<std::uint64_t>(st.st_size) ||
@@ -281,11 +281,11 @@ int serve_block_delta(request_rec* r, ExportState& ex, int root_fd, const std::s
     if (!read_body(r, 0, &body, &status)) return status;
     BlockDeltaSource source;
     switch (prepare_block_delta(root_fd, ex.block_indexes(), path, basis, &source, &error)) {
-        case ServeStatus::ok:
+        case ServeStatus::kOk:
             break;
-        case ServeStatus::unknown_basis:
+        case ServeStatus::kUnknownBasis:
             return HTTP_PRECONDITION_FAILED;
-        case ServeStatus::not_found:
+        case ServeStatus::kNotFound:
             return HTTP_NOT_FOUND;
         default:
             return HTTP_BAD_REQUEST;
@@ -357,19 +357,19 @@ int serve_file_range(request_rec* r, int root_fd, const std::map<std::string, st
     };
     ServeStatus s = serve_range(root_fd, p->second, offset, length, sink, &error);
     switch (s) {
-        case ServeStatus::ok:
+        case ServeStatus::kOk:
             if (!out) {
                 out.emplace(framed_answer(r));
                 frames.emplace(*out);
             }
             frames->finish();
             return OK;
-        case ServeStatus::bad_request:
+        case ServeStatus::kBadRequest:
             return HTTP_BAD_REQUEST;
-        case ServeStatus::not_found:
+        case ServeStatus::kNotFound:
             return HTTP_NOT_FOUND;
-        case ServeStatus::failed:
-        case ServeStatus::unknown_basis:
+        case ServeStatus::kFailed:
+        case ServeStatus::kUnknownBasis:
             r->connection->keepalive = AP_CONN_CLOSE;
             return OK;
     }
@@ -476,7 +476,7 @@ static int handle_export_request(request_rec* r) {
         r->method, r->unparsed_uri, apr_table_get(r->headers_in, std::string(kTimeHeader).c_str()),
         apr_table_get(r->headers_in, std::string(kNonceHeader).c_str()),
         apr_table_get(r->headers_in, std::string(kSignatureHeader).c_str()));
-    if (auth != AuthResult::ok) {
+    if (auth != AuthResult::kOk) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "docsync: refused %s %s: %s", r->method, r->uri,
                       to_string(auth));
         return HTTP_FORBIDDEN;

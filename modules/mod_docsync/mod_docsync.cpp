@@ -18,7 +18,7 @@
 #include <new>
 #include <string>
 
-#include "../common/duration.h"
+#include "../common/directive_glue.h"
 #include "../common/httpd_glue.h"
 #include "answer_auth.h"
 #include "crypto.h"
@@ -34,26 +34,13 @@ namespace {
 constexpr std::size_t kMaxExportNameBytes = 64;
 constexpr std::chrono::seconds kMaxSkewLimit{3600};
 
-apr_status_t destroy_config(void* data) {
-    static_cast<ModuleConfig*>(data)->~ModuleConfig();
-    return APR_SUCCESS;
-}
-
-void* create_server_config(apr_pool_t* p, server_rec*) {
-    auto* config = new (apr_pcalloc(p, sizeof(ModuleConfig))) ModuleConfig{};
-    apr_pool_cleanup_register(p, config, destroy_config, apr_pool_cleanup_null);
-    return config;
-}
-
-ModuleConfig* config_of(cmd_parms* cmd) {
-    return module_config(cmd->server);
-}
-
 // The DocSync* directives configure the whole server: refuse them inside a <VirtualHost>, where
 // they would silently be ignored.
-const char* main_server_only(cmd_parms* cmd) {
+const char* main_server_config(cmd_parms* cmd, ModuleConfig** config) {
     if (cmd->server->is_virtual) return suite::directive_error(cmd, "not allowed in <VirtualHost>");
-    return ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+    *config = module_config(cmd->server);
+    return nullptr;
 }
 
 bool valid_export_name(const std::string& name) {
@@ -87,139 +74,143 @@ bool resolve_sync_user(const std::string& name, ModuleConfig* config, std::strin
 }
 
 const char* set_export(cmd_parms* cmd, void*, const char* name, const char* dir) {
-    if (const char* err = main_server_only(cmd)) return err;
-    ModuleConfig* config = config_of(cmd);
-    if (!valid_export_name(name))
-        return suite::directive_error(cmd, std::string("export name '") + name +
-                                               "' must be 1-64 characters of [A-Za-z0-9._-]");
-    for (const auto& e : config->exports)
-        if (e.name == name)
-            return suite::directive_error(cmd, std::string("export '") + name + "' defined twice");
-    const char* path = ap_server_root_relative(cmd->pool, dir);
-    struct stat st;
-    if (!path || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-        return suite::directive_error(cmd, std::string(dir) + " is not a directory");
-    config->exports.push_back(ExportConfig{name, path});
-    return nullptr;
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        if (!valid_export_name(name))
+            return suite::directive_error(cmd, std::string("export name '") + name +
+                                                   "' must be 1-64 characters of [A-Za-z0-9._-]");
+        for (const auto& e : config->exports)
+            if (e.name == name)
+                return suite::directive_error(cmd,
+                                              std::string("export '") + name + "' defined twice");
+        const char* path = ap_server_root_relative(cmd->pool, dir);
+        struct stat st;
+        if (!path || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            return suite::directive_error(cmd, std::string(dir) + " is not a directory");
+        config->exports.push_back(ExportConfig{name, path});
+        return nullptr;
+    });
 }
 
 const char* set_source(cmd_parms* cmd, void*, int argc, char* const argv[]) {
-    if (const char* err = main_server_only(cmd)) return err;
-    std::vector<std::string> args(argv, argv + argc);
-    SourceOptions source;
-    std::string error;
-    if (!parse_source_args(args, &source, &error)) return suite::directive_error(cmd, error);
-    // Two sources writing the same tree (or one inside the other) would undo each other.
-    auto inside = [](const std::string& a, const std::string& b) {
-        return a == b ||
-               (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/');
-    };
-    for (const auto& s : config_of(cmd)->sources)
-        if (inside(source.local_dir, s.local_dir) || inside(s.local_dir, source.local_dir))
-            return suite::directive_error(cmd, source.local_dir + " is the same as or inside " +
-                                                   s.local_dir + " (synced from " + s.url + ")");
-    config_of(cmd)->sources.push_back(std::move(source));
-    return nullptr;
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        std::vector<std::string> args(argv, argv + argc);
+        SourceOptions source;
+        std::string error;
+        if (!parse_source_args(args, &source, &error)) return suite::directive_error(cmd, error);
+        // Two sources writing the same tree (or one inside the other) would undo each other.
+        auto inside = [](const std::string& a, const std::string& b) {
+            return a == b ||
+                   (a.size() > b.size() && a.compare(0, b.size(), b) == 0 && a[b.size()] == '/');
+        };
+        for (const auto& s : config->sources)
+            if (inside(source.local_dir, s.local_dir) || inside(s.local_dir, source.local_dir))
+                return suite::directive_error(cmd, source.local_dir + " is the same as or inside " +
+                                                       s.local_dir + " (synced from " + s.url +
+                                                       ")");
+        config->sources.push_back(std::move(source));
+        return nullptr;
+    });
 }
 
 const char* set_secret_file(cmd_parms* cmd, void*, const char* arg) {
-    if (const char* err = main_server_only(cmd)) return err;
-    ModuleConfig* config = config_of(cmd);
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
-    // The configtest of a synced configuration runs as DocSyncUser, which may not read the file:
-    // a file that exists but is not ours to read is checked when the server really starts.
-    // A missing file is still an error.
-    if (suite::unreadable_in_unprivileged_check(path)) {
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        const char* path = ap_server_root_relative(cmd->pool, arg);
+        if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
+        // The configtest of a synced configuration runs as DocSyncUser, which may not read the
+        // file: a file that exists but is not ours to read is checked when the server really
+        // starts. A missing file is still an error.
+        if (suite::unreadable_in_unprivileged_check(path)) {
+            config->secret_file = path;
+            return nullptr;
+        }
+        std::string error;
+        std::string secret = load_secret_file(path, &error);
+        if (secret.empty()) return suite::directive_error(cmd, error);
         config->secret_file = path;
+        config->secret_sha256 = sha256_hex(secret);
+        config->secret = std::move(secret);
         return nullptr;
-    }
-    std::string error;
-    std::string secret = load_secret_file(path, &error);
-    if (secret.empty()) return suite::directive_error(cmd, error);
-    config->secret_file = path;
-    config->secret_sha256 = sha256_hex(secret);
-    config->secret = std::move(secret);
-    return nullptr;
-}
-
-const char* set_duration(cmd_parms* cmd, const char* arg, std::chrono::nanoseconds min,
-                         std::chrono::nanoseconds max, std::chrono::nanoseconds* out) {
-    if (const char* err = main_server_only(cmd)) return err;
-    auto parsed = suite::parse_duration(arg, std::chrono::seconds(1));
-    if (!parsed) return suite::directive_error(cmd, parsed.error);
-    if (*parsed.value < min || *parsed.value > max)
-        return suite::directive_error(cmd, "must be between " + suite::format_duration(min) +
-                                               " and " + suite::format_duration(max));
-    *out = *parsed.value;
-    return nullptr;
+    });
 }
 
 const char* set_max_skew(cmd_parms* cmd, void*, const char* arg) {
-    std::chrono::nanoseconds v;
-    if (const char* err = set_duration(cmd, arg, std::chrono::seconds(1), kMaxSkewLimit, &v))
-        return err;
-    config_of(cmd)->max_skew = std::chrono::duration_cast<std::chrono::seconds>(v);
-    return nullptr;
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        std::chrono::nanoseconds v;
+        if (const char* err =
+                suite::set_duration(cmd, arg, {std::chrono::seconds(1), kMaxSkewLimit}, &v))
+            return err;
+        config->max_skew = std::chrono::duration_cast<std::chrono::seconds>(v);
+        return nullptr;
+    });
 }
 
 const char* set_rescan(cmd_parms* cmd, void*, const char* arg) {
-    std::chrono::nanoseconds v;
-    if (const char* err = set_duration(cmd, arg, kMinRescanInterval, std::chrono::hours(24), &v))
-        return err;
-    config_of(cmd)->rescan_interval = std::chrono::duration_cast<std::chrono::milliseconds>(v);
-    return nullptr;
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        std::chrono::nanoseconds v;
+        if (const char* err =
+                suite::set_duration(cmd, arg, {kMinRescanInterval, std::chrono::hours(24)}, &v))
+            return err;
+        config->rescan_interval = std::chrono::duration_cast<std::chrono::milliseconds>(v);
+        return nullptr;
+    });
 }
 
 const char* set_long_poll(cmd_parms* cmd, void*, const char* arg) {
-    std::chrono::nanoseconds v;
-    if (const char* err = set_duration(cmd, arg, std::chrono::seconds(0), kMaxLongPoll, &v))
-        return err;
-    config_of(cmd)->long_poll = std::chrono::duration_cast<std::chrono::seconds>(v);
-    return nullptr;
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        std::chrono::nanoseconds v;
+        if (const char* err =
+                suite::set_duration(cmd, arg, {std::chrono::seconds(0), kMaxLongPoll}, &v))
+            return err;
+        config->long_poll = std::chrono::duration_cast<std::chrono::seconds>(v);
+        return nullptr;
+    });
 }
 
 const char* set_ca_file(cmd_parms* cmd, void*, const char* arg) {
-    if (const char* err = main_server_only(cmd)) return err;
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    if (!path || access(path, R_OK) != 0)
-        return suite::directive_error(cmd, std::string(arg) + " is not readable");
-    config_of(cmd)->ca_file = path;
-    return nullptr;
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        const char* path = ap_server_root_relative(cmd->pool, arg);
+        if (!path || access(path, R_OK) != 0)
+            return suite::directive_error(cmd, std::string(arg) + " is not readable");
+        config->ca_file = path;
+        return nullptr;
+    });
 }
 
 const char* set_sync_user(cmd_parms* cmd, void*, const char* arg) {
-    if (const char* err = main_server_only(cmd)) return err;
-    std::string error;
-    if (!resolve_sync_user(arg, nullptr, &error)) return suite::directive_error(cmd, error);
-    config_of(cmd)->sync_user = arg;
-    return nullptr;
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        std::string error;
+        if (!resolve_sync_user(arg, nullptr, &error)) return suite::directive_error(cmd, error);
+        config->sync_user = arg;
+        return nullptr;
+    });
 }
 
 const char* set_signing_key_file(cmd_parms* cmd, void*, const char* arg) {
-    if (const char* err = main_server_only(cmd)) return err;
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
-    // Like DocSyncSecretFile: the unprivileged configtest may not read it (mode 0600); the
-    // real start checks it.
-    if (suite::unreadable_in_unprivileged_check(path)) return nullptr;
-    std::string error;
-    std::string key = load_ed25519_private_key_file(path, &error);
-    if (key.empty()) return suite::directive_error(cmd, error);
-    config_of(cmd)->signing_key = std::move(key);
-    return nullptr;
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        const char* path = ap_server_root_relative(cmd->pool, arg);
+        if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
+        // Like DocSyncSecretFile: the unprivileged configtest may not read it (mode 0600); the
+        // real start checks it.
+        if (suite::unreadable_in_unprivileged_check(path)) return nullptr;
+        std::string error;
+        std::string key = load_ed25519_private_key_file(path, &error);
+        if (key.empty()) return suite::directive_error(cmd, error);
+        config->signing_key = std::move(key);
+        return nullptr;
+    });
 }
 
 const char* set_verify_key_file(cmd_parms* cmd, void*, const char* arg) {
-    if (const char* err = main_server_only(cmd)) return err;
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
-    if (suite::unreadable_in_unprivileged_check(path)) return nullptr;
-    std::string error;
-    std::string key = load_ed25519_public_key_file(path, &error);
-    if (key.empty()) return suite::directive_error(cmd, error);
-    config_of(cmd)->verify_key = std::move(key);
-    return nullptr;
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        const char* path = ap_server_root_relative(cmd->pool, arg);
+        if (!path) return suite::directive_error(cmd, std::string("bad path ") + arg);
+        if (suite::unreadable_in_unprivileged_check(path)) return nullptr;
+        std::string error;
+        std::string key = load_ed25519_public_key_file(path, &error);
+        if (key.empty()) return suite::directive_error(cmd, error);
+        config->verify_key = std::move(key);
+        return nullptr;
+    });
 }
 
 const command_rec directives[] = {
@@ -362,7 +353,7 @@ extern "C" {
 module AP_MODULE_DECLARE_DATA docsync_module = {SUITE_MODULE_STUFF("mod_docsync.c"),
                                                 nullptr,
                                                 nullptr,
-                                                docsync::create_server_config,
+                                                suite::create_server_config<docsync::ModuleConfig>,
                                                 nullptr,
                                                 docsync::directives,
                                                 docsync::register_hooks,

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/child_process.h"
 #include "manifest_version.h"
 #include "path_policy.h"
 #include "privsep_protocol.h"
@@ -149,20 +150,11 @@ void send_reply(int fd, const HelperReply& r) {
     ::send(fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-void reset_signals() {
-    for (int sig = 1; sig < NSIG; ++sig)
-        if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-    ::signal(SIGPIPE, SIG_IGN);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
 }  // namespace
 
 [[noreturn]] void run_sync_process(SyncSpec spec, pid_t httpd_parent) {
     // Undo what httpd's parent set up: its signal handlers and mask belong to the MPM.
-    reset_signals();
+    suite::reset_signals();
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != httpd_parent) _exit(0);
     // Listening sockets and other descriptors of the parent are not ours to hold.
@@ -217,7 +209,7 @@ void reset_signals() {
             last_restart = std::chrono::steady_clock::now();
             // SIGUSR1 is httpd's graceful restart; the new generation keeps these processes.
             ::kill(httpd_parent, SIGUSR1);
-            send_reply(channel.get(), HelperReply{HelperReplyKind::restarted, 0, 0});
+            send_reply(channel.get(), HelperReply{HelperReplyKind::kRestarted, 0, 0});
         }
         pollfd p{channel.get(), POLLIN, 0};
         if (::poll(&p, 1, kPollMs) <= 0) continue;
@@ -246,11 +238,11 @@ void reset_signals() {
         int err = swap_source(spec, req->source_index);
         if (err == 0) {
             restart_due = true;
-            send_reply(channel.get(), HelperReply{HelperReplyKind::swapped, req->generation, 0});
+            send_reply(channel.get(), HelperReply{HelperReplyKind::kSwapped, req->generation, 0});
         } else {
             process_log("error", "%s: swap with its staging directory failed: %s",
                         spec.sources[req->source_index].local_dir.c_str(), errno_text(err).c_str());
-            send_reply(channel.get(), HelperReply{HelperReplyKind::refused, req->generation, err});
+            send_reply(channel.get(), HelperReply{HelperReplyKind::kRefused, req->generation, err});
         }
     }
 }

@@ -21,8 +21,8 @@
 
 #include <chrono>
 #include <string>
-#include <thread>
 
+#include "../common/child_process.h"
 #include "docsync_glue.h"
 #include "sync_spec.h"
 
@@ -61,16 +61,7 @@ bool alive(ChildRecord* rec) {
 void terminate(ChildRecord* rec) {
     if (!alive(rec)) return;
     ::kill(rec->proc.pid, SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + kTerminateGrace;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (::waitpid(rec->proc.pid, nullptr, WNOHANG) != 0) {
-            rec->running = false;
-            return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    ::kill(rec->proc.pid, SIGKILL);
-    ::waitpid(rec->proc.pid, nullptr, 0);
+    suite::reap_or_kill(rec->proc.pid, kTerminateGrace);
     rec->running = false;
 }
 

@@ -30,6 +30,7 @@
 #include <optional>
 #include <thread>
 
+#include "../common/child_process.h"
 #include "answer_auth.h"
 #include "crypto.h"
 #include "curl_transport.h"
@@ -61,9 +62,11 @@ std::int64_t unix_now() {
     return static_cast<std::int64_t>(std::time(nullptr));
 }
 
-class StatusBoard {
+// The sync status every source reports into, rewritten atomically to the status file the status
+// handler reads (not HA's shared-memory StatusBoard).
+class StatusFile {
   public:
-    StatusBoard(const SyncSpec& spec) : path_(spec.status_file) {
+    StatusFile(const SyncSpec& spec) : path_(spec.status_file) {
         for (const auto& s : spec.sources) {
             SourceStatus st;
             st.url = s.url;
@@ -105,7 +108,7 @@ class StatusBoard {
 // the main thread reads the replies and hands each to the thread waiting for its generation.
 class HelperChannel {
   public:
-    HelperChannel(int fd, StatusBoard& board, std::size_t sources)
+    HelperChannel(int fd, StatusFile& board, std::size_t sources)
         : fd_(fd), board_(board), sources_(sources) {}
 
     // Asks the helper to exchange staging and live of source `index`; true once it has.
@@ -128,7 +131,7 @@ class HelperChannel {
         }
         HelperReply r = replies_[generation];
         replies_.erase(generation);
-        if (r.kind == HelperReplyKind::swapped) return true;
+        if (r.kind == HelperReplyKind::kSwapped) return true;
         *error = "refused by the privileged helper: " + errno_text(r.error);
         return false;
     }
@@ -143,7 +146,7 @@ class HelperChannel {
         if (n == 0) return false;
         auto r = parse_helper_reply(std::string_view(buf, static_cast<std::size_t>(n)));
         if (!r) return true;
-        if (r->kind == HelperReplyKind::restarted) {
+        if (r->kind == HelperReplyKind::kRestarted) {
             for (std::size_t i = 0; i < sources_; ++i)
                 board_.update(i, [](SourceStatus& s) { s.restart_pending = false; });
             return true;
@@ -158,7 +161,7 @@ class HelperChannel {
 
   private:
     int fd_;
-    StatusBoard& board_;
+    StatusFile& board_;
     std::size_t sources_;
     std::mutex swap_mutex_;
     std::mutex mutex_;  // generation_, replies_
@@ -282,7 +285,7 @@ bool config_check(const SyncSpec& spec, const SourceOptions& source, const std::
 }
 
 void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t index,
-                 StatusBoard& board, HelperChannel& helper) {
+                 StatusFile& board, HelperChannel& helper) {
     const SourceOptions& source = spec.sources[index];
     CurlTransport transport(source.url, secret, spec.ca_file,
                             spec.verify_key.empty() ? hmac_answer_verifier(secret)
@@ -337,7 +340,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
         std::int64_t version = 0;
         if (resp.status == 200) {
             VersionVerdict verdict = versions.judge(resp.version, &version);
-            if (verdict == VersionVerdict::older) {
+            if (verdict == VersionVerdict::kOlder) {
                 // An httpd child of the primary that has not seen the latest change yet, or a
                 // rollback: going back to an older manifest would undo changes. Ask again.
                 auto now = std::chrono::steady_clock::now();
@@ -359,7 +362,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                 continue;
             }
             stale = false;
-            if (verdict == VersionVerdict::missing) version = 0;  // refused below
+            if (verdict == VersionVerdict::kMissing) version = 0;  // refused below
         }
         if (resp.status == 200) {
             // max-files bounds the parse itself: a bigger announced count stops at line 1.
@@ -525,20 +528,11 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
     }
 }
 
-void reset_signals() {
-    for (int sig = 1; sig < NSIG; ++sig)
-        if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-    ::signal(SIGPIPE, SIG_IGN);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-}
-
 }  // namespace
 
 [[noreturn]] void run_sync_worker(const SyncSpec& spec, std::string secret, int helper_fd,
                                   pid_t helper) {
-    reset_signals();
+    suite::reset_signals();
     // Before anything is read from the network, and for good.
     if (spec.drop_privileges) {
         std::string error;
@@ -554,7 +548,7 @@ void reset_signals() {
     ::prctl(PR_SET_NAME, "docsync-sync");
     curl_global_init(CURL_GLOBAL_DEFAULT);
     process_log("notice", "sync process started for %zu source(s)", spec.sources.size());
-    StatusBoard board(spec);
+    StatusFile board(spec);
     for (std::size_t i = 0; i < spec.sources.size(); ++i) board.update(i, [](SourceStatus&) {});
     HelperChannel channel(helper_fd, board, spec.sources.size());
     std::vector<std::thread> workers;

@@ -14,7 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "unique_fd.h"
+#include "../common/unique_fd.h"
 
 namespace ha_heartbeat {
 namespace {
@@ -59,7 +59,7 @@ struct NeighbourAdvert {
 #pragma pack(pop)
 
 std::string gratuitous_arp(const ServiceAddress& a, int ifindex) {
-    UniqueFd fd(socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP)));
+    suite::UniqueFd fd(socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP)));
     if (fd.get() < 0) return error("packet socket");
     ArpPacket p{};
     std::string err;
@@ -84,9 +84,9 @@ std::string gratuitous_arp(const ServiceAddress& a, int ifindex) {
 }
 
 std::string unsolicited_na(const ServiceAddress& a, int ifindex) {
-    UniqueFd fd(socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6));
+    suite::UniqueFd fd(socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6));
     if (fd.get() < 0) return error("ICMPv6 socket");
-    UniqueFd probe(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    suite::UniqueFd probe(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     NeighbourAdvert na{};
     std::string err;
     if (!interface_mac(probe.get(), ifindex, na.mac, &err)) return err;

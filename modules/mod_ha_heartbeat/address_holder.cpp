@@ -7,8 +7,8 @@
 
 #include <cstring>
 
+#include "../common/unique_fd.h"
 #include "address_announcer.h"
-#include "unique_fd.h"
 
 namespace ha_heartbeat {
 namespace {
@@ -45,7 +45,7 @@ bool AddressHolder::resolve(Entry& e) {
 }
 
 std::string AddressHolder::link_problem() const {
-    const UniqueFd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    const suite::UniqueFd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) return "";  // cannot tell; do not fault on our own resource shortage
     std::string problem;
     for (const Entry& e : entries_) {

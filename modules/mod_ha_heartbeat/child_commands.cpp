@@ -124,7 +124,7 @@ void HealthTracker::finish(Check& c, bool ok, const std::string& why) {
 
 bool HealthTracker::poll(std::chrono::nanoseconds now) {
     for (Check& c : checks_) {
-        if (c.track.kind == HealthTrack::Kind::File) {
+        if (c.track.kind == HealthTrack::Kind::kFile) {
             if (now < c.next_run) continue;
             c.next_run = now + interval_;
             // keepalived's track_file convention: the file holds a number, 0 means healthy.

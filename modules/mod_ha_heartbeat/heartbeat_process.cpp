@@ -20,6 +20,7 @@
 #include <mutex>
 #include <thread>
 
+#include "../common/unique_fd.h"
 #include "address_holder.h"
 #include "async_log.h"
 #include "core/boot_epoch.h"
@@ -30,7 +31,6 @@
 #include "drain_gate.h"
 #include "netlink_addresses.h"
 #include "realtime.h"
-#include "unique_fd.h"
 
 namespace ha_heartbeat {
 namespace {
@@ -264,16 +264,16 @@ class HeartbeatLoop {
     bool handle(const std::optional<Transition>& t) {
         if (!t) return false;
         const auto now = clock_.now();
-        log_(t->to == NodeState::Master || t->from == NodeState::Master ? kLogNotice : kLogInfo,
+        log_(t->to == NodeState::kMaster || t->from == NodeState::kMaster ? kLogNotice : kLogInfo,
              std::string("state ") + state_name(t->from) + " -> " + state_name(t->to) + ": " +
                  t->reason);
-        if (t->to == NodeState::Master) holder_.claim(now);
+        if (t->to == NodeState::kMaster) holder_.claim(now);
         // Yielding to another master: it has claimed and announced already; keep answering a
         // little longer for the requests that were sent our way before its announcement
         // arrived. In FAULT there is nothing to gain: release at once.
-        if (t->from == NodeState::Master && t->to == NodeState::Backup)
+        if (t->from == NodeState::kMaster && t->to == NodeState::kBackup)
             holder_.release_at(now + release_linger());
-        else if (t->from == NodeState::Master)
+        else if (t->from == NodeState::kMaster)
             holder_.release();
         ++transitions_;
         last_transition_ = now;
@@ -398,8 +398,8 @@ class HeartbeatLoop {
             peer_address_[hb->node_id] = source.text();
             const bool returning = !peer_was_live(hb->node_id);
             if (handle(election_.on_heartbeat(*hb))) send();
-            if (election_.state() == NodeState::Master &&
-                (returning || hb->state == NodeState::Master))
+            if (election_.state() == NodeState::kMaster &&
+                (returning || hb->state == NodeState::kMaster))
                 announce_to_returning_side(*hb, returning);
         }
     }
@@ -486,7 +486,7 @@ class HeartbeatLoop {
         }
         if (config_.drain_timeout.count() > 0) {
             handover_result_ = "draining, then handing over";
-            begin_drain(MoveKind::Handover);
+            begin_drain(MoveKind::kHandover);
             return;
         }
         hand_over();
@@ -534,12 +534,12 @@ class HeartbeatLoop {
 
     void advance_move() {
         if (!drain_.active()) return;
-        if (drain_.phase() == DrainPolicy::Phase::Draining) {
-            if (election_.state() != NodeState::Master) {
+        if (drain_.phase() == DrainPolicy::Phase::kDraining) {
+            if (election_.state() != NodeState::kMaster) {
                 // Yielded or failed meanwhile: the addresses are gone or going anyway.
                 log_(kLogNotice, std::string("planned ") + move_name(drain_.kind()) +
                                      ": no longer master, drain ended");
-                if (drain_.kind() == MoveKind::Handover)
+                if (drain_.kind() == MoveKind::kHandover)
                     handover_result_ = "handover overtaken: no longer master";
                 end_drain();
                 return;
@@ -547,7 +547,7 @@ class HeartbeatLoop {
             auto why = drain_.poll(gate_.open_connections());
             if (!why) return;
             log_(kLogNotice, std::string("planned ") + move_name(drain_.kind()) + ": " + *why);
-            if (drain_.kind() == MoveKind::Handover) {
+            if (drain_.kind() == MoveKind::kHandover) {
                 hand_over();
                 if (election_.handover_target() == 0) end_drain();  // refused: keep serving
             } else {
@@ -560,7 +560,7 @@ class HeartbeatLoop {
         // Moving after a handover: done once the linger after the successor's claim is over.
         if (!holder_.holding()) {
             end_drain();
-        } else if (election_.state() == NodeState::Master && election_.handover_target() == 0) {
+        } else if (election_.state() == NodeState::kMaster && election_.handover_target() == 0) {
             handover_result_ = "handover called off: the backup never claimed";
             log_(kLogWarning, handover_result_ + "; keeping the service addresses");
             end_drain();
@@ -574,17 +574,17 @@ class HeartbeatLoop {
             return;
         handover_result_ = "a higher-ranked node is back: draining, then handing over";
         log_(kLogNotice, handover_result_);
-        begin_drain(MoveKind::Handover);
+        begin_drain(MoveKind::kHandover);
     }
 
     // The parent asks before it lets httpd stop its children (stop_signals.cpp).
     void check_stop_request() {
         if (stop_ready_ || board_->moves.stop_requested.load() == 0) return;
-        const bool master = election_.state() == NodeState::Master && holder_.holding();
+        const bool master = election_.state() == NodeState::kMaster && holder_.holding();
         if (master && config_.drain_timeout.count() > 0 && !election_.resigning()) {
             // A handover already moving is left to finish; the stop resigns after it.
-            if (!drain_.active() || drain_.phase() == DrainPolicy::Phase::Draining)
-                begin_drain(MoveKind::Stop);
+            if (!drain_.active() || drain_.phase() == DrainPolicy::Phase::kDraining)
+                begin_drain(MoveKind::kStop);
             return;
         }
         if (drain_.active()) return;
@@ -601,7 +601,7 @@ class HeartbeatLoop {
     // until a successor has claimed them (or a bounded wait ends), so a planned stop loses as
     // little as possible, then lingers like a yielding master and releases.
     void resign_and_release() {
-        const bool was_master = election_.state() == NodeState::Master && holder_.holding();
+        const bool was_master = election_.state() == NodeState::kMaster && holder_.holding();
         if (!election_.resigning())
             log_(kLogNotice, std::string("stopping: resigning") + (was_master ? " as master" : ""));
         election_.resign();
@@ -631,11 +631,11 @@ class HeartbeatLoop {
     int stop(AddressMonitor*) {
         // SIGTERM without the parent's stop request first (a stop seen late, or the process
         // signalled by hand): drain here, while the workers may still be serving.
-        if (!stop_ready_ && election_.state() == NodeState::Master && holder_.holding() &&
+        if (!stop_ready_ && election_.state() == NodeState::kMaster && holder_.holding() &&
             config_.drain_timeout.count() > 0) {
-            begin_drain(MoveKind::Stop);
+            begin_drain(MoveKind::kStop);
             auto next_send = clock_.now();
-            while (drain_.active() && drain_.phase() == DrainPolicy::Phase::Draining) {
+            while (drain_.active() && drain_.phase() == DrainPolicy::Phase::kDraining) {
                 wait_and_receive(monitor_, next_send);
                 const auto now = clock_.now();
                 if (now >= next_send) {
@@ -660,7 +660,7 @@ class HeartbeatLoop {
         d.heartbeat_pid = stopped ? 0 : static_cast<std::int32_t>(getpid());
         copy_text(d.node_name, config_.node_name);
         d.node_id = config_.node_id();
-        d.state = static_cast<std::uint8_t>(stopped ? NodeState::Init : election_.state());
+        d.state = static_cast<std::uint8_t>(stopped ? NodeState::kInit : election_.state());
         record_state(d, d.state, clock_.now().count());
         d.configured_priority = config_.priority;
         d.effective_priority = election_.effective_priority();
@@ -771,7 +771,7 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
         log(kLogError, "HASecretFile: " + key.error);
         return 1;
     }
-    UniqueFd sock(socket(config.listen.address.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    suite::UniqueFd sock(socket(config.listen.address.family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (sock.get() < 0) {
         log(kLogError, std::string("HAListen: socket: ") + std::strerror(errno));
         return 1;

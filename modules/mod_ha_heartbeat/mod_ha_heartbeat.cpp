@@ -19,7 +19,7 @@
 #include <new>
 #include <string>
 
-#include "../common/duration.h"
+#include "../common/directive_glue.h"
 #include "../common/httpd_glue.h"
 #include "core/boot_epoch.h"
 #include "module_state.h"
@@ -38,27 +38,12 @@ constexpr const char* kBoardKey = "ha_heartbeat_board";
 constexpr const char* kTrackFilePrefix = "file:";
 constexpr int kMaxTrackWeight = kMaxPriority;
 
-apr_status_t destroy_config(void* p) {
-    static_cast<HaConfig*>(p)->~HaConfig();
-    return APR_SUCCESS;
-}
-
-void* create_server_config(apr_pool_t* p, server_rec*) {
-    auto* c = new (apr_pcalloc(p, sizeof(HaConfig))) HaConfig();
-    apr_pool_cleanup_register(p, c, destroy_config, apr_pool_cleanup_null);
-    return c;
-}
-
 // Every HA directive is global: the cluster is a property of the machine, not of a vhost.
-HaConfig* global_config(cmd_parms* cmd, const char** error) {
-    *error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    return *error ? nullptr : server_config(cmd->server);
+const char* global_config(cmd_parms* cmd, HaConfig** config) {
+    if (const char* error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return error;
+    *config = server_config(cmd->server);
+    return nullptr;
 }
-
-#define HA_CONFIG()                                   \
-    const char* context_error = nullptr;              \
-    HaConfig* c = global_config(cmd, &context_error); \
-    if (!c) return context_error
 
 bool parse_int(const char* text, long min, long max, long* out) {
     char* end = nullptr;
@@ -70,239 +55,260 @@ bool parse_int(const char* text, long min, long max, long* out) {
 }
 
 const char* set_enabled(cmd_parms* cmd, void*, int on) {
-    HA_CONFIG();
-    c->enabled = on != 0;
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        c->enabled = on != 0;
+        return nullptr;
+    });
 }
 
 const char* set_node_name(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    const std::size_t n = std::strlen(arg);
-    if (n == 0 || n >= kMaxNodeNameBytes)
-        return suite::directive_error(
-            cmd, "node name must be 1.." + std::to_string(kMaxNodeNameBytes - 1) + " bytes");
-    c->node_name = arg;
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        const std::size_t n = std::strlen(arg);
+        if (n == 0 || n >= kMaxNodeNameBytes)
+            return suite::directive_error(
+                cmd, "node name must be 1.." + std::to_string(kMaxNodeNameBytes - 1) + " bytes");
+        c->node_name = arg;
+        return nullptr;
+    });
 }
 
 const char* set_priority(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    long v;
-    if (!parse_int(arg, kMinPriority, kMaxPriority, &v))
-        return suite::directive_error(cmd, "priority must be an integer " +
-                                               std::to_string(kMinPriority) + ".." +
-                                               std::to_string(kMaxPriority));
-    c->priority = static_cast<int>(v);
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        long v;
+        if (!parse_int(arg, kMinPriority, kMaxPriority, &v))
+            return suite::directive_error(cmd, "priority must be an integer " +
+                                                   std::to_string(kMinPriority) + ".." +
+                                                   std::to_string(kMaxPriority));
+        c->priority = static_cast<int>(v);
+        return nullptr;
+    });
 }
 
 const char* set_cluster_id(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    long v;
-    if (!parse_int(arg, 1, 0xffffffffL, &v))
-        return suite::directive_error(cmd, "cluster id must be an integer 1..4294967295");
-    c->cluster_id = static_cast<std::uint32_t>(v);
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        long v;
+        if (!parse_int(arg, 1, 0xffffffffL, &v))
+            return suite::directive_error(cmd, "cluster id must be an integer 1..4294967295");
+        c->cluster_id = static_cast<std::uint32_t>(v);
+        return nullptr;
+    });
 }
 
 const char* set_listen(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    auto e = parse_endpoint(arg, kDefaultPort);
-    if (!e) return suite::directive_error(cmd, e.error);
-    c->listen = *e.value;
-    c->listen_set = true;
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        auto e = parse_endpoint(arg, kDefaultPort);
+        if (!e) return suite::directive_error(cmd, e.error);
+        c->listen = *e.value;
+        c->listen_set = true;
+        return nullptr;
+    });
 }
 
 const char* add_peer(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    auto e = parse_endpoint(arg, kDefaultPort);
-    if (!e) return suite::directive_error(cmd, e.error);
-    c->peers.push_back(*e.value);
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        auto e = parse_endpoint(arg, kDefaultPort);
+        if (!e) return suite::directive_error(cmd, e.error);
+        c->peers.push_back(*e.value);
+        return nullptr;
+    });
 }
 
-const char* parse_duration_into(cmd_parms* cmd, const char* arg, nanoseconds min, nanoseconds max,
-                                nanoseconds* out,
-                                nanoseconds bare_unit = std::chrono::milliseconds(1)) {
-    auto d = suite::parse_duration(arg, bare_unit);
-    if (!d) return suite::directive_error(cmd, d.error);
-    if (*d.value < min || *d.value > max)
-        return suite::directive_error(cmd, "must be between " + suite::format_duration(min) +
-                                               " and " + suite::format_duration(max));
-    *out = *d.value;
-    return nullptr;
+// A bare number in an HA duration directive is milliseconds (HAInterval 100 is 100 ms).
+suite::DurationLimits between(nanoseconds minimum, nanoseconds maximum,
+                              nanoseconds bare_unit = std::chrono::milliseconds(1)) {
+    return {minimum, maximum, bare_unit, nullptr};
 }
 
 const char* set_interval(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    return parse_duration_into(cmd, arg, kMinInterval, kMaxInterval, &c->interval);
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        return suite::set_duration(cmd, arg, between(kMinInterval, kMaxInterval), &c->interval);
+    });
 }
 
 const char* set_dead_interval(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    return parse_duration_into(cmd, arg, 2 * kMinInterval, kMaxInterval * kDefaultDeadIntervals,
-                               &c->dead_interval);
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        return suite::set_duration(cmd, arg,
+                                   between(2 * kMinInterval, kMaxInterval * kDefaultDeadIntervals),
+                                   &c->dead_interval);
+    });
 }
 
 const char* set_preempt(cmd_parms* cmd, void*, int on) {
-    HA_CONFIG();
-    c->preempt = on != 0;
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        c->preempt = on != 0;
+        return nullptr;
+    });
 }
 
 const char* set_preempt_delay(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    return parse_duration_into(cmd, arg, nanoseconds{0}, std::chrono::hours(1), &c->preempt_delay);
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        return suite::set_duration(cmd, arg, between(nanoseconds{0}, std::chrono::hours(1)),
+                                   &c->preempt_delay);
+    });
 }
 
 const char* add_service_address(cmd_parms* cmd, void*, const char* cidr, const char* ifname) {
-    HA_CONFIG();
-    auto a = parse_service_address(cidr, ifname);
-    if (!a) return suite::directive_error(cmd, a.error);
-    c->service_addresses.push_back(*a.value);
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        auto a = parse_service_address(cidr, ifname);
+        if (!a) return suite::directive_error(cmd, a.error);
+        c->service_addresses.push_back(*a.value);
+        return nullptr;
+    });
 }
 
 const char* set_secret_file(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    if (!path) return suite::directive_error(cmd, std::string("bad path '") + arg + "'");
-    // mod_docsync's unprivileged check of a synced configuration cannot read the key.
-    if (suite::unreadable_in_unprivileged_check(path)) {
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        const char* path = ap_server_root_relative(cmd->pool, arg);
+        if (!path) return suite::directive_error(cmd, std::string("bad path '") + arg + "'");
+        // mod_docsync's unprivileged check of a synced configuration cannot read the key.
+        if (suite::unreadable_in_unprivileged_check(path)) {
+            c->secret_file = path;
+            return nullptr;
+        }
+        // Read here only to refuse a bad key at startup; the buffer is wiped when `key` goes. The
+        // heartbeat process reads the file itself, so httpd's processes never hold the key.
+        auto key = read_secret_file(path);
+        if (!key) return suite::directive_error(cmd, key.error);
         c->secret_file = path;
         return nullptr;
-    }
-    // Read here only to refuse a bad key at startup; the buffer is wiped when `key` goes. The
-    // heartbeat process reads the file itself, so httpd's processes never hold the key.
-    auto key = read_secret_file(path);
-    if (!key) return suite::directive_error(cmd, key.error);
-    c->secret_file = path;
-    return nullptr;
+    });
 }
 
 const char* set_notify(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    if (!*arg) return suite::directive_error(cmd, "empty command");
-    c->notify_command = arg;
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        if (!*arg) return suite::directive_error(cmd, "empty command");
+        c->notify_command = arg;
+        return nullptr;
+    });
 }
 
 const char* add_track(cmd_parms* cmd, void*, const char* target, const char* weight) {
-    HA_CONFIG();
-    HealthTrack t;
-    const std::size_t prefix = std::strlen(kTrackFilePrefix);
-    if (std::strncmp(target, kTrackFilePrefix, prefix) == 0) {
-        t.kind = HealthTrack::Kind::File;
-        const char* path = ap_server_root_relative(cmd->pool, target + prefix);
-        if (!path || !*(target + prefix)) return suite::directive_error(cmd, "file: needs a path");
-        t.target = path;
-    } else {
-        if (!*target) return suite::directive_error(cmd, "empty command");
-        t.target = target;
-    }
-    if (weight) {
-        long w;
-        if (!parse_int(weight, 1, kMaxTrackWeight, &w))
-            return suite::directive_error(cmd, "weight must be 1.." +
-                                                   std::to_string(kMaxTrackWeight) +
-                                                   " (leave it out to go to FAULT on failure)");
-        t.weight = static_cast<int>(w);
-    }
-    c->tracks.push_back(t);
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        HealthTrack t;
+        const std::size_t prefix = std::strlen(kTrackFilePrefix);
+        if (std::strncmp(target, kTrackFilePrefix, prefix) == 0) {
+            t.kind = HealthTrack::Kind::kFile;
+            const char* path = ap_server_root_relative(cmd->pool, target + prefix);
+            if (!path || !*(target + prefix))
+                return suite::directive_error(cmd, "file: needs a path");
+            t.target = path;
+        } else {
+            if (!*target) return suite::directive_error(cmd, "empty command");
+            t.target = target;
+        }
+        if (weight) {
+            long w;
+            if (!parse_int(weight, 1, kMaxTrackWeight, &w))
+                return suite::directive_error(cmd, "weight must be 1.." +
+                                                       std::to_string(kMaxTrackWeight) +
+                                                       " (leave it out to go to FAULT on failure)");
+            t.weight = static_cast<int>(w);
+        }
+        c->tracks.push_back(t);
+        return nullptr;
+    });
 }
 
 const char* set_track_interval(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    return parse_duration_into(cmd, arg, kMinInterval, std::chrono::minutes(10),
-                               &c->track_interval);
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        return suite::set_duration(cmd, arg, between(kMinInterval, std::chrono::minutes(10)),
+                                   &c->track_interval);
+    });
 }
 
 const char* set_track_balancers(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    long w;
-    if (!strcasecmp(arg, "off")) {
-        c->track_balancers = false;
-    } else if (!strcasecmp(arg, "fault")) {
-        c->track_balancers = true;
-        c->balancer_weight = 0;
-    } else if (parse_int(arg, 1, kMaxTrackWeight, &w)) {
-        c->track_balancers = true;
-        c->balancer_weight = static_cast<int>(w);
-    } else {
-        return suite::directive_error(
-            cmd, "expected off, fault or a weight 1.." + std::to_string(kMaxTrackWeight));
-    }
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        long w;
+        if (!strcasecmp(arg, "off")) {
+            c->track_balancers = false;
+        } else if (!strcasecmp(arg, "fault")) {
+            c->track_balancers = true;
+            c->balancer_weight = 0;
+        } else if (parse_int(arg, 1, kMaxTrackWeight, &w)) {
+            c->track_balancers = true;
+            c->balancer_weight = static_cast<int>(w);
+        } else {
+            return suite::directive_error(
+                cmd, "expected off, fault or a weight 1.." + std::to_string(kMaxTrackWeight));
+        }
+        return nullptr;
+    });
 }
 
 const char* set_gratuitous_arp(cmd_parms* cmd, void*, const char* count, const char* refresh) {
-    HA_CONFIG();
-    long n;
-    if (!parse_int(count, 1, kMaxGratuitousArpCount, &n))
-        return suite::directive_error(cmd,
-                                      "count must be 1.." + std::to_string(kMaxGratuitousArpCount));
-    c->gratuitous_arp_count = static_cast<int>(n);
-    if (refresh) {
-        if (!strcasecmp(refresh, "off")) {
-            c->gratuitous_arp_refresh = nanoseconds{0};
-            return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        long n;
+        if (!parse_int(count, 1, kMaxGratuitousArpCount, &n))
+            return suite::directive_error(
+                cmd, "count must be 1.." + std::to_string(kMaxGratuitousArpCount));
+        c->gratuitous_arp_count = static_cast<int>(n);
+        if (refresh) {
+            if (!strcasecmp(refresh, "off")) {
+                c->gratuitous_arp_refresh = nanoseconds{0};
+                return nullptr;
+            }
+            return suite::set_duration(cmd, refresh,
+                                       between(std::chrono::seconds(1), std::chrono::hours(1)),
+                                       &c->gratuitous_arp_refresh);
         }
-        return parse_duration_into(cmd, refresh, std::chrono::seconds(1), std::chrono::hours(1),
-                                   &c->gratuitous_arp_refresh);
-    }
-    return nullptr;
+        return nullptr;
+    });
 }
 
 const char* set_address_lifetime(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    nanoseconds d;
-    if (const char* err = parse_duration_into(cmd, arg, kMinAddressLifetime, kMaxAddressLifetime,
-                                              &d, std::chrono::seconds(1)))
-        return err;
-    if (d % std::chrono::seconds(1) != nanoseconds{0})
-        return suite::directive_error(cmd, "kernel address lifetimes are whole seconds");
-    c->address_lifetime = std::chrono::duration_cast<std::chrono::seconds>(d);
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        nanoseconds d;
+        if (const char* err = suite::set_duration(
+                cmd, arg,
+                between(kMinAddressLifetime, kMaxAddressLifetime, std::chrono::seconds(1)), &d))
+            return err;
+        if (d % std::chrono::seconds(1) != nanoseconds{0})
+            return suite::directive_error(cmd, "kernel address lifetimes are whole seconds");
+        c->address_lifetime = std::chrono::duration_cast<std::chrono::seconds>(d);
+        return nullptr;
+    });
 }
 
 const char* set_state_file(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    const char* path = ap_server_root_relative(cmd->pool, arg);
-    if (!path) return suite::directive_error(cmd, std::string("bad path '") + arg + "'");
-    c->epoch_file = path;
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        const char* path = ap_server_root_relative(cmd->pool, arg);
+        if (!path) return suite::directive_error(cmd, std::string("bad path '") + arg + "'");
+        c->epoch_file = path;
+        return nullptr;
+    });
 }
 
 const char* set_drain_timeout(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    if (!strcasecmp(arg, "off")) {
-        c->drain_timeout = nanoseconds{0};
-        return nullptr;
-    }
-    return parse_duration_into(cmd, arg, std::chrono::milliseconds(1), kMaxDrainTimeout,
-                               &c->drain_timeout);
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        if (!strcasecmp(arg, "off")) {
+            c->drain_timeout = nanoseconds{0};
+            return nullptr;
+        }
+        return suite::set_duration(
+            cmd, arg, between(std::chrono::milliseconds(1), kMaxDrainTimeout), &c->drain_timeout);
+    });
 }
 
 const char* set_realtime(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    long v;
-    if (!strcasecmp(arg, "off")) {
-        c->realtime_priority = 0;
-    } else if (parse_int(arg, 1, kMaxRealtimePriority, &v)) {
-        c->realtime_priority = static_cast<int>(v);
-    } else {
-        return suite::directive_error(
-            cmd, "expected off or a SCHED_RR priority 1.." + std::to_string(kMaxRealtimePriority));
-    }
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        long v;
+        if (!strcasecmp(arg, "off")) {
+            c->realtime_priority = 0;
+        } else if (parse_int(arg, 1, kMaxRealtimePriority, &v)) {
+            c->realtime_priority = static_cast<int>(v);
+        } else {
+            return suite::directive_error(cmd, "expected off or a SCHED_RR priority 1.." +
+                                                   std::to_string(kMaxRealtimePriority));
+        }
+        return nullptr;
+    });
 }
 
 const char* set_user(cmd_parms* cmd, void*, const char* arg) {
-    HA_CONFIG();
-    c->user = arg;
-    return nullptr;
+    return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
+        c->user = arg;
+        return nullptr;
+    });
 }
 
 #define TAKE1(name, fn, help) \
@@ -334,7 +340,7 @@ const command_rec directives[] = {
     TAKE1("HATrackBalancers", set_track_balancers,
           "While a proxy balancer has no usable member: off, fault, or lower priority by <weight>"),
     TAKE12("HAGratuitousARP", set_gratuitous_arp,
-           "Announcements after a takeover (default 3) and an optional refresh period or off"),
+           "Announcements after a takeover (default 5) and an optional refresh period or off"),
     TAKE1("HAAddressLifetime", set_address_lifetime,
           "Kernel lifetime of the service addresses, renewed while master (default 2s)"),
     TAKE1("HAStateFile", set_state_file, "Where the boot epoch is kept"),
@@ -481,12 +487,13 @@ void register_hooks(apr_pool_t*) {
 }  // namespace ha_heartbeat
 
 extern "C" {
-module AP_MODULE_DECLARE_DATA ha_heartbeat_module = {SUITE_MODULE_STUFF("mod_ha_heartbeat.c"),
-                                                     nullptr,
-                                                     nullptr,
-                                                     ha_heartbeat::create_server_config,
-                                                     nullptr,
-                                                     ha_heartbeat::directives,
-                                                     ha_heartbeat::register_hooks,
-                                                     AP_MODULE_FLAG_NONE};
+module AP_MODULE_DECLARE_DATA ha_heartbeat_module = {
+    SUITE_MODULE_STUFF("mod_ha_heartbeat.c"),
+    nullptr,
+    nullptr,
+    suite::create_server_config<ha_heartbeat::HaConfig>,
+    nullptr,
+    ha_heartbeat::directives,
+    ha_heartbeat::register_hooks,
+    AP_MODULE_FLAG_NONE};
 }

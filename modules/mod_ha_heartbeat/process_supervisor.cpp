@@ -31,8 +31,8 @@
 #include <chrono>
 #include <new>
 #include <string>
-#include <thread>
 
+#include "../common/child_process.h"
 #include "balancer_health.h"
 #include "heartbeat_process.h"
 #include "module_state.h"
@@ -45,7 +45,6 @@ namespace {
 constexpr const char* kSupervisorKey = "ha_heartbeat_supervisor";
 // How long server stop waits for the heartbeat process to resign and release.
 constexpr std::chrono::seconds kStopWait{5};
-constexpr std::chrono::milliseconds kStopPoll{10};
 
 struct Supervisor {
     apr_proc_t proc{};
@@ -182,17 +181,7 @@ apr_status_t stop_child(void* data) {
     if (!sup->running || sup->proc.pid <= 0) return APR_SUCCESS;
     const pid_t pid = sup->proc.pid;
     send_stop(sup, "the server has stopped");
-    const auto deadline = std::chrono::steady_clock::now() + kStopWait;
-    int status = 0;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            sup->running = false;
-            return APR_SUCCESS;
-        }
-        std::this_thread::sleep_for(kStopPoll);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
+    suite::reap_or_kill(pid, kStopWait);
     sup->running = false;
     return APR_SUCCESS;
 }

@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     static const std::uint8_t source_v4[4] = {10, 231, 0, 2};
     static const WireAddress source = wire_address_v4(source_v4);
     Heartbeat hb;
-    if (decode(data, size, key, source, 1, &hb) == DecodeStatus::Ok) std::abort();
+    if (decode(data, size, key, source, 1, &hb) == DecodeStatus::kOk) std::abort();
     HeartbeatReceiver receiver(key, 1, 7, {source}, 0x5eed);
     if (receiver.accept(data, size, source).has_value()) std::abort();
     // The same bytes as the fields of a correctly signed message: the field checks run on
@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         in.echo = data[12] & 1 ? 0x5eed : data[13];
         const WireMessage m = encode(in, key, source);
         Heartbeat out;
-        if (decode(m.data(), m.size(), key, source, 1, &out) == DecodeStatus::Ok) {
+        if (decode(m.data(), m.size(), key, source, 1, &out) == DecodeStatus::kOk) {
             if (out.priority > kMaxPriority || static_cast<int>(out.state) > kLastState ||
                 out.node_id != in.node_id || out.sequence != in.sequence || out.node_id == 0 ||
                 out.challenge == 0 || out.challenge != in.challenge || out.echo != in.echo)

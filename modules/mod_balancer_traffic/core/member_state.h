@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "monotonic_clock.h"
+
 namespace balancer_traffic {
 
-using MonoNanos = std::int64_t;
+using suite::MonoNanos;  // every time in the shared state is on CLOCK_MONOTONIC
 
 enum class MemberRole : std::uint8_t { kRegular, kSpare, kStandby };
 

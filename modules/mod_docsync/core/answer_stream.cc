@@ -66,7 +66,7 @@ bool FramedByteSink::finish() {
 bool FrameReader::fail(std::string e, bool auth) {
     if (error_.empty()) error_ = std::move(e);
     auth_failed_ = auth_failed_ || auth;
-    state_ = State::done;
+    state_ = State::kDone;
     return false;
 }
 
@@ -86,7 +86,7 @@ bool FrameReader::header_done() {
     kind_ = line_[0];
     line_.clear();
     auth_.clear();
-    state_ = auth_len_ ? State::auth : State::tag;
+    state_ = auth_len_ ? State::kAuth : State::kTag;
     return true;
 }
 
@@ -102,7 +102,7 @@ bool FrameReader::tag_done() {
     if (!sink_.frame(auth_, raw_len_, last_seen_)) return fail("frame refused by its reader");
     auth_.clear();
     raw_left_ = raw_len_;
-    state_ = raw_left_ ? State::raw : (last_seen_ ? State::done : State::header);
+    state_ = raw_left_ ? State::kRaw : (last_seen_ ? State::kDone : State::kHeader);
     return true;
 }
 
@@ -110,11 +110,11 @@ bool FrameReader::feed(const char* p, std::size_t n) {
     if (!error_.empty()) return false;
     while (n) {
         switch (state_) {
-            case State::done:
+            case State::kDone:
                 if (!error_.empty()) return false;
                 return fail("bytes after the last frame", true);
-            case State::header:
-            case State::tag: {
+            case State::kHeader:
+            case State::kTag: {
                 char c = *p++;
                 --n;
                 if (c != '\n') {
@@ -123,25 +123,25 @@ bool FrameReader::feed(const char* p, std::size_t n) {
                         return fail("frame line too long", true);
                     continue;
                 }
-                if (!(state_ == State::header ? header_done() : tag_done())) return false;
+                if (!(state_ == State::kHeader ? header_done() : tag_done())) return false;
                 continue;
             }
-            case State::auth: {
+            case State::kAuth: {
                 std::size_t take =
                     static_cast<std::size_t>(std::min<std::uint64_t>(n, auth_len_ - auth_.size()));
                 auth_.append(p, take);
                 p += take;
                 n -= take;
-                if (auth_.size() == auth_len_) state_ = State::tag;
+                if (auth_.size() == auth_len_) state_ = State::kTag;
                 continue;
             }
-            case State::raw: {
+            case State::kRaw: {
                 std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(n, raw_left_));
                 if (!sink_.raw(p, take)) return fail("content refused by its reader");
                 p += take;
                 n -= take;
                 raw_left_ -= take;
-                if (raw_left_ == 0) state_ = last_seen_ ? State::done : State::header;
+                if (raw_left_ == 0) state_ = last_seen_ ? State::kDone : State::kHeader;
                 continue;
             }
         }

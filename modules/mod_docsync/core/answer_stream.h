@@ -101,7 +101,7 @@ class FrameReader {
     const std::string& error() const { return error_; }
 
   private:
-    enum class State { header, auth, tag, raw, done };
+    enum class State { kHeader, kAuth, kTag, kRaw, kDone };
     bool fail(std::string e, bool auth = false);
     bool header_done();
     bool tag_done();
@@ -109,7 +109,7 @@ class FrameReader {
     std::string nonce_;
     std::string prev_;
     FrameSink& sink_;
-    State state_ = State::header;
+    State state_ = State::kHeader;
     std::string line_;
     std::string auth_;
     char kind_ = 0;

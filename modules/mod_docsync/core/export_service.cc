@@ -126,21 +126,21 @@ ServeStatus serve_delta(int root_fd, const std::string& path, std::string_view s
                         const ByteSink& sink, std::string* error) {
     if (path_problem(path)) {
         *error = "invalid path";
-        return ServeStatus::bad_request;
+        return ServeStatus::kBadRequest;
     }
     RsSignature sig = load_signature(signature, error);
-    if (!sig) return ServeStatus::bad_request;
+    if (!sig) return ServeStatus::kBadRequest;
     UniqueFd fd = open_file_beneath(root_fd, path);
     if (!fd) {
         *error = path + ": " + errno_text(errno);
-        return ServeStatus::not_found;
+        return ServeStatus::kNotFound;
     }
     rs_result r = delta_from_fd(sig.get(), fd.get(), sink);
     if (r != RS_DONE) {
         *error = std::string("delta failed: ") + rs_strerror(r);
-        return ServeStatus::failed;
+        return ServeStatus::kFailed;
     }
-    return ServeStatus::ok;
+    return ServeStatus::kOk;
 }
 
 ServeStatus prepare_block_delta(int root_fd, const BlockIndexStore& store, const std::string& path,
@@ -149,13 +149,13 @@ ServeStatus prepare_block_delta(int root_fd, const BlockIndexStore& store, const
     if (path_problem(path) || !is_lower_hex(basis_sha256) ||
         basis_sha256.size() != kSha256HexChars) {
         *error = "invalid path or basis";
-        return ServeStatus::bad_request;
+        return ServeStatus::kBadRequest;
     }
     struct stat st;
     out->fd = open_file_beneath(root_fd, path, &st);
     if (!out->fd) {
         *error = path + ": " + errno_text(errno);
-        return ServeStatus::not_found;
+        return ServeStatus::kNotFound;
     }
     out->basis = store.find(path, basis_sha256);
     out->current = store.current(path);
@@ -167,27 +167,27 @@ ServeStatus prepare_block_delta(int root_fd, const BlockIndexStore& store, const
         out->current->inode != static_cast<std::uint64_t>(st.st_ino) ||
         literal_bytes(*out->basis, *out->current) > out->current->size / 2) {
         *error = path + ": no block index for this basis and the current content";
-        return ServeStatus::unknown_basis;
+        return ServeStatus::kUnknownBasis;
     }
-    return ServeStatus::ok;
+    return ServeStatus::kOk;
 }
 
 ServeStatus serve_range(int root_fd, const std::string& path, std::uint64_t offset,
                         std::uint64_t length, const ByteSink& sink, std::string* error) {
     if (path_problem(path)) {
         *error = "invalid path";
-        return ServeStatus::bad_request;
+        return ServeStatus::kBadRequest;
     }
     struct stat st;
     UniqueFd fd = open_file_beneath(root_fd, path, &st);
     if (!fd) {
         *error = path + ": " + errno_text(errno);
-        return ServeStatus::not_found;
+        return ServeStatus::kNotFound;
     }
     std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
     if (offset > size) {
         *error = "offset beyond end of file";
-        return ServeStatus::bad_request;
+        return ServeStatus::kBadRequest;
     }
     std::uint64_t end = length == 0 || length > size - offset ? size : offset + length;
     std::vector<char> buf(kServeChunkBytes);
@@ -196,10 +196,10 @@ ServeStatus serve_range(int root_fd, const std::string& path, std::uint64_t offs
         ssize_t n = ::pread(fd.get(), buf.data(), want, static_cast<off_t>(pos));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
-        if (!sink(buf.data(), static_cast<std::size_t>(n))) return ServeStatus::failed;
+        if (!sink(buf.data(), static_cast<std::size_t>(n))) return ServeStatus::kFailed;
         pos += static_cast<std::uint64_t>(n);
     }
-    return ServeStatus::ok;
+    return ServeStatus::kOk;
 }
 
 }  // namespace docsync

@@ -33,7 +33,7 @@ using KnownHash = std::function<std::string(const std::string& path, const struc
 bool serve_batch(int root_fd, const std::vector<std::string>& paths, const KnownHash& known,
                  FrameWriter& out);
 
-enum class ServeStatus { ok, bad_request, not_found, failed, unknown_basis };
+enum class ServeStatus { kOk, kBadRequest, kNotFound, kFailed, kUnknownBasis };
 
 // The librsync delta from the client's signature to the current file. The handler sends these
 // two through a FramedByteSink.

@@ -21,10 +21,10 @@ void append_entry(std::string& out, const std::string& path, const Entry& e) {
     out += ' ';
     out += std::to_string(e.mtime_ns);
     out += ' ';
-    out += e.type == EntryType::file ? e.sha256 : "-";
+    out += e.type == EntryType::kFile ? e.sha256 : "-";
     out += ' ';
     out += percent_encode(path);
-    if (e.type == EntryType::symlink) {
+    if (e.type == EntryType::kSymlink) {
         out += ' ';
         out += percent_encode(e.target);
     }
@@ -62,7 +62,7 @@ std::optional<std::string> parse_entry(const std::vector<std::string_view>& f, s
     char t = f[0][0];
     if (t != 'f' && t != 'd' && t != 'l') return "bad type";
     e.type = static_cast<EntryType>(t);
-    std::size_t want = e.type == EntryType::symlink ? 7 : 6;
+    std::size_t want = e.type == EntryType::kSymlink ? 7 : 6;
     if (f.size() != want) return "wrong field count";
     if (!parse_number(f[1], e.mode, 8) || (e.mode & ~kModeMask)) return "bad mode";
     if (!parse_number(f[2], e.size) || e.size > kMaxFileBytes) return "bad size";
@@ -72,14 +72,14 @@ std::optional<std::string> parse_entry(const std::vector<std::string_view>& f, s
     if (auto problem = path_problem(*p)) return "bad path: " + *problem;
     path = std::move(*p);
     switch (e.type) {
-        case EntryType::file:
+        case EntryType::kFile:
             if (f[4].size() != kSha256HexChars || !is_lower_hex(f[4])) return "bad hash";
             e.sha256 = std::string(f[4]);
             break;
-        case EntryType::dir:
+        case EntryType::kDir:
             if (f[4] != "-" || e.size != 0) return "bad directory entry";
             break;
-        case EntryType::symlink: {
+        case EntryType::kSymlink: {
             if (f[4] != "-") return "bad symlink entry";
             auto target = percent_decode(f[6]);
             if (!target || target->empty() || target->size() > kMaxSymlinkTargetBytes ||
@@ -142,7 +142,7 @@ std::optional<std::string> manifest_problem(const Manifest& m) {
         std::string parent = parent_of(path);
         if (!parent.empty()) {
             auto it = m.find(parent);
-            if (it == m.end() || it->second.type != EntryType::dir)
+            if (it == m.end() || it->second.type != EntryType::kDir)
                 return path + ": parent is not a directory in the manifest";
         }
     }

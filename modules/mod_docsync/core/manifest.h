@@ -29,10 +29,10 @@ inline constexpr std::size_t kMaxManifestBytes = 256u << 20;  // 256 MiB
 inline constexpr std::uint64_t kMaxFileBytes = 1ull << 40;    // 1 TiB: sanity, not policy
 inline constexpr std::uint32_t kModeMask = 01777;             // rwx + sticky; never setuid/gid
 
-enum class EntryType : char { file = 'f', dir = 'd', symlink = 'l' };
+enum class EntryType : char { kFile = 'f', kDir = 'd', kSymlink = 'l' };
 
 struct Entry {
-    EntryType type = EntryType::file;
+    EntryType type = EntryType::kFile;
     std::uint32_t mode = 0644;
     std::uint64_t size = 0;  // files: bytes; symlinks: target length; dirs: 0
     std::int64_t mtime_ns = 0;

@@ -64,9 +64,9 @@ bool VersionStore::load(std::string* error) {
 VersionVerdict VersionStore::judge(std::string_view header, std::int64_t* version) const {
     if (!parse_i64(header, version)) {
         *version = 0;
-        return VersionVerdict::missing;
+        return VersionVerdict::kMissing;
     }
-    return *version < highest_ ? VersionVerdict::older : VersionVerdict::acceptable;
+    return *version < highest_ ? VersionVerdict::kOlder : VersionVerdict::kAcceptable;
 }
 
 bool VersionStore::accept(std::int64_t version, std::string* error) {

@@ -30,7 +30,7 @@ std::string source_state_dir_for(const std::string& local_dir);
 // The version file in it.
 std::string version_state_path_for(const std::string& local_dir);
 
-enum class VersionVerdict { acceptable, older, missing };
+enum class VersionVerdict { kAcceptable, kOlder, kMissing };
 
 class VersionStore {
   public:

@@ -46,14 +46,14 @@ NonceResult NonceTable::remember(std::string_view nonce_hex, std::int64_t now,
     for (std::size_t probe = 0; probe < kMaxNonceProbes; ++probe) {
         Slot& s = slots()[(h + probe) % capacity_];
         bool live = s.accepted != 0 && s.accepted >= horizon;
-        if (live && std::memcmp(s.nonce, raw, kNonceRawBytes) == 0) return NonceResult::replayed;
+        if (live && std::memcmp(s.nonce, raw, kNonceRawBytes) == 0) return NonceResult::kReplayed;
         if (!live && !free_slot) free_slot = &s;
         if (s.accepted == 0) break;  // never used: the chain ends here
     }
-    if (!free_slot) return NonceResult::full;
+    if (!free_slot) return NonceResult::kFull;
     free_slot->accepted = now > 0 ? now : 1;
     std::memcpy(free_slot->nonce, raw, kNonceRawBytes);
-    return NonceResult::fresh;
+    return NonceResult::kFresh;
 }
 
 }  // namespace docsync

@@ -14,7 +14,7 @@ namespace docsync {
 inline constexpr std::size_t kNonceRawBytes = 16;
 inline constexpr std::size_t kMaxNonceProbes = 64;
 
-enum class NonceResult { fresh, replayed, full };
+enum class NonceResult { kFresh, kReplayed, kFull };
 
 class NonceTable {
   public:

@@ -67,11 +67,11 @@ SwapDecision decide_swap(std::string_view message, std::size_t length,
 
 std::string format_helper_reply(const HelperReply& r) {
     switch (r.kind) {
-        case HelperReplyKind::swapped:
+        case HelperReplyKind::kSwapped:
             return "swapped " + std::to_string(r.generation);
-        case HelperReplyKind::refused:
+        case HelperReplyKind::kRefused:
             return "refused " + std::to_string(r.generation) + " " + std::to_string(r.error);
-        case HelperReplyKind::restarted:
+        case HelperReplyKind::kRestarted:
             return "restarted";
     }
     return {};
@@ -81,20 +81,20 @@ std::optional<HelperReply> parse_helper_reply(std::string_view m) {
     if (m.size() > kMaxPrivsepMessageBytes) return std::nullopt;
     HelperReply r;
     if (m == "restarted") {
-        r.kind = HelperReplyKind::restarted;
+        r.kind = HelperReplyKind::kRestarted;
         return r;
     }
     if (take(m, "swapped ")) {
-        r.kind = HelperReplyKind::swapped;
+        r.kind = HelperReplyKind::kSwapped;
     } else if (take(m, "refused ")) {
-        r.kind = HelperReplyKind::refused;
+        r.kind = HelperReplyKind::kRefused;
     } else {
         return std::nullopt;
     }
     auto generation = take_number(m, kMaxGenerationDigits);
     if (!generation) return std::nullopt;
     r.generation = *generation;
-    if (r.kind == HelperReplyKind::refused) {
+    if (r.kind == HelperReplyKind::kRefused) {
         auto err = take(m, " ") ? take_number(m, 4) : std::nullopt;
         if (!err || *err > static_cast<std::uint64_t>(kMaxErrno)) return std::nullopt;
         r.error = static_cast<int>(*err);

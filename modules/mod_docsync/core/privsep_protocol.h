@@ -44,10 +44,10 @@ struct SwapDecision {
 SwapDecision decide_swap(std::string_view message, std::size_t length,
                          const std::vector<bool>& graceful, std::uint64_t last_generation);
 
-enum class HelperReplyKind { swapped, refused, restarted };
+enum class HelperReplyKind { kSwapped, kRefused, kRestarted };
 
 struct HelperReply {
-    HelperReplyKind kind = HelperReplyKind::refused;
+    HelperReplyKind kind = HelperReplyKind::kRefused;
     std::uint64_t generation = 0;  // swapped, refused
     int error = 0;                 // refused: errno of the failed step
 };

@@ -44,19 +44,19 @@ SignedHeaders sign_request(std::string_view secret, std::string_view method,
 
 const char* to_string(AuthResult r) {
     switch (r) {
-        case AuthResult::ok:
+        case AuthResult::kOk:
             return "ok";
-        case AuthResult::missing:
+        case AuthResult::kMissing:
             return "unsigned request";
-        case AuthResult::malformed:
+        case AuthResult::kMalformed:
             return "malformed signature headers";
-        case AuthResult::stale:
+        case AuthResult::kStale:
             return "stale or future timestamp";
-        case AuthResult::bad_signature:
+        case AuthResult::kBadSignature:
             return "bad signature";
-        case AuthResult::replayed:
+        case AuthResult::kReplayed:
             return "replayed nonce";
-        case AuthResult::overloaded:
+        case AuthResult::kOverloaded:
             return "too many recent requests";
     }
     return "?";
@@ -73,37 +73,37 @@ void RequestVerifier::expire(std::int64_t now) {
 
 AuthResult RequestVerifier::verify(std::string_view method, std::string_view path_and_query,
                                    const char* time, const char* nonce, const char* signature) {
-    if (!time || !nonce || !signature) return AuthResult::missing;
+    if (!time || !nonce || !signature) return AuthResult::kMissing;
     std::string_view t(time), n(nonce), sig(signature);
     std::int64_t ts = 0;
     auto r = std::from_chars(t.data(), t.data() + t.size(), ts);
     if (t.empty() || t.size() > 20 || r.ec != std::errc() || r.ptr != t.data() + t.size())
-        return AuthResult::malformed;
-    if (n.size() != 2 * kNonceBytes || !is_lower_hex(n)) return AuthResult::malformed;
-    if (sig.size() != kSha256HexChars || !is_lower_hex(sig)) return AuthResult::malformed;
+        return AuthResult::kMalformed;
+    if (n.size() != 2 * kNonceBytes || !is_lower_hex(n)) return AuthResult::kMalformed;
+    if (sig.size() != kSha256HexChars || !is_lower_hex(sig)) return AuthResult::kMalformed;
     // The MAC is checked before the clock so an unauthenticated peer learns nothing about it.
     std::string expected =
         hmac_sha256_hex(secret_, canonical_request(method, path_and_query, t, n));
-    if (!constant_time_equal(expected, sig)) return AuthResult::bad_signature;
+    if (!constant_time_equal(expected, sig)) return AuthResult::kBadSignature;
     const std::int64_t now = clock_.now_seconds();
-    if (ts < now - max_skew_.count() || ts > now + max_skew_.count()) return AuthResult::stale;
+    if (ts < now - max_skew_.count() || ts > now + max_skew_.count()) return AuthResult::kStale;
     if (shared_) {
         switch (shared_->remember(n, now, now - 2 * max_skew_.count())) {
-            case NonceResult::fresh:
-                return AuthResult::ok;
-            case NonceResult::replayed:
-                return AuthResult::replayed;
-            case NonceResult::full:
-                return AuthResult::overloaded;
+            case NonceResult::kFresh:
+                return AuthResult::kOk;
+            case NonceResult::kReplayed:
+                return AuthResult::kReplayed;
+            case NonceResult::kFull:
+                return AuthResult::kOverloaded;
         }
     }
     std::lock_guard<std::mutex> lock(mutex_);
     expire(now);
-    if (seen_.count(std::string(n))) return AuthResult::replayed;
-    if (seen_.size() >= kMaxRememberedNonces) return AuthResult::overloaded;
+    if (seen_.count(std::string(n))) return AuthResult::kReplayed;
+    if (seen_.size() >= kMaxRememberedNonces) return AuthResult::kOverloaded;
     seen_.insert(std::string(n));
     order_.emplace_back(now, std::string(n));
-    return AuthResult::ok;
+    return AuthResult::kOk;
 }
 
 std::string load_secret_file(const std::string& path, std::string* error) {

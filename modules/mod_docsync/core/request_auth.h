@@ -52,7 +52,7 @@ std::string canonical_request(std::string_view method, std::string_view path_and
 SignedHeaders sign_request(std::string_view secret, std::string_view method,
                            std::string_view path_and_query, const WallClock& clock);
 
-enum class AuthResult { ok, missing, malformed, stale, bad_signature, replayed, overloaded };
+enum class AuthResult { kOk, kMissing, kMalformed, kStale, kBadSignature, kReplayed, kOverloaded };
 const char* to_string(AuthResult r);
 
 // Where accepted nonces are remembered: by default a set in this process; the module passes a

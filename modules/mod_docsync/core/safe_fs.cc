@@ -86,11 +86,6 @@ bool list_dir(int dir_fd, std::vector<std::string>* names) {
     return true;
 }
 
-void UniqueFd::reset(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-}
-
 std::string errno_text(int err) {
     char buf[128];
     return std::string(strerror_r(err, buf, sizeof buf));

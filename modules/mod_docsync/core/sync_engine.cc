@@ -271,31 +271,31 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, Hash
         budget.clear();
     };
     for (const Action& a : plan.actions) {
-        if (a.kind != ActionKind::fetch && !batch.empty()) flush();
+        if (a.kind != ActionKind::kFetch && !batch.empty()) flush();
         if (std::chrono::steady_clock::now() >= deadline) {
             result.complete = false;
             add_error(result.errors, "round-timeout reached; the rest waits for the next round");
             break;
         }
         switch (a.kind) {
-            case ActionKind::remove:
+            case ActionKind::kRemove:
                 if (!remove_beneath(root_fd, a.path))
                     failed(a, "remove");
                 else
                     ++result.stats.removed;
                 break;
-            case ActionKind::mkdir: {
+            case ActionKind::kMkdir: {
                 UniqueFd d = open_dir_beneath(root_fd, a.path, true);
                 if (!d) failed(a, "mkdir");
                 break;
             }
-            case ActionKind::rename:
+            case ActionKind::kRename:
                 if (!rename_beneath(root_fd, a.from, a.path))
                     failed(a, "rename from " + a.from);
                 else
                     ++result.stats.renamed;
                 break;
-            case ActionKind::fetch:
+            case ActionKind::kFetch:
                 if (a.has_basis && a.basis_size >= kMinDeltaBytes &&
                     a.entry.size >= kMinDeltaBytes) {
                     if (!batch.empty()) flush();
@@ -307,19 +307,19 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, Hash
                     budget.add(a.path, a.entry.size);
                 }
                 break;
-            case ActionKind::symlink:
+            case ActionKind::kSymlink:
                 if (!make_symlink_beneath(root_fd, a.path, a.entry.target, a.entry.mtime_ns))
                     failed(a, "symlink");
                 else
                     ++result.stats.symlinks;
                 break;
-            case ActionKind::set_mode:
+            case ActionKind::kSetMode:
                 if (!set_mode_beneath(root_fd, a.path, a.entry.mode))
                     failed(a, "chmod");
                 else
                     ++result.stats.metadata;
                 break;
-            case ActionKind::set_mtime:
+            case ActionKind::kSetMtime:
                 if (!set_mtime_beneath(root_fd, a.path, a.entry.mtime_ns))
                     failed(a, "set mtime");
                 else
@@ -404,7 +404,7 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
         } else if (r->first < l->first) {
             ++r;
         } else {
-            if (l->second.type == EntryType::file && r->second.type == EntryType::file &&
+            if (l->second.type == EntryType::kFile && r->second.type == EntryType::kFile &&
                 l->second.sha256 == r->second.sha256)
                 cache.mark_published(l->first, l->second.sha256);
             ++l;

@@ -11,19 +11,19 @@ namespace docsync {
 
 const char* to_string(ActionKind k) {
     switch (k) {
-        case ActionKind::remove:
+        case ActionKind::kRemove:
             return "remove";
-        case ActionKind::mkdir:
+        case ActionKind::kMkdir:
             return "mkdir";
-        case ActionKind::rename:
+        case ActionKind::kRename:
             return "rename";
-        case ActionKind::fetch:
+        case ActionKind::kFetch:
             return "fetch";
-        case ActionKind::symlink:
+        case ActionKind::kSymlink:
             return "symlink";
-        case ActionKind::set_mode:
+        case ActionKind::kSetMode:
             return "chmod";
-        case ActionKind::set_mtime:
+        case ActionKind::kSetMtime:
             return "mtime";
     }
     return "?";
@@ -59,7 +59,8 @@ bool is_under(const std::string& path, const std::string& dir) {
 // Deepest first: reverse bytewise order puts "a/b" before "a".
 void push_deepest_first(std::vector<Action>& out, std::vector<std::string> paths) {
     std::sort(paths.rbegin(), paths.rend());
-    for (auto& p : paths) out.push_back(Action{ActionKind::remove, std::move(p), {}, {}, false, 0});
+    for (auto& p : paths)
+        out.push_back(Action{ActionKind::kRemove, std::move(p), {}, {}, false, 0});
 }
 
 // Moves, not copies: with a million fetches a copy would double the plan's memory.
@@ -94,7 +95,7 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
     };
     for (auto it = remote_all.begin(); it != remote_all.end(); ++it) {
         if (refused(it->first)) continue;  // below a refused link: already listed
-        if (it->second.type != EntryType::symlink ||
+        if (it->second.type != EntryType::kSymlink ||
             is_safe_symlink_target(it->first, it->second.target))
             continue;
         plan.refused.push_back(it->first);
@@ -141,8 +142,8 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
 
     // 2. directories
     for (const auto& [path, r] : remote_all)
-        if (r.type == EntryType::dir && !refused(path) && !local_has(path, EntryType::dir)) {
-            plan.actions.push_back(Action{ActionKind::mkdir, path, {}, with_mode(r), false, 0});
+        if (r.type == EntryType::kDir && !refused(path) && !local_has(path, EntryType::kDir)) {
+            plan.actions.push_back(Action{ActionKind::kMkdir, path, {}, with_mode(r), false, 0});
             ++plan.totals.entries_to_create;
         }
 
@@ -150,7 +151,7 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
     std::multimap<std::pair<std::string, std::uint64_t>, std::string> deletable_by_hash;
     if (options.delete_extraneous)
         for (const auto& [path, l] : local)
-            if (l.type == EntryType::file && !remote_has(path) && !gone.count(path))
+            if (l.type == EntryType::kFile && !remote_has(path) && !gone.count(path))
                 deletable_by_hash.emplace(std::make_pair(l.sha256, l.size), path);
     std::set<std::string> renamed_away;
 
@@ -159,34 +160,34 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
     std::vector<Action> metadata;
     std::set<std::string> renamed_to;
     for (const auto& [path, r_in] : remote_all) {
-        if (r_in.type != EntryType::file || refused(path) || local_has(path, EntryType::file))
+        if (r_in.type != EntryType::kFile || refused(path) || local_has(path, EntryType::kFile))
             continue;
         auto it = deletable_by_hash.find({r_in.sha256, r_in.size});
         if (it == deletable_by_hash.end()) continue;
         Entry r = with_mode(r_in);
-        plan.actions.push_back(Action{ActionKind::rename, path, it->second, r, false, 0});
+        plan.actions.push_back(Action{ActionKind::kRename, path, it->second, r, false, 0});
         renamed_away.insert(it->second);
         renamed_to.insert(path);
         deletable_by_hash.erase(it);
         // The renamed file keeps its local mode and mtime: fix them afterwards.
-        metadata.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
-        metadata.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
+        metadata.push_back(Action{ActionKind::kSetMode, path, {}, r, false, 0});
+        metadata.push_back(Action{ActionKind::kSetMtime, path, {}, r, false, 0});
     }
     for (const auto& [path, r_in] : remote_all) {
-        if (r_in.type != EntryType::file || refused(path) || renamed_to.count(path)) continue;
-        const Entry* l = local_has(path, EntryType::file);
+        if (r_in.type != EntryType::kFile || refused(path) || renamed_to.count(path)) continue;
+        const Entry* l = local_has(path, EntryType::kFile);
         if (l && l->sha256 == r_in.sha256 && l->size == r_in.size) {
             const std::uint32_t mode = wanted_mode(r_in, options);
             if ((l->mode & kModeMask) != mode)
                 metadata.push_back(
-                    Action{ActionKind::set_mode, path, {}, with_mode(r_in), false, 0});
+                    Action{ActionKind::kSetMode, path, {}, with_mode(r_in), false, 0});
             if (l->mtime_ns != r_in.mtime_ns)
                 metadata.push_back(
-                    Action{ActionKind::set_mtime, path, {}, with_mode(r_in), false, 0});
+                    Action{ActionKind::kSetMtime, path, {}, with_mode(r_in), false, 0});
             continue;
         }
         const bool basis = l && (!options.may_be_basis || options.may_be_basis(path, *l));
-        plan.actions.push_back(Action{ActionKind::fetch,
+        plan.actions.push_back(Action{ActionKind::kFetch,
                                       path,
                                       {},
                                       with_mode(r_in),
@@ -199,10 +200,10 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
 
     // 5. symlinks
     for (const auto& [path, r] : remote_all) {
-        if (r.type != EntryType::symlink || refused(path)) continue;
-        const Entry* l = local_has(path, EntryType::symlink);
+        if (r.type != EntryType::kSymlink || refused(path)) continue;
+        const Entry* l = local_has(path, EntryType::kSymlink);
         if (!l || l->target != r.target) {
-            plan.actions.push_back(Action{ActionKind::symlink, path, {}, r, false, 0});
+            plan.actions.push_back(Action{ActionKind::kSymlink, path, {}, r, false, 0});
             ++plan.totals.entries_to_create;
         }
     }
@@ -240,13 +241,13 @@ Plan make_plan(const Manifest& local_in, const Manifest& remote_in, const PlanOp
     }
     std::vector<Action> dirs;
     for (const auto& [path, r_in] : remote_all) {
-        if (r_in.type != EntryType::dir || refused(path)) continue;
+        if (r_in.type != EntryType::kDir || refused(path)) continue;
         Entry r = with_mode(r_in);
-        const Entry* l = local_has(path, EntryType::dir);
+        const Entry* l = local_has(path, EntryType::kDir);
         if (!l || (l->mode & kModeMask) != r.mode)
-            dirs.push_back(Action{ActionKind::set_mode, path, {}, r, false, 0});
+            dirs.push_back(Action{ActionKind::kSetMode, path, {}, r, false, 0});
         if (!l || l->mtime_ns != r.mtime_ns || touched.count(path))
-            dirs.push_back(Action{ActionKind::set_mtime, path, {}, r, false, 0});
+            dirs.push_back(Action{ActionKind::kSetMtime, path, {}, r, false, 0});
     }
     std::stable_sort(dirs.begin(), dirs.end(),
                      [](const Action& a, const Action& b) { return a.path > b.path; });

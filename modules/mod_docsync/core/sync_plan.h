@@ -41,7 +41,7 @@ inline std::uint32_t wanted_mode(const Entry& e, const PlanOptions& o) {
     return e.mode & kModeMask & ~o.strip_mode_bits;
 }
 
-enum class ActionKind { remove, mkdir, rename, fetch, symlink, set_mode, set_mtime };
+enum class ActionKind { kRemove, kMkdir, kRename, kFetch, kSymlink, kSetMode, kSetMtime };
 const char* to_string(ActionKind k);
 
 struct Action {

@@ -85,7 +85,7 @@ struct Scanner {
             e.mode = st.st_mode & kModeMask;
             e.mtime_ns = mtime_of(st);
             if (S_ISDIR(st.st_mode)) {
-                e.type = EntryType::dir;
+                e.type = EntryType::kDir;
                 UniqueFd sub(::openat(dir_fd, name.c_str(),
                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
                 if (!sub) {
@@ -96,7 +96,7 @@ struct Scanner {
                 result.directories.push_back(path);
                 scan_dir(sub.get(), path, depth + 1);
             } else if (S_ISLNK(st.st_mode)) {
-                e.type = EntryType::symlink;
+                e.type = EntryType::kSymlink;
                 e.mode = 0777;
                 char buf[kMaxSymlinkTargetBytes + 1];
                 ssize_t len = ::readlinkat(dir_fd, name.c_str(), buf, sizeof buf);
@@ -112,7 +112,7 @@ struct Scanner {
                 }
                 result.manifest.emplace(path, e);
             } else if (S_ISREG(st.st_mode)) {
-                e.type = EntryType::file;
+                e.type = EntryType::kFile;
                 e.size = static_cast<std::uint64_t>(st.st_size);
                 HashCacheKey key{e.size, e.mtime_ns, static_cast<std::uint64_t>(st.st_ino)};
                 if (const std::string* h = cache.find(path, key)) {

@@ -15,16 +15,16 @@
 
 namespace ha_heartbeat {
 
-enum class MoveKind { Handover, Stop };
+enum class MoveKind { kHandover, kStop };
 
 const char* move_name(MoveKind k);
 
 class DrainPolicy {
   public:
     enum class Phase {
-        Idle,      // no planned move
-        Draining,  // waiting for the open connections to end
-        Moving,    // the successor may announce; waiting for the addresses to be released
+        kIdle,      // no planned move
+        kDraining,  // waiting for the open connections to end
+        kMoving,    // the successor may announce; waiting for the addresses to be released
     };
 
     DrainPolicy(nanoseconds timeout, const Clock& clock) : timeout_(timeout), clock_(clock) {}
@@ -36,17 +36,17 @@ class DrainPolicy {
     // counted, so the drain lasts its whole timeout). Returns, once, why the move may go ahead.
     std::optional<std::string> poll(int open_connections);
     // Back to Idle: the addresses were released, or the move was called off.
-    void finish() { phase_ = Phase::Idle; }
+    void finish() { phase_ = Phase::kIdle; }
 
     Phase phase() const { return phase_; }
-    bool active() const { return phase_ != Phase::Idle; }
+    bool active() const { return phase_ != Phase::kIdle; }
     MoveKind kind() const { return kind_; }
 
   private:
     nanoseconds timeout_;
     const Clock& clock_;
-    Phase phase_ = Phase::Idle;
-    MoveKind kind_ = MoveKind::Handover;
+    Phase phase_ = Phase::kIdle;
+    MoveKind kind_ = MoveKind::kHandover;
     nanoseconds started_{0};
 };
 

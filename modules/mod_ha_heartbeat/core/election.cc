@@ -60,14 +60,14 @@ std::optional<Transition> Election::become(NodeState to, std::string reason) {
     preempt_since_ = nanoseconds{-1};
     better_backup_since_ = nanoseconds{-1};
     handed_over_from_ = 0;
-    if (to != NodeState::Master) handover_target_ = 0;
+    if (to != NodeState::kMaster) handover_target_ = 0;
     return t;
 }
 
 std::optional<Transition> Election::start() {
     started_at_ = clock_.now();
-    if (health_fault_) return become(NodeState::Fault, "started with failing health check");
-    return become(NodeState::Backup, "started; listening for a master");
+    if (health_fault_) return become(NodeState::kFault, "started with failing health check");
+    return become(NodeState::kBackup, "started; listening for a master");
 }
 
 std::optional<Transition> Election::on_heartbeat(const Heartbeat& hb) {
@@ -85,7 +85,7 @@ std::optional<Transition> Election::on_heartbeat(const Heartbeat& hb) {
     it->interval = std::chrono::microseconds(hb.interval_us);
     it->last_seen = clock_.now();
     it->boot_epoch = hb.boot_epoch;
-    if (hb.state == NodeState::Master) heard_master_ = true;
+    if (hb.state == NodeState::kMaster) heard_master_ = true;
     return evaluate();
 }
 
@@ -96,12 +96,12 @@ std::optional<Transition> Election::tick() {
 std::optional<Transition> Election::set_health(bool fault, int penalty, const std::string& reason) {
     health_fault_ = fault;
     health_penalty_ = std::max(0, penalty);
-    if (state_ == NodeState::Init) return std::nullopt;
-    if (fault && state_ != NodeState::Fault) return become(NodeState::Fault, reason);
-    if (!fault && state_ == NodeState::Fault) {
+    if (state_ == NodeState::kInit) return std::nullopt;
+    if (fault && state_ != NodeState::kFault) return become(NodeState::kFault, reason);
+    if (!fault && state_ == NodeState::kFault) {
         started_at_ = clock_.now();  // listen for a dead interval again before claiming
         heard_master_ = false;
-        return become(NodeState::Backup, "health restored: " + reason);
+        return become(NodeState::kBackup, "health restored: " + reason);
     }
     return evaluate();
 }
@@ -113,7 +113,7 @@ void Election::resign() {
 bool Election::successor_is_master() const {
     const nanoseconds now = clock_.now();
     return std::any_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
-        return is_live(p, now) && p.state == NodeState::Master && p.priority != kResignPriority;
+        return is_live(p, now) && p.state == NodeState::kMaster && p.priority != kResignPriority;
     });
 }
 
@@ -121,7 +121,7 @@ const PeerView* Election::best_backup() const {
     const nanoseconds now = clock_.now();
     const PeerView* best = nullptr;
     for (const PeerView& p : peers_) {
-        if (!is_live(p, now) || p.state != NodeState::Backup || p.priority == kResignPriority)
+        if (!is_live(p, now) || p.state != NodeState::kBackup || p.priority == kResignPriority)
             continue;
         if (!best ||
             std::make_tuple(p.priority, p.node_id) > std::make_tuple(best->priority, best->node_id))
@@ -131,7 +131,7 @@ const PeerView* Election::best_backup() const {
 }
 
 std::optional<std::string> Election::handover_refusal() const {
-    if (state_ != NodeState::Master) return std::string("this node is not master");
+    if (state_ != NodeState::kMaster) return std::string("this node is not master");
     if (resigning_) return std::string("this node is stopping");
     if (!best_backup()) return std::string("no live backup to hand over to");
     return std::nullopt;
@@ -146,7 +146,7 @@ std::optional<std::string> Election::request_handover() {
 }
 
 bool Election::should_yield_to_backup() const {
-    return state_ == NodeState::Master && !resigning_ && handover_target_ == 0 &&
+    return state_ == NodeState::kMaster && !resigning_ && handover_target_ == 0 &&
            better_backup_since_.count() >= 0 &&
            clock_.now() - better_backup_since_ >= config_.preempt_delay;
 }
@@ -167,7 +167,7 @@ Heartbeat Election::outgoing() const {
 
 std::string Election::claim_reason(nanoseconds now) const {
     for (const PeerView& p : peers_) {
-        if (p.state != NodeState::Master) continue;
+        if (p.state != NodeState::kMaster) continue;
         if (p.live && p.priority == kResignPriority) return node_text(p.node_id) + " resigned";
         if (!p.live)
             return "master " + describe(p) + " silent for " +
@@ -180,22 +180,23 @@ std::string Election::claim_reason(nanoseconds now) const {
 std::optional<Transition> Election::evaluate() {
     const nanoseconds now = clock_.now();
     for (PeerView& p : peers_) p.live = is_live(p, now);
-    if (resigning_ || state_ == NodeState::Init || state_ == NodeState::Fault) return std::nullopt;
+    if (resigning_ || state_ == NodeState::kInit || state_ == NodeState::kFault)
+        return std::nullopt;
 
     const PeerView* best_master = nullptr;  // the highest-ranked live master peer
     const PeerView* handing_to_me = nullptr;
     bool better_candidate = false;
     for (const PeerView& p : peers_) {
-        if (!p.live || p.priority == kResignPriority || p.state == NodeState::Fault) continue;
+        if (!p.live || p.priority == kResignPriority || p.state == NodeState::kFault) continue;
         if (outranks_me(p)) better_candidate = true;
-        if (p.state != NodeState::Master) continue;
+        if (p.state != NodeState::kMaster) continue;
         if (p.handover_to == config_.node_id) handing_to_me = &p;
         if (!best_master || std::make_tuple(p.priority, p.node_id) >
                                 std::make_tuple(best_master->priority, best_master->node_id))
             best_master = &p;
     }
 
-    if (state_ == NodeState::Master) {
+    if (state_ == NodeState::kMaster) {
         if (handed_over_from_ != 0 &&
             std::none_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
                 return p.live && p.node_id == handed_over_from_;
@@ -203,7 +204,7 @@ std::optional<Transition> Election::evaluate() {
             handed_over_from_ = 0;  // it went away; when it returns, it is a returning node
         const bool better_backup =
             std::any_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
-                return p.live && p.state == NodeState::Backup && p.priority != kResignPriority &&
+                return p.live && p.state == NodeState::kBackup && p.priority != kResignPriority &&
                        p.node_id != handed_over_from_ && outranks_me(p);
             });
         if (!better_backup || !config_.preempt || handover_target_ != 0)
@@ -212,18 +213,18 @@ std::optional<Transition> Election::evaluate() {
             better_backup_since_ = now;
         if (handover_target_ != 0) {
             for (const PeerView& p : peers_)
-                if (p.live && p.node_id == handover_target_ && p.state == NodeState::Master) {
+                if (p.live && p.node_id == handover_target_ && p.state == NodeState::kMaster) {
                     // Handed to a lower node (an operator's move): do not take it back. Handed
                     // to a better one (a preempting return): preempt as usual if this node
                     // becomes the better one again.
                     handover_yield_ = !handover_to_better_;
-                    return become(NodeState::Backup, "handed over to " + describe(p));
+                    return become(NodeState::kBackup, "handed over to " + describe(p));
                 }
             if (now - handover_started_ > kHandoverTimeoutIntervals * config_.interval)
                 handover_target_ = 0;  // the backup never claimed: keep the addresses
         }
         if (best_master && outranks_me(*best_master) && best_master != handing_to_me)
-            return become(NodeState::Backup,
+            return become(NodeState::kBackup,
                           "yielding to higher-ranked master " + describe(*best_master));
         return std::nullopt;
     }
@@ -234,7 +235,7 @@ std::optional<Transition> Election::evaluate() {
         // role down. One that handed over because it ranked lower is a returning node when it
         // ranks higher again.
         const std::uint32_t from = outranks_me(*handing_to_me) ? handing_to_me->node_id : 0;
-        auto t = become(NodeState::Master, "handover from " + describe(*handing_to_me));
+        auto t = become(NodeState::kMaster, "handover from " + describe(*handing_to_me));
         handed_over_from_ = from;
         return t;
     }
@@ -247,7 +248,7 @@ std::optional<Transition> Election::evaluate() {
         if (now - preempt_since_ < config_.preempt_delay + config_.preempt_handover_wait)
             return std::nullopt;
         return become(
-            NodeState::Master,
+            NodeState::kMaster,
             "preempting lower-ranked master " + describe(*best_master) +
                 (config_.preempt_handover_wait.count() > 0 ? " (it did not hand over in time)"
                                                            : ""));
@@ -257,7 +258,7 @@ std::optional<Transition> Election::evaluate() {
     // The startup listening period learns whether a master exists; having heard one ends it.
     if (!heard_master_ && now - started_at_ < dead_interval_for(config_.interval))
         return std::nullopt;
-    return become(NodeState::Master, claim_reason(now));
+    return become(NodeState::kMaster, claim_reason(now));
 }
 
 }  // namespace ha_heartbeat

@@ -52,7 +52,7 @@ struct Transition {
 
 struct PeerView {
     std::uint32_t node_id = 0;
-    NodeState state = NodeState::Init;
+    NodeState state = NodeState::kInit;
     std::uint8_t priority = 0;
     std::uint32_t handover_to = 0;
     nanoseconds interval{0};
@@ -108,7 +108,7 @@ class Election {
 
     ElectionConfig config_;
     const Clock& clock_;
-    NodeState state_ = NodeState::Init;
+    NodeState state_ = NodeState::kInit;
     std::vector<PeerView> peers_;
     nanoseconds started_at_{0};
     nanoseconds preempt_since_{-1};

@@ -38,7 +38,7 @@ struct ServiceAddress {
 };
 
 struct HealthTrack {
-    enum class Kind { Command, File } kind = Kind::Command;
+    enum class Kind { kCommand, kFile } kind = Kind::kCommand;
     std::string target;
     int weight = 0;  // 0: a failure puts the node in FAULT; otherwise lowers the priority by it
 };

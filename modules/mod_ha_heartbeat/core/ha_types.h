@@ -10,8 +10,8 @@ using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
 // The states of a node. The numeric values travel on the wire; never renumber them.
-enum class NodeState : std::uint8_t { Init = 0, Backup = 1, Master = 2, Fault = 3 };
-constexpr std::uint8_t kLastState = static_cast<std::uint8_t>(NodeState::Fault);
+enum class NodeState : std::uint8_t { kInit = 0, kBackup = 1, kMaster = 2, kFault = 3 };
+constexpr std::uint8_t kLastState = static_cast<std::uint8_t>(NodeState::kFault);
 
 const char* state_name(NodeState s);
 

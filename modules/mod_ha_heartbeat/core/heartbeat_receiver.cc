@@ -44,24 +44,24 @@ std::optional<Heartbeat> HeartbeatReceiver::accept(const std::uint8_t* data, std
     }
     Heartbeat hb;
     switch (decode(data, size, key_, source, cluster_id_, &hb)) {
-        case DecodeStatus::Ok:
+        case DecodeStatus::kOk:
             break;
-        case DecodeStatus::WrongSize:
+        case DecodeStatus::kWrongSize:
             ++drops_.wrong_size;
             return std::nullopt;
-        case DecodeStatus::BadMagic:
+        case DecodeStatus::kBadMagic:
             ++drops_.bad_magic;
             return std::nullopt;
-        case DecodeStatus::BadVersion:
+        case DecodeStatus::kBadVersion:
             ++drops_.bad_version;
             return std::nullopt;
-        case DecodeStatus::BadMac:
+        case DecodeStatus::kBadMac:
             ++drops_.bad_mac;
             return std::nullopt;
-        case DecodeStatus::Malformed:
+        case DecodeStatus::kMalformed:
             ++drops_.malformed;
             return std::nullopt;
-        case DecodeStatus::WrongCluster:
+        case DecodeStatus::kWrongCluster:
             ++drops_.wrong_cluster;
             return std::nullopt;
     }
@@ -70,12 +70,12 @@ std::optional<Heartbeat> HeartbeatReceiver::accept(const std::uint8_t* data, std
         return std::nullopt;
     }
     switch (guard_.check_and_record(hb.node_id, hb.boot_epoch, hb.sequence)) {
-        case ReplayGuard::Verdict::Fresh:
+        case ReplayGuard::Verdict::kFresh:
             break;
-        case ReplayGuard::Verdict::Replayed:
+        case ReplayGuard::Verdict::kReplayed:
             ++drops_.replayed;
             return std::nullopt;
-        case ReplayGuard::Verdict::TableFull:
+        case ReplayGuard::Verdict::kTableFull:
             ++drops_.table_full;
             return std::nullopt;
     }

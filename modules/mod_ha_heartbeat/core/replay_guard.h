@@ -13,7 +13,7 @@ namespace ha_heartbeat {
 
 class ReplayGuard {
   public:
-    enum class Verdict { Fresh, Replayed, TableFull };
+    enum class Verdict { kFresh, kReplayed, kTableFull };
 
     // Records (epoch, sequence) for `node_id` when fresh.
     Verdict check_and_record(std::uint32_t node_id, std::uint64_t epoch, std::uint64_t sequence);

@@ -90,11 +90,11 @@ static std::string render_state_timeline(const BoardData& d, std::int64_t now_ns
     constexpr std::int64_t kTimelineSpan = 600LL * 1'000'000'000;
     auto color_of = [](std::uint8_t state) {
         switch (static_cast<NodeState>(state)) {
-            case NodeState::Master:
+            case NodeState::kMaster:
                 return "#2ca02c";
-            case NodeState::Backup:
+            case NodeState::kBackup:
                 return "#1f77b4";
-            case NodeState::Fault:
+            case NodeState::kFault:
                 return "#d62728";
             default:
                 return "#7f7f7f";
@@ -162,7 +162,7 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
     }
     o += "</table>\n";
     o += render_state_timeline(d, now_ns);
-    if (d.state == static_cast<std::uint8_t>(NodeState::Master)) {
+    if (d.state == static_cast<std::uint8_t>(NodeState::kMaster)) {
         // Posts to this same URL. The nonce (and the Origin/Referer check of the handler) keep
         // other sites' pages from submitting it through the browser of someone who may.
         o += "<form method=\"post\"><input type=\"hidden\" name=\"action\" "

@@ -52,13 +52,13 @@ bool compute_mac(const std::uint8_t* header, const SecretKey& key, const WireAdd
 
 const char* state_name(NodeState s) {
     switch (s) {
-        case NodeState::Init:
+        case NodeState::kInit:
             return "INIT";
-        case NodeState::Backup:
+        case NodeState::kBackup:
             return "BACKUP";
-        case NodeState::Master:
+        case NodeState::kMaster:
             return "MASTER";
-        case NodeState::Fault:
+        case NodeState::kFault:
             return "FAULT";
     }
     return "UNKNOWN";
@@ -66,19 +66,19 @@ const char* state_name(NodeState s) {
 
 const char* decode_status_name(DecodeStatus s) {
     switch (s) {
-        case DecodeStatus::Ok:
+        case DecodeStatus::kOk:
             return "ok";
-        case DecodeStatus::WrongSize:
+        case DecodeStatus::kWrongSize:
             return "wrong_size";
-        case DecodeStatus::BadMagic:
+        case DecodeStatus::kBadMagic:
             return "bad_magic";
-        case DecodeStatus::BadVersion:
+        case DecodeStatus::kBadVersion:
             return "bad_version";
-        case DecodeStatus::BadMac:
+        case DecodeStatus::kBadMac:
             return "bad_mac";
-        case DecodeStatus::Malformed:
+        case DecodeStatus::kMalformed:
             return "malformed";
-        case DecodeStatus::WrongCluster:
+        case DecodeStatus::kWrongCluster:
             return "wrong_cluster";
     }
     return "unknown";
@@ -130,21 +130,21 @@ WireMessage encode(const Heartbeat& hb, const SecretKey& key, const WireAddress&
 
 DecodeStatus decode(const std::uint8_t* data, std::size_t size, const SecretKey& key,
                     const WireAddress& source, std::uint32_t cluster_id, Heartbeat* out) {
-    if (data == nullptr || size != kWireSize) return DecodeStatus::WrongSize;
-    if (get32(data + kOffMagic) != kMagic) return DecodeStatus::BadMagic;
-    if (data[kOffVersion] != kWireVersion) return DecodeStatus::BadVersion;
+    if (data == nullptr || size != kWireSize) return DecodeStatus::kWrongSize;
+    if (get32(data + kOffMagic) != kMagic) return DecodeStatus::kBadMagic;
+    if (data[kOffVersion] != kWireVersion) return DecodeStatus::kBadVersion;
     std::uint8_t mac[kMacSize];
-    if (key.empty() || !compute_mac(data, key, source, mac)) return DecodeStatus::BadMac;
-    if (CRYPTO_memcmp(mac, data + kHeaderSize, kMacSize) != 0) return DecodeStatus::BadMac;
+    if (key.empty() || !compute_mac(data, key, source, mac)) return DecodeStatus::kBadMac;
+    if (CRYPTO_memcmp(mac, data + kHeaderSize, kMacSize) != 0) return DecodeStatus::kBadMac;
     // Fields are checked only after authentication: an unauthenticated sender learns nothing
     // from which check failed.
     Heartbeat hb;
-    if (data[kOffState] > kLastState) return DecodeStatus::Malformed;
+    if (data[kOffState] > kLastState) return DecodeStatus::kMalformed;
     hb.state = static_cast<NodeState>(data[kOffState]);
     hb.priority = data[kOffPriority];
-    if (hb.priority > kMaxPriority) return DecodeStatus::Malformed;
+    if (hb.priority > kMaxPriority) return DecodeStatus::kMalformed;
     hb.flags = data[kOffFlags];
-    if (hb.flags & ~kKnownFlags) return DecodeStatus::Malformed;
+    if (hb.flags & ~kKnownFlags) return DecodeStatus::kMalformed;
     hb.cluster_id = get32(data + kOffCluster);
     hb.node_id = get32(data + kOffNode);
     hb.interval_us = get32(data + kOffInterval);
@@ -157,10 +157,10 @@ DecodeStatus decode(const std::uint8_t* data, std::size_t size, const SecretKey&
     const auto max_us = std::chrono::duration_cast<std::chrono::microseconds>(kMaxInterval);
     if (hb.node_id == 0 || hb.challenge == 0 || hb.interval_us < min_us.count() ||
         hb.interval_us > max_us.count())
-        return DecodeStatus::Malformed;
-    if (hb.cluster_id != cluster_id) return DecodeStatus::WrongCluster;
+        return DecodeStatus::kMalformed;
+    if (hb.cluster_id != cluster_id) return DecodeStatus::kWrongCluster;
     *out = hb;
-    return DecodeStatus::Ok;
+    return DecodeStatus::kOk;
 }
 
 }  // namespace ha_heartbeat

@@ -42,7 +42,7 @@ struct Heartbeat {
     std::uint32_t cluster_id = 0;
     std::uint32_t node_id = 0;
     std::uint8_t priority = 0;
-    NodeState state = NodeState::Init;
+    NodeState state = NodeState::kInit;
     std::uint8_t flags = 0;
     std::uint32_t interval_us = 0;
     std::uint32_t handover_to = 0;
@@ -53,13 +53,13 @@ struct Heartbeat {
 };
 
 enum class DecodeStatus {
-    Ok,
-    WrongSize,     // truncated or oversized datagram
-    BadMagic,      // not one of ours
-    BadVersion,    // a version we do not speak
-    BadMac,        // forged, corrupted, wrong key or wrong source address
-    Malformed,     // authenticated but a field is out of range (or no challenge)
-    WrongCluster,  // authenticated, for another cluster sharing the key
+    kOk,
+    kWrongSize,     // truncated or oversized datagram
+    kBadMagic,      // not one of ours
+    kBadVersion,    // a version we do not speak
+    kBadMac,        // forged, corrupted, wrong key or wrong source address
+    kMalformed,     // authenticated but a field is out of range (or no challenge)
+    kWrongCluster,  // authenticated, for another cluster sharing the key
 };
 const char* decode_status_name(DecodeStatus s);
 

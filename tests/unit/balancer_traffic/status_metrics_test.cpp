@@ -22,7 +22,7 @@ BalancerStatus status_of(FakeBalancer& b, const std::vector<std::string>& names)
     report_members(b.config, b.view(), b.inputs.data(), b.inputs.size(), b.now, reports.data());
     for (std::size_t i = 0; i < b.inputs.size(); ++i)
         s.members.push_back({names[i], reports[i], b.inputs[i].loadfactor / 100.0,
-                             b.inputs[i].usable, b.served_requests[i]});
+                             b.inputs[i].usable, b.served_requests[i], "Ok", 0});
     return s;
 }
 
@@ -115,7 +115,7 @@ TEST_CASE("a balancer not managed by the module lists only its info and usable m
     BalancerStatus s;
     s.name = "balancer://other";
     s.lbmethod = "byrequests";
-    s.members.push_back({"http://z", {}, 1, true, 5});
+    s.members.push_back({"http://z", {}, 1, true, 5, "Ok", 0});
     const std::string page = render_metrics({s}, suite::MetricsFormat::kPrometheusText);
     CHECK(has_line(page, "httpd_balancer_traffic_usable_members{balancer=\"balancer://other\"} 1"));
     CHECK(has_line(page,

@@ -45,9 +45,30 @@ TEST_CASE("an event chart scales bars by value and keeps small events visible") 
 
 TEST_CASE("chart text is escaped") {
     CHECK(xml_escape("<a href=\"x\">&'</a>") == "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
-    CHECK(xml_escape(std::string("a\x01" "b")) == "ab");
+    CHECK(xml_escape(std::string("a\x01"
+                                 "b")) == "ab");
     ChartFrame frame{kSecond, kSecond, "c\"lass", "<label>", 100, 40};
     std::string svg = svg_timeline(frame, {{0, kSecond, "<script>", "red"}});
     CHECK(svg.find("<script>") == std::string::npos);
     CHECK(svg.find("&lt;script&gt;") != std::string::npos);
+}
+
+TEST_CASE("a line chart draws each series' points inside its window, scaled to the plot") {
+    ChartFrame frame{1000 * kSecond, 60 * kSecond, "lines", "shares", 600, 116};
+    LineSeries share{{{900 * kSecond, 0.5}, {970 * kSecond, 1.0}, {1000 * kSecond, 0.0}},
+                     "#1f77b4",
+                     "share",
+                     false,
+                     2};
+    LineSeries target{{{970 * kSecond, 7.0}}, "#1f77b4", "target", true, 1};
+    std::string svg = svg_lines(frame, {share, target});
+    CHECK(svg.rfind("<svg class=\"lines\"", 0) == 0);
+    // The plot is 100 px high under a 1 px margin: 1.0 is at the top, 0.0 at the bottom; the
+    // point at 900 s lies before the window and is left out.
+    CHECK(svg.find("points=\"300.0,1.0 600.0,101.0\"") != std::string::npos);
+    // Values above 1 are clamped to the top.
+    CHECK(svg.find("class=\"target\" points=\"300.0,1.0\"") != std::string::npos);
+    CHECK(count(svg, "stroke-dasharray") == 1);
+    CHECK(svg.find("stroke-width=\"2.0\"") != std::string::npos);
+    CHECK(svg.find(">100%</text>") != std::string::npos);
 }

@@ -138,13 +138,13 @@ TEST_CASE("the primary answers from its indexes only for a known basis and the f
     BlockDeltaSource source;
     std::string error;
     CHECK(prepare_block_delta(root.get(), store, "big", sha256_hex(v1), &source, &error) ==
-          ServeStatus::ok);
+          ServeStatus::kOk);
     CHECK(prepare_block_delta(root.get(), store, "big", sha256_hex("other"), &source, &error) ==
-          ServeStatus::unknown_basis);
+          ServeStatus::kUnknownBasis);
     CHECK(prepare_block_delta(root.get(), store, "big", "not-hex", &source, &error) ==
-          ServeStatus::bad_request);
+          ServeStatus::kBadRequest);
     CHECK(prepare_block_delta(root.get(), store, "../x", sha256_hex(v1), &source, &error) ==
-          ServeStatus::bad_request);
+          ServeStatus::kBadRequest);
     // Replaced by another file of the same size and mtime: a new inode.
     write_file(dir / "big.new", v1);
     struct stat st;
@@ -154,13 +154,13 @@ TEST_CASE("the primary answers from its indexes only for a known basis and the f
     ::rename((dir / "big").c_str(), (dir / "big.old").c_str());
     ::rename((dir / "big.new").c_str(), (dir / "big").c_str());
     CHECK(prepare_block_delta(root.get(), store, "big", sha256_hex(v1), &source, &error) ==
-          ServeStatus::unknown_basis);
+          ServeStatus::kUnknownBasis);
     ::rename((dir / "big.old").c_str(), (dir / "big").c_str());
     CHECK(prepare_block_delta(root.get(), store, "big", sha256_hex(v1), &source, &error) ==
-          ServeStatus::ok);
+          ServeStatus::kOk);
     // Changed since the scan: the index no longer describes the file.
     timespec later[2] = {{0, UTIME_OMIT}, {12345, 0}};
     ::utimensat(AT_FDCWD, (dir / "big").c_str(), later, 0);
     CHECK(prepare_block_delta(root.get(), store, "big", sha256_hex(v1), &source, &error) ==
-          ServeStatus::unknown_basis);
+          ServeStatus::kUnknownBasis);
 }

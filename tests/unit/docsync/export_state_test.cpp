@@ -85,7 +85,7 @@ TEST_CASE("an unchanged tree is rescanned without re-reading file contents") {
     ScanOptions keep_links;
     keep_links.skip_unsafe_symlinks = false;
     auto with_links = scan_tree(fd.get(), cache, keep_links);
-    CHECK(with_links.manifest.at("l").type == EntryType::symlink);
+    CHECK(with_links.manifest.at("l").type == EntryType::kSymlink);
     CHECK(with_links.manifest.at("l").target == "/etc/passwd");
     CHECK(cache.bytes_hashed == 100'001);
     write_file(root / "b", "bb");  // new size: re-hashed

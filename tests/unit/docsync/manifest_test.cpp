@@ -13,7 +13,7 @@ namespace {
 
 Entry file_entry(const std::string& content, std::uint32_t mode = 0644, std::int64_t mtime = 1) {
     Entry e;
-    e.type = EntryType::file;
+    e.type = EntryType::kFile;
     e.mode = mode;
     e.size = content.size();
     e.mtime_ns = mtime;
@@ -22,14 +22,14 @@ Entry file_entry(const std::string& content, std::uint32_t mode = 0644, std::int
 }
 Entry dir_entry(std::uint32_t mode = 0755) {
     Entry e;
-    e.type = EntryType::dir;
+    e.type = EntryType::kDir;
     e.mode = mode;
     e.mtime_ns = 5;
     return e;
 }
 Entry link_entry(const std::string& target) {
     Entry e;
-    e.type = EntryType::symlink;
+    e.type = EntryType::kSymlink;
     e.mode = 0777;
     e.target = target;
     e.size = target.size();
@@ -173,10 +173,10 @@ TEST_CASE("the ETag, hashed line by line, is the SHA-256 of the serialised manif
     Manifest m;
     for (int i = 0; i < 500; ++i) {
         Entry e;
-        e.type = i % 7 == 0 ? EntryType::symlink : EntryType::file;
+        e.type = i % 7 == 0 ? EntryType::kSymlink : EntryType::kFile;
         e.mode = 0644;
         e.mtime_ns = 1000 + i;
-        if (e.type == EntryType::symlink) {
+        if (e.type == EntryType::kSymlink) {
             e.target = "t " + std::to_string(i);
             e.size = e.target.size();
         } else {

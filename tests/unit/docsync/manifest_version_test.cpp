@@ -29,15 +29,15 @@ TEST_CASE("an older version is refused, also by a new store after a restart") {
         VersionStore store(state, url);
         REQUIRE(store.load(&error));  // no file yet: nothing accepted
         std::int64_t v = 0;
-        CHECK(store.judge("1000", &v) == VersionVerdict::acceptable);
+        CHECK(store.judge("1000", &v) == VersionVerdict::kAcceptable);
         REQUIRE(store.accept(v, &error));
-        CHECK(store.judge("2000", &v) == VersionVerdict::acceptable);
+        CHECK(store.judge("2000", &v) == VersionVerdict::kAcceptable);
         REQUIRE(store.accept(v, &error));
-        CHECK(store.judge("1999", &v) == VersionVerdict::older);
-        CHECK(store.judge("2000", &v) == VersionVerdict::acceptable);  // the same again
-        CHECK(store.judge("", &v) == VersionVerdict::missing);
-        CHECK(store.judge("-5", &v) == VersionVerdict::missing);
-        CHECK(store.judge("12x", &v) == VersionVerdict::missing);
+        CHECK(store.judge("1999", &v) == VersionVerdict::kOlder);
+        CHECK(store.judge("2000", &v) == VersionVerdict::kAcceptable);  // the same again
+        CHECK(store.judge("", &v) == VersionVerdict::kMissing);
+        CHECK(store.judge("-5", &v) == VersionVerdict::kMissing);
+        CHECK(store.judge("12x", &v) == VersionVerdict::kMissing);
     }
     struct stat st;
     REQUIRE(lstat(state.c_str(), &st) == 0);
@@ -47,8 +47,8 @@ TEST_CASE("an older version is refused, also by a new store after a restart") {
     REQUIRE(after.load(&error));
     CHECK(after.highest() == 2000);
     std::int64_t v = 0;
-    CHECK(after.judge("1500", &v) == VersionVerdict::older);
-    CHECK(after.judge("2500", &v) == VersionVerdict::acceptable);
+    CHECK(after.judge("1500", &v) == VersionVerdict::kOlder);
+    CHECK(after.judge("2500", &v) == VersionVerdict::kAcceptable);
     // Another source for the same directory starts afresh.
     VersionStore other(state, "https://elsewhere/.docsync/docs");
     REQUIRE(other.load(&error));

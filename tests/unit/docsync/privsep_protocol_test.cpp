@@ -62,9 +62,9 @@ TEST_CASE("hostile or malformed messages to the privileged helper are refused wh
 }
 
 TEST_CASE("the helper's replies round-trip; anything else is not a reply") {
-    for (HelperReply r :
-         {HelperReply{HelperReplyKind::swapped, 7, 0}, HelperReply{HelperReplyKind::refused, 8, 13},
-          HelperReply{HelperReplyKind::restarted, 0, 0}}) {
+    for (HelperReply r : {HelperReply{HelperReplyKind::kSwapped, 7, 0},
+                          HelperReply{HelperReplyKind::kRefused, 8, 13},
+                          HelperReply{HelperReplyKind::kRestarted, 0, 0}}) {
         auto parsed = parse_helper_reply(format_helper_reply(r));
         REQUIRE(parsed);
         CHECK(parsed->kind == r.kind);

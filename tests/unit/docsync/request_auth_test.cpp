@@ -22,9 +22,9 @@ TEST_CASE("a correctly signed fresh request is accepted once") {
     RequestVerifier v(kSecret, clock);
     auto h = sign_request(kSecret, "GET", "/.docsync/conf/manifest?wait=10", clock);
     CHECK(v.verify("GET", "/.docsync/conf/manifest?wait=10", h.time.c_str(), h.nonce.c_str(),
-                   h.signature.c_str()) == AuthResult::ok);
+                   h.signature.c_str()) == AuthResult::kOk);
     CHECK(v.verify("GET", "/.docsync/conf/manifest?wait=10", h.time.c_str(), h.nonce.c_str(),
-                   h.signature.c_str()) == AuthResult::replayed);
+                   h.signature.c_str()) == AuthResult::kReplayed);
 }
 
 TEST_CASE("unsigned, tampered, stale and malformed requests are refused") {
@@ -32,39 +32,39 @@ TEST_CASE("unsigned, tampered, stale and malformed requests are refused") {
     RequestVerifier v(kSecret, clock, std::chrono::seconds(60));
     const std::string path = "/.docsync/conf/delta?p=httpd.conf";
     auto h = sign_request(kSecret, "POST", path, clock);
-    CHECK(v.verify("POST", path, nullptr, nullptr, nullptr) == AuthResult::missing);
-    CHECK(v.verify("POST", path, h.time.c_str(), h.nonce.c_str(), nullptr) == AuthResult::missing);
+    CHECK(v.verify("POST", path, nullptr, nullptr, nullptr) == AuthResult::kMissing);
+    CHECK(v.verify("POST", path, h.time.c_str(), h.nonce.c_str(), nullptr) == AuthResult::kMissing);
     CHECK(v.verify("GET", path, h.time.c_str(), h.nonce.c_str(), h.signature.c_str()) ==
-          AuthResult::bad_signature);
+          AuthResult::kBadSignature);
     CHECK(v.verify("POST", path + "x", h.time.c_str(), h.nonce.c_str(), h.signature.c_str()) ==
-          AuthResult::bad_signature);
+          AuthResult::kBadSignature);
     auto other = sign_request("another-secret-of-16+", "POST", path, clock);
     CHECK(v.verify("POST", path, other.time.c_str(), other.nonce.c_str(),
-                   other.signature.c_str()) == AuthResult::bad_signature);
+                   other.signature.c_str()) == AuthResult::kBadSignature);
     std::string later = std::to_string(clock.now + 1);
     CHECK(v.verify("POST", path, later.c_str(), h.nonce.c_str(), h.signature.c_str()) ==
-          AuthResult::bad_signature);
+          AuthResult::kBadSignature);
     CHECK(v.verify("POST", path, "12x", h.nonce.c_str(), h.signature.c_str()) ==
-          AuthResult::malformed);
+          AuthResult::kMalformed);
     CHECK(v.verify("POST", path, h.time.c_str(), "short", h.signature.c_str()) ==
-          AuthResult::malformed);
+          AuthResult::kMalformed);
     std::string upper = h.signature;
     for (auto& c : upper) c = static_cast<char>(toupper(c));
     CHECK(v.verify("POST", path, h.time.c_str(), h.nonce.c_str(), upper.c_str()) ==
-          AuthResult::malformed);
+          AuthResult::kMalformed);
 
     FakeClock past = clock;
     past.now -= 61;
     auto old = sign_request(kSecret, "POST", path, past);
     CHECK(v.verify("POST", path, old.time.c_str(), old.nonce.c_str(), old.signature.c_str()) ==
-          AuthResult::stale);
+          AuthResult::kStale);
     FakeClock future = clock;
     future.now += 61;
     auto ahead = sign_request(kSecret, "POST", path, future);
     CHECK(v.verify("POST", path, ahead.time.c_str(), ahead.nonce.c_str(),
-                   ahead.signature.c_str()) == AuthResult::stale);
+                   ahead.signature.c_str()) == AuthResult::kStale);
     CHECK(v.verify("POST", path, h.time.c_str(), h.nonce.c_str(), h.signature.c_str()) ==
-          AuthResult::ok);
+          AuthResult::kOk);
 }
 
 TEST_CASE("nonces are forgotten only after their timestamps can no longer be accepted") {
@@ -72,13 +72,13 @@ TEST_CASE("nonces are forgotten only after their timestamps can no longer be acc
     RequestVerifier v(kSecret, clock, std::chrono::seconds(60));
     auto h = sign_request(kSecret, "GET", "/x", clock);
     REQUIRE(v.verify("GET", "/x", h.time.c_str(), h.nonce.c_str(), h.signature.c_str()) ==
-            AuthResult::ok);
+            AuthResult::kOk);
     clock.now += 59;
     CHECK(v.verify("GET", "/x", h.time.c_str(), h.nonce.c_str(), h.signature.c_str()) ==
-          AuthResult::replayed);
+          AuthResult::kReplayed);
     clock.now += 100;
     CHECK(v.verify("GET", "/x", h.time.c_str(), h.nonce.c_str(), h.signature.c_str()) ==
-          AuthResult::stale);
+          AuthResult::kStale);
 }
 
 TEST_CASE("a secret file readable by others is refused") {
@@ -107,17 +107,17 @@ TEST_CASE("the shared nonce table refuses replays and forgets only expired nonce
     CHECK_FALSE(NonceTable::attach(memory.data(), 8));
     std::vector<std::string> nonces;
     for (int i = 0; i < 100; ++i) nonces.push_back(random_hex(kNonceBytes));
-    for (const auto& n : nonces) REQUIRE(t->remember(n, 1000, 880) == NonceResult::fresh);
-    for (const auto& n : nonces) CHECK(t->remember(n, 1000, 880) == NonceResult::replayed);
+    for (const auto& n : nonces) REQUIRE(t->remember(n, 1000, 880) == NonceResult::kFresh);
+    for (const auto& n : nonces) CHECK(t->remember(n, 1000, 880) == NonceResult::kReplayed);
     // Once their time has passed, the slots are reused and the table never fills up.
     for (int round = 0; round < 20; ++round)
         for (int i = 0; i < 100; ++i)
             REQUIRE(t->remember(random_hex(kNonceBytes), 2000 + round, 2000 + round) ==
-                    NonceResult::fresh);
+                    NonceResult::kFresh);
     // A full table refuses rather than forgetting live nonces.
     std::size_t full = 0;
     for (int i = 0; i < 2000; ++i)
-        full += t->remember(random_hex(kNonceBytes), 5000, 4900) == NonceResult::full;
+        full += t->remember(random_hex(kNonceBytes), 5000, 4900) == NonceResult::kFull;
     CHECK(full > 0);
 }
 
@@ -137,7 +137,7 @@ TEST_CASE("a verifier with a shared nonce table refuses a replay seen by another
     RequestVerifier child_b(kSecret, clock, std::chrono::seconds(60), &shared);
     auto h = sign_request(kSecret, "GET", "/m", clock);
     CHECK(child_a.verify("GET", "/m", h.time.c_str(), h.nonce.c_str(), h.signature.c_str()) ==
-          AuthResult::ok);
+          AuthResult::kOk);
     CHECK(child_b.verify("GET", "/m", h.time.c_str(), h.nonce.c_str(), h.signature.c_str()) ==
-          AuthResult::replayed);
+          AuthResult::kReplayed);
 }

@@ -59,7 +59,8 @@ class LocalTransport : public Transport {
             return reader.feed(p, n);
         });
         FramedByteSink frames(writer);
-        return serve_delta(root_.get(), path, signature, frames.sink(), error) == ServeStatus::ok &&
+        return serve_delta(root_.get(), path, signature, frames.sink(), error) ==
+                   ServeStatus::kOk &&
                frames.finish() && reader.finished();
     }
     // Answers from `block_indexes` when set, as the handler does (else: unknown basis).
@@ -68,7 +69,7 @@ class LocalTransport : public Transport {
         ++basis_deltas;
         BlockDeltaSource source;
         if (!block_indexes || prepare_block_delta(root_.get(), *block_indexes, path, basis_sha256,
-                                                  &source, error) != ServeStatus::ok)
+                                                  &source, error) != ServeStatus::kOk)
             return BasisDelta::unknown_basis;
         const std::string nonce = random_hex(kNonceBytes), tag = signer_->tag("answer");
         DataFrameSink data(sink);
@@ -275,12 +276,12 @@ TEST_CASE("a hostile export cannot make the secondary write outside its director
     write_file(primary / "payload", "pwned");
     Manifest remote = manifest_of(primary.path());
     Entry dir;
-    dir.type = EntryType::dir;
+    dir.type = EntryType::kDir;
     dir.mode = 0755;
     Manifest hostile;
     hostile["evil"] = dir;
     hostile["evil/payload"] = remote["payload"];
-    hostile["abs"] = Entry{EntryType::symlink, 0777, 11, 0, "", "/etc/passwd"};
+    hostile["abs"] = Entry{EntryType::kSymlink, 0777, 11, 0, "", "/etc/passwd"};
     HashCache cache;
     LocalTransport transport(primary.path());
     // serve "evil/payload" from the primary's "payload": rename the file there to match

@@ -10,7 +10,7 @@ using namespace docsync;
 namespace {
 Entry f(const std::string& content, std::uint32_t mode = 0644, std::int64_t mtime = 100) {
     Entry e;
-    e.type = EntryType::file;
+    e.type = EntryType::kFile;
     e.mode = mode;
     e.size = content.size();
     e.mtime_ns = mtime;
@@ -19,14 +19,14 @@ Entry f(const std::string& content, std::uint32_t mode = 0644, std::int64_t mtim
 }
 Entry d(std::int64_t mtime = 100, std::uint32_t mode = 0755) {
     Entry e;
-    e.type = EntryType::dir;
+    e.type = EntryType::kDir;
     e.mode = mode;
     e.mtime_ns = mtime;
     return e;
 }
 Entry l(const std::string& target) {
     Entry e;
-    e.type = EntryType::symlink;
+    e.type = EntryType::kSymlink;
     e.mode = 0777;
     e.target = target;
     e.size = target.size();
@@ -63,17 +63,17 @@ TEST_CASE("an empty local tree is created parents first") {
     Manifest remote{{"a", d()}, {"a/b", d()}, {"a/b/x", f("x")}, {"top", f("t")}};
     Plan p = make_plan({}, remote, {});
     INFO(Catch::Detail::stringify(kinds(p)));
-    CHECK(index_of(p, ActionKind::mkdir, "a") < index_of(p, ActionKind::mkdir, "a/b"));
-    CHECK(index_of(p, ActionKind::mkdir, "a/b") < index_of(p, ActionKind::fetch, "a/b/x"));
-    CHECK(has(p, ActionKind::fetch, "top"));
-    CHECK_FALSE(p.actions[index_of(p, ActionKind::fetch, "top")].has_basis);
+    CHECK(index_of(p, ActionKind::kMkdir, "a") < index_of(p, ActionKind::kMkdir, "a/b"));
+    CHECK(index_of(p, ActionKind::kMkdir, "a/b") < index_of(p, ActionKind::kFetch, "a/b/x"));
+    CHECK(has(p, ActionKind::kFetch, "top"));
+    CHECK_FALSE(p.actions[index_of(p, ActionKind::kFetch, "top")].has_basis);
 }
 
 TEST_CASE("a changed file is fetched with its local copy as delta basis") {
     Manifest local{{"x", f("old")}};
     Manifest remote{{"x", f("new!")}};
     Plan p = make_plan(local, remote, {});
-    REQUIRE(p.count(ActionKind::fetch) == 1);
+    REQUIRE(p.count(ActionKind::kFetch) == 1);
     CHECK(p.actions[0].has_basis);
     CHECK(p.actions[0].basis_size == 3);
 }
@@ -82,24 +82,24 @@ TEST_CASE("mode-only and mtime-only changes transfer nothing") {
     Manifest local{{"x", f("same", 0644, 1)}};
     Manifest remote{{"x", f("same", 0600, 2)}};
     Plan p = make_plan(local, remote, {});
-    CHECK(p.count(ActionKind::fetch) == 0);
-    CHECK(has(p, ActionKind::set_mode, "x"));
-    CHECK(has(p, ActionKind::set_mtime, "x"));
+    CHECK(p.count(ActionKind::kFetch) == 0);
+    CHECK(has(p, ActionKind::kSetMode, "x"));
+    CHECK(has(p, ActionKind::kSetMtime, "x"));
 }
 
 TEST_CASE("a rename on the primary becomes a local rename, not a transfer") {
     Manifest local{{"old.html", f("content")}};
     Manifest remote{{"new.html", f("content")}};
     Plan p = make_plan(local, remote, {});
-    REQUIRE(p.count(ActionKind::rename) == 1);
-    CHECK(p.count(ActionKind::fetch) == 0);
-    CHECK(p.count(ActionKind::remove) == 0);
-    CHECK(p.actions[index_of(p, ActionKind::rename, "new.html")].from == "old.html");
+    REQUIRE(p.count(ActionKind::kRename) == 1);
+    CHECK(p.count(ActionKind::kFetch) == 0);
+    CHECK(p.count(ActionKind::kRemove) == 0);
+    CHECK(p.actions[index_of(p, ActionKind::kRename, "new.html")].from == "old.html");
     // With delete=off the old file must stay, so the content is fetched instead.
     Plan keep = make_plan(local, remote, keep_options());
-    CHECK(keep.count(ActionKind::rename) == 0);
-    CHECK(keep.count(ActionKind::fetch) == 1);
-    CHECK(keep.count(ActionKind::remove) == 0);
+    CHECK(keep.count(ActionKind::kRename) == 0);
+    CHECK(keep.count(ActionKind::kFetch) == 1);
+    CHECK(keep.count(ActionKind::kRemove) == 0);
 }
 
 TEST_CASE("deletions run deepest first and only when enabled") {
@@ -115,11 +115,11 @@ TEST_CASE("a type change removes the old entry before creating the new one") {
     Manifest remote{{"a", d()}, {"a/f", f("f")}, {"b", f("now a file")}, {"c", f("c")}};
     Plan p = make_plan(local, remote, {});
     INFO(Catch::Detail::stringify(kinds(p)));
-    CHECK(index_of(p, ActionKind::remove, "a") < index_of(p, ActionKind::mkdir, "a"));
-    CHECK(index_of(p, ActionKind::remove, "b") < index_of(p, ActionKind::fetch, "b"));
-    CHECK(index_of(p, ActionKind::remove, "c") < index_of(p, ActionKind::fetch, "c"));
-    CHECK_FALSE(has(p, ActionKind::remove, "b/inner"));  // covered by removing b
-    CHECK_FALSE(p.actions[index_of(p, ActionKind::fetch, "b")].has_basis);
+    CHECK(index_of(p, ActionKind::kRemove, "a") < index_of(p, ActionKind::kMkdir, "a"));
+    CHECK(index_of(p, ActionKind::kRemove, "b") < index_of(p, ActionKind::kFetch, "b"));
+    CHECK(index_of(p, ActionKind::kRemove, "c") < index_of(p, ActionKind::kFetch, "c"));
+    CHECK_FALSE(has(p, ActionKind::kRemove, "b/inner"));  // covered by removing b
+    CHECK_FALSE(p.actions[index_of(p, ActionKind::kFetch, "b")].has_basis);
 }
 
 TEST_CASE("symlinks are created or retargeted; unsafe ones are refused") {
@@ -127,11 +127,11 @@ TEST_CASE("symlinks are created or retargeted; unsafe ones are refused") {
     Manifest remote{{"l1", l("b")},         {"l2", l("sub/x")}, {"abs", l("/etc/passwd")},
                     {"up", l("../../etc")}, {"d", d()},         {"d/rel", l("../l1")}};
     Plan p = make_plan(local, remote, {});
-    CHECK(has(p, ActionKind::symlink, "l1"));
-    CHECK(has(p, ActionKind::symlink, "l2"));
-    CHECK(has(p, ActionKind::symlink, "d/rel"));
-    CHECK_FALSE(has(p, ActionKind::symlink, "abs"));
-    CHECK_FALSE(has(p, ActionKind::symlink, "up"));
+    CHECK(has(p, ActionKind::kSymlink, "l1"));
+    CHECK(has(p, ActionKind::kSymlink, "l2"));
+    CHECK(has(p, ActionKind::kSymlink, "d/rel"));
+    CHECK_FALSE(has(p, ActionKind::kSymlink, "abs"));
+    CHECK_FALSE(has(p, ActionKind::kSymlink, "up"));
     CHECK(p.refused.size() == 2);
 }
 
@@ -149,7 +149,7 @@ TEST_CASE("directories touched by the plan get their mtime restored last") {
     Manifest remote{{"d", d(5)}, {"d/new", f("n")}};
     Plan p = make_plan(local, remote, {});
     REQUIRE(!p.actions.empty());
-    CHECK(p.actions.back().kind == ActionKind::set_mtime);
+    CHECK(p.actions.back().kind == ActionKind::kSetMtime);
     CHECK(p.actions.back().path == "d");
 }
 
@@ -179,8 +179,8 @@ TEST_CASE("write bits the admin does not want are stripped from the primary's mo
         INFO(to_string(a.kind) << " " << a.path);
         CHECK((a.entry.mode & 022) == 0);
     }
-    CHECK(p.actions[index_of(p, ActionKind::fetch, "d/w")].entry.mode == 0644);
-    CHECK(p.actions[index_of(p, ActionKind::set_mode, "d")].entry.mode == 0755);
+    CHECK(p.actions[index_of(p, ActionKind::kFetch, "d/w")].entry.mode == 0644);
+    CHECK(p.actions[index_of(p, ActionKind::kSetMode, "d")].entry.mode == 0755);
     // A local file already masked is not chmod-ed back and forth every round.
     Manifest local{{"d", d(100, 0755)}, {"d/w", f("w", 0644)}, {"s", f("s", 01755)}};
     CHECK(make_plan(local, remote, o).empty());
@@ -188,8 +188,8 @@ TEST_CASE("write bits the admin does not want are stripped from the primary's mo
     o.strip_mode_bits = 002;
     Manifest lax{{"d", d(100, 0777)}, {"d/w", f("w", 0666)}, {"s", f("s", 01777)}};
     Plan fix = make_plan(lax, remote, o);
-    CHECK(fix.actions[index_of(fix, ActionKind::set_mode, "d/w")].entry.mode == 0664);
-    CHECK(fix.actions[index_of(fix, ActionKind::set_mode, "d")].entry.mode == 0775);
+    CHECK(fix.actions[index_of(fix, ActionKind::kSetMode, "d/w")].entry.mode == 0664);
+    CHECK(fix.actions[index_of(fix, ActionKind::kSetMode, "d")].entry.mode == 0775);
 }
 
 TEST_CASE("a local file the primary never had is not offered as a delta basis") {
@@ -198,6 +198,6 @@ TEST_CASE("a local file the primary never had is not offered as a delta basis") 
     PlanOptions o;
     o.may_be_basis = [](const std::string& path, const Entry&) { return path == "theirs"; };
     Plan p = make_plan(local, remote, o);
-    CHECK_FALSE(p.actions[index_of(p, ActionKind::fetch, "mine")].has_basis);
-    CHECK(p.actions[index_of(p, ActionKind::fetch, "theirs")].has_basis);
+    CHECK_FALSE(p.actions[index_of(p, ActionKind::kFetch, "mine")].has_basis);
+    CHECK(p.actions[index_of(p, ActionKind::kFetch, "theirs")].has_basis);
 }

@@ -37,7 +37,7 @@ std::string temp_path(const char* name) {
 TEST_CASE("a failing track command with a weight lowers the priority by it, without FAULT") {
     std::vector<std::string> logged;
     const LogFn log = [&](int, const std::string& m) { logged.push_back(m); };
-    HealthTracker t({HealthTrack{HealthTrack::Kind::Command, "exit 3", 20}}, 50ms, log);
+    HealthTracker t({HealthTrack{HealthTrack::Kind::kCommand, "exit 3", 20}}, 50ms, log);
     REQUIRE(poll_until(t, [&] { return t.penalty() == 20; }));
     CHECK_FALSE(t.fault());
     CHECK(t.reason() == "'exit 3' failing");
@@ -47,7 +47,7 @@ TEST_CASE("a failing track command with a weight lowers the priority by it, with
 
 TEST_CASE("a track command that outlives the interval has failed, and is killed") {
     const LogFn log = [](int, const std::string&) {};
-    HealthTracker t({HealthTrack{HealthTrack::Kind::Command, "sleep 29.25", 0}}, 50ms, log);
+    HealthTracker t({HealthTrack{HealthTrack::Kind::kCommand, "sleep 29.25", 0}}, 50ms, log);
     const MonotonicClock clock;
     const auto start = clock.now();
     REQUIRE(poll_until(t, [&] { return t.fault(); }));
@@ -59,7 +59,7 @@ TEST_CASE("a track command that outlives the interval has failed, and is killed"
 TEST_CASE("a track file is healthy only while it holds 0") {
     const std::string path = temp_path("track");
     const LogFn log = [](int, const std::string&) {};
-    HealthTracker t({HealthTrack{HealthTrack::Kind::File, path, 0}}, 10ms, log);
+    HealthTracker t({HealthTrack{HealthTrack::Kind::kFile, path, 0}}, 10ms, log);
     REQUIRE(poll_until(t, [&] { return t.fault(); }));  // missing
     std::ofstream(path) << "0\n";
     REQUIRE(poll_until(t, [&] { return !t.fault(); }));
@@ -73,7 +73,7 @@ TEST_CASE("the notify command gets the state, node, priority and reason as argum
     const LogFn log = [](int, const std::string&) {};
     {
         Notifier n("printf '%s|' >" + out, log);
-        n.notify(NodeState::Master, "node-a", 200, "no peer heard since startup");
+        n.notify(NodeState::kMaster, "node-a", 200, "no peer heard since startup");
         const MonotonicClock clock;
         const auto end = clock.now() + kPollLimit;
         std::string text;

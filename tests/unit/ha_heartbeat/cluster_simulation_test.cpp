@@ -26,7 +26,7 @@ TEST_CASE("two nodes elect the higher priority and keep exactly one master on a 
     int violations = 0;
     c.run_for(30s, [&] { violations += one_master(c) ? 0 : 1; });
     CHECK(violations == 0);
-    CHECK(c.state(b) == NodeState::Backup);
+    CHECK(c.state(b) == NodeState::kBackup);
     CHECK(c.nodes[b].receiver->drops().replayed > 0);  // duplicates and reordering were seen
 }
 
@@ -64,7 +64,7 @@ TEST_CASE(
     CHECK(longest <= 500ms);
     CHECK(total < run / 20);
     for (const auto& t : c.nodes[b].transitions)
-        if (t.from == NodeState::Master)
+        if (t.from == NodeState::kMaster)
             CHECK(t.reason.rfind("yielding to higher-ranked master", 0) == 0);
     CHECK(c.masters() == std::vector<std::size_t>{a});
 }
@@ -77,7 +77,7 @@ TEST_CASE("when the master crashes the backup takes over within its dead interva
     REQUIRE(c.masters() == std::vector<std::size_t>{a});
     c.crash(a);
     const auto dead = c.nodes[b].election->dead_interval_for(100ms);
-    const auto took = c.time_until([&] { return c.state(b) == NodeState::Master; }, 2s);
+    const auto took = c.time_until([&] { return c.state(b) == NodeState::kMaster; }, 2s);
     CHECK(took <= dead + 2 * kStep);
     CHECK(took >= dead - 100ms);  // it did wait for the master to be declared dead
 }
@@ -89,7 +89,7 @@ TEST_CASE("a planned stop hands the addresses over within one network delay") {
     c.run_for(1s);
     c.nodes[a].election->resign();
     c.send_from(a);
-    const auto took = c.time_until([&] { return c.state(b) == NodeState::Master; }, 2s);
+    const auto took = c.time_until([&] { return c.state(b) == NodeState::kMaster; }, 2s);
     CHECK(took <= 10ms);
     // The resigning node sees its successor and may now release.
     const auto seen = c.time_until([&] { return c.nodes[a].election->successor_is_master(); }, 1s);
@@ -120,7 +120,7 @@ TEST_CASE("with preempt off a recovered higher-priority node stays backup") {
     c.start(a);
     c.run_for(5s);
     CHECK(c.masters() == std::vector<std::size_t>{b});
-    CHECK(c.state(a) == NodeState::Backup);
+    CHECK(c.state(a) == NodeState::kBackup);
 }
 
 TEST_CASE("preempt delay postpones the take-back") {
@@ -167,8 +167,8 @@ TEST_CASE("three nodes: the second-best backup wins when the master dies, never 
     c.run_for(3s, [&] { violations += c.masters().size() > 1 ? 1 : 0; });
     CHECK(violations == 0);
     CHECK(c.masters() == std::vector<std::size_t>{b});
-    CHECK(c.state(d) == NodeState::Backup);
-    for (const auto& t : c.nodes[d].transitions) CHECK(t.to != NodeState::Master);
+    CHECK(c.state(d) == NodeState::kBackup);
+    for (const auto& t : c.nodes[d].transitions) CHECK(t.to != NodeState::kMaster);
 }
 
 TEST_CASE("a handover moves the master role to the best backup with no moment without a master") {
@@ -181,8 +181,8 @@ TEST_CASE("a handover moves the master role to the best backup with no moment wi
     c.run_for(2s, [&] { no_master += c.masters().empty() ? 1 : 0; });
     CHECK(no_master == 0);
     CHECK(c.masters() == std::vector<std::size_t>{b});
-    CHECK(c.state(a) == NodeState::Backup);  // and it does not preempt back
-    CHECK(c.state(d) == NodeState::Backup);
+    CHECK(c.state(a) == NodeState::kBackup);  // and it does not preempt back
+    CHECK(c.state(d) == NodeState::kBackup);
     // A backup refuses a handover request.
     CHECK(c.nodes[d].election->request_handover().has_value());
     // The yield ends when the new master disappears: the old one claims again.
@@ -210,7 +210,7 @@ TEST_CASE("replayed and forged heartbeats from a third party move nothing") {
     forged.cluster_id = kCluster;
     forged.node_id = 1;
     forged.priority = 254;
-    forged.state = NodeState::Master;
+    forged.state = NodeState::kMaster;
     forged.interval_us = 100000;
     forged.boot_epoch = 1000;
     forged.sequence = 1;
@@ -224,7 +224,7 @@ TEST_CASE("replayed and forged heartbeats from a third party move nothing") {
     CHECK(after.replayed - before.replayed >= recorded.size() / 2);
     CHECK(after.bad_mac - before.bad_mac == 50);
     for (const auto& t : c.nodes[b].transitions)
-        CHECK((t.to != NodeState::Backup || t.from == NodeState::Init));
+        CHECK((t.to != NodeState::kBackup || t.from == NodeState::kInit));
 }
 
 TEST_CASE("a health penalty below the backup's priority lets a preempting backup take over") {
@@ -247,9 +247,9 @@ TEST_CASE("a master whose health fails hard goes to FAULT and the backup takes o
     c.run_for(1s);
     auto t = c.nodes[a].election->set_health(true, 0, "interface eth0 has no carrier");
     REQUIRE(t);
-    CHECK(t->to == NodeState::Fault);
+    CHECK(t->to == NodeState::kFault);
     c.send_from(a);  // its next heartbeat says FAULT
-    const auto took = c.time_until([&] { return c.state(b) == NodeState::Master; }, 1s);
+    const auto took = c.time_until([&] { return c.state(b) == NodeState::kMaster; }, 1s);
     CHECK(took <= 10ms);  // a FAULT peer is no candidate: no dead interval to wait out
     c.nodes[a].election->set_health(false, 0, "carrier back");
     c.run_for(1s);
@@ -280,7 +280,7 @@ TEST_CASE("a restarted backup ignores recorded heartbeats of its dead master and
                 c.inject(b, c.nodes[a].address, recorded[next++]);
                 replay_pace = c.clock.now() + 100ms;
             }
-            return c.state(b) == NodeState::Master;
+            return c.state(b) == NodeState::kMaster;
         },
         2s);
     // Claimed within a dead interval or so, while the replay still ran: the recorded
@@ -306,7 +306,7 @@ TEST_CASE("peers confirm each other's challenge within a round trip of starting"
     CHECK(c.nodes[a].receiver->awaiting_echo() + c.nodes[b].receiver->awaiting_echo() > 0);
     c.run_for(1s);
     CHECK(c.masters() == std::vector<std::size_t>{a});
-    CHECK(c.state(b) == NodeState::Backup);
+    CHECK(c.state(b) == NodeState::kBackup);
     // A restarted node is confirmed again just as fast, with its new challenge.
     c.crash(b);
     c.start(b);

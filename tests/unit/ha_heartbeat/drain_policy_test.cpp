@@ -13,8 +13,8 @@ TEST_CASE("a drain moves on as soon as no connection is open") {
     DrainPolicy d(2s, clock);
     CHECK_FALSE(d.active());
     CHECK_FALSE(d.poll(0));  // idle: nothing to move
-    d.begin(MoveKind::Handover);
-    CHECK(d.phase() == DrainPolicy::Phase::Draining);
+    d.begin(MoveKind::kHandover);
+    CHECK(d.phase() == DrainPolicy::Phase::kDraining);
     CHECK_FALSE(d.poll(32));
     clock.advance(30ms);
     CHECK_FALSE(d.poll(3));
@@ -22,7 +22,7 @@ TEST_CASE("a drain moves on as soon as no connection is open") {
     auto why = d.poll(0);
     REQUIRE(why);
     CHECK(*why == "drained in 40 ms");
-    CHECK(d.phase() == DrainPolicy::Phase::Moving);
+    CHECK(d.phase() == DrainPolicy::Phase::kMoving);
     CHECK_FALSE(d.poll(0));  // reported once
     d.finish();
     CHECK_FALSE(d.active());
@@ -31,7 +31,7 @@ TEST_CASE("a drain moves on as soon as no connection is open") {
 TEST_CASE("a drain gives up waiting at its timeout and says what was left") {
     SimClock clock;
     DrainPolicy d(2s, clock);
-    d.begin(MoveKind::Stop);
+    d.begin(MoveKind::kStop);
     clock.advance(2s - 1ms);
     CHECK_FALSE(d.poll(1));
     clock.advance(1ms);
@@ -43,7 +43,7 @@ TEST_CASE("a drain gives up waiting at its timeout and says what was left") {
 TEST_CASE("connections that cannot be counted make the drain last its whole timeout") {
     SimClock clock;
     DrainPolicy d(500ms, clock);
-    d.begin(MoveKind::Handover);
+    d.begin(MoveKind::kHandover);
     clock.advance(499ms);
     CHECK_FALSE(d.poll(-1));
     clock.advance(1ms);
@@ -55,10 +55,10 @@ TEST_CASE("connections that cannot be counted make the drain last its whole time
 TEST_CASE("a stop during a handover's drain keeps the drain's start and becomes a stop") {
     SimClock clock;
     DrainPolicy d(1s, clock);
-    d.begin(MoveKind::Handover);
+    d.begin(MoveKind::kHandover);
     clock.advance(600ms);
-    d.begin(MoveKind::Stop);
-    CHECK(d.kind() == MoveKind::Stop);
+    d.begin(MoveKind::kStop);
+    CHECK(d.kind() == MoveKind::kStop);
     clock.advance(400ms);
     CHECK(d.poll(5));  // the timeout counts from the first begin
 }
@@ -66,9 +66,9 @@ TEST_CASE("a stop during a handover's drain keeps the drain's start and becomes 
 TEST_CASE("a stop once the handover is moving leaves the handover to finish") {
     SimClock clock;
     DrainPolicy d(1s, clock);
-    d.begin(MoveKind::Handover);
+    d.begin(MoveKind::kHandover);
     REQUIRE(d.poll(0));
-    d.begin(MoveKind::Stop);
-    CHECK(d.phase() == DrainPolicy::Phase::Moving);
-    CHECK(d.kind() == MoveKind::Handover);
+    d.begin(MoveKind::kStop);
+    CHECK(d.phase() == DrainPolicy::Phase::kMoving);
+    CHECK(d.kind() == MoveKind::kHandover);
 }

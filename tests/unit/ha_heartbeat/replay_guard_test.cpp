@@ -9,21 +9,21 @@ using namespace ha_heartbeat;
 TEST_CASE("the replay guard accepts only strictly newer (epoch, sequence) per node") {
     ReplayGuard g;
     using V = ReplayGuard::Verdict;
-    CHECK(g.check_and_record(5, 10, 1) == V::Fresh);
-    CHECK(g.check_and_record(5, 10, 1) == V::Replayed);  // duplicate
-    CHECK(g.check_and_record(5, 10, 3) == V::Fresh);
-    CHECK(g.check_and_record(5, 10, 2) == V::Replayed);   // reordered, older
-    CHECK(g.check_and_record(5, 11, 1) == V::Fresh);      // restart: new epoch, sequence resets
-    CHECK(g.check_and_record(5, 10, 99) == V::Replayed);  // anything from the old run
-    CHECK(g.check_and_record(6, 1, 1) == V::Fresh);       // marks are per node
+    CHECK(g.check_and_record(5, 10, 1) == V::kFresh);
+    CHECK(g.check_and_record(5, 10, 1) == V::kReplayed);  // duplicate
+    CHECK(g.check_and_record(5, 10, 3) == V::kFresh);
+    CHECK(g.check_and_record(5, 10, 2) == V::kReplayed);   // reordered, older
+    CHECK(g.check_and_record(5, 11, 1) == V::kFresh);      // restart: new epoch, sequence resets
+    CHECK(g.check_and_record(5, 10, 99) == V::kReplayed);  // anything from the old run
+    CHECK(g.check_and_record(6, 1, 1) == V::kFresh);       // marks are per node
 }
 
 TEST_CASE("the replay guard's table is bounded and refuses new nodes when full") {
     ReplayGuard g;
     for (std::uint32_t n = 1; n <= kMaxPeers; ++n)
-        CHECK(g.check_and_record(n, 1, 1) == ReplayGuard::Verdict::Fresh);
-    CHECK(g.check_and_record(1000, 1, 1) == ReplayGuard::Verdict::TableFull);
-    CHECK(g.check_and_record(3, 1, 2) == ReplayGuard::Verdict::Fresh);
+        CHECK(g.check_and_record(n, 1, 1) == ReplayGuard::Verdict::kFresh);
+    CHECK(g.check_and_record(1000, 1, 1) == ReplayGuard::Verdict::kTableFull);
+    CHECK(g.check_and_record(3, 1, 2) == ReplayGuard::Verdict::kFresh);
 }
 
 TEST_CASE(
@@ -37,7 +37,7 @@ TEST_CASE(
     hb.cluster_id = 1;
     hb.node_id = 200;
     hb.priority = 10;
-    hb.state = NodeState::Backup;
+    hb.state = NodeState::kBackup;
     hb.interval_us = 100000;
     hb.boot_epoch = 3;
     hb.sequence = 1;
@@ -73,7 +73,7 @@ TEST_CASE("the receiver counts a heartbeat only if it echoes this receiver's cha
     hb.cluster_id = 1;
     hb.node_id = 200;
     hb.priority = 10;
-    hb.state = NodeState::Master;
+    hb.state = NodeState::kMaster;
     hb.interval_us = 100000;
     hb.boot_epoch = 3;
     hb.challenge = 0xabcdef;

@@ -151,7 +151,7 @@ class SimCluster {
     std::vector<std::size_t> masters() const {
         std::vector<std::size_t> out;
         for (std::size_t i = 0; i < nodes.size(); ++i)
-            if (nodes[i].up && nodes[i].election->state() == NodeState::Master) out.push_back(i);
+            if (nodes[i].up && nodes[i].election->state() == NodeState::kMaster) out.push_back(i);
         return out;
     }
     NodeState state(std::size_t i) const { return nodes[i].election->state(); }

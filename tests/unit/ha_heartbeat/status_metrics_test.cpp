@@ -16,7 +16,7 @@ BoardData master_board() {
     BoardData d{};
     copy_text(d.node_name, "alpha");
     d.node_id = 7;
-    d.state = static_cast<std::uint8_t>(NodeState::Master);
+    d.state = static_cast<std::uint8_t>(NodeState::kMaster);
     d.configured_priority = 200;
     d.effective_priority = 180;
     d.interval_ns = 100'000'000;
@@ -30,7 +30,7 @@ BoardData master_board() {
     d.peer_count = 1;
     d.peers[0].node_id = 9;
     copy_text(d.peers[0].address, "10.231.0.2:694");
-    d.peers[0].state = static_cast<std::uint8_t>(NodeState::Backup);
+    d.peers[0].state = static_cast<std::uint8_t>(NodeState::kBackup);
     d.peers[0].priority = 100;
     d.peers[0].live = 1;
     d.peers[0].last_seen_ns = 1'000'000'000;

@@ -7,7 +7,7 @@ using namespace ha_heartbeat;
 TEST_CASE("the status report shows state, peers, addresses and drop counters, escaped") {
     BoardData d{};
     copy_text(d.node_name, "alpha<\"x\">");
-    d.state = static_cast<std::uint8_t>(NodeState::Master);
+    d.state = static_cast<std::uint8_t>(NodeState::kMaster);
     d.configured_priority = 200;
     d.effective_priority = 180;
     d.transitions = 3;
@@ -16,7 +16,7 @@ TEST_CASE("the status report shows state, peers, addresses and drop counters, es
     d.peer_count = 1;
     d.peers[0].node_id = 9;
     copy_text(d.peers[0].address, "10.231.0.2:694");
-    d.peers[0].state = static_cast<std::uint8_t>(NodeState::Backup);
+    d.peers[0].state = static_cast<std::uint8_t>(NodeState::kBackup);
     d.peers[0].live = 1;
     d.peers[0].last_seen_ns = 1'000'000'000;
     d.address_count = 1;
@@ -41,7 +41,7 @@ TEST_CASE("the status report shows state, peers, addresses and drop counters, es
     CHECK(render_html(d, 0).find("name=\"nonce\" value=\"0123456789abcdef0123456789abcdef\"") !=
           std::string::npos);
     CHECK(render_json(d, 0).find("0123456789abcdef0123456789abcdef") == std::string::npos);
-    d.state = static_cast<std::uint8_t>(NodeState::Backup);
+    d.state = static_cast<std::uint8_t>(NodeState::kBackup);
     CHECK(render_html(d, 0).find("value=\"handover\"") == std::string::npos);
 }
 
@@ -54,10 +54,10 @@ TEST_CASE("copy_text truncates and always terminates") {
 TEST_CASE("the status page draws the node's recent states as a timeline") {
     constexpr std::int64_t kSecond = 1'000'000'000;
     BoardData d{};
-    record_state(d, static_cast<std::uint8_t>(NodeState::Init), 100 * kSecond);
-    record_state(d, static_cast<std::uint8_t>(NodeState::Backup), 101 * kSecond);
-    record_state(d, static_cast<std::uint8_t>(NodeState::Backup), 150 * kSecond);  // no change
-    record_state(d, static_cast<std::uint8_t>(NodeState::Master), 200 * kSecond);
+    record_state(d, static_cast<std::uint8_t>(NodeState::kInit), 100 * kSecond);
+    record_state(d, static_cast<std::uint8_t>(NodeState::kBackup), 101 * kSecond);
+    record_state(d, static_cast<std::uint8_t>(NodeState::kBackup), 150 * kSecond);  // no change
+    record_state(d, static_cast<std::uint8_t>(NodeState::kMaster), 200 * kSecond);
     CHECK(d.history_count == 3);
     const std::string html = render_html(d, 300 * kSecond);
     CHECK(html.find("<svg class=\"timeline\"") != std::string::npos);
@@ -65,7 +65,7 @@ TEST_CASE("the status page draws the node's recent states as a timeline") {
     CHECK(html.find("<title>MASTER</title>") != std::string::npos);
     // The ring keeps the newest kStateHistory changes.
     for (std::size_t i = 0; i < 2 * kStateHistory; ++i)
-        record_state(d, static_cast<std::uint8_t>(i % 2 ? NodeState::Master : NodeState::Backup),
+        record_state(d, static_cast<std::uint8_t>(i % 2 ? NodeState::kMaster : NodeState::kBackup),
                      (400 + static_cast<std::int64_t>(i)) * kSecond);
     CHECK(d.history_count == kStateHistory);
     const std::uint32_t last = (d.history_next + kStateHistory - 1) % kStateHistory;

@@ -18,7 +18,7 @@ Heartbeat sample() {
     hb.cluster_id = 7;
     hb.node_id = 42;
     hb.priority = 150;
-    hb.state = NodeState::Master;
+    hb.state = NodeState::kMaster;
     hb.interval_us = 100000;
     hb.boot_epoch = 1234567890123ull;
     hb.sequence = 99;
@@ -36,10 +36,10 @@ TEST_CASE("a heartbeat survives encoding and decoding unchanged") {
     const WireMessage m = encode(hb, kKey, src);
     REQUIRE(m.size() == kWireSize);
     Heartbeat out;
-    REQUIRE(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Ok);
+    REQUIRE(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kOk);
     CHECK(out.node_id == 42);
     CHECK(out.priority == 150);
-    CHECK(out.state == NodeState::Master);
+    CHECK(out.state == NodeState::kMaster);
     CHECK(out.interval_us == 100000);
     CHECK(out.boot_epoch == 1234567890123ull);
     CHECK(out.sequence == 99);
@@ -56,14 +56,14 @@ TEST_CASE("the challenge and its echo are covered by the MAC and a challenge is 
     // Rewriting the echo (bytes 48..55) to another receiver's challenge breaks the MAC.
     for (std::size_t i = 48; i < 56; ++i) m[i] = 0x11;
     Heartbeat out;
-    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::BadMac);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kBadMac);
     hb.challenge = 0;
     m = encode(hb, kKey, src);
-    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Malformed);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kMalformed);
     hb = sample();
     hb.echo = 0;  // "not heard from you yet" is a valid message
     m = encode(hb, kKey, src);
-    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Ok);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kOk);
 }
 
 TEST_CASE("a version 1 message (no challenge) is refused") {
@@ -71,9 +71,9 @@ TEST_CASE("a version 1 message (no challenge) is refused") {
     WireMessage m = encode(sample(), kKey, src);
     m[4] = 1;
     Heartbeat out;
-    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::BadVersion);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kBadVersion);
     // The old size too: 72 bytes.
-    CHECK(decode(m.data(), 72, kKey, src, 7, &out) == DecodeStatus::WrongSize);
+    CHECK(decode(m.data(), 72, kKey, src, 7, &out) == DecodeStatus::kWrongSize);
 }
 
 TEST_CASE("a message is rejected with the wrong key, source address or cluster") {
@@ -81,11 +81,11 @@ TEST_CASE("a message is rejected with the wrong key, source address or cluster")
     const WireMessage m = encode(sample(), kKey, src);
     Heartbeat out;
     CHECK(decode(m.data(), m.size(), SecretKey("wrong key, but long enough"), src, 7, &out) ==
-          DecodeStatus::BadMac);
+          DecodeStatus::kBadMac);
     CHECK(decode(m.data(), m.size(), kKey, wire_address_v4(kOther4), 7, &out) ==
-          DecodeStatus::BadMac);
-    CHECK(decode(m.data(), m.size(), kKey, src, 8, &out) == DecodeStatus::WrongCluster);
-    CHECK(decode(m.data(), m.size(), SecretKey(), src, 7, &out) == DecodeStatus::BadMac);
+          DecodeStatus::kBadMac);
+    CHECK(decode(m.data(), m.size(), kKey, src, 8, &out) == DecodeStatus::kWrongCluster);
+    CHECK(decode(m.data(), m.size(), SecretKey(), src, 7, &out) == DecodeStatus::kBadMac);
 }
 
 TEST_CASE("every single-bit flip of a message is rejected") {
@@ -96,7 +96,7 @@ TEST_CASE("every single-bit flip of a message is rejected") {
             WireMessage bad = m;
             bad[byte] ^= static_cast<std::uint8_t>(1u << bit);
             Heartbeat out;
-            CHECK(decode(bad.data(), bad.size(), kKey, src, 7, &out) != DecodeStatus::Ok);
+            CHECK(decode(bad.data(), bad.size(), kKey, src, 7, &out) != DecodeStatus::kOk);
         }
     }
 }
@@ -107,12 +107,12 @@ TEST_CASE("truncated and oversized datagrams are rejected without reading past t
     Heartbeat out;
     for (std::size_t n = 0; n < kWireSize; ++n) {
         std::vector<std::uint8_t> cut(m.begin(), m.begin() + static_cast<long>(n));
-        CHECK(decode(cut.data(), cut.size(), kKey, src, 7, &out) == DecodeStatus::WrongSize);
+        CHECK(decode(cut.data(), cut.size(), kKey, src, 7, &out) == DecodeStatus::kWrongSize);
     }
     std::vector<std::uint8_t> longer(m.begin(), m.end());
     longer.push_back(0);
-    CHECK(decode(longer.data(), longer.size(), kKey, src, 7, &out) == DecodeStatus::WrongSize);
-    CHECK(decode(nullptr, 0, kKey, src, 7, &out) == DecodeStatus::WrongSize);
+    CHECK(decode(longer.data(), longer.size(), kKey, src, 7, &out) == DecodeStatus::kWrongSize);
+    CHECK(decode(nullptr, 0, kKey, src, 7, &out) == DecodeStatus::kWrongSize);
 }
 
 TEST_CASE("authenticated but out-of-range fields are rejected as malformed") {
@@ -121,23 +121,23 @@ TEST_CASE("authenticated but out-of-range fields are rejected as malformed") {
     Heartbeat hb = sample();
     hb.priority = 255;
     auto m = encode(hb, kKey, src);
-    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Malformed);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kMalformed);
     hb = sample();
     hb.state = static_cast<NodeState>(9);
     m = encode(hb, kKey, src);
-    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Malformed);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kMalformed);
     hb = sample();
     hb.interval_us = 1;
     m = encode(hb, kKey, src);
-    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Malformed);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kMalformed);
     hb = sample();
     hb.node_id = 0;
     m = encode(hb, kKey, src);
-    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Malformed);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kMalformed);
     hb = sample();
     hb.flags = 0x80;
     m = encode(hb, kKey, src);
-    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::Malformed);
+    CHECK(decode(m.data(), m.size(), kKey, src, 7, &out) == DecodeStatus::kMalformed);
 }
 
 TEST_CASE("fuzz: random datagrams of random sizes are never accepted") {
