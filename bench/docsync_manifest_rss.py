@@ -6,7 +6,7 @@ the rest files) and answers every file with an error frame, so the round plans e
 writes nothing but the directories. The secondary is the real httpd with mod_docsync from
 SUITE_MODULE_DIR; the figure is VmHWM of its docsync-sync process once the round is over.
 
-    PYTHONPATH=tests/integration:tests/integration/docsync SUITE_MODULE_DIR=build/modules \\
+    PYTHONPATH=tests SUITE_MODULE_DIR=build/modules \\
         python3 bench/docsync_manifest_rss.py --entries 1000000 --options max-files=1000000
 
 (--options: extra DocSyncSource options; the module of an older build may not know them.)
@@ -17,8 +17,9 @@ import hashlib
 import os
 import time
 
-from docsync_helpers import new_secondary, status_json, wait_for
-from test_docsync_security import HostilePrimary
+from suite_harness.docsync import new_secondary, status_json
+from suite_harness.fake_primary import HostilePrimary
+from suite_harness.waiting import wait_until
 
 
 def big_manifest(entries):
@@ -71,7 +72,7 @@ def main():
     os.makedirs(dirs["big"])
     try:
         secondary.start()
-        pid = wait_for(lambda: sync_pid(secondary.pid()), what="sync process")
+        pid = wait_until(lambda: sync_pid(secondary.pid()), what="sync process")
         t0 = time.monotonic()
 
         def round_over():
@@ -82,7 +83,7 @@ def main():
                     or st["last_error"].startswith("rejected manifest"))
             return st if done else None
 
-        st = wait_for(round_over, timeout=args.timeout, interval=0.5, what="the round")
+        st = wait_until(round_over, timeout=args.timeout, step=0.5, what="the round")
         print(f"manifest: {len(text)} bytes, {args.entries} entries; options {args.options}")
         print(f"round: result {st['result']} after {time.monotonic() - t0:.1f} s; "
               f"{st['last_error'][:120]!r}")

@@ -18,8 +18,9 @@ import threading
 import time
 import unittest
 
-from docsync_helpers import (new_primary, new_secondary, signed_headers, status_json,
-                             tree_state, wait_for)
+from suite_harness.docsync import (new_primary, new_secondary, signed_headers, status_json,
+                                   tree_state)
+from suite_harness.waiting import wait_until
 
 RELAY_SECRET = "the-relays-own-secret-not-the-real-one-42"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
@@ -99,7 +100,7 @@ def files_in(root):
 
 
 def wait_result(secondary, result, timeout=30):
-    return wait_for(lambda: (lambda s: s if s["result"] == result else None)(
+    return wait_until(lambda: (lambda s: s if s["result"] == result else None)(
         status_json(secondary)["sources"][0]), timeout=timeout, what=f"result {result}")
 
 
@@ -122,7 +123,7 @@ class RelayWithoutTheSecret(unittest.TestCase):
         os.makedirs(dst)
         secondary.start()
         # The relay's re-signed requests are accepted by its primary and answered...
-        wait_for(lambda: relay.manifests_forwarded() >= 3, timeout=40, what="relayed polls")
+        wait_until(lambda: relay.manifests_forwarded() >= 3, timeout=40, what="relayed polls")
         self.assertIn(("manifest", 200), relay.forwarded)
         # ...but the secondary refuses every answer: nothing written, the refusal named.
         st = wait_result(secondary, "auth-failed")
@@ -150,14 +151,14 @@ class RecordedAnswerReplayed(unittest.TestCase):
         self.addCleanup(secondary.cleanup)
         dst = sdirs["docs"]
         secondary.start()
-        wait_for(lambda: files_in(dst) == ["deleted.html", "page.html"], what="version one")
+        wait_until(lambda: files_in(dst) == ["deleted.html", "page.html"], what="version one")
         self.assertIn("manifest", relay.recorded)
         self.assertIn("files", relay.recorded)
         # Version two on the primary; the secondary follows through the relay.
         with open(os.path.join(src, "page.html"), "w") as f:
             f.write("version two, longer\n")
         os.unlink(os.path.join(src, "deleted.html"))
-        wait_for(lambda: files_in(dst) == ["page.html"], what="version two")
+        wait_until(lambda: files_in(dst) == ["page.html"], what="version two")
         wait_result(secondary, "ok")
         # Now the relay answers with its recording of version one.
         relay.mode = "replay"
@@ -207,11 +208,11 @@ class Ed25519Mode(unittest.TestCase):
         os.makedirs(hdirs["docs"])
         for inst in (good, bad, hmac_only):
             inst.start()
-        wait_for(lambda: tree_state(src) == tree_state(gdirs["docs"]), what="signed sync")
+        wait_until(lambda: tree_state(src) == tree_state(gdirs["docs"]), what="signed sync")
         # A change is followed too (delta manifest, delta of a large file).
         with open(os.path.join(src, "p4.html"), "a") as f:
             f.write("appended\n")
-        wait_for(lambda: tree_state(src) == tree_state(gdirs["docs"]), what="signed change")
+        wait_until(lambda: tree_state(src) == tree_state(gdirs["docs"]), what="signed change")
         for inst, d in ((bad, bdirs["docs"]), (hmac_only, hdirs["docs"])):
             st = wait_result(inst, "auth-failed")
             self.assertIn("answer authentication failed", st["last_error"])

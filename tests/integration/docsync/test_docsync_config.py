@@ -7,7 +7,8 @@ import tempfile
 import textwrap
 import unittest
 
-from docsync_helpers import new_primary, new_secondary, request, status_json, wait_for
+from suite_harness.docsync import new_primary, new_secondary, request, status_json
+from suite_harness.waiting import wait_until
 
 
 def common_conf(probe_dir, broken=False):
@@ -60,18 +61,18 @@ class ConfigurationSync(unittest.TestCase):
         return body.decode() if status == 200 else f"HTTP {status}"
 
     def test_valid_change_is_applied_with_a_graceful_restart_invalid_one_is_kept_out(self):
-        wait_for(lambda: self.probe() == "v1", timeout=30, what="v1 served after first sync")
+        wait_until(lambda: self.probe() == "v1", timeout=30, what="v1 served after first sync")
         pid = self.secondary.pid()
         st = status_json(self.secondary)["sources"][0]
         self.assertGreaterEqual(st["restarts_triggered"], 1)
 
         self.write_common("v2")
-        wait_for(lambda: self.probe() == "v2", timeout=30, what="v2 after a graceful restart")
+        wait_until(lambda: self.probe() == "v2", timeout=30, what="v2 after a graceful restart")
         self.assertEqual(self.secondary.pid(), pid)  # graceful: same parent process
 
         log_before = self.secondary.error_log_size()
         self.write_common("v3", broken=True)
-        st = wait_for(lambda: (lambda s: s if s["result"] == "config-rejected" else None)(
+        st = wait_until(lambda: (lambda s: s if s["result"] == "config-rejected" else None)(
             status_json(self.secondary)["sources"][0]), timeout=30, what="config rejected")
         self.assertIn("ThisIsNotADirective", st["config_check_output"])
         self.assertEqual(self.probe(), "v2")
@@ -86,7 +87,7 @@ class ConfigurationSync(unittest.TestCase):
         self.assertIn(b"config-rejected", html)
 
         self.write_common("v3")
-        wait_for(lambda: self.probe() == "v3", timeout=30, what="v3 once fixed")
+        wait_until(lambda: self.probe() == "v3", timeout=30, what="v3 once fixed")
         st = status_json(self.secondary)["sources"][0]
         self.assertEqual(st["result"], "ok")
         self.assertEqual(self.secondary.pid(), pid)

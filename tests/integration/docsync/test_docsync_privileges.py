@@ -11,7 +11,8 @@ import tempfile
 import textwrap
 import unittest
 
-from docsync_helpers import SECRET, new_primary, new_secondary, request, status_json, wait_for
+from suite_harness.docsync import SECRET, new_primary, new_secondary, request, status_json
+from suite_harness.waiting import wait_until
 
 # A module that is not one: its constructor records who loaded it, then httpd refuses it
 # (no module record), so the configuration is rejected.
@@ -89,7 +90,7 @@ class SyncProcessPrivileges(unittest.TestCase):
         self.secondary.start()
         self.addCleanup(self.secondary.cleanup)
         self.user = pwd.getpwnam("docsync")
-        wait_for(lambda: self.probe() == "v1", timeout=30, what="first sync applied")
+        wait_until(lambda: self.probe() == "v1", timeout=30, what="first sync applied")
 
     def common_conf(self, extra=""):
         probe = os.path.join(self.probes, "v1")
@@ -180,18 +181,18 @@ class SyncProcessPrivileges(unittest.TestCase):
             return check
         # The worker dies: the helper goes with it and the supervisor in httpd starts both.
         os.kill(worker, 9)
-        worker2 = wait_for(restarted(worker), timeout=30, what="worker restarted")
+        worker2 = wait_until(restarted(worker), timeout=30, what="worker restarted")
         st = proc_status(worker2)
         self.assertEqual(st["Uid"], [str(self.user.pw_uid)] * 4)
         helper2 = int(st["PPid"][0])
         self.assertNotEqual(helper2, helper)
-        wait_for(lambda: not os.path.exists(f"/proc/{helper}/status") or
-                 proc_status(helper)["State"][0] == "Z", timeout=10, what="old helper gone")
+        wait_until(lambda: not os.path.exists(f"/proc/{helper}/status") or
+                   proc_status(helper)["State"][0] == "Z", timeout=10, what="old helper gone")
         # The helper dies: its worker ends too (PR_SET_PDEATHSIG) and both come back.
         os.kill(helper2, 9)
-        worker3 = wait_for(restarted(worker2), timeout=30, what="worker restarted again")
-        wait_for(lambda: not os.path.exists(f"/proc/{worker2}/status") or
-                 proc_status(worker2)["State"][0] == "Z", timeout=10, what="old worker gone")
+        worker3 = wait_until(restarted(worker2), timeout=30, what="worker restarted again")
+        wait_until(lambda: not os.path.exists(f"/proc/{worker2}/status") or
+                   proc_status(worker2)["State"][0] == "Z", timeout=10, what="old worker gone")
         self.assertEqual(proc_status(worker3)["Uid"][0], str(self.user.pw_uid))
         self.assertEqual(self.probe(), "v1")
 
@@ -224,7 +225,7 @@ class SyncProcessPrivileges(unittest.TestCase):
         worker_before = self.worker_pid()
 
         self.write_common(self.common_conf(f'LoadModule probe_module "{so}"\n'))
-        st = wait_for(lambda: (lambda s: s if s["result"] == "config-rejected" else None)(
+        st = wait_until(lambda: (lambda s: s if s["result"] == "config-rejected" else None)(
             status_json(self.secondary)["sources"][0]), timeout=30, what="config rejected")
         self.assertIn("probe_module", st["config_check_output"])
         with open(out) as f:
@@ -242,7 +243,7 @@ class SyncProcessPrivileges(unittest.TestCase):
         # A valid change is still swapped in (by the helper) and followed by a graceful restart.
         parent = self.secondary.pid()
         self.write_common(self.common_conf("# v1 again, valid\n"))
-        wait_for(lambda: (lambda s: s if s["result"] == "ok" else None)(
+        wait_until(lambda: (lambda s: s if s["result"] == "ok" else None)(
             status_json(self.secondary)["sources"][0]), timeout=30, what="valid change applied")
         with open(os.path.join(self.dst, "common.conf")) as f:
             self.assertIn("v1 again, valid", f.read())

@@ -12,8 +12,8 @@ flight on the lost node may fail, so that case asserts only that service resumes
 import time
 import unittest
 
-from ha_cluster import VIP, HaCluster
-from keepalive_load import CONNECTIONS, KeepaliveLoad
+from suite_harness.ha_cluster import VIP, HaCluster
+from suite_harness.keepalive_load import CONNECTIONS, KeepaliveLoad
 
 # wrk runs this long; the move happens MOVE_AT into it. After the move wrk keeps going long
 # enough (LOAD_SECONDS - MOVE_AT = 4 s) for the reconnecting clients' SYN retransmissions
