@@ -7,6 +7,8 @@ import json
 import os
 import secrets
 import stat
+import tempfile
+import textwrap
 import time
 
 from suite_harness.constants import LOOPBACK
@@ -209,6 +211,55 @@ def new_secondary(primary_port, sources_spec, extra="", modules=()):
                         *options])
     inst.write_config(secondary_body(secret, sources, extra))
     return inst, dirs
+
+
+def config_secondary(primary_port, modules=()):
+    """A secondary (not started) keeping conf/common identical to the export `conf` with
+    restart=graceful, its own configuration including conf/common/*.conf as conf/system's
+    examples do; returns (instance, conf/common)."""
+    inst, dirs = new_secondary(primary_port, [("conf", "conf/common", ["restart=graceful"])],
+                               modules=modules)
+    dst = dirs["conf"]
+    os.makedirs(dst)
+    with open(inst.conf_path, "a") as f:
+        f.write(f'IncludeOptional "{dst}/*.conf"\n')
+    return inst, dst
+
+
+def probe_dirs(versions, prefix="docsync-probes-"):
+    """A temp dir (the caller removes it) with a directory per version, each holding a file `x`
+    that says the version: what a synced configuration can point /probe at."""
+    root = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(root, 0o755)
+    for version in versions:
+        os.makedirs(os.path.join(root, version))
+        os.chmod(os.path.join(root, version), 0o755)
+        with open(os.path.join(root, version, "x"), "w") as f:
+            f.write(version)
+    return root
+
+
+def probe_alias(probe_dir):
+    """Configuration serving `probe_dir` at /probe (needs mod_alias)."""
+    return textwrap.dedent(f"""\
+        Alias /probe "{probe_dir}"
+        <Directory "{probe_dir}">
+            Require all granted
+        </Directory>
+        """)
+
+
+def probe(instance):
+    """GET /probe/x: the version the running configuration points at, or "HTTP <status>"."""
+    status, body, _ = request(instance.port, "GET", "/probe/x")
+    return body.decode() if status == 200 else f"HTTP {status}"
+
+
+def replace_file(path, text):
+    """Writes `path` as a whole (a temp file renamed over it), as an editor saving it would."""
+    with open(path + ".new", "w") as f:
+        f.write(text)
+    os.replace(path + ".new", path)
 
 
 def wait_round_done(secondary, primary, export, timeout=30):

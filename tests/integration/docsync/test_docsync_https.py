@@ -39,17 +39,21 @@ def use_https(instance):
         f.write(text.replace("http://127.0.0.1", "https://127.0.0.1"))
 
 
+def tls_config(certs):
+    """mod_ssl serving the primary's port with the certificate make_ca_and_server_cert made."""
+    return (f"LoadModule socache_shmcb_module {HTTPD_MODULE_DIR}/mod_socache_shmcb.so\n"
+            f"LoadModule ssl_module {HTTPD_MODULE_DIR}/mod_ssl.so\n"
+            f"SSLEngine on\nSSLCertificateFile {certs['server']}\n"
+            f"SSLCertificateKeyFile {certs['key']}\n")
+
+
 class DocSyncOverHttps(unittest.TestCase):
     def test_sync_over_verified_https_and_refusal_without_trust(self):
         certs_dir = tempfile.mkdtemp(prefix="docsync-certs-")
         self.addCleanup(shutil.rmtree, certs_dir, True)
         os.chmod(certs_dir, 0o755)
         certs = make_ca_and_server_cert(certs_dir)
-        ssl = (f"LoadModule socache_shmcb_module {HTTPD_MODULE_DIR}/mod_socache_shmcb.so\n"
-               f"LoadModule ssl_module {HTTPD_MODULE_DIR}/mod_ssl.so\n"
-               f"SSLEngine on\nSSLCertificateFile {certs['server']}\n"
-               f"SSLCertificateKeyFile {certs['key']}\n")
-        primary, pdirs = new_primary(["docs"], extra=ssl)
+        primary, pdirs = new_primary(["docs"], extra=tls_config(certs))
         self.addCleanup(primary.cleanup)
         src = pdirs["docs"]
         with open(os.path.join(src, "index.html"), "w") as f:
@@ -99,11 +103,7 @@ class DocSyncOverHttps(unittest.TestCase):
                     "sh \"$@\"\n")
         os.chmod(wrapper, 0o755)
 
-        ssl = (f"LoadModule socache_shmcb_module {HTTPD_MODULE_DIR}/mod_socache_shmcb.so\n"
-               f"LoadModule ssl_module {HTTPD_MODULE_DIR}/mod_ssl.so\n"
-               f"SSLEngine on\nSSLCertificateFile {certs['server']}\n"
-               f"SSLCertificateKeyFile {certs['key']}\n")
-        primary, pdirs = new_primary(["docs"], extra=ssl)
+        primary, pdirs = new_primary(["docs"], extra=tls_config(certs))
         self.addCleanup(primary.cleanup)
         with open(os.path.join(pdirs["docs"], "index.html"), "w") as f:
             f.write("over TLS\n")

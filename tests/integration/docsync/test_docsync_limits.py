@@ -6,7 +6,7 @@ import os
 import time
 import unittest
 
-from suite_harness.docsync import new_secondary, request, status_json
+from suite_harness.docsync import config_secondary, new_secondary, request, status_json
 from suite_harness.fake_primary import DripPrimary, HostilePrimary, manifest
 from suite_harness.waiting import wait_until
 
@@ -53,12 +53,7 @@ class EmptyManifestOfAConfigTree(unittest.TestCase):
     def setUp(self):
         self.evil = HostilePrimary()
         self.addCleanup(self.evil.close)
-        self.secondary, dirs = new_secondary(self.evil.port,
-                                             [("conf", "conf/common", ["restart=graceful"])])
-        self.dst = dirs["conf"]
-        os.makedirs(self.dst)
-        with open(self.secondary.conf_path, "a") as f:
-            f.write(f'IncludeOptional "{self.dst}/*.conf"\n')
+        self.secondary, self.dst = config_secondary(self.evil.port)
         self.secondary.start()
         self.addCleanup(self.secondary.cleanup)
 
