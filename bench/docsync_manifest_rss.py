@@ -34,22 +34,6 @@ def big_manifest(entries):
     return (f"DSM1 {len(lines)}\n" + "".join(lines)).encode()
 
 
-def sync_pid(parent_pid):
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if int(fields[1]) == parent_pid and comm == "docsync-sync":
-            return int(pid)
-    return None
-
-
 def vm_hwm_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -67,12 +51,14 @@ def main():
     evil = HostilePrimary()
     text = big_manifest(args.entries)
     evil.manifest = text
-    evil.files = lambda paths: b"E no\n" * len(paths)
+    evil.files = lambda paths: [("E", "no") for _ in paths]
     secondary, dirs = new_secondary(evil.port, [("big", "htdocs/synced", args.options)])
     os.makedirs(dirs["big"])
     try:
         secondary.start()
-        pid = wait_until(lambda: sync_pid(secondary.pid()), what="sync process")
+        # The sync worker is the privileged helper's child, not httpd's: the status page names it.
+        pid = wait_until(lambda: status_json(secondary)["sync_child_pid"], what="sync process",
+                         ignore=(OSError,))
         t0 = time.monotonic()
 
         def round_over():
