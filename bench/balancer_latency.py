@@ -2,8 +2,8 @@
 """A degraded worker: bylatency against the stock lbmethods and our bytraffic, same run.
 
 Each variant is a real httpd (Debian's apache2, mpm_event) with three members, loadfactor 1/1/1,
-in front of three delay backends on 127.0.0.1 (tests/integration/balancer_traffic/
-delay_backend.py: threaded HTTP/1.1, keep-alive, 512-byte answers after a delay). wrk keeps 32
+in front of three delay backends on 127.0.0.1 (tests/suite_harness/delay_backend.py: asyncio
+HTTP/1.1, keep-alive, 512-byte answers after a delay). wrk keeps 32
 connections alive through the proxy. Phases: healthy, then one worker answers 10x slower, then
 it recovers. Per phase: p50/p99 latency and errors as wrk sees them; during the slowdown the slow
 worker's share of answers; after recovery the seconds until no 0.5 s slice leaves it more than

@@ -1,5 +1,5 @@
 """mod_ha_heartbeat: health tracking, notifications, privileges and address supervision, with
-real httpd nodes in network namespaces the test builds itself (see ha_cluster.py)."""
+real httpd nodes in network namespaces the test builds itself (see suite_harness/ha_cluster.py)."""
 import os
 import pwd
 import tempfile
