@@ -2,13 +2,18 @@
 // Only adapter code (mod_*.cpp and their glue files) includes this; cores never do.
 #pragma once
 
-#include <httpd.h>
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
 #include <apr_pools.h>
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <http_config.h>
+#include <http_protocol.h>
 
 #include <string>
+
+#include "openmetrics.h"
 
 // The head of a module record, as STANDARD20_MODULE_STUFF writes it but with the module's
 // conventional name: httpd names a module after the file given there (`<IfModule mod_foo.c>`,
@@ -61,5 +66,23 @@ inline constexpr const char* kUnprivilegedCheckDefine = "DocSyncUnprivilegedConf
 // True in such a check when `path` exists but this user may not read it: a directive then takes
 // the path unread (the real start as root reads and checks it); a missing file stays an error.
 bool unreadable_in_unprivileged_check(const char* path);
+
+// A status page's answer to a scraper: if the request asks for metrics (`?metrics`, or an Accept
+// naming OpenMetrics), sets their content type, writes `render(format)` (a std::string) unless
+// it is a HEAD request, and returns true; otherwise returns false and the page answers as usual.
+// Either way the answer varies with Accept.
+template <class Render>
+bool answer_metrics(request_rec* r, Render&& render) {
+    apr_table_mergen(r->headers_out, "Vary", "Accept");
+    const MetricsRequest request = metrics_request(r->args, apr_table_get(r->headers_in, "Accept"));
+    if (request == MetricsRequest::kNone) return false;
+    const MetricsFormat format = format_of(request);
+    ap_set_content_type(r, metrics_content_type(format));
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (r->header_only) return true;
+    const std::string body = render(format);
+    ap_rwrite(body.data(), static_cast<int>(body.size()), r);
+    return true;
+}
 
 }  // namespace suite

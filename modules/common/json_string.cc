@@ -3,10 +3,7 @@
 #include <cstdio>
 
 namespace suite {
-namespace {
 
-// Length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629: no overlongs, no
-// surrogates, nothing above U+10FFFF), or 0.
 std::size_t utf8_sequence_length(std::string_view s) {
     const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
     const unsigned char c = byte(0);
@@ -30,8 +27,6 @@ std::size_t utf8_sequence_length(std::string_view s) {
         if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
     return n;
 }
-
-}  // namespace
 
 std::string json_string(std::string_view text) {
     std::string out;

@@ -9,6 +9,11 @@
 
 namespace suite {
 
+// Length of the well-formed UTF-8 sequence of two or more bytes at the start of `s` (RFC 3629:
+// no overlongs, no surrogates, nothing above U+10FFFF), or 0 (also for ASCII). The metrics
+// writer uses it too.
+std::size_t utf8_sequence_length(std::string_view s);
+
 // `text` as a JSON string literal, quotes included.
 std::string json_string(std::string_view text);
 

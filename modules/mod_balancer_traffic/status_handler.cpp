@@ -1,7 +1,9 @@
 // SetHandler balancer-traffic-status: per balancer and member, the loadfactor, state, windowed
 // bytes and requests and the current share against the target share. HTML for people,
-// ?json for monitoring.
-#include <httpd.h>
+// ?json for monitoring, ?metrics (or an OpenMetrics Accept) for a Prometheus scraper.
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
 #include <apr_strings.h>
 #include <http_protocol.h>
 #include <http_request.h>
@@ -13,10 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "../common/httpd_glue.h"
 #include "../common/json_string.h"
 #include "../common/monotonic_clock.h"
 #include "balancer_binding.h"
 #include "core/share_history.h"
+#include "core/status_metrics.h"
 #include "core/status_report.h"
 
 namespace balancer_traffic {
@@ -108,6 +112,35 @@ void render_json(request_rec* r, const std::vector<proxy_balancer*>& balancers) 
         ap_rputs("]}", r);
     }
     ap_rputs("]}\n", r);
+}
+
+// The same snapshot as the JSON page, handed to the core's exposition (core/status_metrics.h).
+std::string render_metrics(const std::vector<proxy_balancer*>& balancers,
+                           suite::MetricsFormat format, server_rec* s) {
+    std::vector<BalancerStatus> statuses;
+    for (proxy_balancer* balancer : balancers) {
+        BalancerBinding* binding = binding_of(balancer);
+        BalancerStatus& b = statuses.emplace_back();
+        b.name = balancer->s->name;
+        b.lbmethod = method_name(balancer);
+        b.managed = binding && binding->region->method;
+        if (binding) b.config = binding->config;
+        if (!binding) {
+            for (int i = 0; i < balancer->workers->nelts; ++i) {
+                const proxy_worker* w = APR_ARRAY_IDX(balancer->workers, i, proxy_worker*);
+                b.members.push_back({member_name(w),
+                                     {},
+                                     w->s->lbfactor / 100.0,
+                                     PROXY_WORKER_IS_USABLE(w) != 0,
+                                     w->s->elected});
+            }
+            continue;
+        }
+        for (const MemberRow& row : snapshot(binding, s))
+            b.members.push_back({member_name(row.worker), row.report, row.input.loadfactor / 100.0,
+                                 PROXY_WORKER_IS_USABLE(row.worker) != 0, row.worker->s->elected});
+    }
+    return balancer_traffic::render_metrics(statuses, format);
 }
 
 // A bar of the member's share with a tick at its target, drawn inline: no scripts, no fonts.
@@ -252,6 +285,10 @@ int balancer_traffic_status_handler(request_rec* r) {
     }
     const bool json = r->args && (!strcmp(r->args, "json") || !strncmp(r->args, "json&", 5));
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (suite::answer_metrics(r, [&](suite::MetricsFormat format) {
+            return render_metrics(balancers, format, r->server);
+        }))
+        return OK;
     if (r->header_only) return OK;
     if (json) render_json(r, balancers);
     else render_html(r, balancers);

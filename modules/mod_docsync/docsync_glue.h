@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "status_metrics.h"
 #include "sync_engine.h"
 
 extern "C" module AP_MODULE_DECLARE_DATA docsync_module;
@@ -58,7 +59,9 @@ ModuleConfig* module_config(server_rec* s);
 // export_handler.cpp
 int export_handler(request_rec* r);
 void export_child_init(apr_pool_t* pchild, server_rec* s);
-int export_post_config(server_rec* s, ModuleConfig* config);
+int export_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* config);
+// This child's exports as the status page's metrics show them.
+std::vector<ExportStatus> export_statuses();
 
 // status_handler.cpp
 int status_handler(request_rec* r);

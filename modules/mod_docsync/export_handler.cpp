@@ -11,12 +11,14 @@
 #include <httpd.h>  // first: the other httpd headers need its types
 // clang-format on
 #include <ap_mpm.h>
+#include <apr_shm.h>
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
 
+#include <atomic>
 #include <charconv>
 #include <map>
 #include <memory>
@@ -52,6 +54,13 @@ struct SharedNonceRegion : SharedNonces {
 };
 SharedNonceRegion g_nonces;  // set in the parent, inherited by every child
 
+// Per export (in configuration order), the manifest requests waiting in a long poll, counted by
+// every child in shared memory of the configuration generation (children of an older one keep
+// counting in theirs, which their generation's status page no longer shows).
+using WaitCounter = std::atomic<std::uint32_t>;
+static_assert(WaitCounter::is_always_lock_free, "lives in shared memory");
+WaitCounter* g_waiting = nullptr;
+
 // Per child process: one watcher per export and the nonce memory of the verifier. Created in
 // child_init, destroyed by the child pool's cleanup (which joins the watcher threads).
 struct ChildState {
@@ -59,7 +68,24 @@ struct ChildState {
     std::unique_ptr<RequestVerifier> verifier;
     std::unique_ptr<AnswerSigner> signer;
     std::map<std::string, std::unique_ptr<ExportState>> exports;
+    std::map<std::string, WaitCounter*> waiting;  // into g_waiting, by export name
     std::chrono::seconds long_poll{kDefaultLongPoll};
+};
+
+// Counts a long poll as waiting for as long as it lives.
+class WaitingPoll {
+  public:
+    explicit WaitingPoll(WaitCounter* counter) : counter_(counter) {
+        if (counter_) counter_->fetch_add(1, std::memory_order_relaxed);
+    }
+    ~WaitingPoll() {
+        if (counter_) counter_->fetch_sub(1, std::memory_order_relaxed);
+    }
+    WaitingPoll(const WaitingPoll&) = delete;
+    WaitingPoll& operator=(const WaitingPoll&) = delete;
+
+  private:
+    WaitCounter* counter_;
 };
 ChildState* g_child = nullptr;
 
@@ -187,8 +213,11 @@ int serve_manifest(request_rec* r, ExportState& ex, const std::map<std::string, 
         wait = std::min(std::chrono::seconds(static_cast<std::int64_t>(secs)), g_child->long_poll);
     std::shared_ptr<const Snapshot> snap = ex.current();
     if (!snap) return HTTP_SERVICE_UNAVAILABLE;
-    if (!known.empty() && snap->etag == known && wait.count() > 0)
+    if (!known.empty() && snap->etag == known && wait.count() > 0) {
+        auto counter = g_child->waiting.find(ex.name());
+        WaitingPoll waiting(counter == g_child->waiting.end() ? nullptr : counter->second);
         snap = ex.wait_for_change(known, wait, server_stopping);
+    }
     apr_table_setn(r->headers_out, "ETag",
                    apr_pstrcat(r->pool, "\"", snap->etag.c_str(), "\"", nullptr));
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
@@ -314,8 +343,21 @@ int serve_file_range(request_rec* r, int root_fd, const std::map<std::string, st
 
 }  // namespace
 
-int export_post_config(server_rec* s, ModuleConfig* config) {
+int export_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* config) {
+    g_waiting = nullptr;
     if (config->exports.empty()) return OK;
+    apr_shm_t* waiting = nullptr;
+    apr_status_t wrv =
+        apr_shm_create(&waiting, sizeof(WaitCounter) * config->exports.size(), nullptr, pconf);
+    if (wrv == APR_SUCCESS) {
+        auto* counters = static_cast<WaitCounter*>(apr_shm_baseaddr_get(waiting));
+        for (std::size_t i = 0; i < config->exports.size(); ++i) new (&counters[i]) WaitCounter(0);
+        g_waiting = counters;
+    } else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, wrv, s,
+                     "DocSyncExport: no shared memory for counting long polls; the status page "
+                     "shows none waiting");
+    }
     constexpr std::size_t kMutexBytes = 64;  // SharedMutex, padded to keep the table aligned
     static_assert(sizeof(suite::SharedMutex) <= kMutexBytes, "mutex slot too small");
     std::size_t bytes = kMutexBytes + NonceTable::bytes_needed(kSharedNonceCapacity);
@@ -353,6 +395,7 @@ void export_child_init(apr_pool_t* pchild, server_rec* s) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                      "DocSyncSigningKeyFile: OpenSSL refused the key; exports answer 404");
     g_child->long_poll = config->long_poll;
+    std::size_t slot = 0;  // the export's counter in g_waiting
     for (const auto& e : config->exports) {
         auto state = std::make_unique<ExportState>(e.name, e.directory, config->rescan_interval);
         std::string name = e.name;
@@ -370,7 +413,27 @@ void export_child_init(apr_pool_t* pchild, server_rec* s) {
                 "docsync: export %s: inotify unavailable, relying on rescans every %lld ms",
                 e.name.c_str(), static_cast<long long>(config->rescan_interval.count()));
         g_child->exports.emplace(e.name, std::move(state));
+        if (g_waiting) g_child->waiting.emplace(e.name, &g_waiting[slot]);
+        ++slot;
     }
+}
+
+std::vector<ExportStatus> export_statuses() {
+    std::vector<ExportStatus> out;
+    if (!g_child) return out;
+    for (const auto& [name, state] : g_child->exports) {
+        ExportStatus& e = out.emplace_back();
+        e.name = name;
+        if (auto snap = state->current()) {
+            e.scanned = true;
+            e.manifest_bytes = snap->text.size();
+            e.entries = snap->manifest.size();
+        }
+        auto counter = g_child->waiting.find(name);
+        if (counter != g_child->waiting.end())
+            e.long_polls_waiting = counter->second->load(std::memory_order_relaxed);
+    }
+    return out;
 }
 
 static int handle_export_request(request_rec* r) {

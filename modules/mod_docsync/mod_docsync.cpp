@@ -308,7 +308,7 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s
         config->defines.clear();
         for (int i = 0; ap_server_config_defines && i < ap_server_config_defines->nelts; ++i)
             config->defines.emplace_back(APR_ARRAY_IDX(ap_server_config_defines, i, const char*));
-        int rc = export_post_config(s, config);
+        int rc = export_post_config(pconf, s, config);
         if (rc != OK) return rc;
         // The httpd children fork from this process: without an export they never use the
         // secret, so it must not be in their memory (the sync processes read the file).

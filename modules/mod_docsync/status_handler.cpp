@@ -1,5 +1,6 @@
 // `SetHandler docsync-status`: renders what the sync child last wrote to the status file,
-// as HTML or, with `?json`, as JSON.
+// as HTML, with `?json` as JSON, or with `?metrics` (or an OpenMetrics Accept header) as metrics
+// for a Prometheus scraper, the exports of this child included.
 // clang-format off
 #include <httpd.h>  // first: the other httpd headers need its types
 // clang-format on
@@ -13,8 +14,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <string>
 
+#include "../common/httpd_glue.h"
 #include "docsync_glue.h"
 #include "safe_fs.h"
 #include "status_report.h"
@@ -63,6 +66,12 @@ int status_handler(request_rec* r) {
     // The child runs as the parent's user: EPERM still proves it exists.
     bool running = pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
     std::string body;
+    if (suite::answer_metrics(r, [&](suite::MetricsFormat format) {
+            DocsyncStatus status{std::move(sources), export_statuses(), running,
+                                 static_cast<std::int64_t>(std::time(nullptr))};
+            return render_metrics(status, format);
+        }))
+        return OK;
     if (wants_json(r->args)) {
         ap_set_content_type(r, "application/json");
         body = render_status_json(sources, pid, running);

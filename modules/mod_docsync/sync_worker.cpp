@@ -69,6 +69,7 @@ class StatusBoard {
             st.url = s.url;
             st.local_dir = s.local_dir;
             st.restart_graceful = s.restart_graceful;
+            st.behind_since_unix = unix_now();  // nothing known to match the primary yet
             sources_.push_back(st);
         }
     }
@@ -298,6 +299,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
     HashCache cache;
     Manifest remote;
     std::string etag, rejected_etag;
+    std::string applied_etag;  // the manifest the local copy matches, after a complete round
     bool have = false, retry = false;
     std::chrono::seconds backoff = kMinBackoff;
     std::uint64_t bytes_mark = 0;
@@ -316,6 +318,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                 s.result = resp.auth_failed ? "auth-failed" : "error";
                 s.last_error = resp.error;
                 if (new_error) note_sync_event(s, s.last_attempt_unix, s.result, 0, 0);
+                count_failure(s, s.last_attempt_unix);
                 s.bytes_received = transport.bytes_received();
                 s.bytes_sent = transport.bytes_sent();
             });
@@ -326,6 +329,8 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
         backoff = kMinBackoff;
         board.update(index, [&](SourceStatus& s) {
             ++s.polls;
+            // Not modified since the manifest the copy was built from: still in sync.
+            if (resp.status == 304 && have && etag == applied_etag) mark_in_sync(s, unix_now());
             s.bytes_received = transport.bytes_received();
             s.bytes_sent = transport.bytes_sent();
         });
@@ -346,6 +351,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                         s.last_attempt_unix = unix_now();
                         s.result = "stale-version";
                         s.last_error = "manifest older than one already applied refused";
+                        count_failure(s, s.last_attempt_unix);
                         note_sync_event(s, s.last_attempt_unix, s.result, 0, 0);
                     });
                 }
@@ -385,6 +391,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                     s.last_attempt_unix = unix_now();
                     s.result = "error";
                     s.last_error = "rejected manifest: " + problem;
+                    count_failure(s, s.last_attempt_unix);
                     note_sync_event(s, s.last_attempt_unix, "error", 0, 0);
                 });
                 have = false;
@@ -395,6 +402,8 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
             remote = std::move(next);
             etag = resp.etag;
             have = true;
+            if (etag != applied_etag)
+                board.update(index, [&](SourceStatus& s) { mark_behind(s, unix_now()); });
         } else if (!retry) {
             // 304: nothing changed during the long poll. A primary that does not wait
             // (DocSyncLongPoll 0 on either side) must not turn this into a busy loop.
@@ -437,6 +446,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                 s.remote_etag = etag;
                 s.result = "refused";
                 s.last_error = "nothing applied: " + round.limit_exceeded;
+                count_failure(s, s.last_attempt_unix);
                 note_sync_event(s, s.last_attempt_unix, s.result, 0, 0);
             });
             retry = round.limit_transient;
@@ -478,6 +488,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                 s.result = "config-rejected";
                 s.last_error = "configuration test failed; running configuration kept";
                 s.config_check_output = round.check_output;
+                count_failure(s, s.last_attempt_unix);
             } else if (!round.complete) {
                 const bool refused =
                     std::any_of(round.errors.begin(), round.errors.end(), [](const std::string& e) {
@@ -485,9 +496,11 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                     });
                 s.result = refused ? "auth-failed" : "error";
                 s.last_error = round.errors.empty() ? "incomplete" : round.errors[0];
+                count_failure(s, s.last_attempt_unix);
             } else {
                 s.result = "ok";
                 s.last_success_unix = unix_now();
+                mark_in_sync(s, s.last_success_unix);
                 s.last_error.clear();
                 s.config_check_output.clear();
             }
@@ -500,6 +513,7 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
         });
         if (round.config_rejected || round.complete)
             rejected_etag = round.config_rejected ? etag : "";
+        if (round.complete && !round.config_rejected) applied_etag = etag;
         if (round.restart_needed) {
             process_log("notice", "%s: new configuration applied from %s, graceful restart",
                         source.local_dir.c_str(), source.url.c_str());

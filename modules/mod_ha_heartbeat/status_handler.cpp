@@ -1,5 +1,6 @@
 // SetHandler ha-status: node, state, priorities, peers, held addresses, transitions and drop
-// counters as HTML, or JSON with ?json. POST action=handover asks the heartbeat process to hand
+// counters as HTML, JSON with ?json, or metrics for a Prometheus scraper with ?metrics (or an
+// OpenMetrics Accept header). POST action=handover asks the heartbeat process to hand
 // the addresses to the best backup; access control is whatever <Location> gives the handler,
 // and the POST must also come from the page's own form (same origin and its nonce: see
 // core/handover_request.h), or it is refused with 403.
@@ -16,9 +17,11 @@
 #include <string>
 #include <thread>
 
-#include "../common/monotonic_clock.h"
+#include "../common/httpd_glue.h"
 #include "../common/json_string.h"
+#include "../common/monotonic_clock.h"
 #include "core/handover_request.h"
+#include "core/status_metrics.h"
 #include "core/status_report.h"
 #include "module_state.h"
 
@@ -107,6 +110,9 @@ int status_handler(request_rec* r) {
         }
         const BoardData d = snapshot();
         const std::int64_t now = suite::monotonic_now();
+        if (suite::answer_metrics(
+                r, [&](suite::MetricsFormat format) { return render_metrics(d, now, format); }))
+            return OK;
         const bool json = r->args && std::strcmp(r->args, "json") == 0;
         ap_set_content_type(r, json ? "application/json" : "text/html; charset=utf-8");
         apr_table_setn(r->headers_out, "Cache-Control", "no-store");

@@ -39,6 +39,14 @@ const Field kFields[] = {
     {"restart_graceful", nullptr, nullptr, nullptr, &SourceStatus::restart_graceful},
     {"restart_pending", nullptr, nullptr, nullptr, &SourceStatus::restart_pending},
     {"restarts_triggered", nullptr, nullptr, &SourceStatus::restarts_triggered, nullptr},
+    {"failures_error", nullptr, nullptr, &SourceStatus::failures_error, nullptr},
+    {"failures_auth_failed", nullptr, nullptr, &SourceStatus::failures_auth_failed, nullptr},
+    {"failures_stale_version", nullptr, nullptr, &SourceStatus::failures_stale_version, nullptr},
+    {"failures_refused", nullptr, nullptr, &SourceStatus::failures_refused, nullptr},
+    {"failures_config_rejected", nullptr, nullptr, &SourceStatus::failures_config_rejected,
+     nullptr},
+    {"in_sync", nullptr, &SourceStatus::in_sync_unix, nullptr, nullptr},
+    {"behind_since", nullptr, &SourceStatus::behind_since_unix, nullptr, nullptr},
     {"last_error", &SourceStatus::last_error, nullptr, nullptr, nullptr},
     {"config_check_output", &SourceStatus::config_check_output, nullptr, nullptr, nullptr},
     {"events", &SourceStatus::events, nullptr, nullptr, nullptr},
@@ -140,6 +148,34 @@ void note_sync_event(SourceStatus& s, std::int64_t unix_time, const std::string&
     s.events = s.events.empty() ? entry : s.events + ";" + entry;
     std::size_t count = std::count(s.events.begin(), s.events.end(), ';') + 1;
     while (count-- > kMaxSyncEvents) s.events.erase(0, s.events.find(';') + 1);
+}
+
+void count_failure(SourceStatus& s, std::int64_t unix_time) {
+    if (s.result == "auth-failed")
+        ++s.failures_auth_failed;
+    else if (s.result == "stale-version")
+        ++s.failures_stale_version;
+    else if (s.result == "refused")
+        ++s.failures_refused;
+    else if (s.result == "config-rejected")
+        ++s.failures_config_rejected;
+    else
+        ++s.failures_error;
+    if (s.result != "stale-version") mark_behind(s, unix_time);
+}
+
+void mark_behind(SourceStatus& s, std::int64_t unix_time) {
+    if (s.behind_since_unix == 0) s.behind_since_unix = s.in_sync_unix ? s.in_sync_unix : unix_time;
+}
+
+void mark_in_sync(SourceStatus& s, std::int64_t unix_time) {
+    s.in_sync_unix = unix_time;
+    s.behind_since_unix = 0;
+}
+
+std::int64_t seconds_behind(const SourceStatus& s, std::int64_t now_unix) {
+    if (s.behind_since_unix == 0) return 0;
+    return now_unix > s.behind_since_unix ? now_unix - s.behind_since_unix : 0;
 }
 
 std::vector<SyncEvent> parse_sync_events(const std::string& events) {

@@ -28,6 +28,17 @@ struct SourceStatus {
     bool restart_graceful = false;
     bool restart_pending = false;
     std::uint64_t restarts_triggered = 0;
+    // Failed attempts by result, cumulative (count_failure).
+    std::uint64_t failures_error = 0;
+    std::uint64_t failures_auth_failed = 0;
+    std::uint64_t failures_stale_version = 0;
+    std::uint64_t failures_refused = 0;
+    std::uint64_t failures_config_rejected = 0;
+    // Whether the local copy matches the primary: in_sync_unix is the last time it was known to
+    // (an applied round, or a "not modified" answer to it), behind_since_unix the time since
+    // which it has not been, 0 while it is (mark_in_sync, mark_behind).
+    std::int64_t in_sync_unix = 0;
+    std::int64_t behind_since_unix = 0;
     std::string last_error;
     std::string config_check_output;
     // The recent rounds and failures, newest last: "unix_time result files bytes" entries
@@ -40,6 +51,15 @@ constexpr std::size_t kMaxSyncEvents = 60;
 // Appends an event (a round with its result, or a failure) to s.events, dropping the oldest.
 void note_sync_event(SourceStatus& s, std::int64_t unix_time, const std::string& result,
                      std::uint64_t files, std::uint64_t bytes);
+
+// Counts a failed attempt under s.result (error, auth-failed, stale-version, refused,
+// config-rejected). Every failure but a stale version (an answer older than the copy) also
+// leaves the copy behind the primary.
+void count_failure(SourceStatus& s, std::int64_t unix_time);
+void mark_behind(SourceStatus& s, std::int64_t unix_time);
+void mark_in_sync(SourceStatus& s, std::int64_t unix_time);
+// Seconds the copy has been behind the primary at `now_unix`, 0 while in sync.
+std::int64_t seconds_behind(const SourceStatus& s, std::int64_t now_unix);
 
 struct SyncEvent {
     std::int64_t unix_time = 0;

@@ -41,6 +41,22 @@ struct DropCounters {
     }
 };
 
+// Calls f(reason, count) for every counter of `c`, reasons named as the status pages show them.
+template <class F>
+void for_each_drop(const DropCounters& c, F f) {
+    f("unknown_source", c.unknown_source);
+    f("wrong_size", c.wrong_size);
+    f("bad_magic", c.bad_magic);
+    f("bad_version", c.bad_version);
+    f("bad_mac", c.bad_mac);
+    f("malformed", c.malformed);
+    f("wrong_cluster", c.wrong_cluster);
+    f("replayed", c.replayed);
+    f("own_node_id", c.own_node_id);
+    f("table_full", c.table_full);
+    f("unconfirmed", c.unconfirmed);
+}
+
 class HeartbeatReceiver {
   public:
     // `challenge` 0: draw a random one (tests pass their own to be reproducible).

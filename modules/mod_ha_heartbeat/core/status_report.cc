@@ -32,21 +32,6 @@ const char* state_text(std::uint8_t s) {
     return s <= kLastState ? state_name(static_cast<NodeState>(s)) : "UNKNOWN";
 }
 
-template <class F>
-void for_each_drop(const DropCounters& c, F f) {
-    f("unknown_source", c.unknown_source);
-    f("wrong_size", c.wrong_size);
-    f("bad_magic", c.bad_magic);
-    f("bad_version", c.bad_version);
-    f("bad_mac", c.bad_mac);
-    f("malformed", c.malformed);
-    f("wrong_cluster", c.wrong_cluster);
-    f("replayed", c.replayed);
-    f("own_node_id", c.own_node_id);
-    f("table_full", c.table_full);
-    f("unconfirmed", c.unconfirmed);
-}
-
 }  // namespace
 
 std::string render_json(const BoardData& d, std::int64_t now_ns) {

@@ -1,0 +1,116 @@
+#include "status_metrics.h"
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <string>
+
+using namespace ha_heartbeat;
+
+namespace {
+
+bool has_line(const std::string& page, const std::string& line) {
+    return page.find("\n" + line + "\n") != std::string::npos;
+}
+
+BoardData master_board() {
+    BoardData d{};
+    copy_text(d.node_name, "alpha");
+    d.node_id = 7;
+    d.state = static_cast<std::uint8_t>(NodeState::Master);
+    d.configured_priority = 200;
+    d.effective_priority = 180;
+    d.interval_ns = 100'000'000;
+    d.dead_interval_ns = 400'000'000;
+    d.transitions = 3;
+    d.last_transition_ns = 500'000'000;
+    d.sent = 1234;
+    d.accepted = 1200;
+    d.drops.bad_mac = 4;
+    d.drops.replayed = 2;
+    d.peer_count = 1;
+    d.peers[0].node_id = 9;
+    copy_text(d.peers[0].address, "10.231.0.2:694");
+    d.peers[0].state = static_cast<std::uint8_t>(NodeState::Backup);
+    d.peers[0].priority = 100;
+    d.peers[0].live = 1;
+    d.peers[0].last_seen_ns = 1'000'000'000;
+    d.address_count = 2;
+    copy_text(d.addresses[0].text, "10.231.0.100/24");
+    copy_text(d.addresses[0].interface, "eth0");
+    d.addresses[0].held = 1;
+    copy_text(d.addresses[1].text, "10.231.0.101/24");
+    copy_text(d.addresses[1].interface, "eth0");
+    d.updated_ns = 1'200'000'000;
+    return d;
+}
+
+}  // namespace
+
+TEST_CASE("HA metrics show the board: one-hot state, priorities, counters, peers, addresses") {
+    const std::string page =
+        render_metrics(master_board(), 1'250'000'000, suite::MetricsFormat::kPrometheusText);
+    CHECK(has_line(page, "httpd_ha_node_info{node=\"alpha\",node_id=\"7\"} 1"));
+    CHECK(has_line(page, "httpd_ha_state{node=\"alpha\",state=\"MASTER\"} 1"));
+    CHECK(has_line(page, "httpd_ha_state{node=\"alpha\",state=\"BACKUP\"} 0"));
+    CHECK(has_line(page, "httpd_ha_state{node=\"alpha\",state=\"FAULT\"} 0"));
+    CHECK(has_line(page, "httpd_ha_state{node=\"alpha\",state=\"INIT\"} 0"));
+    CHECK(has_line(page, "httpd_ha_effective_priority{node=\"alpha\"} 180"));
+    CHECK(has_line(page, "httpd_ha_configured_priority{node=\"alpha\"} 200"));
+    CHECK(has_line(page, "httpd_ha_transitions_total{node=\"alpha\"} 3"));
+    CHECK(has_line(page, "httpd_ha_last_transition_age_seconds{node=\"alpha\"} 0.75"));
+    CHECK(has_line(page, "httpd_ha_heartbeats_sent_total{node=\"alpha\"} 1234"));
+    CHECK(has_line(page, "httpd_ha_heartbeats_accepted_total{node=\"alpha\"} 1200"));
+    CHECK(has_line(page, "httpd_ha_heartbeats_dropped_total{node=\"alpha\",reason=\"bad_mac\"} 4"));
+    CHECK(
+        has_line(page, "httpd_ha_heartbeats_dropped_total{node=\"alpha\",reason=\"replayed\"} 2"));
+    CHECK(has_line(page,
+                   "httpd_ha_heartbeats_dropped_total{node=\"alpha\",reason=\"wrong_size\"} 0"));
+    CHECK(has_line(page, "httpd_ha_heartbeat_interval_seconds{node=\"alpha\"} 0.1"));
+    CHECK(has_line(page,
+                   "httpd_ha_peer_last_seen_age_seconds{peer=\"9\",address=\"10.231.0.2:"
+                   "694\"} 0.25"));
+    CHECK(has_line(page,
+                   "httpd_ha_peer_state{peer=\"9\",address=\"10.231.0.2:694\",state="
+                   "\"BACKUP\"} 1"));
+    CHECK(has_line(page, "httpd_ha_peer_live{peer=\"9\",address=\"10.231.0.2:694\"} 1"));
+    CHECK(has_line(page, "httpd_ha_peer_priority{peer=\"9\",address=\"10.231.0.2:694\"} 100"));
+    CHECK(has_line(page,
+                   "httpd_ha_address_held{node=\"alpha\",address=\"10.231.0.100/24\","
+                   "interface=\"eth0\"} 1"));
+    CHECK(has_line(page,
+                   "httpd_ha_address_held{node=\"alpha\",address=\"10.231.0.101/24\","
+                   "interface=\"eth0\"} 0"));
+    CHECK(has_line(page, "httpd_ha_board_age_seconds{node=\"alpha\"} 0.05"));
+    CHECK(has_line(page, "# TYPE httpd_ha_transitions_total counter"));
+}
+
+TEST_CASE("HA metrics leave out ages of things that never happened") {
+    BoardData d = master_board();
+    d.last_transition_ns = 0;
+    d.peers[0].last_seen_ns = 0;
+    d.updated_ns = 0;
+    const std::string page = render_metrics(d, 1'250'000'000, suite::MetricsFormat::kOpenMetrics);
+    CHECK(page.find("httpd_ha_last_transition_age_seconds{") == std::string::npos);
+    CHECK(page.find("httpd_ha_peer_last_seen_age_seconds{") == std::string::npos);
+    CHECK(page.find("httpd_ha_board_age_seconds{") == std::string::npos);
+    CHECK(has_line(page, "# TYPE httpd_ha_transitions counter"));
+    CHECK(has_line(page, "httpd_ha_transitions_total{node=\"alpha\"} 3"));
+    CHECK(page.substr(page.size() - 6) == "# EOF\n");
+}
+
+TEST_CASE("HA node names with quotes, backslashes and newlines are escaped in labels") {
+    BoardData d = master_board();
+    copy_text(d.node_name, "a\"b\\c\nd");
+    const std::string page =
+        render_metrics(d, 1'250'000'000, suite::MetricsFormat::kPrometheusText);
+    CHECK(has_line(page, "httpd_ha_state{node=\"a\\\"b\\\\c\\nd\",state=\"MASTER\"} 1"));
+}
+
+TEST_CASE("an unterminated name on the board is read only up to its field's end") {
+    BoardData d = master_board();
+    std::memset(d.node_name, 'x', sizeof d.node_name);
+    const std::string page =
+        render_metrics(d, 1'250'000'000, suite::MetricsFormat::kPrometheusText);
+    CHECK(has_line(page, "httpd_ha_transitions_total{node=\"" +
+                             std::string(sizeof d.node_name, 'x') + "\"} 3"));
+}
