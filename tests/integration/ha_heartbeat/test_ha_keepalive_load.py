@@ -41,7 +41,7 @@ class Cluster(HaCluster):
         super().__init__(priorities, threads=2 * CONNECTIONS, **kw)
 
     def lab_run_host(self, cmd):
-        from netns_fixture import run
+        from suite_harness.netns import run
         return run(cmd).stdout
 
 
