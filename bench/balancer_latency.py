@@ -2,8 +2,8 @@
 """A degraded worker: bylatency against the stock lbmethods and our bytraffic, same run.
 
 Each variant is a real httpd (Debian's apache2, mpm_event) with three members, loadfactor 1/1/1,
-in front of three delay backends on 127.0.0.1 (tests/integration/balancer_traffic/
-delay_backend.py: threaded HTTP/1.1, keep-alive, 512-byte answers after a delay). wrk keeps 32
+in front of three delay backends on 127.0.0.1 (tests/suite_harness/delay_backend.py: asyncio
+HTTP/1.1, keep-alive, 512-byte answers after a delay). wrk keeps 32
 connections alive through the proxy. Phases: healthy, then one worker answers 10x slower, then
 it recovers. Per phase: p50/p99 latency and errors as wrk sees them; during the slowdown the slow
 worker's share of answers; after recovery the seconds until no 0.5 s slice leaves it more than
@@ -14,24 +14,21 @@ bylatency against stock byrequests, and ns per pick from bench/pick_bench. Print
 nothing here is a pass/fail test.
 
     bash bench/balancer_latency.sh            (builds, then runs this)
-    bash bench/balancer_latency.sh --runs 3   (the scenario three times: each run, then medians)
 """
 import argparse
 import os
 import re
 import statistics
 import subprocess
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration", "balancer_traffic"))
+from suite_harness import httpd
+from suite_harness.balancer import pick_ns, proxy_config
+from suite_harness.delay_backend import DelayBackend
+from suite_harness.httpd import PROXY_MODULES, Backend, HttpdInstance
 
-import httpd_fixture  # noqa: E402
-from cluster import proxy_config  # noqa: E402
-from delay_backend import DelayBackend  # noqa: E402
-from httpd_fixture import PROXY_MODULES, Backend, HttpdInstance  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 
 # (label, lbmethod, stock module or None for ours)
 VARIANTS = [
@@ -46,7 +43,7 @@ UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
 def start_proxy(name, members, lbmethod, stock_module):
-    httpd_fixture.STOCK_MODULES.setdefault("lbmethod_bybusyness", "lbmethod_bybusyness_module")
+    httpd.STOCK_MODULES.setdefault("lbmethod_bybusyness", "lbmethod_bybusyness_module")
     if stock_module:
         modules, suite = PROXY_MODULES + [stock_module], []
     else:
@@ -165,16 +162,6 @@ def throughput(rounds, seconds):
     return ratios
 
 
-def pick_ns(build_dir):
-    out = subprocess.run([os.path.join(build_dir, "bench", "pick_bench")], capture_output=True,
-                         text=True, timeout=300).stdout
-    rows = {}
-    for line in out.splitlines():
-        _, method, members, free, locked = line.split()
-        rows[(method, int(members))] = (float(free), float(locked))
-    return rows
-
-
 def table(header, rows):
     width = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     print("| " + " | ".join(str(h).ljust(w) for h, w in zip(header, width)) + " |")
@@ -245,7 +232,7 @@ def main():
                     help="repeat the degraded-worker scenario; prints each run and the medians")
     args = ap.parse_args()
     os.environ.setdefault("SUITE_MODULE_DIR", os.path.join(args.build, "modules"))
-    httpd_fixture.SUITE_MODULE_DIR = os.environ["SUITE_MODULE_DIR"]
+    httpd.use_module_dir(os.environ["SUITE_MODULE_DIR"])
     slow_ms = args.fast_ms * args.slowdown
     CONNECTIONS[0] = args.connections
 

@@ -13,16 +13,14 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration", "balancer_traffic"))
+from suite_harness import httpd
+from suite_harness.balancer import byte_share, pick_ns, start_proxy
+from suite_harness.httpd import Backend
 
-from cluster import byte_share, start_proxy  # noqa: E402
-from httpd_fixture import Backend  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 TARGET = [0.3, 0.7]
 WRK_SCRIPT = """
@@ -131,16 +129,6 @@ def recovery(variant, script, down_at=3.0, down_for=3.0, after=12.0, tolerance=0
             b.cleanup()
 
 
-def pick_ns(build_dir):
-    out = subprocess.run([os.path.join(build_dir, "bench", "pick_bench")], capture_output=True,
-                         text=True, timeout=300).stdout
-    rows = {}
-    for line in out.splitlines():
-        _, method, members, free, locked = line.split()
-        rows[(method, int(members))] = (float(free), float(locked))
-    return rows
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
@@ -148,8 +136,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=8)
     args = ap.parse_args()
     os.environ.setdefault("SUITE_MODULE_DIR", os.path.join(args.build, "modules"))
-    import httpd_fixture
-    httpd_fixture.SUITE_MODULE_DIR = os.environ["SUITE_MODULE_DIR"]
+    httpd.use_module_dir(os.environ["SUITE_MODULE_DIR"])
 
     workdir = tempfile.mkdtemp(prefix="bench-bt-")
     script = os.path.join(workdir, "mixed.lua")

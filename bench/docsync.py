@@ -27,13 +27,15 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
+from suite_harness import docsync as h
+from suite_harness import httpd
+from suite_harness.httpd import HttpdInstance, free_port
+from suite_harness.waiting import wait_until
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration", "docsync"))
 
 SMALL_FILES = 20_000
 DIRS = 200
@@ -73,22 +75,6 @@ def tree_digest(root):
             h.update(os.path.relpath(full, root).encode())
             h.update(file_digest(full))
     return h.hexdigest()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout, interval=0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise RuntimeError("timed out")
 
 
 def cpu_ticks(marker):
@@ -144,7 +130,7 @@ def bench_rsync(src, work):
                 "uid = root\ngid = root\n")
     daemon = subprocess.Popen(["rsync", "--daemon", "--no-detach", f"--config={conf}"])
     try:
-        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10)
+        wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10, step=0.01)
         dst = os.path.join(work, "rsync-dst")
         os.makedirs(dst)
 
@@ -172,9 +158,7 @@ def bench_rsync(src, work):
 # ---- docsync ------------------------------------------------------------------------------
 
 def bench_docsync(src, module_dir, work):
-    os.environ["SUITE_MODULE_DIR"] = module_dir
-    import docsync_helpers as h
-    from httpd_fixture import HttpdInstance
+    httpd.use_module_dir(module_dir)
 
     for sub in ("primary", "secondary"):
         os.makedirs(os.path.join(work, sub), exist_ok=True)
@@ -189,8 +173,8 @@ def bench_docsync(src, module_dir, work):
         primary.write_config(h.primary_body(primary.root, secret, {"bench": src}))
         primary.start(timeout=120)
         # The primary has hashed the tree once it answers a manifest request.
-        wait_for(lambda: h.signed_request(primary.port, "GET", "/.docsync/bench/manifest")[0]
-                 == 200, 120, 0.1)
+        wait_until(lambda: h.signed_request(primary.port, "GET", "/.docsync/bench/manifest")[0]
+                   == 200, 120, 0.1)
         wait_idle(primary.root)  # every child has finished its first scan
         secondary = HttpdInstance("bench-secondary", "", suite_modules=["docsync"], servers=1,
                                   root=os.path.join(work, "secondary"))
@@ -208,8 +192,8 @@ def bench_docsync(src, module_dir, work):
 
         t0 = time.monotonic()
         secondary.start(timeout=60)
-        st = wait_for(lambda: (lambda s: s if s and s["rounds"] >= 1 and s["result"] == "ok"
-                               else None)(source()), 300)
+        st = wait_until(lambda: (lambda s: s if s and s["rounds"] >= 1 and s["result"] == "ok"
+                                 else None)(source()), 300, step=0.01)
         initial_time = time.monotonic() - t0
         initial_bytes = st["bytes_received"] + st["bytes_sent"]
         assert tree_digest(src) == tree_digest(dst), "docsync copy differs"
@@ -235,8 +219,8 @@ def bench_docsync(src, module_dir, work):
         before = source()
         t0 = time.monotonic()
         flip_byte(os.path.join(src, "big.bin"), BIG_BYTES // 2 + 12345)
-        st = wait_for(lambda: (lambda s: s if s["rounds"] > before["rounds"] else None)(source()),
-                      120)
+        st = wait_until(lambda: (lambda s: s if s["rounds"] > before["rounds"] else None)(source()),
+                        120, step=0.01)
         onebyte_time = time.monotonic() - t0
         onebyte_bytes = st["last_bytes"]
         assert file_digest(os.path.join(src, "big.bin")) == file_digest(
@@ -249,8 +233,8 @@ def bench_docsync(src, module_dir, work):
             t0 = time.monotonic()
             with open(os.path.join(src, name), "w") as f:
                 f.write(f"new file {i}\n")
-            wait_for(lambda: h.request(secondary.port, "GET", f"/synced/{name}")[0] == 200, 30,
-                     0.005)
+            wait_until(lambda: h.request(secondary.port, "GET", f"/synced/{name}")[0] == 200, 30,
+                       0.005)
             latencies.append(time.monotonic() - t0)
             time.sleep(0.3)
         for i in range(LATENCY_SAMPLES):

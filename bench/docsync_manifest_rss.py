@@ -6,7 +6,7 @@ the rest files) and answers every file with an error frame, so the round plans e
 writes nothing but the directories. The secondary is the real httpd with mod_docsync from
 SUITE_MODULE_DIR; the figure is VmHWM of its docsync-sync process once the round is over.
 
-    PYTHONPATH=tests/integration:tests/integration/docsync SUITE_MODULE_DIR=build/modules \\
+    PYTHONPATH=tests SUITE_MODULE_DIR=build/modules \\
         python3 bench/docsync_manifest_rss.py --entries 1000000 --options max-files=1000000
 
 (--options: extra DocSyncSource options; the module of an older build may not know them.)
@@ -17,8 +17,9 @@ import hashlib
 import os
 import time
 
-from docsync_helpers import new_secondary, status_json, wait_for
-from test_docsync_security import HostilePrimary
+from suite_harness.docsync import new_secondary, status_json
+from suite_harness.fake_primary import HostilePrimary
+from suite_harness.waiting import wait_until
 
 
 def big_manifest(entries):
@@ -31,22 +32,6 @@ def big_manifest(entries):
         for f in range(per_dir):
             lines.append(f"f 644 10 1000000000 {sha} dir{d:04d}/page-{f:07d}.html\n")
     return (f"DSM1 {len(lines)}\n" + "".join(lines)).encode()
-
-
-def sync_pid(parent_pid):
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if int(fields[1]) == parent_pid and comm == "docsync-sync":
-            return int(pid)
-    return None
 
 
 def vm_hwm_kib(pid):
@@ -66,12 +51,14 @@ def main():
     evil = HostilePrimary()
     text = big_manifest(args.entries)
     evil.manifest = text
-    evil.files = lambda paths: b"E no\n" * len(paths)
+    evil.files = lambda paths: [("E", "no") for _ in paths]
     secondary, dirs = new_secondary(evil.port, [("big", "htdocs/synced", args.options)])
     os.makedirs(dirs["big"])
     try:
         secondary.start()
-        pid = wait_for(lambda: sync_pid(secondary.pid()), what="sync process")
+        # The sync worker is the privileged helper's child, not httpd's: the status page names it.
+        pid = wait_until(lambda: status_json(secondary)["sync_child_pid"], what="sync process",
+                         ignore=(OSError,))
         t0 = time.monotonic()
 
         def round_over():
@@ -82,7 +69,7 @@ def main():
                     or st["last_error"].startswith("rejected manifest"))
             return st if done else None
 
-        st = wait_for(round_over, timeout=args.timeout, interval=0.5, what="the round")
+        st = wait_until(round_over, timeout=args.timeout, step=0.5, what="the round")
         print(f"manifest: {len(text)} bytes, {args.entries} entries; options {args.options}")
         print(f"round: result {st['result']} after {time.monotonic() - t0:.1f} s; "
               f"{st['last_error'][:120]!r}")

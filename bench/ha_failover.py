@@ -25,26 +25,22 @@ Nothing is sent outside the namespaces. Prints a table; nothing here is a pass/f
     sudo bash bench/ha_failover.sh [--runs N] [--interval 100ms]
 """
 import argparse
-import asyncio
 import contextlib
 import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
-import textwrap
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration", "ha_heartbeat"))
-
-import httpd_fixture  # noqa: E402
-from ha_cluster import VIP, HaCluster, node_ip  # noqa: E402
-from keepalive_load import CONNECTIONS, KeepaliveLoad  # noqa: E402
-from netns_fixture import NetnsHttpd, NetnsLab, in_netns  # noqa: E402
+from suite_harness import httpd
+from suite_harness.constants import CLIENT_ADDRESS
+from suite_harness.ha_cluster import VIP, HaCluster, node_ip
+from suite_harness.keepalive_load import CONNECTIONS, KeepaliveLoad
+from suite_harness.netns import NetnsHttpd, NetnsLab
+from suite_harness.probe import Prober
+from suite_harness.waiting import wait_until
 
 PROBE_PERIOD = 0.01
 PROBE_TIMEOUT = 0.1
@@ -67,79 +63,15 @@ SETTLE_LIMIT = 30.0
 HANDOVER_TRIES = 3
 
 
-class Probes:
-    """Open-loop probing from the client namespace: a new request to the service address every
-    PROBE_PERIOD whatever happened to the previous ones (each with PROBE_TIMEOUT), as arriving
-    clients would. A closed loop would stall on a dead address for a whole timeout and round
-    every failover up to a multiple of it."""
-
-    def __init__(self, lab):
-        self.results = []  # (start, ok, who)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(lab,), daemon=True)
-        self._thread.start()
-
-    def _run(self, lab):
-        with in_netns(lab.ns("cl")):
-            asyncio.run(self._loop())
-
-    async def _one(self):
-        t = time.monotonic()
-        writer = None
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(VIP, 80), PROBE_TIMEOUT)
-            writer.write(b"GET /whoami HTTP/1.0\r\nHost: vip\r\n\r\n")
-            data = await asyncio.wait_for(reader.read(), PROBE_TIMEOUT)
-            head, _, body = data.partition(b"\r\n\r\n")
-            ok = head.startswith(b"HTTP/1.1 200") or head.startswith(b"HTTP/1.0 200")
-            result = (t, ok, body.decode(errors="replace").strip() if ok else "status")
-        except (OSError, asyncio.TimeoutError) as e:
-            result = (t, False, type(e).__name__)
-        finally:
-            if writer:
-                writer.close()
-        with self._lock:
-            self.results.append(result)
-
-    async def _loop(self):
-        tasks = set()
-        deadline = time.monotonic() + PROBE_MAX_SECONDS
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            task = asyncio.ensure_future(self._one())
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            await asyncio.sleep(PROBE_PERIOD)
-        if tasks:
-            await asyncio.wait(tasks, timeout=2 * PROBE_TIMEOUT + 1)
-
-    def since(self, t0):
-        with self._lock:
-            return sorted(r for r in self.results if r[0] >= t0)
-
-    def first_answer_after(self, t0, name):
-        for t, ok, who in self.since(t0):
-            if ok and who == name:
-                return t
-        return None
-
-    def failures_after(self, t0, until=None):
-        return [r for r in self.since(t0) if not r[1] and (until is None or r[0] <= until)]
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(PROBE_MAX_SECONDS)
+def open_loop_probes(lab):
+    """A new request to the service address every PROBE_PERIOD whatever happened to the
+    previous ones (each with PROBE_TIMEOUT), as arriving clients would."""
+    return Prober(lab, "cl", VIP, period=PROBE_PERIOD, timeout=PROBE_TIMEOUT,
+                  max_seconds=PROBE_MAX_SECONDS, open_loop=True).start()
 
 
 def measure(probe, t0, winner):
-    deadline = t0 + EVENT_LIMIT
-    first = None
-    while time.monotonic() < deadline:
-        first = probe.first_answer_after(t0, winner)
-        if first is not None:
-            break
-        time.sleep(0.01)
+    first = probe.wait_first_answer_after(t0, winner, EVENT_LIMIT, step=0.01)
     # Requests started before the first answer may still be waiting out their timeout.
     time.sleep(2 * PROBE_TIMEOUT)
     if first is None:
@@ -180,22 +112,15 @@ def settle(lab, names, name):
 
 
 def wait_holder(lab, names, name, limit=RECOVER_LIMIT):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if lab.holders(VIP, names) == [name]:
-            return True
-        time.sleep(0.05)
-    return False
+    return lab.wait_for_sole_holder(VIP, name, names, limit)
 
 
 def wait_answered_by(probe, name, limit=RECOVER_LIMIT):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < limit:
+    """Until every probe of the last 0.2 s was answered by `name` (False after `limit`)."""
+    def answered():
         recent = probe.since(time.monotonic() - 0.2)
-        if recent and all(ok and who == name for _, ok, who in recent):
-            return True
-        time.sleep(0.05)
-    return False
+        return bool(recent) and all(ok and who == name for _, ok, who in recent)
+    return wait_until(answered, limit, raise_on_timeout=False)
 
 
 # -- ours ------------------------------------------------------------------------------------
@@ -217,7 +142,7 @@ def run_ours(runs, interval):
         names = ["a", "b"]
         c.start_all()
         assert wait_holder(c.lab, names, "a")
-        probe = Probes(c.lab)
+        probe = open_loop_probes(c.lab)
         rounds = [False] * runs + [True] * runs  # timings first, then under keep-alive load
         for loaded in rounds:
             wait_answered_by(probe, "a")
@@ -342,7 +267,7 @@ def run_keepalived(runs, interval_seconds):
     nodes, keepers = [], []
     try:
         lab.create()
-        lab.add_node("cl", "10.231.0.200/24")
+        lab.add_node("cl", f"{CLIENT_ADDRESS}/24")
         lab.add_node("a", f"{node_ip(0)}/24")
         lab.add_node("b", f"{node_ip(1)}/24")
         names = ["a", "b"]
@@ -355,7 +280,7 @@ def run_keepalived(runs, interval_seconds):
         for k in keepers:
             k.start()
         assert wait_holder(lab, names, "a"), "keepalived never gave a the address"
-        probe = Probes(lab)
+        probe = open_loop_probes(lab)
         rounds = [False] * runs + [True] * runs
         try:
             for loaded in rounds:
@@ -406,7 +331,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--interval", default="100ms", help="heartbeat / advert interval (ms)")
     args = ap.parse_args()
-    httpd_fixture.SUITE_MODULE_DIR = os.path.abspath(os.path.join(args.build, "modules"))
+    httpd.use_module_dir(os.path.join(args.build, "modules"))
     interval_ms = float(args.interval.rstrip("ms"))
     ours = run_ours(args.runs, args.interval)
     theirs = run_keepalived(args.runs, interval_ms / 1000)

@@ -14,12 +14,14 @@ import signal
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration", "system"))
+from suite_harness import httpd
+from suite_harness import topology as T
+from suite_harness.waiting import wait_until
 
-import httpd_fixture  # noqa: E402
-import topology as T  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The story reads servers that may be restarting: an error counts as "not yet", and a wait that
+# runs out is told to the audience rather than raised.
+STORY_WAIT = {"raise_on_timeout": False, "ignore": (Exception,)}
 
 
 def say(text=""):
@@ -76,7 +78,7 @@ def event_kill_primary(topo):
     time.sleep(0.3)
     down_at = time.monotonic()
     topo.primary_link_down()
-    answered = T.wait_until(lambda: prober.first_answer_after(down_at, "s"), 10)
+    answered = wait_until(lambda: prober.first_answer_after(down_at, "s"), 10, **STORY_WAIT)
     prober.stop()
     if answered:
         failed = prober.failures_after(down_at, answered)
@@ -91,7 +93,7 @@ def event_kill_primary(topo):
 def event_restore_primary(topo):
     say("== the primary comes back (preempt on: it takes the address back)")
     topo.primary_link_up()
-    took = T.wait_until(lambda: topo.holders() == ["p"], 10)
+    took = wait_until(lambda: topo.holders() == ["p"], 10, **STORY_WAIT)
     say(f"   holders of {T.VIP}: {topo.holders()}" + ("" if took else " (not yet)"))
     show_ha(topo)
 
@@ -100,7 +102,8 @@ def event_edit_page(topo, version):
     say(f"== a page is edited on the primary (htdocs/index.html, version {version})")
     t0 = time.monotonic()
     topo.edit_page(f"<h1>Welcome (version {version})</h1>\n")
-    ok = T.wait_until(lambda: topo.secondary_serves(f"version {version}"), 15, step=0.02)
+    ok = wait_until(lambda: topo.secondary_serves(f"version {version}"), 15, step=0.02,
+                    **STORY_WAIT)
     say(f"   the secondary serves it after {1000 * (time.monotonic() - t0):.0f} ms" if ok
         else "   the secondary did not serve it within 15 s")
     show_sync(topo)
@@ -109,7 +112,7 @@ def event_edit_page(topo, version):
 def event_broken_config(topo):
     say("== a broken line is pushed into the shared configuration on the primary")
     topo.push_common_config("zz-broken.conf", "ThisIsNotADirective on\n")
-    T.wait_until(lambda: topo.sync_status("/common")["result"] not in ("ok", ""), 15)
+    wait_until(lambda: topo.sync_status("/common")["result"] not in ("ok", ""), 15, **STORY_WAIT)
     src = topo.sync_status("/common")
     say(f"   the secondary refused it: result {src['result']!r}; configtest said:")
     for line in (src.get("config_check_output") or src.get("last_error") or "").splitlines()[:4]:
@@ -118,7 +121,7 @@ def event_broken_config(topo):
     say(f"   the secondary still runs its last good configuration (status page: {status})")
     say("== the broken line is removed on the primary")
     topo.remove_common_config("zz-broken.conf")
-    T.wait_until(lambda: topo.sync_status("/common")["result"] == "ok", 15)
+    wait_until(lambda: topo.sync_status("/common")["result"] == "ok", 15, **STORY_WAIT)
     show_sync(topo)
 
 
@@ -165,7 +168,7 @@ def main():
     ap.add_argument("--keep", action="store_true",
                     help="keep running until Ctrl-C and take commands to trigger the events")
     args = ap.parse_args()
-    httpd_fixture.SUITE_MODULE_DIR = os.path.join(os.path.abspath(args.build), "modules")
+    httpd.use_module_dir(os.path.join(args.build, "modules"))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
 
     say("== building the original design in network namespaces (addresses only inside them)")

@@ -3,9 +3,11 @@ import os
 import time
 import unittest
 
-from cluster import (MIXED_PATHS, byte_share, manager_update, proxy_picks, request_share,
-                     settle_logs, start_proxy)
-from httpd_fixture import PROXY_MODULES, Backend, HttpdInstance, LoadClient
+from suite_harness.balancer import (MIXED_PATHS, STATUS_LOCATION, byte_share, configured_proxy,
+                                    manager_update, proxy_picks, request_share, settle_logs,
+                                    start_proxy, unreachable_balancer)
+from suite_harness.failure_logs import print_error_logs, test_failed
+from suite_harness.httpd import Backend, HttpdInstance, LoadClient
 
 
 class BackendsTestCase(unittest.TestCase):
@@ -27,11 +29,8 @@ class BackendsTestCase(unittest.TestCase):
         return self.proxy
 
     def dump_log_on_failure(self):
-        outcome = getattr(self, "_outcome", None)
-        errors = getattr(getattr(outcome, "result", None), "failures", []) + \
-            getattr(getattr(outcome, "result", None), "errors", [])
-        if any(test is self for test, _ in errors) and self.proxy:
-            print(f"--- proxy error log ---\n{self.proxy.error_log_text()[-6000:]}")
+        if test_failed(self) and self.proxy:
+            print_error_logs([self.proxy], tail_chars=6000)
 
     def load(self, requests, seconds=30.0, threads=8, paths=MIXED_PATHS):
         results = LoadClient(self.proxy.port, paths, threads=threads, max_requests=requests,
@@ -210,15 +209,9 @@ class Restarts(BackendsTestCase):
 
 class Configuration(unittest.TestCase):
     def configtest(self, directives, section=""):
-        body = f"""
-{directives}
-<Proxy balancer://cluster>
-    BalancerMember http://127.0.0.1:9 loadfactor=3
-    ProxySet lbmethod=bytraffic
-    {section}
-</Proxy>
-"""
-        h = HttpdInstance("cfg", body, modules=PROXY_MODULES, suite_modules=["balancer_traffic"])
+        body = directives + "\n" + unreachable_balancer(member_params="loadfactor=3",
+                                                        settings=section)
+        h = configured_proxy("cfg", body)
         self.addCleanup(h.cleanup)
         return h.configtest()
 
@@ -231,23 +224,10 @@ class Configuration(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
 
     def test_a_balancer_section_overrides_the_server_wide_setting(self):
-        body = """
-BalancerTrafficWindow 30s
-BalancerTrafficSlowStart 4s
-<Proxy balancer://tuned>
-    BalancerMember http://127.0.0.1:9
-    ProxySet lbmethod=bytraffic
-    BalancerTrafficWindow 2s
-</Proxy>
-<Proxy balancer://plain>
-    BalancerMember http://127.0.0.1:9
-    ProxySet lbmethod=bytraffic
-</Proxy>
-<Location /traffic-status>
-    SetHandler balancer-traffic-status
-</Location>
-"""
-        h = HttpdInstance("scoped", body, modules=PROXY_MODULES, suite_modules=["balancer_traffic"])
+        body = ("BalancerTrafficWindow 30s\nBalancerTrafficSlowStart 4s\n" +
+                unreachable_balancer("tuned", settings="BalancerTrafficWindow 2s") +
+                unreachable_balancer("plain") + STATUS_LOCATION)
+        h = configured_proxy("scoped", body)
         self.addCleanup(h.cleanup)
         h.start()
         balancers = {b["name"]: b for b in h.get_json("/traffic-status?json")["balancers"]}
@@ -260,8 +240,7 @@ BalancerTrafficSlowStart 4s
                                "proxy-balancer.conf.example")
         with open(example) as f:
             body = f.read()
-        h = HttpdInstance("example", body, modules=PROXY_MODULES + ["authz_host"],
-                          suite_modules=["balancer_traffic"])
+        h = configured_proxy("example", body, modules=["authz_host"])
         self.addCleanup(h.cleanup)
         proc = h.configtest()
         self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -293,19 +272,9 @@ BalancerTrafficSlowStart 4s
 
     def test_our_provider_is_in_effect_and_logged_when_the_stock_module_is_loaded_too(self):
         # Debian's a2enmod loads modules in file-name order; ours must win either way.
-        body = """
-LogLevel notice
-<Proxy balancer://cluster>
-    BalancerMember http://127.0.0.1:9
-    ProxySet lbmethod=bytraffic
-</Proxy>
-<Location /traffic-status>
-    SetHandler balancer-traffic-status
-</Location>
-"""
+        body = "LogLevel notice\n" + unreachable_balancer() + STATUS_LOCATION
         for stock_first in (True, False):
-            h = HttpdInstance("both", body, modules=PROXY_MODULES + ["lbmethod_bytraffic"],
-                              suite_modules=["balancer_traffic"])
+            h = configured_proxy("both", body, modules=["lbmethod_bytraffic"])
             self.addCleanup(h.cleanup)
             lines = h.load_lines().splitlines()
             ours = [l for l in lines if "balancer_traffic_module" in l]

@@ -4,9 +4,10 @@ import re
 import time
 import unittest
 
-from cluster import start_proxy
-from delay_backend import DelayBackend
-from httpd_fixture import PROXY_MODULES, HttpdInstance, LoadClient
+from suite_harness.balancer import (STATUS_LOCATION, configured_proxy, start_proxy,
+                                    unreachable_balancer)
+from suite_harness.delay_backend import DelayBackend
+from suite_harness.httpd import LoadClient
 
 FAST_MS = 5
 SLOW_MS = 100
@@ -96,17 +97,8 @@ class DegradedWorker(unittest.TestCase):
 
 class LatencyDecayDirective(unittest.TestCase):
     def configtest(self, directive):
-        body = f"""
-{directive}
-<Proxy balancer://cluster>
-    BalancerMember http://127.0.0.1:9
-    ProxySet lbmethod=bylatency
-</Proxy>
-<Location /traffic-status>
-    SetHandler balancer-traffic-status
-</Location>
-"""
-        h = HttpdInstance("latcfg", body, modules=PROXY_MODULES, suite_modules=["balancer_traffic"])
+        body = directive + "\n" + unreachable_balancer(lbmethod="bylatency") + STATUS_LOCATION
+        h = configured_proxy("latcfg", body)
         self.addCleanup(h.cleanup)
         return h, h.configtest()
 

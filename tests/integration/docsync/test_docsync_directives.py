@@ -4,8 +4,8 @@ import pwd
 import subprocess
 import unittest
 
-from docsync_helpers import write_secret
-from httpd_fixture import HTTPD_BINARY, HttpdInstance, ensure_system_user
+from suite_harness.docsync import write_secret
+from suite_harness.httpd import HTTPD_BINARY, HttpdInstance, ensure_system_user
 
 
 class DirectiveErrors(unittest.TestCase):

@@ -7,9 +7,10 @@ import subprocess
 import tempfile
 import unittest
 
-import httpd_fixture
-from docsync_helpers import new_primary, new_secondary, status_json, tree_state, wait_for
-from httpd_fixture import HTTPD_MODULE_DIR
+from suite_harness.docsync import new_primary, new_secondary, status_json, tree_state
+from suite_harness import httpd as harness_httpd
+from suite_harness.httpd import HTTPD_MODULE_DIR
+from suite_harness.waiting import wait_until
 
 
 def make_ca_and_server_cert(directory, ca_name="docsync test CA"):
@@ -38,17 +39,21 @@ def use_https(instance):
         f.write(text.replace("http://127.0.0.1", "https://127.0.0.1"))
 
 
+def tls_config(certs):
+    """mod_ssl serving the primary's port with the certificate make_ca_and_server_cert made."""
+    return (f"LoadModule socache_shmcb_module {HTTPD_MODULE_DIR}/mod_socache_shmcb.so\n"
+            f"LoadModule ssl_module {HTTPD_MODULE_DIR}/mod_ssl.so\n"
+            f"SSLEngine on\nSSLCertificateFile {certs['server']}\n"
+            f"SSLCertificateKeyFile {certs['key']}\n")
+
+
 class DocSyncOverHttps(unittest.TestCase):
     def test_sync_over_verified_https_and_refusal_without_trust(self):
         certs_dir = tempfile.mkdtemp(prefix="docsync-certs-")
         self.addCleanup(shutil.rmtree, certs_dir, True)
         os.chmod(certs_dir, 0o755)
         certs = make_ca_and_server_cert(certs_dir)
-        ssl = (f"LoadModule socache_shmcb_module {HTTPD_MODULE_DIR}/mod_socache_shmcb.so\n"
-               f"LoadModule ssl_module {HTTPD_MODULE_DIR}/mod_ssl.so\n"
-               f"SSLEngine on\nSSLCertificateFile {certs['server']}\n"
-               f"SSLCertificateKeyFile {certs['key']}\n")
-        primary, pdirs = new_primary(["docs"], extra=ssl)
+        primary, pdirs = new_primary(["docs"], extra=tls_config(certs))
         self.addCleanup(primary.cleanup)
         src = pdirs["docs"]
         with open(os.path.join(src, "index.html"), "w") as f:
@@ -61,14 +66,14 @@ class DocSyncOverHttps(unittest.TestCase):
         self.addCleanup(trusting.cleanup)
         use_https(trusting)
         trusting.start()
-        wait_for(lambda: tree_state(src) == tree_state(tdirs["docs"]), timeout=30,
-                 what="sync over https")
+        wait_until(lambda: tree_state(src) == tree_state(tdirs["docs"]), timeout=30,
+                   what="sync over https")
 
         untrusting, udirs = new_secondary(primary.port, [("docs", "htdocs/synced", [])])
         self.addCleanup(untrusting.cleanup)
         use_https(untrusting)
         untrusting.start()
-        st = wait_for(lambda: (lambda s: s if s["result"] == "error" else None)(
+        st = wait_until(lambda: (lambda s: s if s["result"] == "error" else None)(
             status_json(untrusting)["sources"][0]), timeout=30, what="verification failure")
         self.assertRegex(st["last_error"], "(?i)certificate|SSL")
         self.assertFalse(os.path.exists(os.path.join(udirs["docs"], "index.html")))
@@ -94,15 +99,11 @@ class DocSyncOverHttps(unittest.TestCase):
             f.write("#!/bin/sh\n"
                     f"exec unshare -m sh -c 'mount --bind {system_store} /etc/ssl/certs && "
                     "export http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 "
-                    f"all_proxy=http://127.0.0.1:9 && exec {httpd_fixture.HTTPD_BINARY} \"$@\"' "
+                    f"all_proxy=http://127.0.0.1:9 && exec {harness_httpd.HTTPD_BINARY} \"$@\"' "
                     "sh \"$@\"\n")
         os.chmod(wrapper, 0o755)
 
-        ssl = (f"LoadModule socache_shmcb_module {HTTPD_MODULE_DIR}/mod_socache_shmcb.so\n"
-               f"LoadModule ssl_module {HTTPD_MODULE_DIR}/mod_ssl.so\n"
-               f"SSLEngine on\nSSLCertificateFile {certs['server']}\n"
-               f"SSLCertificateKeyFile {certs['key']}\n")
-        primary, pdirs = new_primary(["docs"], extra=ssl)
+        primary, pdirs = new_primary(["docs"], extra=tls_config(certs))
         self.addCleanup(primary.cleanup)
         with open(os.path.join(pdirs["docs"], "index.html"), "w") as f:
             f.write("over TLS\n")
@@ -112,19 +113,19 @@ class DocSyncOverHttps(unittest.TestCase):
             inst, dirs = new_secondary(primary.port, [("docs", "htdocs/synced", [])], extra=extra)
             self.addCleanup(inst.cleanup)
             use_https(inst)
-            saved = httpd_fixture.HTTPD_BINARY
-            httpd_fixture.HTTPD_BINARY = wrapper
-            self.addCleanup(setattr, httpd_fixture, "HTTPD_BINARY", saved)
+            saved = harness_httpd.HTTPD_BINARY
+            harness_httpd.HTTPD_BINARY = wrapper
+            self.addCleanup(setattr, harness_httpd, "HTTPD_BINARY", saved)
             inst.start()
             return inst, dirs["docs"]
 
         # Without a CA file the system store (holding the primary's CA) is used, through no
         # proxy: the sync works, so the namespace and the variables are as intended.
         plain, plain_dst = secondary("")
-        wait_for(lambda: os.path.exists(os.path.join(plain_dst, "index.html")), timeout=30,
-                 what="sync trusting the system store")
+        wait_until(lambda: os.path.exists(os.path.join(plain_dst, "index.html")), timeout=30,
+                   what="sync trusting the system store")
         pinned, pinned_dst = secondary(f'DocSyncCACertificateFile "{other["ca"]}"')
-        st = wait_for(lambda: (lambda s: s if s["result"] == "error" else None)(
+        st = wait_until(lambda: (lambda s: s if s["result"] == "error" else None)(
             status_json(pinned)["sources"][0]), timeout=30, what="verification failure")
         self.assertRegex(st["last_error"], "(?i)certificate|SSL")
         self.assertFalse(os.path.exists(os.path.join(pinned_dst, "index.html")))

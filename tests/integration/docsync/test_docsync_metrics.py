@@ -5,7 +5,8 @@ import re
 import time
 import unittest
 
-from docsync_helpers import new_primary, new_secondary, request, status_json, wait_for
+from suite_harness.docsync import new_primary, new_secondary, request, status_json
+from suite_harness.waiting import wait_until
 
 
 def metrics(instance):
@@ -44,7 +45,7 @@ class DocSyncMetrics(unittest.TestCase):
         return status_json(self.secondary)["sources"][0]
 
     def test_behind_the_primary_while_it_is_down_and_caught_up_after(self):
-        wait_for(lambda: self.source()["result"] == "ok", what="initial sync")
+        wait_until(lambda: self.source()["result"] == "ok", what="initial sync")
         page = metrics(self.secondary)
         url = self.source()["url"]
         self.assertEqual(sample(page, "httpd_docsync_behind_primary_seconds", source=url), 0)
@@ -52,14 +53,14 @@ class DocSyncMetrics(unittest.TestCase):
                          self.source()["rounds"])
         self.assertEqual(sample(page, "httpd_docsync_last_result", source=url, result="ok"), 1)
         # The secondary's long poll waits in one of the primary's children.
-        wait_for(lambda: sample(metrics(self.primary), "httpd_docsync_export_long_polls_waiting",
-                                export="docs") == 1, timeout=10, what="a long poll waiting")
+        wait_until(lambda: sample(metrics(self.primary), "httpd_docsync_export_long_polls_waiting",
+                                  export="docs") == 1, timeout=10, what="a long poll waiting")
         self.assertGreater(sample(metrics(self.primary), "httpd_docsync_export_manifest_entries",
                                   export="docs"), 0)
 
         self.primary.stop()
         down_at = time.time()
-        wait_for(lambda: self.source()["result"] == "error", timeout=20, what="a failed poll")
+        wait_until(lambda: self.source()["result"] == "error", timeout=20, what="a failed poll")
         time.sleep(2.5)
         page = metrics(self.secondary)
         behind = sample(page, "httpd_docsync_behind_primary_seconds", source=url)
@@ -72,8 +73,8 @@ class DocSyncMetrics(unittest.TestCase):
         self.assertEqual(sample(page, "httpd_docsync_last_result", source=url, result="error"), 1)
 
         self.primary.start()
-        wait_for(lambda: sample(metrics(self.secondary), "httpd_docsync_behind_primary_seconds",
-                                source=url) == 0, timeout=30, what="caught up again")
+        wait_until(lambda: sample(metrics(self.secondary), "httpd_docsync_behind_primary_seconds",
+                                  source=url) == 0, timeout=30, what="caught up again")
         self.assertEqual(self.source()["behind_since"], 0)
         self.assertGreater(self.source()["in_sync"], down_at)
 

@@ -8,10 +8,13 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import textwrap
 import unittest
 
-from docsync_helpers import SECRET, new_primary, new_secondary, request, status_json, wait_for
+from suite_harness import procfs
+from suite_harness.docsync import (SECRET, config_secondary, new_primary, probe, probe_alias,
+                                   probe_dirs, replace_file, status_json)
+from suite_harness.procfs import proc_status_words as proc_status
+from suite_harness.waiting import wait_until
 
 # A module that is not one: its constructor records who loaded it, then httpd refuses it
 # (no module record), so the configuration is rejected.
@@ -28,34 +31,9 @@ __attribute__((constructor)) static void record_loader(void) {
 """
 
 
-def proc_status(pid):
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.split()
-    return fields
-
-
-def memory_contains(pid, needle, max_region=256 << 20):
+def memory_contains(pid, needle):
     """Whether `needle` is in the process's anonymous memory (heap, stacks, anonymous maps)."""
-    with open(f"/proc/{pid}/maps") as f:
-        regions = [line.split() for line in f]
-    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
-        for fields in regions:
-            start, end = (int(x, 16) for x in fields[0].split("-"))
-            path = fields[5] if len(fields) > 5 else ""
-            if "r" not in fields[1] or (path and path not in ("[heap]", "[stack]")):
-                continue
-            if end - start > max_region:
-                continue
-            try:
-                mem.seek(start)
-                if needle in mem.read(end - start):
-                    return True
-            except OSError:
-                continue
-    return False
+    return procfs.memory_contains(pid, needle, anonymous_only=True, max_region=256 << 20)
 
 
 def run_as(uid, gid, argv):
@@ -67,48 +45,27 @@ def run_as(uid, gid, argv):
 @unittest.skipUnless(os.geteuid() == 0, "needs root: httpd must start as root to drop to a user")
 class SyncProcessPrivileges(unittest.TestCase):
     def setUp(self):
-        self.probes = tempfile.mkdtemp(prefix="docsync-priv-probes-")
-        os.chmod(self.probes, 0o755)
+        self.probes = probe_dirs(("v1",), prefix="docsync-priv-probes-")
         self.addCleanup(shutil.rmtree, self.probes, True)
-        os.makedirs(os.path.join(self.probes, "v1"))
-        os.chmod(os.path.join(self.probes, "v1"), 0o755)
-        with open(os.path.join(self.probes, "v1", "x"), "w") as f:
-            f.write("v1")
         self.primary, pdirs = new_primary(["conf"])
         self.src = pdirs["conf"]
         self.write_common(self.common_conf())
         self.primary.start()
         self.addCleanup(self.primary.cleanup)
-        self.secondary, sdirs = new_secondary(self.primary.port,
-                                              [("conf", "conf/common", ["restart=graceful"])],
-                                              modules=["alias"])
-        self.dst = sdirs["conf"]
-        os.makedirs(self.dst)
-        with open(self.secondary.conf_path, "a") as f:
-            f.write(f'IncludeOptional "{self.dst}/*.conf"\n')
+        self.secondary, self.dst = config_secondary(self.primary.port, modules=["alias"])
         self.secondary.start()
         self.addCleanup(self.secondary.cleanup)
         self.user = pwd.getpwnam("docsync")
-        wait_for(lambda: self.probe() == "v1", timeout=30, what="first sync applied")
+        wait_until(lambda: self.probe() == "v1", timeout=30, what="first sync applied")
 
     def common_conf(self, extra=""):
-        probe = os.path.join(self.probes, "v1")
-        return textwrap.dedent(f"""\
-            Alias /probe "{probe}"
-            <Directory "{probe}">
-                Require all granted
-            </Directory>
-            """) + extra
+        return probe_alias(os.path.join(self.probes, "v1")) + extra
 
     def write_common(self, text):
-        path = os.path.join(self.src, "common.conf")
-        with open(path + ".new", "w") as f:
-            f.write(text)
-        os.replace(path + ".new", path)
+        replace_file(os.path.join(self.src, "common.conf"), text)
 
     def probe(self):
-        status, body, _ = request(self.secondary.port, "GET", "/probe/x")
-        return body.decode() if status == 200 else f"HTTP {status}"
+        return probe(self.secondary)
 
     def worker_pid(self):
         pid = status_json(self.secondary)["sync_child_pid"]
@@ -180,18 +137,18 @@ class SyncProcessPrivileges(unittest.TestCase):
             return check
         # The worker dies: the helper goes with it and the supervisor in httpd starts both.
         os.kill(worker, 9)
-        worker2 = wait_for(restarted(worker), timeout=30, what="worker restarted")
+        worker2 = wait_until(restarted(worker), timeout=30, what="worker restarted")
         st = proc_status(worker2)
         self.assertEqual(st["Uid"], [str(self.user.pw_uid)] * 4)
         helper2 = int(st["PPid"][0])
         self.assertNotEqual(helper2, helper)
-        wait_for(lambda: not os.path.exists(f"/proc/{helper}/status") or
-                 proc_status(helper)["State"][0] == "Z", timeout=10, what="old helper gone")
+        wait_until(lambda: not os.path.exists(f"/proc/{helper}/status") or
+                   proc_status(helper)["State"][0] == "Z", timeout=10, what="old helper gone")
         # The helper dies: its worker ends too (PR_SET_PDEATHSIG) and both come back.
         os.kill(helper2, 9)
-        worker3 = wait_for(restarted(worker2), timeout=30, what="worker restarted again")
-        wait_for(lambda: not os.path.exists(f"/proc/{worker2}/status") or
-                 proc_status(worker2)["State"][0] == "Z", timeout=10, what="old worker gone")
+        worker3 = wait_until(restarted(worker2), timeout=30, what="worker restarted again")
+        wait_until(lambda: not os.path.exists(f"/proc/{worker2}/status") or
+                   proc_status(worker2)["State"][0] == "Z", timeout=10, what="old worker gone")
         self.assertEqual(proc_status(worker3)["Uid"][0], str(self.user.pw_uid))
         self.assertEqual(self.probe(), "v1")
 
@@ -224,7 +181,7 @@ class SyncProcessPrivileges(unittest.TestCase):
         worker_before = self.worker_pid()
 
         self.write_common(self.common_conf(f'LoadModule probe_module "{so}"\n'))
-        st = wait_for(lambda: (lambda s: s if s["result"] == "config-rejected" else None)(
+        st = wait_until(lambda: (lambda s: s if s["result"] == "config-rejected" else None)(
             status_json(self.secondary)["sources"][0]), timeout=30, what="config rejected")
         self.assertIn("probe_module", st["config_check_output"])
         with open(out) as f:
@@ -242,7 +199,7 @@ class SyncProcessPrivileges(unittest.TestCase):
         # A valid change is still swapped in (by the helper) and followed by a graceful restart.
         parent = self.secondary.pid()
         self.write_common(self.common_conf("# v1 again, valid\n"))
-        wait_for(lambda: (lambda s: s if s["result"] == "ok" else None)(
+        wait_until(lambda: (lambda s: s if s["result"] == "ok" else None)(
             status_json(self.secondary)["sources"][0]), timeout=30, what="valid change applied")
         with open(os.path.join(self.dst, "common.conf")) as f:
             self.assertIn("v1 again, valid", f.read())

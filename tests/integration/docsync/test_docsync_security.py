@@ -9,13 +9,11 @@ hostile primary (a small python server on 127.0.0.1) → real secondary: travers
 paths (12087), symlinks leaving the tree and "safe-links" bypasses (12088), a planted symlink
 redirecting a later write (12747), oversized or corrupt content and deltas (12084/12085)."""
 import hashlib
-import http.server
 import os
 import pwd
 import shutil
 import signal
 import stat
-import socketserver
 import struct
 import tempfile
 import threading
@@ -23,10 +21,10 @@ import time
 import unittest
 import urllib.parse
 
-from docsync_helpers import (SECRET, answer_message, batch_frames, data_frames, frame_stream,
-                             hmac_tagger, new_primary, new_secondary, read_frames, request,
-                             signed_headers, signed_request, status_json, temp_files, wait_for,
-                             whole_body)
+from suite_harness.docsync import (new_primary, new_secondary, read_frames, request, signed_headers,
+                                   signed_request, status_json, temp_files)
+from suite_harness.fake_primary import HostilePrimary, manifest
+from suite_harness.waiting import wait_until
 
 
 def sig_header(magic, block, strong):
@@ -190,111 +188,6 @@ class HostileSecondary(unittest.TestCase):
 
 # ---- hostile primary -------------------------------------------------------------------------
 
-def enc(path):
-    out = ""
-    for b in (path if isinstance(path, bytes) else path.encode()):
-        out += f"%{b:02X}" if b <= 0x20 or b >= 0x7F or b == 0x25 else chr(b)
-    return out
-
-
-def manifest(entries):
-    """entries: [(type, path, content-or-target, mode)] already sorted."""
-    lines = [f"DSM1 {len(entries)}\n"]
-    for typ, path, data, mode in entries:
-        if typ == "f":
-            lines.append(f"f {mode:o} {len(data)} 1000000000 {hashlib.sha256(data).hexdigest()} "
-                         f"{enc(path)}\n")
-        elif typ == "d":
-            lines.append(f"d {mode:o} 0 1000000000 - {enc(path)}\n")
-        else:
-            lines.append(f"l 777 {len(data)} 1000000000 - {enc(path)} {enc(data)}\n")
-    return "".join(lines).encode()
-
-
-class HostilePrimary:
-    """Answers /x/<export>/manifest, /files and /delta with whatever the test put in `script`."""
-
-    def __init__(self):
-        self.manifest = manifest([])
-        self.files = lambda paths: b""
-        self.delta = lambda path, sig: b""
-        self.requests = []
-        self.etag = None  # overrides the real ETag when set
-        self.scanned = time.time_ns()  # X-DocSync-Scanned to send (the manifest version)
-        self.tagger = hmac_tagger(SECRET)  # it holds the key: this is a primary that lies
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def reply(self, status, body=b"", headers=(), ctype="", body_kind=None):
-                nonce = self.headers.get("X-DocSync-Nonce", "")
-                h = dict(headers)
-                facts = answer_message(
-                    nonce, self.command, self.path, status, h.get("ETag", "").strip('"'),
-                    h.get("X-DocSync-Scanned", ""), h.get("X-DocSync-Manifest", ""),
-                    ctype if status == 200 else "",
-                    body_kind or (whole_body(body) if status == 200 else "none"))
-                tag = outer.tagger(facts)
-                if callable(body):
-                    body = body(nonce, tag)
-                self.send_response(status)
-                for k, v in headers:
-                    self.send_header(k, v)
-                if ctype:
-                    self.send_header("Content-Type", ctype)
-                self.send_header("X-DocSync-Answer-Auth", tag)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                outer.requests.append(self.path)
-                if "/manifest" in self.path:
-                    etag = outer.etag or hashlib.sha256(outer.manifest).hexdigest()
-                    version = [("X-DocSync-Scanned", str(outer.scanned))] if outer.scanned else []
-                    if self.headers.get("If-None-Match", "").strip('"') == etag:
-                        time.sleep(0.2)
-                        return self.reply(304, headers=[("ETag", f'"{etag}"')] + version)
-                    headers = [("ETag", f'"{etag}"'), ("X-DocSync-Manifest", "full")] + version
-                    return self.reply(200, outer.manifest, headers, "text/plain")
-                self.reply(404)
-
-            def do_POST(self):
-                outer.requests.append(self.path)
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                stream = lambda frames: lambda nonce, tag: frame_stream(outer.tagger, nonce, tag,
-                                                                        frames)
-                octets = "application/octet-stream"
-                if self.path.endswith("/files"):
-                    paths = [urllib.parse.unquote(p) for p in body.decode().split("\n") if p]
-                    return self.reply(200, stream(batch_frames(outer.files(paths))), (), octets,
-                                      "frames")
-                if "/delta" in self.path:
-                    return self.reply(200, stream(data_frames(outer.delta(self.path, body))), (),
-                                      octets, "frames")
-                self.reply(404)
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-            def handle_error(self, request, client_address):
-                pass  # the secondary hangs up on bad answers; that is the point
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
     def setUp(self):
         self.evil = HostilePrimary()
@@ -320,12 +213,12 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
             ("F", contents[p]) if p in contents else ("E", "no") for p in paths])
 
     def wait_rounds(self, n, what):
-        return wait_for(lambda: (lambda s: s if s["rounds"] >= n else None)(
+        return wait_until(lambda: (lambda s: s if s["rounds"] >= n else None)(
             status_json(self.secondary)["sources"][0]), what=what)
 
     def wait_error(self, text):
-        wait_for(lambda: self.manifest_fetches() >= self.after, what="manifest fetched")
-        return wait_for(lambda: (lambda s: s if text in s["last_error"] else None)(
+        wait_until(lambda: self.manifest_fetches() >= self.after, what="manifest fetched")
+        return wait_until(lambda: (lambda s: s if text in s["last_error"] else None)(
             status_json(self.secondary)["sources"][0]), what=f"error {text!r}")
 
     def assert_nothing_outside(self):
@@ -351,14 +244,14 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
                     ("f", "ok.txt", b"fine\n", 0o644)])
         self.wait_rounds(1, "a round")
         # Symlinks are made after the files they may point to: wait for the link itself.
-        wait_for(lambda: os.path.lexists(os.path.join(self.dst, "d/safe")), what="d/safe")
+        wait_until(lambda: os.path.lexists(os.path.join(self.dst, "d/safe")), what="d/safe")
         self.assertEqual(os.readlink(os.path.join(self.dst, "d/safe")), "../ok.txt")
         for name in ("evil", "evil2", "d/rel-escape"):
             self.assertFalse(os.path.lexists(os.path.join(self.dst, name)), name)
         # Next round the primary says "evil" is a directory with a file in it: a real
         # directory is created, nothing lands in the outside directory.
         self.serve([("d", "evil", b"", 0o755), ("f", "evil/pwned", b"pwned\n", 0o644)])
-        wait_for(lambda: os.path.exists(os.path.join(self.dst, "evil/pwned")), what="evil/pwned")
+        wait_until(lambda: os.path.exists(os.path.join(self.dst, "evil/pwned")), what="evil/pwned")
         self.assertFalse(os.path.islink(os.path.join(self.dst, "evil")))
         # A symlink and a file below it in the same manifest is malformed as a whole.
         self.serve([("l", "link", self.outside.encode(), 0),
@@ -369,8 +262,8 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
     def test_cve_2024_12747_planted_symlink_never_redirects_a_write(self):
         os.symlink(self.outside, os.path.join(self.dst, "d"))
         self.serve([("d", "d", b"", 0o755), ("f", "d/f", b"inside\n", 0o644)])
-        wait_for(lambda: os.path.isfile(os.path.join(self.dst, "d/f"))
-                 and not os.path.islink(os.path.join(self.dst, "d")), what="real dir d")
+        wait_until(lambda: os.path.isfile(os.path.join(self.dst, "d/f"))
+                   and not os.path.islink(os.path.join(self.dst, "d")), what="real dir d")
         self.assert_nothing_outside()
 
     def test_oversized_or_corrupt_content_never_becomes_a_file(self):
@@ -391,7 +284,7 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
     def test_hostile_deltas_leave_the_old_file_untouched(self):
         old = os.urandom(40000)
         self.serve([("f", "data.bin", old, 0o644)])
-        wait_for(lambda: os.path.exists(os.path.join(self.dst, "data.bin")), what="data.bin")
+        wait_until(lambda: os.path.exists(os.path.join(self.dst, "data.bin")), what="data.bin")
         new = old[:20000] + b"CHANGED" + old[20007:]
         deltas = [
             b"rs\x026" + bytes([0x4f]) + struct.pack(">II", 0x7fffffff, 100) + b"\0",  # COPY out
@@ -413,20 +306,20 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
         now = time.time_ns()
         self.evil.scanned = now
         self.serve([("f", "a", b"a", 0o644), ("f", "b", b"b", 0o644)])
-        wait_for(lambda: os.path.exists(os.path.join(self.dst, "b")), what="b")
+        wait_until(lambda: os.path.exists(os.path.join(self.dst, "b")), what="b")
         self.evil.scanned = now - 5_000_000_000
         self.serve([("f", "a", b"a", 0o644)])
         target = self.manifest_fetches() + 5
-        wait_for(lambda: self.manifest_fetches() >= target, what="answers refused")
+        wait_until(lambda: self.manifest_fetches() >= target, what="answers refused")
         self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
         self.evil.scanned = now + 1_000_000_000  # a genuinely newer state is applied
-        wait_for(lambda: not os.path.exists(os.path.join(self.dst, "b")), what="b deleted")
+        wait_until(lambda: not os.path.exists(os.path.join(self.dst, "b")), what="b deleted")
 
     def test_an_older_answer_is_refused_after_the_sync_process_restarts_too(self):
         now = time.time_ns()
         self.evil.scanned = now
         self.serve([("f", "a", b"a", 0o644), ("f", "b", b"b", 0o644)])
-        wait_for(lambda: os.path.exists(os.path.join(self.dst, "b")), what="b")
+        wait_until(lambda: os.path.exists(os.path.join(self.dst, "b")), what="b")
         # The version lives in the source's state directory beside the tree (the parent is
         # root's; the helper gave the directory to the sync user), not in the tree and not on
         # the runtime tmpfs.
@@ -446,17 +339,17 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
         # The sync process dies and is restarted by httpd: it forgets everything in memory.
         old_pid = status_json(self.secondary)["sync_child_pid"]
         os.kill(old_pid, signal.SIGKILL)
-        wait_for(lambda: status_json(self.secondary)["sync_child_pid"] not in (old_pid, 0),
-                 what="sync process restarted")
+        wait_until(lambda: status_json(self.secondary)["sync_child_pid"] not in (old_pid, 0),
+                   what="sync process restarted")
         self.evil.scanned = now - 5_000_000_000  # an older state: b deleted
         self.serve([("f", "a", b"a", 0o644)])
         target = self.manifest_fetches() + 5
-        wait_for(lambda: self.manifest_fetches() >= target, what="answers refused")
+        wait_until(lambda: self.manifest_fetches() >= target, what="answers refused")
         self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
         # Without a version at all, no better.
         self.evil.scanned = None
         target = self.manifest_fetches() + 3
-        wait_for(lambda: self.manifest_fetches() >= target, what="answers without version")
+        wait_until(lambda: self.manifest_fetches() >= target, what="answers without version")
         self.assertTrue(os.path.exists(os.path.join(self.dst, "b")))
         self.assertIn("version", status_json(self.secondary)["sources"][0]["last_error"])
 
@@ -466,7 +359,7 @@ class HostilePrimaryAgainstRealSecondary(unittest.TestCase):
         self.wait_error("ETag")
         self.assertFalse(os.path.exists(os.path.join(self.dst, "a")))
         self.evil.etag = None
-        wait_for(lambda: os.path.exists(os.path.join(self.dst, "a")), what="a after a good ETag")
+        wait_until(lambda: os.path.exists(os.path.join(self.dst, "a")), what="a after a good ETag")
 
 
 if __name__ == "__main__":

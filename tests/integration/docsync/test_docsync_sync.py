@@ -6,8 +6,9 @@ import random
 import time
 import unittest
 
-from docsync_helpers import (new_primary, new_secondary, request, status_json, temp_files,
-                             tree_state, wait_for, wait_round_done)
+from suite_harness.docsync import (new_primary, new_secondary, request, status_json, temp_files,
+                                   tree_state, wait_round_done)
+from suite_harness.waiting import wait_until
 
 
 def pid_alive(pid):
@@ -52,7 +53,7 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
         self.addCleanup(self.secondary.cleanup)
 
     def wait_identical(self, timeout=20, what="identical trees"):
-        wait_for(lambda: tree_state(self.src) == tree_state(self.dst), timeout=timeout, what=what)
+        wait_until(lambda: tree_state(self.src) == tree_state(self.dst), timeout=timeout, what=what)
 
     def test_initial_sync_then_every_kind_of_change(self):
         self.wait_identical(what="initial sync")
@@ -79,8 +80,8 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
         self.assertEqual(os.readlink(os.path.join(self.dst, "latest.html")), "moved.html")
         self.assertEqual(temp_files(self.dst), [])
 
-        st = wait_for(lambda: (lambda s: s if s["sources"] and s["sources"][0]["rounds"] >= 2
-                               else None)(status_json(self.secondary)), what="status rounds")
+        st = wait_until(lambda: (lambda s: s if s["sources"] and s["sources"][0]["rounds"] >= 2
+                                 else None)(status_json(self.secondary)), what="status rounds")
         src = st["sources"][0]
         self.assertTrue(st["sync_child_running"])
         self.assertEqual(src["result"], "ok")
@@ -103,7 +104,7 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
             f.seek(size // 2)
             f.write(bytes([data[size // 2]]))
         self.wait_identical(timeout=30, what="one-byte change synced")
-        after = wait_for(lambda: (lambda s: s if s["rounds"] > before["rounds"] else None)(
+        after = wait_until(lambda: (lambda s: s if s["rounds"] > before["rounds"] else None)(
             status_json(self.secondary)["sources"][0]), what="round recorded")
         moved = (after["bytes_received"] - before["bytes_received"] +
                  after["bytes_sent"] - before["bytes_sent"])
@@ -118,12 +119,12 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
         with open(path, "w") as f:
             f.write("secret\n")
         os.chmod(path, 0o600)
-        wait_for(lambda: "left out of the manifest" in self.primary.error_log_text(),
-                 what="warning in the primary's log")
+        wait_until(lambda: "left out of the manifest" in self.primary.error_log_text(),
+                   what="warning in the primary's log")
         self.assertIn("root-only.txt", self.primary.error_log_text())
         with open(os.path.join(self.src, "after.txt"), "w") as f:
             f.write("after\n")
-        wait_for(lambda: os.path.exists(os.path.join(self.dst, "after.txt")), what="after.txt")
+        wait_until(lambda: os.path.exists(os.path.join(self.dst, "after.txt")), what="after.txt")
         self.assertFalse(os.path.exists(os.path.join(self.dst, "root-only.txt")))
 
     def test_sync_process_survives_graceful_restart_and_is_restarted_if_killed(self):
@@ -132,8 +133,8 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
         self.secondary.graceful()
         self.assertEqual(status_json(self.secondary)["sync_child_pid"], pid)
         os.kill(pid, 9)
-        wait_for(lambda: status_json(self.secondary)["sync_child_pid"] not in (pid, 0),
-                 what="sync process restarted")
+        wait_until(lambda: status_json(self.secondary)["sync_child_pid"] not in (pid, 0),
+                   what="sync process restarted")
         with open(os.path.join(self.src, "after-restart.txt"), "w") as f:
             f.write("still syncing\n")
         self.wait_identical(what="sync after the restart")
@@ -141,7 +142,7 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
         # A hard restart replaces the sync process; a stop ends it.
         pid = status_json(self.secondary)["sync_child_pid"]
         self.secondary.httpd("-k", "restart")
-        wait_for(lambda: (lambda p: p not in (pid, 0))(
+        wait_until(lambda: (lambda p: p not in (pid, 0))(
             status_json(self.secondary)["sync_child_pid"]), what="new sync process")
         self.assertFalse(pid_alive(pid))
         pid = status_json(self.secondary)["sync_child_pid"]
@@ -149,7 +150,7 @@ class DocSyncBetweenTwoServers(unittest.TestCase):
             f.write("still syncing\n")
         self.wait_identical(what="sync after the hard restart")
         self.secondary.stop()
-        wait_for(lambda: not pid_alive(pid), timeout=10, what="sync process gone after stop")
+        wait_until(lambda: not pid_alive(pid), timeout=10, what="sync process gone after stop")
 
 
 if __name__ == "__main__":

@@ -16,9 +16,12 @@ import threading
 import time
 import unittest
 
-from httpd_fixture import HttpdError, HttpdInstance, _run_user
-from ha_cluster import SECRET, VIP, VIP6, HaCluster, node_ip
-from spoof import capture_heartbeats, mac_of, send_frames, udp_frame
+from suite_harness.ha_cluster import SECRET, VIP, VIP6, HaCluster, node_ip
+from suite_harness.httpd import HttpdError, HttpdInstance, run_user
+from suite_harness.procfs import memory_contains as memory_holds
+from suite_harness.procfs import proc_status
+from suite_harness.spoof import capture_heartbeats, mac_of, send_frames, udp_frame
+from suite_harness.waiting import wait_until
 
 INTERVAL = 0.1
 # Failover budget: dead interval (3 intervals + skew < 1 interval) plus probe/poll slack.
@@ -377,7 +380,7 @@ class HaFailoverTest(unittest.TestCase):
             fields = proc_status(pid)
             uids = {int(u) for u in fields["Uid"].split()}
             self.assertNotIn(0, uids)
-            self.assertNotIn(pwd.getpwnam(_run_user()).pw_uid, uids)  # httpd's User
+            self.assertNotIn(pwd.getpwnam(run_user()).pw_uid, uids)  # httpd's User
             self.assertEqual(uids, {pwd.getpwnam("haheartbeat").pw_uid})
             # (Its capabilities: test_ha_health.)
             # The key is read by the heartbeat process alone: no request-serving child holds it.
@@ -434,43 +437,13 @@ class HaFailoverTest(unittest.TestCase):
 
 
 def wait_state(node, state, limit=2.0):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and node.status()["state"] != state:
-        time.sleep(0.02)
-    return node.status()["state"] == state
+    return wait_until(lambda: node.status()["state"] == state, limit, step=0.02,
+                      raise_on_timeout=False)
 
 
 def wait_answer(probe, t0, name, limit=FAILOVER_LIMIT):
     """The time of the first probe after t0 answered by `name`, waiting up to `limit`."""
-    deadline = t0 + limit
-    while time.monotonic() < deadline:
-        first = probe.first_answer_after(t0, name)
-        if first is not None:
-            return first
-        time.sleep(0.02)
-    return probe.first_answer_after(t0, name)
-
-
-def proc_status(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-
-
-def memory_holds(pid, needle):
-    """Whether any readable mapping of the process contains `needle`."""
-    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
-        for line in maps:
-            parts = line.split()
-            if "r" not in parts[1] or (len(parts) > 5 and parts[5] in ("[vvar]", "[vsyscall]")):
-                continue
-            start, end = (int(x, 16) for x in parts[0].split("-"))
-            try:
-                mem.seek(start)
-                if needle in mem.read(end - start):
-                    return True
-            except (OSError, ValueError, OverflowError):
-                continue
-    return False
+    return probe.wait_first_answer_after(t0, name, limit)
 
 
 def forge(node_id, priority, epoch, key, source, state=2, seq=1, cluster=1, challenge=1,
@@ -533,7 +506,7 @@ class HaConfigErrorTest(unittest.TestCase):
             HAPeer 127.0.0.2:7694
             HAServiceAddress 127.0.0.100/8 lo
             HASecretFile conf/ha.key
-            HAUser {_run_user()}
+            HAUser {run_user()}
             """, "HAUser", reason="also httpd's User")
 
     def test_priority_out_of_range_is_refused(self):

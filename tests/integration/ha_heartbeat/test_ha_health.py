@@ -1,5 +1,5 @@
 """mod_ha_heartbeat: health tracking, notifications, privileges and address supervision, with
-real httpd nodes in network namespaces the test builds itself (see ha_cluster.py)."""
+real httpd nodes in network namespaces the test builds itself (see suite_harness/ha_cluster.py)."""
 import os
 import pwd
 import tempfile
@@ -7,29 +7,13 @@ import textwrap
 import time
 import unittest
 
-from httpd_fixture import PROXY_MODULES
-from ha_cluster import VIP, HaCluster
+from suite_harness.httpd import PROXY_MODULES
+from suite_harness.ha_cluster import VIP, HaCluster
+from suite_harness.procfs import proc_status
+from suite_harness.waiting import wait_until
 
 CAP_NET_ADMIN = 12
 CAP_NET_RAW = 13
-
-
-def proc_status(pid):
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return fields
-
-
-def wait_until(predicate, limit, step=0.05):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 class HaHealthTest(unittest.TestCase):
@@ -58,7 +42,7 @@ class HaHealthTest(unittest.TestCase):
             c.start_all()
             c.wait_for_holder("a")
             c.lab.exec("a", ["ip", "addr", "del", f"{VIP}/24", "dev", "eth0"])
-            self.assertTrue(wait_until(lambda: c.holders() == ["a"], 1.0))
+            self.assertTrue(wait_until(lambda: c.holders() == ["a"], 1.0, raise_on_timeout=False))
             self.assertIn("removed from eth0 by someone else", c.node("a").error_log_text())
             c.wait_for_answers_from("a", 2.0)
 
@@ -81,11 +65,14 @@ class HaHealthTest(unittest.TestCase):
                     with open(path) as f:
                         return f.read().splitlines()
 
-                self.assertTrue(wait_until(lambda: log("a") == ["BACKUP a 200", "MASTER a 200"], 2))
+                self.assertTrue(wait_until(lambda: log("a") == ["BACKUP a 200", "MASTER a 200"], 2,
+                                           raise_on_timeout=False))
                 # b's notification ran earlier, but as a process of its own it may finish later.
-                self.assertTrue(wait_until(lambda: log("b") == ["BACKUP b 100"], 2), log("b"))
+                self.assertTrue(wait_until(lambda: log("b") == ["BACKUP b 100"], 2,
+                                           raise_on_timeout=False), log("b"))
                 c.node("a").stop()
-                self.assertTrue(wait_until(lambda: log("b")[-1:] == ["MASTER b 100"], 2), log("b"))
+                self.assertTrue(wait_until(lambda: log("b")[-1:] == ["MASTER b 100"], 2,
+                                           raise_on_timeout=False), log("b"))
         finally:
             for name in os.listdir(outdir):
                 os.unlink(os.path.join(outdir, name))

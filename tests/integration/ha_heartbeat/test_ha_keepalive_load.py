@@ -14,9 +14,9 @@ import socket
 import time
 import unittest
 
-from ha_cluster import SERVICE_PORT, VIP, HaCluster
-from keepalive_load import CONNECTIONS, KeepaliveLoad
-from netns_fixture import in_netns
+from suite_harness.ha_cluster import SERVICE_PORT, VIP, HaCluster
+from suite_harness.keepalive_load import CONNECTIONS, KeepaliveLoad
+from suite_harness.netns import in_netns
 
 # wrk runs this long; the move happens MOVE_AT into it. After the move wrk keeps going long
 # enough (LOAD_SECONDS - MOVE_AT = 4 s) for the reconnecting clients' SYN retransmissions
@@ -53,7 +53,7 @@ class Cluster(HaCluster):
         super().__init__(priorities, threads=2 * CONNECTIONS, **kw)
 
     def lab_run_host(self, cmd):
-        from netns_fixture import run
+        from suite_harness.netns import run
         return run(cmd).stdout
 
 

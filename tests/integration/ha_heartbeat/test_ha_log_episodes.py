@@ -8,7 +8,7 @@ log must say so once, and once more when it is over, with the count on the statu
 import time
 import unittest
 
-from ha_cluster import HaCluster, node_ip
+from suite_harness.ha_cluster import HaCluster, node_ip
 
 SPLIT_SECONDS = 3.0
 # An episode ends after 10 intervals (at least 1 s) without the other master; wait past that.

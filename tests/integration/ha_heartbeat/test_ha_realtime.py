@@ -13,7 +13,7 @@ import subprocess
 import time
 import unittest
 
-from ha_cluster import HaCluster
+from suite_harness.ha_cluster import HaCluster
 
 LOAD_SECONDS = 60
 SCHED_OTHER, SCHED_RR = 0, 2

@@ -5,7 +5,7 @@ import subprocess
 import tempfile
 import unittest
 
-from httpd_fixture import HTTPD_BINARY, HTTPD_MODULE_DIR, SUITE_MODULE_DIR
+from suite_harness.httpd import HTTPD_BINARY, HTTPD_MODULE_DIR, SUITE_MODULE_DIR
 
 CONF = os.path.join(os.path.dirname(__file__), "..", "..", "..", "conf")
 SUITE = ("balancer_traffic", "ha_heartbeat", "docsync")

@@ -15,7 +15,8 @@ import unittest
 import urllib.parse
 import urllib.request
 
-import topology as T
+from suite_harness import topology as T
+from suite_harness.waiting import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
@@ -94,7 +95,8 @@ class PrometheusServer:
              "--web.console.templates=" + os.path.join(self.root, "consoles"),
              "--web.console.libraries=" + os.path.join(self.root, "console_libraries")],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=self.root)
-        ready = T.wait_until(lambda: self._get("/-/ready", raw=True), 30, step=0.2)
+        ready = wait_until(lambda: self._get("/-/ready", raw=True), 30, step=0.2,
+                           raise_on_timeout=False, ignore=(Exception,))
         if not ready:
             raise RuntimeError(f"prometheus did not become ready:\n{self.log_text()}")
 
@@ -207,7 +209,7 @@ class MetricsScrapedByPrometheus(unittest.TestCase):
         def all_up():
             targets = prom.api("targets")["activeTargets"]
             return len(targets) == 6 and all(t["health"] == "up" for t in targets) and targets
-        targets = T.wait_until(all_up, 30, step=0.5)
+        targets = wait_until(all_up, 30, step=0.5, raise_on_timeout=False, ignore=(Exception,))
         self.assertTrue(targets, json.dumps(prom.api("targets"), indent=1)[:3000])
 
         # Queries answer with what the JSON pages show. The load has stopped, so the counters
@@ -246,17 +248,17 @@ class MetricsScrapedByPrometheus(unittest.TestCase):
                           f'instance="{instance["p"]}"}})', 2)
 
     def assert_query(self, prom, promql, expected, tolerance=0):
-        got = T.wait_until(
+        got = wait_until(
             lambda: [v for _, v in prom.query(promql)] if all(
                 abs(v - expected) <= tolerance for _, v in prom.query(promql)) else None,
-            15, step=0.5)
+            15, step=0.5, raise_on_timeout=False, ignore=(Exception,))
         self.assertTrue(got, f"{promql}: {prom.query(promql)}, JSON shows {expected}")
 
     def check_alert(self, prom, topo, instance):
         # Alive and well: the alert rules are evaluated and nothing fires.
-        T.wait_until(lambda: prom.api("rules")["groups"][0]["rules"][0].get("lastEvaluation",
-                                                                             "").startswith("2"),
-                     10, step=0.5)
+        wait_until(lambda: prom.api("rules")["groups"][0]["rules"][0].get("lastEvaluation",
+                                                                           "").startswith("2"),
+                   10, step=0.5, raise_on_timeout=False, ignore=(Exception,))
         time.sleep(2)
         self.assertEqual(prom.firing("BalancerWithoutUsableMember"), [])
         self.assertEqual(prom.firing("HAServiceAddressWithoutMaster"), [])
@@ -269,11 +271,13 @@ class MetricsScrapedByPrometheus(unittest.TestCase):
             topo.client_get("/app/s1k")
             members = topo.proxies["p"].status("traffic-status")["balancers"][0]["members"]
             return all("Err" in m["state"] for m in members)
-        self.assertTrue(T.wait_until(all_members_in_error, 15, step=0.2),
+        self.assertTrue(wait_until(all_members_in_error, 15, step=0.2, raise_on_timeout=False,
+                                   ignore=(Exception,)),
                         topo.proxies["p"].status("traffic-status"))
         self.assert_query(prom, f'httpd_balancer_traffic_usable_members{{'
                           f'instance="{instance["p"]}"}}', 0)
-        firing = T.wait_until(lambda: prom.firing("BalancerWithoutUsableMember"), 15, step=0.5)
+        firing = wait_until(lambda: prom.firing("BalancerWithoutUsableMember"), 15, step=0.5,
+                            raise_on_timeout=False, ignore=(Exception,))
         self.assertTrue(firing, prom.api("alerts"))
         self.assertEqual([(a["instance"], a["balancer"]) for a in firing],
                          [(instance["p"], "balancer://cluster")])

@@ -4,7 +4,8 @@ import subprocess
 import time
 import unittest
 
-import topology as T
+from suite_harness import topology as T
+from suite_harness.waiting import wait_until
 
 
 def httpd_processes_under(root):
@@ -49,7 +50,8 @@ class WholeSystem(unittest.TestCase):
             down_at = time.monotonic()
             topo.primary_link_down()
             self.assertTrue(topo.wait_for_holder("s", 5), topo.holders())
-            answered = T.wait_until(lambda: prober.first_answer_after(down_at, "s"), 5)
+            answered = wait_until(lambda: prober.first_answer_after(down_at, "s"), 5,
+                                  raise_on_timeout=False)
             self.assertTrue(answered, prober.results[-5:])
             self.assertLess(answered - down_at, 2.0)
             status, body = topo.client_get("/app/s1k")
@@ -60,21 +62,24 @@ class WholeSystem(unittest.TestCase):
             self.assertTrue(topo.wait_for_holder("p", 10), topo.holders())
             time.sleep(0.5)
             self.assertEqual(topo.holders(), ["p"])
-            self.assertTrue(T.wait_until(lambda: topo.who_answers() == "p", 5))
+            self.assertTrue(wait_until(lambda: topo.who_answers() == "p", 5,
+                                       raise_on_timeout=False))
             prober.stop()
 
             # A page edited on the primary is served by the secondary.
             edited_at = time.monotonic()
             topo.edit_page("<h1>Welcome (version 2)</h1>\n")
-            self.assertTrue(T.wait_until(lambda: topo.secondary_serves("version 2"), 10))
+            self.assertTrue(wait_until(lambda: topo.secondary_serves("version 2"), 10,
+                                       raise_on_timeout=False, ignore=(Exception,)))
             self.assertLess(time.monotonic() - edited_at, 10)
 
             # A broken shared configuration is refused: the secondary keeps its running
             # configuration and keeps serving, and says why on its status page.
             restarts = topo.sync_status("/common")["restarts_triggered"]
             topo.push_common_config("zz-broken.conf", "ThisIsNotADirective on\n")
-            refused = T.wait_until(
-                lambda: topo.sync_status("/common")["result"] not in ("ok", ""), 15)
+            refused = wait_until(
+                lambda: topo.sync_status("/common")["result"] not in ("ok", ""), 15,
+                raise_on_timeout=False, ignore=(Exception,))
             self.assertTrue(refused, topo.sync_status("/common"))
             common = topo.sync_status("/common")
             self.assertIn("ThisIsNotADirective", common["config_check_output"] + common["last_error"])
@@ -84,7 +89,8 @@ class WholeSystem(unittest.TestCase):
             self.assertEqual(topo.proxies["s"].get("/traffic-status?json")[0], 200)
             topo.primary_link_down()  # make the secondary serve the service address
             self.assertTrue(topo.wait_for_holder("s", 5))
-            self.assertEqual(T.wait_until(lambda: topo.client_get("/app/s1k")[0], 5), 200)
+            self.assertEqual(wait_until(lambda: topo.client_get("/app/s1k")[0], 5,
+                                        raise_on_timeout=False, ignore=(Exception,)), 200)
             topo.primary_link_up()
             self.assertTrue(topo.wait_for_holder("p", 10))
 
