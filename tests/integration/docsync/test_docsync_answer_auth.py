@@ -7,91 +7,48 @@
   answer would lack it) cannot roll the secondary back;
 - the Ed25519 mode syncs with the primary's public key, and writes nothing with another one;
 - a bad key file is a configuration error naming the directive."""
-import http.client
-import http.server
 import os
 import shutil
-import socketserver
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from docsync_helpers import (new_primary, new_secondary, signed_headers, status_json,
-                             tree_state, wait_for)
+from suite_harness.docsync import (new_primary, new_secondary, signed_headers, status_json,
+                                   tree_state)
+from suite_harness.http_relay import HttpRelay
+from suite_harness.waiting import wait_until
 
 RELAY_SECRET = "the-relays-own-secret-not-the-real-one-42"
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
-class Relay:
+class Relay(HttpRelay):
     """An HTTP relay on loopback in front of `target_port`. mode "resign": requests re-signed
     with RELAY_SECRET; "pass": requests forwarded as they are, every answer recorded; "replay":
     manifest and batch requests answered with the first recorded answer for that operation."""
 
     def __init__(self, target_port, mode):
-        self.target_port, self.mode = target_port, mode
+        self.mode = mode
         self.recorded = {}
         self.forwarded = []
-        outer = self
+        super().__init__(target_port)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def relay(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-                op = self.path.split("?")[0].rsplit("/", 1)[-1]
-                if outer.mode == "replay" and op in outer.recorded:
-                    status, headers, data = outer.recorded[op]
-                else:
-                    headers = {k: v for k, v in self.headers.items()
-                               if k.lower() not in ("host", "content-length")}
-                    if outer.mode == "resign":
-                        headers.update(signed_headers(self.command, self.path,
-                                                      secret=RELAY_SECRET))
-                    conn = http.client.HTTPConnection("127.0.0.1", outer.target_port, timeout=60)
-                    try:
-                        conn.request(self.command, self.path, body=body or None, headers=headers)
-                        resp = conn.getresponse()
-                        status, headers, data = resp.status, resp.getheaders(), resp.read()
-                    finally:
-                        conn.close()
-                    outer.forwarded.append((op, status))
-                    if outer.mode == "pass" and status == 200:
-                        # What an old recording looks like: no scan time to compare.
-                        kept = [(k, v) for k, v in headers if k.lower() != "x-docsync-scanned"]
-                        outer.recorded.setdefault(op, (status, kept, data))
-                self.send_response(status)
-                for k, v in headers:
-                    if k.lower() not in HOP_BY_HOP and k.lower() not in ("date", "server"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = relay
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def handle(self, method, path, headers, body):
+        op = path.split("?")[0].rsplit("/", 1)[-1]
+        if self.mode == "replay" and op in self.recorded:
+            return self.recorded[op]
+        if self.mode == "resign":
+            headers.update(signed_headers(method, path, secret=RELAY_SECRET))
+        status, answer_headers, data = self.forward(method, path, headers, body)
+        self.forwarded.append((op, status))
+        if self.mode == "pass" and status == 200:
+            # What an old recording looks like: no scan time to compare.
+            kept = [(k, v) for k, v in answer_headers if k.lower() != "x-docsync-scanned"]
+            self.recorded.setdefault(op, (status, kept, data))
+        return status, answer_headers, data
 
     def manifests_forwarded(self):
         return sum(1 for op, _ in list(self.forwarded) if op == "manifest")
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def files_in(root):
@@ -99,7 +56,7 @@ def files_in(root):
 
 
 def wait_result(secondary, result, timeout=30):
-    return wait_for(lambda: (lambda s: s if s["result"] == result else None)(
+    return wait_until(lambda: (lambda s: s if s["result"] == result else None)(
         status_json(secondary)["sources"][0]), timeout=timeout, what=f"result {result}")
 
 
@@ -122,7 +79,7 @@ class RelayWithoutTheSecret(unittest.TestCase):
         os.makedirs(dst)
         secondary.start()
         # The relay's re-signed requests are accepted by its primary and answered...
-        wait_for(lambda: relay.manifests_forwarded() >= 3, timeout=40, what="relayed polls")
+        wait_until(lambda: relay.manifests_forwarded() >= 3, timeout=40, what="relayed polls")
         self.assertIn(("manifest", 200), relay.forwarded)
         # ...but the secondary refuses every answer: nothing written, the refusal named.
         st = wait_result(secondary, "auth-failed")
@@ -150,14 +107,14 @@ class RecordedAnswerReplayed(unittest.TestCase):
         self.addCleanup(secondary.cleanup)
         dst = sdirs["docs"]
         secondary.start()
-        wait_for(lambda: files_in(dst) == ["deleted.html", "page.html"], what="version one")
+        wait_until(lambda: files_in(dst) == ["deleted.html", "page.html"], what="version one")
         self.assertIn("manifest", relay.recorded)
         self.assertIn("files", relay.recorded)
         # Version two on the primary; the secondary follows through the relay.
         with open(os.path.join(src, "page.html"), "w") as f:
             f.write("version two, longer\n")
         os.unlink(os.path.join(src, "deleted.html"))
-        wait_for(lambda: files_in(dst) == ["page.html"], what="version two")
+        wait_until(lambda: files_in(dst) == ["page.html"], what="version two")
         wait_result(secondary, "ok")
         # Now the relay answers with its recording of version one.
         relay.mode = "replay"
@@ -207,11 +164,11 @@ class Ed25519Mode(unittest.TestCase):
         os.makedirs(hdirs["docs"])
         for inst in (good, bad, hmac_only):
             inst.start()
-        wait_for(lambda: tree_state(src) == tree_state(gdirs["docs"]), what="signed sync")
+        wait_until(lambda: tree_state(src) == tree_state(gdirs["docs"]), what="signed sync")
         # A change is followed too (delta manifest, delta of a large file).
         with open(os.path.join(src, "p4.html"), "a") as f:
             f.write("appended\n")
-        wait_for(lambda: tree_state(src) == tree_state(gdirs["docs"]), what="signed change")
+        wait_until(lambda: tree_state(src) == tree_state(gdirs["docs"]), what="signed change")
         for inst, d in ((bad, bdirs["docs"]), (hmac_only, hdirs["docs"])):
             st = wait_result(inst, "auth-failed")
             self.assertIn("answer authentication failed", st["last_error"])

@@ -8,80 +8,37 @@ of its copy. Through a relay that records (and can tamper with) the answers:
   signature, and the copy ends up right;
 - when every delta answer is tampered with, nothing is applied: the old copy stays, the status
   page says auth-failed."""
-import http.client
-import http.server
 import os
 import random
-import socketserver
-import threading
 import unittest
 
-from docsync_helpers import (new_primary, new_secondary, status_json, tree_state, wait_for,
-                             wait_round_done)
-
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
+from suite_harness.docsync import (new_primary, new_secondary, status_json, tree_state,
+                                   wait_round_done)
+from suite_harness.http_relay import HttpRelay
+from suite_harness.waiting import wait_until
 SIZE = 4 << 20
 
 
-class RecordingRelay:
+class RecordingRelay(HttpRelay):
     """Forwards requests unchanged to the primary; records (path, request body length, status,
     answer length); flips one byte in the answers to delta requests that `tamper` accepts."""
 
     def __init__(self, target_port):
         self.requests = []
         self.tamper = lambda path: False
-        outer = self
+        super().__init__(target_port)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a):
-                pass
-
-            def relay(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "content-length")}
-                conn = http.client.HTTPConnection("127.0.0.1", target_port, timeout=60)
-                try:
-                    conn.request(self.command, self.path,
-                                 body=body if self.command == "POST" else None, headers=headers)
-                    resp = conn.getresponse()
-                    status, rheaders, data = resp.status, resp.getheaders(), resp.read()
-                finally:
-                    conn.close()
-                if status == 200 and "/delta?" in self.path and outer.tamper(self.path):
-                    data = bytearray(data)
-                    data[len(data) // 2] ^= 0x01
-                    data = bytes(data)
-                outer.requests.append((self.path, len(body), status, len(data)))
-                self.send_response(status)
-                for k, v in rheaders:
-                    if k.lower() not in HOP_BY_HOP and k.lower() not in ("date", "server"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = relay
-
-        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-
-            def handle_error(self, request, client_address):
-                pass
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def handle(self, method, path, headers, body):
+        status, answer_headers, data = self.forward(method, path, headers, body)
+        if status == 200 and "/delta?" in path and self.tamper(path):
+            data = bytearray(data)
+            data[len(data) // 2] ^= 0x01
+            data = bytes(data)
+        self.requests.append((path, len(body), status, len(data)))
+        return status, answer_headers, data
 
     def deltas_since(self, mark):
         return [r for r in self.requests[mark:] if "/delta?" in r[0]]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class BlockDelta(unittest.TestCase):
@@ -100,7 +57,7 @@ class BlockDelta(unittest.TestCase):
         self.addCleanup(self.secondary.cleanup)
         self.dst = sdirs["docs"]
         self.secondary.start()
-        wait_for(lambda: tree_state(self.dst, False) == tree_state(self.src, False),
+        wait_until(lambda: tree_state(self.dst, False) == tree_state(self.src, False),
                  timeout=60, what="initial sync")
         self.before = wait_round_done(self.secondary, self.primary, "docs")
         self.mark = len(self.relay.requests)
@@ -117,7 +74,7 @@ class BlockDelta(unittest.TestCase):
 
     def test_a_change_is_answered_from_the_block_index_without_a_signature(self):
         self.flip(SIZE // 2 + 7)
-        wait_for(lambda: self.copy() == bytes(self.data), timeout=30, what="change synced")
+        wait_until(lambda: self.copy() == bytes(self.data), timeout=30, what="change synced")
         deltas = self.relay.deltas_since(self.mark)
         self.assertEqual(len(deltas), 1, deltas)
         path, sent, status, answer = deltas[0]
@@ -131,7 +88,7 @@ class BlockDelta(unittest.TestCase):
     def test_a_tampered_block_delta_is_refused_and_the_signature_path_follows(self):
         self.relay.tamper = lambda path: "&basis=" in path
         self.flip(1234)
-        wait_for(lambda: self.copy() == bytes(self.data), timeout=30, what="change synced")
+        wait_until(lambda: self.copy() == bytes(self.data), timeout=30, what="change synced")
         deltas = self.relay.deltas_since(self.mark)
         self.assertEqual([("&basis=" in p, s) for p, _, s, _ in deltas], [(True, 200), (False, 200)])
         self.assertGreater(deltas[1][1], 0)  # the fallback sent the signature
@@ -140,7 +97,7 @@ class BlockDelta(unittest.TestCase):
         old = self.copy()
         self.relay.tamper = lambda path: True
         self.flip(SIZE - 10)
-        st = wait_for(lambda: (lambda s: s if s["result"] == "auth-failed" else None)(
+        st = wait_until(lambda: (lambda s: s if s["result"] == "auth-failed" else None)(
             status_json(self.secondary)["sources"][0]), timeout=30, what="auth-failed")
         self.assertIn("answer authentication failed", st["last_error"])
         self.assertEqual(self.copy(), old)
