@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "exposition_lines.h"
 #include "fake_balancer.h"
 
 using namespace balancer_traffic;
@@ -24,10 +25,6 @@ BalancerStatus status_of(FakeBalancer& b, const std::vector<std::string>& names)
         s.members.push_back({names[i], reports[i], b.inputs[i].loadfactor / 100.0,
                              b.inputs[i].usable, b.served_requests[i], "Ok", 0});
     return s;
-}
-
-bool has_line(const std::string& page, const std::string& line) {
-    return page.find("\n" + line + "\n") != std::string::npos;
 }
 
 }  // namespace

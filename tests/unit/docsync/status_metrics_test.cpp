@@ -3,13 +3,11 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "exposition_lines.h"
+
 using namespace docsync;
 
 namespace {
-
-bool has_line(const std::string& page, const std::string& line) {
-    return page.find("\n" + line + "\n") != std::string::npos;
-}
 
 SourceStatus synced_source() {
     SourceStatus s;

@@ -4,47 +4,10 @@
 #include <cstring>
 #include <string>
 
+#include "exposition_lines.h"
+#include "sample_board.h"
+
 using namespace ha_heartbeat;
-
-namespace {
-
-bool has_line(const std::string& page, const std::string& line) {
-    return page.find("\n" + line + "\n") != std::string::npos;
-}
-
-BoardData master_board() {
-    BoardData d{};
-    copy_text(d.node_name, "alpha");
-    d.node_id = 7;
-    d.state = static_cast<std::uint8_t>(NodeState::kMaster);
-    d.configured_priority = 200;
-    d.effective_priority = 180;
-    d.interval_ns = 100'000'000;
-    d.dead_interval_ns = 400'000'000;
-    d.transitions = 3;
-    d.last_transition_ns = 500'000'000;
-    d.sent = 1234;
-    d.accepted = 1200;
-    d.drops.bad_mac = 4;
-    d.drops.replayed = 2;
-    d.peer_count = 1;
-    d.peers[0].node_id = 9;
-    copy_text(d.peers[0].address, "10.231.0.2:694");
-    d.peers[0].state = static_cast<std::uint8_t>(NodeState::kBackup);
-    d.peers[0].priority = 100;
-    d.peers[0].live = 1;
-    d.peers[0].last_seen_ns = 1'000'000'000;
-    d.address_count = 2;
-    copy_text(d.addresses[0].text, "10.231.0.100/24");
-    copy_text(d.addresses[0].interface, "eth0");
-    d.addresses[0].held = 1;
-    copy_text(d.addresses[1].text, "10.231.0.101/24");
-    copy_text(d.addresses[1].interface, "eth0");
-    d.updated_ns = 1'200'000'000;
-    return d;
-}
-
-}  // namespace
 
 TEST_CASE("HA metrics show the board: one-hot state, priorities, counters, peers, addresses") {
     const std::string page =
