@@ -366,7 +366,7 @@ class LoadClient:
     def __init__(self, port, paths, threads=8, max_requests=2000, max_seconds=20.0,
                  host=LOOPBACK, thread_context=None):
         """thread_context: a callable returning a context manager each load thread runs in
-        (e.g. lambda: netns_fixture.in_netns(ns) for a client inside a test namespace)."""
+        (e.g. lambda: suite_harness.netns.in_netns(ns) for a client inside a test namespace)."""
         self.port = port
         self.host = host
         self.thread_context = thread_context or contextlib.nullcontext
