@@ -18,8 +18,8 @@ NumberAndUnit split_number(std::string_view text) {
     NumberAndUnit out;
     size_t i = 0;
     bool seen_digit = false, seen_dot = false;
-    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) ||
-                               (text[i] == '.' && !seen_dot))) {
+    while (i < text.size() &&
+           (std::isdigit(static_cast<unsigned char>(text[i])) || (text[i] == '.' && !seen_dot))) {
         seen_dot |= text[i] == '.';
         seen_digit |= text[i] != '.';
         ++i;
@@ -54,12 +54,18 @@ Parsed<std::chrono::nanoseconds> parse_duration(std::string_view text,
         return out;
     }
     double unit_ns;
-    if (nu.unit.empty()) unit_ns = static_cast<double>(default_unit.count());
-    else if (nu.unit == "us") unit_ns = 1e3;
-    else if (nu.unit == "ms") unit_ns = 1e6;
-    else if (nu.unit == "s") unit_ns = 1e9;
-    else if (nu.unit == "m" || nu.unit == "min") unit_ns = 60e9;
-    else if (nu.unit == "h") unit_ns = 3600e9;
+    if (nu.unit.empty())
+        unit_ns = static_cast<double>(default_unit.count());
+    else if (nu.unit == "us")
+        unit_ns = 1e3;
+    else if (nu.unit == "ms")
+        unit_ns = 1e6;
+    else if (nu.unit == "s")
+        unit_ns = 1e9;
+    else if (nu.unit == "m" || nu.unit == "min")
+        unit_ns = 60e9;
+    else if (nu.unit == "h")
+        unit_ns = 3600e9;
     else {
         out.error = "unknown unit '" + std::string(nu.unit) + "' in '" + std::string(text) +
                     "' (use us, ms, s, m or h)";
@@ -87,10 +93,14 @@ Parsed<std::uint64_t> parse_size(std::string_view text) {
     if (!unit.empty() && (unit.back() == 'B' || unit.back() == 'b') && unit.size() > 1)
         unit.remove_suffix(1);
     double scale;
-    if (unit.empty() || iequals(unit, "b")) scale = 1;
-    else if (iequals(unit, "k")) scale = 1024.0;
-    else if (iequals(unit, "m")) scale = 1024.0 * 1024;
-    else if (iequals(unit, "g")) scale = 1024.0 * 1024 * 1024;
+    if (unit.empty() || iequals(unit, "b"))
+        scale = 1;
+    else if (iequals(unit, "k"))
+        scale = 1024.0;
+    else if (iequals(unit, "m"))
+        scale = 1024.0 * 1024;
+    else if (iequals(unit, "g"))
+        scale = 1024.0 * 1024 * 1024;
     else {
         out.error = "unknown unit '" + std::string(nu.unit) + "' in '" + std::string(text) +
                     "' (use k, M or G)";

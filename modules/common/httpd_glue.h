@@ -18,7 +18,7 @@
 // The head of a module record, as STANDARD20_MODULE_STUFF writes it but with the module's
 // conventional name: httpd names a module after the file given there (`<IfModule mod_foo.c>`,
 // /server-info, LoadModule error messages), and __FILE__ would give our `.cpp` source path.
-#define SUITE_MODULE_STUFF(conventional_name)                                                 \
+#define SUITE_MODULE_STUFF(conventional_name)                                                      \
     MODULE_MAGIC_NUMBER_MAJOR, MODULE_MAGIC_NUMBER_MINOR, -1, conventional_name, nullptr, nullptr, \
         MODULE_MAGIC_COOKIE, nullptr
 
@@ -26,7 +26,7 @@ namespace suite {
 
 // An APR pool owned by a C++ scope.
 class ScopedPool {
-public:
+  public:
     explicit ScopedPool(apr_pool_t* parent) { apr_pool_create(&pool_, parent); }
     ~ScopedPool() {
         if (pool_) apr_pool_destroy(pool_);
@@ -35,7 +35,7 @@ public:
     ScopedPool& operator=(const ScopedPool&) = delete;
     apr_pool_t* get() const { return pool_; }
 
-private:
+  private:
     apr_pool_t* pool_ = nullptr;
 };
 

@@ -23,6 +23,8 @@ bool SharedMutex::lock() {
     return false;
 }
 
-void SharedMutex::unlock() { pthread_mutex_unlock(&mutex_); }
+void SharedMutex::unlock() {
+    pthread_mutex_unlock(&mutex_);
+}
 
 }  // namespace suite

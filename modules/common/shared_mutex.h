@@ -9,7 +9,7 @@
 namespace suite {
 
 class SharedMutex {
-public:
+  public:
     // Initialises the mutex in place; call once, in the process that created the memory.
     bool init();
     // Returns true if the previous owner died while holding the lock (state may be half
@@ -17,19 +17,19 @@ public:
     bool lock();
     void unlock();
 
-private:
+  private:
     pthread_mutex_t mutex_;
 };
 
 // RAII guard for SharedMutex.
 class SharedLock {
-public:
+  public:
     explicit SharedLock(SharedMutex& m) : mutex_(m) { mutex_.lock(); }
     ~SharedLock() { mutex_.unlock(); }
     SharedLock(const SharedLock&) = delete;
     SharedLock& operator=(const SharedLock&) = delete;
 
-private:
+  private:
     SharedMutex& mutex_;
 };
 

@@ -32,8 +32,8 @@ struct BalancerBinding {
     Region* region;
     SchedulerConfig config;
     std::uint32_t capacity;
-    MemberInput* inputs;   // scratch, used only under region->mutex
-    PickTicket* tickets;   // capacity entries
+    MemberInput* inputs;  // scratch, used only under region->mutex
+    PickTicket* tickets;  // capacity entries
 };
 
 // The binding of `balancer`, or nullptr if post_config did not bind it.

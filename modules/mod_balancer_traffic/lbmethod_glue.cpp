@@ -1,12 +1,13 @@
 // The lbmethod providers: mod_proxy_balancer calls finder() for every request (under its own
 // per-process thread lock only); we take the balancer's cross-process lock in shared memory,
 // read the workers' shared records, and let the core choose.
-#include <httpd.h>
-#include <apr_optional.h>
+// clang-format off
+#include <httpd.h>  // first: the other httpd headers need its types
+// clang-format on
 #include <ap_provider.h>
-#include <http_log.h>
-
+#include <apr_optional.h>
 #include <dlfcn.h>
+#include <http_log.h>
 
 #include <algorithm>
 #include <cstring>
@@ -34,7 +35,7 @@ constexpr const char* kStoreKey = "balancer_traffic::state_store";
 constexpr std::size_t kStoreHeadroom = 4;
 constexpr std::size_t kMinimumStoreBytes = 1 << 20;
 
-APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker)* retry_worker = nullptr;
+APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) * retry_worker = nullptr;
 
 std::uint64_t identity_of(const proxy_worker* worker) {
     return (std::uint64_t{worker->s->hash.def} << 32) | worker->s->hash.fnv;
@@ -46,7 +47,9 @@ std::uint64_t load_counter(const apr_off_t* counter) {
     return v > 0 ? static_cast<std::uint64_t>(v) : 0;
 }
 
-BalancerView view_of(BalancerBinding* binding) { return binding->region->view(); }
+BalancerView view_of(BalancerBinding* binding) {
+    return binding->region->view();
+}
 
 // bylatency's clock on one request: started at the pick, stopped by the first brigade of the
 // response that reaches the request's output filters. mod_proxy_http passes the response on
@@ -170,7 +173,9 @@ apr_status_t reset(proxy_balancer* balancer, server_rec*) {
     return APR_SUCCESS;
 }
 
-apr_status_t age(proxy_balancer*, server_rec*) { return APR_SUCCESS; }
+apr_status_t age(proxy_balancer*, server_rec*) {
+    return APR_SUCCESS;
+}
 
 // A sticky session chose `elected` without asking the finder: count it as that member's turn.
 template <Method kMethod>
@@ -194,14 +199,15 @@ apr_status_t update_lbstatus(proxy_balancer* balancer, proxy_worker* elected, se
     return APR_SUCCESS;
 }
 
-proxy_balancer_method bytraffic_method = {"bytraffic", &find_best<Method::kByTraffic>, nullptr,
-                                          &reset, &age, &update_lbstatus<Method::kByTraffic>};
+proxy_balancer_method bytraffic_method = {"bytraffic", &find_best<Method::kByTraffic>,
+                                          nullptr,     &reset,
+                                          &age,        &update_lbstatus<Method::kByTraffic>};
 proxy_balancer_method byrequests_method = {"byrequests", &find_best<Method::kByRequests>,
-                                           nullptr, &reset, &age,
-                                           &update_lbstatus<Method::kByRequests>};
+                                           nullptr,      &reset,
+                                           &age,         &update_lbstatus<Method::kByRequests>};
 proxy_balancer_method bylatency_method = {"bylatency", &find_best<Method::kByLatency>,
-                                          nullptr, &reset, &age,
-                                          &update_lbstatus<Method::kByLatency>};
+                                          nullptr,     &reset,
+                                          &age,        &update_lbstatus<Method::kByLatency>};
 
 bool is_ours(const proxy_balancer_method* method) {
     return method == &bytraffic_method || method == &byrequests_method ||
@@ -270,8 +276,7 @@ void read_member(proxy_worker* worker, MemberInput* out) {
 
 std::size_t read_members(BalancerBinding* binding, server_rec* s, bool retry_errored) {
     proxy_balancer* balancer = binding->balancer;
-    const std::size_t count =
-        std::min<std::size_t>(balancer->workers->nelts, binding->capacity);
+    const std::size_t count = std::min<std::size_t>(balancer->workers->nelts, binding->capacity);
     for (std::size_t i = 0; i < count; ++i) {
         proxy_worker* worker = APR_ARRAY_IDX(balancer->workers, i, proxy_worker*);
         if (retry_errored && retry_worker && !PROXY_WORKER_IS_USABLE(worker) &&
@@ -309,8 +314,8 @@ bool balancer_traffic_hook_into_proxy(apr_pool_t* pconf, server_rec* s) {
     // (as a2enmod's file-name order does) would otherwise own the names. Balancers look their
     // lbmethod up later, while the configuration tree is processed.
     balancer_traffic_register_lbmethods(pconf);
-    using HookPostRequest = void (*)(proxy_HOOK_post_request_t*, const char* const*,
-                                     const char* const*, int);
+    using HookPostRequest =
+        void (*)(proxy_HOOK_post_request_t*, const char* const*, const char* const*, int);
     auto hook = reinterpret_cast<HookPostRequest>(dlsym(RTLD_DEFAULT, "proxy_hook_post_request"));
     proxy_module_record = ap_find_linked_module("mod_proxy.c");
     if (!hook || !proxy_module_record) {

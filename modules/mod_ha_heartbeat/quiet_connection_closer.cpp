@@ -97,7 +97,8 @@ class Closer {
                 // A request that has arrived but that the MPM has not handed to a worker yet (its
                 // listener thread is held up on a busy machine) leaves the connection looking
                 // quiet: its bytes wait in the socket. (Without this check and with a 250 ms quiet
-                // period, one return under wrk load lost 7 requests on connections closed as quiet.)
+                // period, one return under wrk load lost 7 requests on connections closed as
+                // quiet.)
                 int unread = 0;
                 if (::ioctl(c.fd, SIOCINQ, &unread) != 0 || unread > 0) continue;
                 // The client reads the end of the connection and opens a new one (which reaches

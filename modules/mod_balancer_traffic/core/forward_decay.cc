@@ -4,7 +4,8 @@ namespace balancer_traffic {
 
 double decay_scale(const SchedulerConfig& config, BalancerHeader& header, MonoNanos now) {
     if (config.cumulative()) return 1.0;
-    if (header.scale_valid && now >= header.scale_time && now - header.scale_time < kScaleReuseNanos)
+    if (header.scale_valid && now >= header.scale_time &&
+        now - header.scale_time < kScaleReuseNanos)
         return header.scale_value;
     header.scale_value = ForwardDecay(config, header.decay_origin).scale_at(now);
     header.scale_time = now;

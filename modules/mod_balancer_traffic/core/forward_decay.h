@@ -13,7 +13,7 @@
 namespace balancer_traffic {
 
 class ForwardDecay {
-public:
+  public:
     ForwardDecay(const SchedulerConfig& config, MonoNanos origin)
         : window_ns_(static_cast<double>(config.window.count())), origin_(origin) {}
 
@@ -29,10 +29,11 @@ public:
     // e^40 ~ 2e17: stored byte sums stay far inside double range and precision relative to
     // each other is unaffected, since all members share the factor.
     bool needs_rebase(MonoNanos now) const {
-        return window_ns_ != 0 && static_cast<double>(now - origin_) > kRebaseAfterWindows * window_ns_;
+        return window_ns_ != 0 &&
+               static_cast<double>(now - origin_) > kRebaseAfterWindows * window_ns_;
     }
 
-private:
+  private:
     static constexpr double kRebaseAfterWindows = 40.0;
     double window_ns_;
     MonoNanos origin_;

@@ -105,8 +105,10 @@ RefreshResult begin_pick(const SchedulerConfig& config, BalancerView view,
 void remember_candidates(BalancerView view, std::size_t count) {
     for (std::size_t i = 0; i < count; ++i) {
         MemberState& st = view.members[i];
-        if (st.flags & kCandidate) st.flags |= kWasCandidate;
-        else st.flags &= ~kWasCandidate;
+        if (st.flags & kCandidate)
+            st.flags |= kWasCandidate;
+        else
+            st.flags &= ~kWasCandidate;
     }
 }
 

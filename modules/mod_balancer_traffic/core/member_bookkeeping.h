@@ -37,7 +37,9 @@ void complete_request(const SchedulerConfig& config, BalancerView view, std::siz
 // Called after a pick: this pick's eligible set becomes "the previous one".
 void remember_candidates(BalancerView view, std::size_t count);
 
-inline bool is_candidate(const MemberState& st) { return st.flags & kCandidate; }
+inline bool is_candidate(const MemberState& st) {
+    return st.flags & kCandidate;
+}
 inline bool is_entering(const MemberState& st) {
     return (st.flags & kCandidate) && !(st.flags & kWasCandidate);
 }

@@ -17,8 +17,8 @@ std::int64_t integer_weight(const MemberState& st) {
     return std::max<std::int64_t>(1, static_cast<std::int64_t>(st.weight_seen * kWeightResolution));
 }
 
-void record_pick(const SchedulerConfig& config, BalancerView view, std::size_t slot,
-                 MonoNanos now, bool in_flight) {
+void record_pick(const SchedulerConfig& config, BalancerView view, std::size_t slot, MonoNanos now,
+                 bool in_flight) {
     MemberState& st = view.members[slot];
     st.scaled_requests += decay_scale(config, *view.header, now);
     if (in_flight) st.inflight += 1;
@@ -64,7 +64,8 @@ void restart_if_changed(BalancerView view, std::size_t count, bool changed) {
 int RequestScheduler::pick(const SchedulerConfig& config, BalancerView view,
                            const MemberInput* inputs, std::size_t count, MonoNanos now) {
     RefreshResult refreshed = begin_pick(config, view, inputs, count, now);
-    restart_if_changed(view, count, refreshed.candidate_set_changed || refreshed.loadfactor_changed);
+    restart_if_changed(view, count,
+                       refreshed.candidate_set_changed || refreshed.loadfactor_changed);
     remember_candidates(view, count);
     if (refreshed.candidates == 0) return -1;
     int best = round(config, view, inputs, count, now, -1);
@@ -77,7 +78,8 @@ void RequestScheduler::charge(const SchedulerConfig& config, BalancerView view,
                               MonoNanos now) {
     // A member outside the eligible set takes no part in the round: its turn would unbalance
     // the sum of current weights.
-    if (is_candidate(view.members[slot])) round(config, view, inputs, count, now, static_cast<int>(slot));
+    if (is_candidate(view.members[slot]))
+        round(config, view, inputs, count, now, static_cast<int>(slot));
     record_pick(config, view, slot, now, false);
 }
 

@@ -43,9 +43,9 @@ std::size_t history_points(const ShareHistory& history, std::size_t member, Shar
             all += delta;
             if (m == member) mine = delta;
         }
-        out[written++] = SharePoint{history.times[cur],
-                                    all ? static_cast<double>(mine) / static_cast<double>(all) : -1.0,
-                                    history.target[cur][member]};
+        out[written++] = SharePoint{
+            history.times[cur], all ? static_cast<double>(mine) / static_cast<double>(all) : -1.0,
+            history.target[cur][member]};
     }
     return written;
 }

@@ -10,8 +10,8 @@
 
 namespace balancer_traffic {
 
-constexpr std::size_t kHistorySamples = 61;   // one minute of one-second intervals
-constexpr std::size_t kHistoryMembers = 8;    // the chart draws the first eight members
+constexpr std::size_t kHistorySamples = 61;  // one minute of one-second intervals
+constexpr std::size_t kHistoryMembers = 8;   // the chart draws the first eight members
 constexpr MonoNanos kHistoryInterval = 1'000'000'000;
 
 struct ShareHistory {
@@ -30,7 +30,7 @@ void sample_history(ShareHistory& history, const MemberState* members, std::size
 // One point of a member's line: its share of the bytes moved in the interval ending at `time`.
 struct SharePoint {
     MonoNanos time;
-    double share;   // negative when nothing moved in the interval
+    double share;  // negative when nothing moved in the interval
     double target;
 };
 

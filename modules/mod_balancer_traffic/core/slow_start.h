@@ -15,8 +15,8 @@ constexpr double kSlowStartFloor = 0.1;
 inline double slow_start_factor(const SchedulerConfig& config, MonoNanos usable_since,
                                 MonoNanos now) {
     if (config.slow_start.count() <= 0) return 1.0;
-    double elapsed = static_cast<double>(now - usable_since) /
-                     static_cast<double>(config.slow_start.count());
+    double elapsed =
+        static_cast<double>(now - usable_since) / static_cast<double>(config.slow_start.count());
     return std::clamp(elapsed, kSlowStartFloor, 1.0);
 }
 

@@ -35,7 +35,7 @@ struct Region {
 void seed_region(Region* from, Region* to);
 
 class StateStore {
-public:
+  public:
     // Bytes needed for regions of the given capacities (plus the header).
     static std::size_t bytes_for(const std::uint32_t* capacities, std::size_t regions);
 
@@ -54,7 +54,7 @@ public:
 
     std::size_t bytes_free() const { return size_ - used_; }
 
-private:
+  private:
     Region* append(const char* key, std::uint32_t capacity, MonoNanos now);
 
     std::uint64_t magic_;

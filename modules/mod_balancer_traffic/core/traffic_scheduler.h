@@ -11,7 +11,7 @@
 namespace balancer_traffic {
 
 class TrafficScheduler {
-public:
+  public:
     // Returns the slot of the chosen member, or -1 if no member is eligible.
     static int pick(const SchedulerConfig& config, BalancerView view, const MemberInput* inputs,
                     std::size_t count, MonoNanos now);

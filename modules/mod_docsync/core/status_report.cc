@@ -115,7 +115,9 @@ std::vector<SourceStatus> parse_status(const std::string& text, std::int64_t* ch
     return out;
 }
 
-std::string html_escape(const std::string& s) { return suite::xml_escape(s); }
+std::string html_escape(const std::string& s) {
+    return suite::xml_escape(s);
+}
 
 std::string render_status_json(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
                                bool child_running) {
@@ -206,8 +208,11 @@ static std::string render_sync_events(const SourceStatus& s) {
                              " files, " + std::to_string(e.bytes) + " bytes"});
     }
     suite::ChartFrame frame{static_cast<std::int64_t>(std::time(nullptr)) * kNanos,
-                            kSpanSeconds * kNanos, "sync-events",
-                            "sync rounds over the last ten minutes", 600, 50};
+                            kSpanSeconds * kNanos,
+                            "sync-events",
+                            "sync rounds over the last ten minutes",
+                            600,
+                            50};
     return "<figure>" + suite::svg_events(frame, marks) +
            "<figcaption>Sync rounds, last ten minutes: <span style=\"color:#2ca02c\">&#9632;"
            "</span> applied, <span style=\"color:#ff7f0e\">&#9632;</span> configuration "

@@ -20,7 +20,8 @@ static double max_prefix_deviation(FakeBalancer& b, int picks) {
         REQUIRE(m >= 0);
         counts[m] += 1;
         for (std::size_t i = 0; i < counts.size(); ++i)
-            worst = std::max(worst, std::fabs(counts[i] - n * b.inputs[i].loadfactor / total_weight));
+            worst =
+                std::max(worst, std::fabs(counts[i] - n * b.inputs[i].loadfactor / total_weight));
     }
     return worst;
 }

@@ -35,9 +35,12 @@ TEST_CASE("json_string passes non-ASCII UTF-8 through") {
 }
 
 TEST_CASE("json_string replaces bytes that are not UTF-8, so the document stays valid") {
-    CHECK(suite::json_string("a\xff" "b") == "\"a\xef\xbf\xbd" "b\"");
-    CHECK(suite::json_string("\xc3") == "\"\xef\xbf\xbd\"");              // truncated
-    CHECK(suite::json_string("\xc0\xaf") == "\"\xef\xbf\xbd\xef\xbf\xbd\"");  // overlong
+    CHECK(suite::json_string("a\xff"
+                             "b") ==
+          "\"a\xef\xbf\xbd"
+          "b\"");
+    CHECK(suite::json_string("\xc3") == "\"\xef\xbf\xbd\"");                      // truncated
+    CHECK(suite::json_string("\xc0\xaf") == "\"\xef\xbf\xbd\xef\xbf\xbd\"");      // overlong
     CHECK(suite::json_string("\xed\xa0\x80").find("\xed") == std::string::npos);  // surrogate
-    CHECK(suite::json_string("\xf0\x9f\x98\x80") == "\"\xf0\x9f\x98\x80\"");  // U+1F600 kept
+    CHECK(suite::json_string("\xf0\x9f\x98\x80") == "\"\xf0\x9f\x98\x80\"");      // U+1F600 kept
 }

@@ -1,9 +1,8 @@
 #include <catch2/catch.hpp>
+#include <ctime>
 
 #include "status_report.h"
 #include "sync_engine.h"
-
-#include <ctime>
 
 using namespace docsync;
 

@@ -55,5 +55,6 @@ TEST_CASE("the status page draws the node's recent states as a timeline") {
                      (400 + static_cast<std::int64_t>(i)) * kSecond);
     CHECK(d.history_count == kStateHistory);
     const std::uint32_t last = (d.history_next + kStateHistory - 1) % kStateHistory;
-    CHECK(d.history[last].time_ns == (400 + 2 * static_cast<std::int64_t>(kStateHistory) - 1) * kSecond);
+    CHECK(d.history[last].time_ns ==
+          (400 + 2 * static_cast<std::int64_t>(kStateHistory) - 1) * kSecond);
 }
