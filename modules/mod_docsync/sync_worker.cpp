@@ -56,6 +56,9 @@ constexpr std::size_t kMaxCheckOutputBytes = 16 * 1024;
 constexpr std::chrono::seconds kStaleAnswerWindow{60};
 constexpr std::chrono::milliseconds kStaleAnswerRetry{100};
 constexpr std::chrono::milliseconds kMinPollInterval{1000};
+// A round for a delta on top of the last complete round looks only at the paths it names
+// (sync_engine.h RoundScope); at least this often a round scans the whole local tree again.
+constexpr std::chrono::seconds kFullRoundInterval{60};
 constexpr int kPollMs = 100;
 
 std::int64_t unix_now() {
@@ -308,7 +311,9 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
     std::uint64_t bytes_mark = 0;
     std::string last_logged_error;
     std::string last_refusal;  // the limit the last round was refused for
+    auto last_full_round = std::chrono::steady_clock::now();
     for (;;) {
+        std::optional<RoundScope> scope;
         const auto asked = std::chrono::steady_clock::now();
         ManifestResponse resp = transport.get_manifest(
             have ? etag : "", retry ? std::chrono::seconds(0) : spec.long_poll);
@@ -374,6 +379,14 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                 if (parsed.is_delta) {
                     // Moved, not copied (a million entries at most): on any problem below the
                     // source starts again from a full manifest.
+                    if (have && parsed.base_etag == etag && etag == applied_etag && !retry &&
+                        std::chrono::steady_clock::now() - last_full_round < kFullRoundInterval) {
+                        scope.emplace();
+                        scope->base_entries = remote.size();
+                        for (const auto& kv : parsed.entries) scope->paths.push_back(kv.first);
+                        scope->paths.insert(scope->paths.end(), parsed.removed.begin(),
+                                            parsed.removed.end());
+                    }
                     next = std::move(remote);
                     if (!have || parsed.base_etag != etag)
                         problem = "delta against an unknown base";
@@ -427,7 +440,9 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
             };
         auto round_start = std::chrono::steady_clock::now();
         StageSwap swap = [&](std::string* error) { return helper.swap(index, error); };
-        RoundResult round = sync_round(source, remote, cache, transport, check, swap);
+        if (!scope) last_full_round = round_start;
+        RoundResult round =
+            sync_round(source, remote, cache, transport, check, swap, scope ? &*scope : nullptr);
         auto round_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::steady_clock::now() - round_start)
                             .count();

@@ -5,7 +5,9 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 
 #include "crypto.h"
 #include "path_policy.h"
@@ -64,11 +66,19 @@ bool ExportState::knows(const std::string& etag) const {
 }
 
 void ExportState::rescan() {
+    Dirty all;
+    all.everything = true;
+    rescan(all);
+}
+
+void ExportState::rescan(const Dirty& dirty) {
     std::lock_guard<std::mutex> scan_lock(scan_mutex_);
     ++scans_;
     const std::int64_t scan_start = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
                                         .count();
+    std::shared_ptr<const Snapshot> previous = current();
+    const bool full = dirty.everything || !previous;
     UniqueFd root = open_root(root_);
     ScanResult result;
     if (root) {
@@ -76,7 +86,33 @@ void ExportState::rescan() {
         options.on_block_index = [this](const std::string& path, BlockIndex index) {
             blocks_.put(path, std::move(index));
         };
-        result = scan_tree(root.get(), cache_, options);
+        if (full) {
+            ++full_scans_;
+            result = scan_tree(root.get(), cache_, options);
+            if (result.ok() && inotify_fd_ >= 0) add_watches(result.directories, true);
+        } else {
+            result = rescan_dirs(root.get(), cache_, previous->manifest, dirty.dirs, dirty.deep,
+                                 options);
+            // A directory that just got its watch may have had files created in it before: it
+            // is listed once more now that changes in it are reported (bounded: a tree growing
+            // faster than this is left to the next event or the periodic rescan).
+            for (int pass = 0; pass < 4 && result.ok() && inotify_fd_ >= 0; ++pass) {
+                std::vector<std::string> fresh = add_watches(result.directories, false);
+                if (fresh.empty()) break;
+                ScanResult again =
+                    rescan_dirs(root.get(), cache_, result.manifest,
+                                std::set<std::string>(fresh.begin(), fresh.end()), {}, options);
+                if (!again.ok()) {
+                    result = std::move(again);
+                    break;
+                }
+                again.skipped.insert(again.skipped.end(), result.skipped.begin(),
+                                     result.skipped.end());
+                again.unstable.insert(again.unstable.end(), result.unstable.begin(),
+                                      result.unstable.end());
+                result = std::move(again);
+            }
+        }
     } else {
         result.error = root_ + ": " + errno_text(errno);
     }
@@ -85,14 +121,29 @@ void ExportState::rescan() {
         error_ = result.error;
         return;
     }
-    if (inotify_fd_ >= 0) add_watches(result.directories);
-    if (result.skipped != last_skipped_) {
-        if (report_ && !result.skipped.empty())
-            report_(std::to_string(result.skipped.size()) +
+    publish(std::move(result), scan_start, full);
+}
+
+void ExportState::publish(ScanResult result, std::int64_t scan_start, bool full) {
+    std::sort(result.skipped.begin(), result.skipped.end());
+    result.skipped.erase(std::unique(result.skipped.begin(), result.skipped.end()),
+                         result.skipped.end());
+    // A scoped rescan sees only the entries it listed: it adds to the set, a full one replaces
+    // it. Either way one report per change of the set.
+    std::vector<std::string> skipped = result.skipped;
+    if (!full) {
+        std::vector<std::string> merged;
+        std::set_union(last_skipped_.begin(), last_skipped_.end(), skipped.begin(), skipped.end(),
+                       std::back_inserter(merged));
+        skipped = std::move(merged);
+    }
+    if (skipped != last_skipped_) {
+        if (report_ && !skipped.empty())
+            report_(std::to_string(skipped.size()) +
                     " entries left out of the manifest (unreadable, special file, invalid name "
                     "or unsafe symlink), e.g. " +
-                    result.skipped.front());
-        last_skipped_ = result.skipped;
+                    skipped.front());
+        last_skipped_ = std::move(skipped);
     }
     // A file caught in the middle of a write keeps its previous entry until it is stable
     // again: dropping it would make secondaries delete their copy and later fetch it whole.
@@ -123,16 +174,74 @@ void ExportState::rescan() {
     changed_.notify_all();
 }
 
-void ExportState::add_watches(const std::vector<std::string>& dirs) {
+std::vector<std::string> ExportState::add_watches(const std::vector<std::string>& dirs, bool all) {
     // inotify_add_watch on an already watched inode returns its existing descriptor, so adding
-    // every directory after each scan is idempotent and catches new subdirectories.
-    bool ok = inotify_add_watch(inotify_fd_, root_.c_str(), kWatchMask) >= 0;
-    for (const auto& d : dirs) {
-        std::string path = root_ + "/" + d;
-        if (inotify_add_watch(inotify_fd_, path.c_str(), kWatchMask) < 0 && errno == ENOSPC)
-            ok = false;
+    // every directory after each scan is idempotent and catches new subdirectories; the
+    // descriptor then names the directory's current path (it may have been moved).
+    std::vector<std::string> fresh;
+    std::unordered_map<int, std::string> seen;
+    bool ok = true;
+    auto add = [&](const std::string& rel) {
+        const std::string path = rel.empty() ? root_ : root_ + "/" + rel;
+        const int wd = inotify_add_watch(inotify_fd_, path.c_str(), kWatchMask);
+        if (wd < 0) {
+            if (rel.empty() || errno == ENOSPC) ok = false;
+            return;
+        }
+        auto [it, added] = wd_dirs_.emplace(wd, rel);
+        if (added && !rel.empty()) fresh.push_back(rel);
+        if (!added) it->second = rel;
+        if (all) seen.emplace(wd, rel);
+    };
+    add("");
+    for (const auto& d : dirs) add(d);
+    if (all) {
+        // Directories moved out of the export keep their watch: drop it, their events are not
+        // the export's.
+        for (const auto& [wd, rel] : wd_dirs_)
+            if (!seen.count(wd)) inotify_rm_watch(inotify_fd_, wd);
+        wd_dirs_ = std::move(seen);
+        inotify_active_ = ok;
+    } else if (!ok) {
+        inotify_active_ = false;
     }
-    inotify_active_ = ok;
+    return fresh;
+}
+
+void ExportState::note_events(const char* buf, std::size_t len, Dirty& dirty) {
+    std::lock_guard<std::mutex> scan_lock(scan_mutex_);
+    for (std::size_t off = 0; off + sizeof(inotify_event) <= len;) {
+        const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
+        off += sizeof(inotify_event) + ev->len;
+        if (ev->mask & IN_Q_OVERFLOW) {
+            dirty.everything = true;
+            continue;
+        }
+        auto it = wd_dirs_.find(ev->wd);
+        if (it == wd_dirs_.end()) {
+            // A watch this scan does not know (added by a scan that failed halfway): read all.
+            if (!(ev->mask & IN_IGNORED)) dirty.everything = true;
+            continue;
+        }
+        const std::string dir = it->second;
+        if (ev->mask & IN_IGNORED) {  // the watch is gone with its directory
+            wd_dirs_.erase(it);
+            continue;
+        }
+        if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+            if (dir.empty())
+                dirty.everything = true;
+            else
+                dirty.dirs.insert(parent_of(dir));
+            continue;
+        }
+        dirty.dirs.insert(dir);
+        if (ev->len > 0 && (ev->mask & IN_ISDIR) &&
+            (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO))) {
+            const std::string name(ev->name);  // NUL-terminated, padded
+            dirty.deep.insert(dir.empty() ? name : dir + "/" + name);
+        }
+    }
 }
 
 bool ExportState::start(std::string* error) {
@@ -165,6 +274,7 @@ void ExportState::stop() {
 }
 
 void ExportState::watch_loop() {
+    // operator new's alignment suits inotify_event; read() never splits an event.
     std::vector<char> buf(kEventBufferBytes);
     auto next_rescan = std::chrono::steady_clock::now() + rescan_interval_;
     while (!stopping_) {
@@ -173,22 +283,27 @@ void ExportState::watch_loop() {
         if (stopping_) break;
         if (n < 0 && errno != EINTR) break;
         bool event = n > 0 && inotify_fd_ >= 0 && (fds[1].revents & POLLIN);
+        Dirty dirty;
         if (event) {
             // Debounce: a burst of writes (an editor saving, an unpacked tarball) becomes one
             // rescan, taken once the tree has been quiet briefly or the burst lasted too long.
             auto burst_end = std::chrono::steady_clock::now() + kDebounceMax;
             for (;;) {
-                while (::read(inotify_fd_, buf.data(), buf.size()) > 0) {
-                }
+                ssize_t got;
+                while ((got = ::read(inotify_fd_, buf.data(), buf.size())) > 0)
+                    note_events(buf.data(), static_cast<std::size_t>(got), dirty);
                 pollfd q{inotify_fd_, POLLIN, 0};
                 int wait =
                     std::min<int>(static_cast<int>(kDebounceQuiet.count()), ms_until(burst_end));
                 if (wait <= 0 || ::poll(&q, 1, wait) <= 0 || stopping_) break;
             }
         }
-        if (event || std::chrono::steady_clock::now() >= next_rescan) {
+        if (std::chrono::steady_clock::now() >= next_rescan) {
             rescan();
             next_rescan = std::chrono::steady_clock::now() + rescan_interval_;
+        } else if (event && (dirty.everything || !dirty.dirs.empty() || !dirty.deep.empty())) {
+            rescan(dirty);
+            if (dirty.everything) next_rescan = std::chrono::steady_clock::now() + rescan_interval_;
         }
     }
 }

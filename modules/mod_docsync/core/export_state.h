@@ -2,7 +2,9 @@
 // history of earlier ones (to answer "what changed since <etag>" with a small delta instead of
 // the whole manifest), and a watcher thread that rescans on inotify events — debounced, with a
 // periodic full rescan as fallback for changes inotify cannot see (NFS, overflowed queue,
-// directories created faster than watches are added).
+// directories created faster than watches are added). An event rescans only the directories it
+// names (tree_scan.h rescan_dirs); an overflowed queue or an event it cannot place rescans the
+// whole tree.
 #pragma once
 
 #include <atomic>
@@ -13,8 +15,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "block_index.h"
 #include "manifest.h"
@@ -55,6 +60,15 @@ class ExportState {
     bool start(std::string* error);
     void stop();
     void rescan();  // synchronous, also used by tests
+    // What one batch of inotify events asks for: the directories whose entries changed, the
+    // ones to read whole (created, moved in or replaced), or everything.
+    struct Dirty {
+        std::set<std::string> dirs;
+        std::set<std::string> deep;
+        bool everything = false;
+    };
+    // Synchronous scoped rescan (what an event does; tests call it directly).
+    void rescan(const Dirty& dirty);
 
     std::shared_ptr<const Snapshot> current() const;
     // Serialised changes from the snapshot with `etag` to the current one, if that snapshot is
@@ -73,11 +87,18 @@ class ExportState {
     const BlockIndexStore& block_indexes() const { return blocks_; }
     bool inotify_active() const { return inotify_active_.load(); }
     std::uint64_t scans() const { return scans_.load(); }
+    std::uint64_t full_scans() const { return full_scans_.load(); }
     std::string last_error() const;
 
   private:
     void watch_loop();
-    void add_watches(const std::vector<std::string>& dirs);
+    // Adds watches for `dirs` (and the root); with `all`, `dirs` are every directory of the tree
+    // and watches of directories no longer in it are forgotten. Returns the directories whose
+    // watch is new (files created in them before the watch existed were not reported).
+    std::vector<std::string> add_watches(const std::vector<std::string>& dirs, bool all);
+    // The events in `buf` added to `dirty` (under scan_mutex_: reads wd_dirs_).
+    void note_events(const char* buf, std::size_t len, Dirty& dirty);
+    void publish(ScanResult result, std::int64_t scan_start, bool full);
 
     std::string name_;
     std::string root_;
@@ -93,11 +114,13 @@ class ExportState {
     std::function<void(const std::string&)> report_;
     std::vector<std::string> last_skipped_;  // under scan_mutex_
     std::thread watcher_;
+    std::unordered_map<int, std::string> wd_dirs_;  // watch → directory, under scan_mutex_
     int inotify_fd_ = -1;
     int wake_fd_ = -1;  // eventfd to stop the watcher
     std::atomic<bool> stopping_{false};
     std::atomic<bool> inotify_active_{false};
     std::atomic<std::uint64_t> scans_{0};
+    std::atomic<std::uint64_t> full_scans_{0};
 };
 
 }  // namespace docsync

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cerrno>
 #include <memory>
+#include <set>
 
 #include "block_index.h"
 #include "crypto.h"
@@ -355,8 +356,9 @@ std::string staging_dir_for(const std::string& local_dir) {
     return (parent.empty() ? std::string() : parent) + "/" + std::string(kStagePrefix) + name;
 }
 
-RoundResult sync_round(const SourceOptions& source, const Manifest& remote, HashCache& cache,
-                       Transport& transport, const ConfigCheck& check, const StageSwap& swap) {
+RoundResult sync_round(const SourceOptions& source, const Manifest& remote_all, HashCache& cache,
+                       Transport& transport, const ConfigCheck& check, const StageSwap& swap,
+                       const RoundScope* scope) {
     RoundResult out;
     UniqueFd live = open_root(source.local_dir);
     if (!live && errno == ENOENT && ::mkdir(source.local_dir.c_str(), 0755) == 0)
@@ -375,16 +377,32 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
                                std::chrono::seconds(0));
         }
     } reset_limits{transport};
-    if (remote.size() > source.limits.max_files) {
+    if (remote_all.size() > source.limits.max_files) {
         out.limit_exceeded =
-            "the manifest has " + std::to_string(remote.size()) +
+            "the manifest has " + std::to_string(remote_all.size()) +
             " entries, more than max-files=" + std::to_string(source.limits.max_files);
         return out;
     }
     ScanOptions scan_options;
     scan_options.excludes = source.excludes;
     scan_options.skip_unsafe_symlinks = false;  // ours to replace or delete
-    ScanResult local = scan_tree(live.get(), cache, scan_options);
+    if (source.restart_graceful) scope = nullptr;
+    // Scoped: the named paths and every parent directory of them, on both sides.
+    Manifest remote_scoped;
+    std::vector<std::string> scoped_paths;
+    if (scope) {
+        std::set<std::string> wanted;
+        for (const auto& p : scope->paths)
+            for (std::string q = p; !q.empty() && wanted.insert(q).second; q = parent_of(q)) {
+            }
+        scoped_paths.assign(wanted.begin(), wanted.end());
+        for (const auto& p : scoped_paths)
+            if (auto it = remote_all.find(p); it != remote_all.end())
+                remote_scoped.emplace_hint(remote_scoped.end(), it->first, it->second);
+    }
+    const Manifest& remote = scope ? remote_scoped : remote_all;
+    ScanResult local = scope ? scan_paths(live.get(), cache, scoped_paths, scan_options)
+                             : scan_tree(live.get(), cache, scan_options);
     if (!local.ok()) {
         out.complete = false;
         out.errors.push_back(source.local_dir + ": " + local.error);
@@ -419,6 +437,11 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote, Hash
         return cache.is_published(path, l.sha256);
     };
     Plan plan = make_plan(local.manifest, remote, plan_options);
+    if (scope) {
+        // The limits are about the whole tree, not the part looked at.
+        plan.totals.local_entries = scope->base_entries;
+        plan.totals.remote_entries = remote_all.size() - plan.refused.size();
+    }
     out.refused = plan.refused;
     if (plan.empty()) return out;
     if (auto problem = limit_problem(plan.totals, source.limits)) {

@@ -141,10 +141,22 @@ using ConfigCheck = std::function<bool(const std::string& staging_dir, std::stri
 // helper instead, as the parent directory of a configuration tree is root's.
 using StageSwap = std::function<bool(std::string* error)>;
 
+// A round that looks only at the paths a manifest delta names: the local tree was made
+// identical to the delta's base by the last complete round and is taken to be unchanged
+// elsewhere (a full round corrects local changes to other paths). Those paths and their parent
+// directories are examined (tree_scan.h scan_paths, no directory is read whole) and the plan is
+// made for them alone; the limits count against `base_entries`, the entries of the base.
+struct RoundScope {
+    std::vector<std::string> paths;  // added, changed or removed by the delta
+    std::size_t base_entries = 0;
+};
+
 // A restart=graceful round stages into staging_dir_for(local_dir): emptied when it exists (it
-// may be root's to create, ours to fill), made otherwise.
+// may be root's to create, ours to fill), made otherwise; it never uses a scope (the staging
+// copy is of the whole tree anyway).
 RoundResult sync_round(const SourceOptions& source, const Manifest& remote, HashCache& cache,
-                       Transport& transport, const ConfigCheck& check, const StageSwap& swap = {});
+                       Transport& transport, const ConfigCheck& check, const StageSwap& swap = {},
+                       const RoundScope* scope = nullptr);
 
 // The main config file text with every whole-path occurrence of `dir` (followed by '/', a
 // quote, whitespace or the end — not by more name characters) replaced by `with`: how the

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include "crypto.h"
 #include "path_policy.h"
@@ -62,98 +63,110 @@ struct Scanner {
             return;
         }
         for (const auto& name : names) {
-            std::string path = prefix.empty() ? name : prefix + "/" + name;
-            if (std::string_view(name).substr(0, kTempPrefix.size()) == kTempPrefix) {
-                result.stale_temp_files.push_back(path);
-                continue;
-            }
-            // Another source's staging or state directory, not content (and not ours to warn
-            // about as a skipped entry).
-            if (is_sync_private_name(name)) continue;
-            if (path_problem(path)) {
-                result.skipped.push_back(path);
-                continue;
-            }
-            if (excluded(path)) continue;
-            if (result.manifest.size() >= options.max_entries) {
-                result.error = "more than " + std::to_string(options.max_entries) + " entries";
-                return;
-            }
-            struct stat st;
-            if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
-            Entry e;
-            e.mode = st.st_mode & kModeMask;
-            e.mtime_ns = mtime_of(st);
-            if (S_ISDIR(st.st_mode)) {
-                e.type = EntryType::kDir;
-                UniqueFd sub(::openat(dir_fd, name.c_str(),
-                                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            scan_entry(dir_fd, prefix, name, depth, nullptr);
+            if (!result.ok()) return;
+        }
+    }
+
+    // One entry `name` of the directory `dir_fd` (whose path is `prefix`). A directory is
+    // scanned recursively unless `keep_subtree` says its subtree is already in the manifest.
+    void scan_entry(int dir_fd, const std::string& prefix, const std::string& name,
+                    std::size_t depth,
+                    const std::function<bool(const std::string&)>* keep_subtree) {
+        std::string path = prefix.empty() ? name : prefix + "/" + name;
+        if (std::string_view(name).substr(0, kTempPrefix.size()) == kTempPrefix) {
+            result.stale_temp_files.push_back(path);
+            return;
+        }
+        // Another source's staging or state directory, not content (and not ours to warn
+        // about as a skipped entry).
+        if (is_sync_private_name(name)) return;
+        if (path_problem(path)) {
+            result.skipped.push_back(path);
+            return;
+        }
+        if (excluded(path)) return;
+        if (result.manifest.size() >= options.max_entries) {
+            result.error = "more than " + std::to_string(options.max_entries) + " entries";
+            return;
+        }
+        struct stat st;
+        if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return;  // gone
+        Entry e;
+        e.mode = st.st_mode & kModeMask;
+        e.mtime_ns = mtime_of(st);
+        if (S_ISDIR(st.st_mode)) {
+            e.type = EntryType::kDir;
+            const bool keep = keep_subtree && (*keep_subtree)(path);
+            UniqueFd sub;
+            if (!keep) {
+                sub.reset(::openat(dir_fd, name.c_str(),
+                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
                 if (!sub) {
                     result.skipped.push_back(path);
-                    continue;
+                    return;
                 }
-                result.manifest.emplace(path, e);
-                result.directories.push_back(path);
-                scan_dir(sub.get(), path, depth + 1);
-            } else if (S_ISLNK(st.st_mode)) {
-                e.type = EntryType::kSymlink;
-                e.mode = 0777;
-                char buf[kMaxSymlinkTargetBytes + 1];
-                ssize_t len = ::readlinkat(dir_fd, name.c_str(), buf, sizeof buf);
-                if (len <= 0 || static_cast<std::size_t>(len) > kMaxSymlinkTargetBytes) {
-                    result.skipped.push_back(path);
-                    continue;
-                }
-                e.target.assign(buf, static_cast<std::size_t>(len));
-                e.size = e.target.size();
-                if (options.skip_unsafe_symlinks && !is_safe_symlink_target(path, e.target)) {
-                    result.skipped.push_back(path);
-                    continue;
-                }
-                result.manifest.emplace(path, e);
-            } else if (S_ISREG(st.st_mode)) {
-                e.type = EntryType::kFile;
-                e.size = static_cast<std::uint64_t>(st.st_size);
-                HashCacheKey key{e.size, e.mtime_ns, static_cast<std::uint64_t>(st.st_ino)};
-                if (const std::string* h = cache.find(path, key)) {
-                    e.sha256 = *h;
-                } else {
-                    UniqueFd fd(::openat(dir_fd, name.c_str(),
-                                         O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-                    struct stat st2;
-                    BlockHasher blocks;
-                    const bool index = options.on_block_index && e.size >= kMinIndexedFileBytes;
-                    // The entry describes what was hashed: re-stat through the open fd so a file
-                    // replaced between fstatat and openat is recorded consistently.
-                    if (!fd || ::fstat(fd.get(), &st2) != 0 || !S_ISREG(st2.st_mode) ||
-                        !hash_fd(fd.get(), e.sha256, cache.bytes_hashed,
-                                 index ? &blocks : nullptr)) {
-                        result.skipped.push_back(path);
-                        continue;
-                    }
-                    struct stat st3;
-                    if (::fstat(fd.get(), &st3) != 0 || st3.st_size != st2.st_size ||
-                        mtime_of(st3) != mtime_of(st2)) {
-                        // Being written right now: the next event or rescan picks it up.
-                        result.unstable.push_back(path);
-                        continue;
-                    }
-                    e.size = static_cast<std::uint64_t>(st2.st_size);
-                    e.mtime_ns = mtime_of(st2);
-                    e.mode = st2.st_mode & kModeMask;
-                    key = {e.size, e.mtime_ns, static_cast<std::uint64_t>(st2.st_ino)};
-                    cache.put(path, key, e.sha256);
-                    if (index) {
-                        BlockIndex bi{e.sha256, e.size, e.mtime_ns, blocks.finish(), key.inode};
-                        // Read as many bytes as stat said (else its hash is refused anyway).
-                        if (bi.blocks.size() == (e.size + kIndexBlockBytes - 1) / kIndexBlockBytes)
-                            options.on_block_index(path, std::move(bi));
-                    }
-                }
-                result.manifest.emplace(path, e);
-            } else {
-                result.skipped.push_back(path);
             }
+            result.manifest.emplace(path, e);
+            result.directories.push_back(path);
+            if (!keep) scan_dir(sub.get(), path, depth + 1);
+        } else if (S_ISLNK(st.st_mode)) {
+            e.type = EntryType::kSymlink;
+            e.mode = 0777;
+            char buf[kMaxSymlinkTargetBytes + 1];
+            ssize_t len = ::readlinkat(dir_fd, name.c_str(), buf, sizeof buf);
+            if (len <= 0 || static_cast<std::size_t>(len) > kMaxSymlinkTargetBytes) {
+                result.skipped.push_back(path);
+                return;
+            }
+            e.target.assign(buf, static_cast<std::size_t>(len));
+            e.size = e.target.size();
+            if (options.skip_unsafe_symlinks && !is_safe_symlink_target(path, e.target)) {
+                result.skipped.push_back(path);
+                return;
+            }
+            result.manifest.emplace(path, e);
+        } else if (S_ISREG(st.st_mode)) {
+            e.type = EntryType::kFile;
+            e.size = static_cast<std::uint64_t>(st.st_size);
+            HashCacheKey key{e.size, e.mtime_ns, static_cast<std::uint64_t>(st.st_ino)};
+            if (const std::string* h = cache.find(path, key)) {
+                e.sha256 = *h;
+            } else {
+                UniqueFd fd(
+                    ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+                struct stat st2;
+                BlockHasher blocks;
+                const bool index = options.on_block_index && e.size >= kMinIndexedFileBytes;
+                // The entry describes what was hashed: re-stat through the open fd so a file
+                // replaced between fstatat and openat is recorded consistently.
+                if (!fd || ::fstat(fd.get(), &st2) != 0 || !S_ISREG(st2.st_mode) ||
+                    !hash_fd(fd.get(), e.sha256, cache.bytes_hashed, index ? &blocks : nullptr)) {
+                    result.skipped.push_back(path);
+                    return;
+                }
+                struct stat st3;
+                if (::fstat(fd.get(), &st3) != 0 || st3.st_size != st2.st_size ||
+                    mtime_of(st3) != mtime_of(st2)) {
+                    // Being written right now: the next event or rescan picks it up.
+                    result.unstable.push_back(path);
+                    return;
+                }
+                e.size = static_cast<std::uint64_t>(st2.st_size);
+                e.mtime_ns = mtime_of(st2);
+                e.mode = st2.st_mode & kModeMask;
+                key = {e.size, e.mtime_ns, static_cast<std::uint64_t>(st2.st_ino)};
+                cache.put(path, key, e.sha256);
+                if (index) {
+                    BlockIndex bi{e.sha256, e.size, e.mtime_ns, blocks.finish(), key.inode};
+                    // Read as many bytes as stat said (else its hash is refused anyway).
+                    if (bi.blocks.size() == (e.size + kIndexBlockBytes - 1) / kIndexBlockBytes)
+                        options.on_block_index(path, std::move(bi));
+                }
+            }
+            result.manifest.emplace(path, e);
+        } else {
+            result.skipped.push_back(path);
         }
     }
 };
@@ -191,6 +204,139 @@ void HashCache::sweep() {
             ++it;
         }
     }
+}
+
+namespace {
+
+// [first, last) of the entries strictly below `dir` ("" is the root: every entry).
+std::pair<Manifest::iterator, Manifest::iterator> subtree(Manifest& m, const std::string& dir) {
+    if (dir.empty()) return {m.begin(), m.end()};
+    // '0' follows '/' in byte order: every "dir/..." lies in ["dir/", "dir0").
+    return {m.lower_bound(dir + "/"), m.lower_bound(dir + "0")};
+}
+
+void erase_subtree(Manifest& m, const std::string& dir) {
+    auto [first, last] = subtree(m, dir);
+    m.erase(first, last);
+}
+
+bool is_direct_child(const std::string& path, const std::string& dir) {
+    const std::size_t from = dir.empty() ? 0 : dir.size() + 1;
+    return path.find('/', from) == std::string::npos;
+}
+
+}  // namespace
+
+ScanResult rescan_dirs(int root_fd, HashCache& cache, const Manifest& previous,
+                       const std::set<std::string>& dirs, const std::set<std::string>& deep,
+                       const ScanOptions& options) {
+    ScanResult result;
+    result.manifest = previous;
+    Scanner scanner{cache, options, result};
+    Manifest& m = result.manifest;
+    // A directory listed in `deep` is read whole: its old subtree goes first.
+    for (const auto& d : deep) erase_subtree(m, d);
+    std::set<std::string> todo(dirs.begin(), dirs.end());
+    for (const auto& d : deep)
+        if (!d.empty()) todo.insert(parent_of(d));  // its own entry is in its parent
+    std::set<std::string> done;
+    while (!todo.empty() && result.ok()) {
+        const std::string dir = *todo.begin();
+        todo.erase(todo.begin());
+        if (!done.insert(dir).second) continue;
+        // Outside the manifest (excluded, skipped, below a symlink) and not the root: what its
+        // parent's listing decides (the parent is dirty too when it was created or removed).
+        if (!dir.empty()) {
+            auto own = m.find(dir);
+            if (own == m.end() || own->second.type != EntryType::kDir) {
+                if (previous.count(dir) || deep.count(dir)) todo.insert(parent_of(dir));
+                continue;
+            }
+        }
+        UniqueFd fd = dir.empty() ? UniqueFd(::dup(root_fd)) : open_dir_beneath(root_fd, dir);
+        struct stat st;
+        if (!fd || ::fstat(fd.get(), &st) != 0) {
+            // Gone or no longer a directory: its parent's listing says what is there now.
+            erase_subtree(m, dir);
+            if (dir.empty()) {
+                result.error = "cannot open the root: " + errno_text(errno);
+                break;
+            }
+            m.erase(dir);
+            todo.insert(parent_of(dir));
+            continue;
+        }
+        if (!dir.empty()) {
+            Entry& own = m[dir];
+            own.mode = st.st_mode & kModeMask;
+            own.mtime_ns = mtime_of(st);
+        }
+        std::vector<std::string> names;
+        std::size_t depth = dir.empty() ? 0 : 1 + std::count(dir.begin(), dir.end(), '/');
+        if (depth > kMaxPathDepth || !list_dir(fd.get(), &names)) {
+            result.skipped.push_back(dir);
+            continue;
+        }
+        // The direct children are listed again; a child directory that still is one keeps
+        // its subtree (its own events make it dirty), one that is not any more loses it.
+        std::vector<std::string> old_dirs;
+        {
+            auto [first, last] = subtree(m, dir);
+            for (auto it = first; it != last;) {
+                if (!is_direct_child(it->first, dir)) {
+                    ++it;
+                    continue;
+                }
+                if (it->second.type == EntryType::kDir) old_dirs.push_back(it->first);
+                it = m.erase(it);
+            }
+        }
+        std::set<std::string> had_dirs(old_dirs.begin(), old_dirs.end());
+        const std::function<bool(const std::string&)> keep = [&](const std::string& path) {
+            return had_dirs.count(path) > 0 && !deep.count(path);
+        };
+        for (const auto& name : names) {
+            scanner.scan_entry(fd.get(), dir, name, depth, &keep);
+            if (!result.ok()) break;
+        }
+        for (const auto& old : old_dirs) {
+            auto now = m.find(old);
+            if (now == m.end() || now->second.type != EntryType::kDir) erase_subtree(m, old);
+        }
+    }
+    if (!result.ok()) result.manifest.clear();
+    return result;
+}
+
+ScanResult scan_paths(int root_fd, HashCache& cache, const std::vector<std::string>& paths,
+                      const ScanOptions& options) {
+    ScanResult result;
+    Scanner scanner{cache, options, result};
+    const std::function<bool(const std::string&)> keep = [](const std::string&) { return true; };
+    std::string open_dir;
+    UniqueFd dir_fd;
+    bool dir_ok = false;
+    std::vector<std::string> sorted(paths);
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    for (const auto& path : sorted) {
+        if (path.empty() || path_problem(path)) continue;
+        std::string parent = parent_of(path);
+        if (!dir_fd && !dir_ok) open_dir = "\n";  // nothing open yet
+        if (parent != open_dir) {
+            open_dir = parent;
+            // No symlink is followed on the way; a missing or non-directory parent means the
+            // path does not exist here (the parent itself is one of `paths` when it matters).
+            dir_fd = open_dir_beneath(root_fd, parent);
+            dir_ok = static_cast<bool>(dir_fd);
+        }
+        if (!dir_ok) continue;
+        const std::size_t depth = std::count(path.begin(), path.end(), '/');
+        scanner.scan_entry(dir_fd.get(), parent, std::string(base_name(path)), depth, &keep);
+        if (!result.ok()) break;
+    }
+    if (!result.ok()) result.manifest.clear();
+    return result;
 }
 
 ScanResult scan_tree(int root_fd, HashCache& cache, const ScanOptions& options) {

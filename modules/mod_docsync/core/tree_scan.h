@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -75,5 +76,23 @@ struct ScanResult {
 };
 
 ScanResult scan_tree(int root_fd, HashCache& cache, const ScanOptions& options = {});
+
+// The manifest scan_tree would give now, when `previous` is what it gave earlier (with the same
+// cache and options) and only the directories in `dirs` ("" is the root) have changed since:
+// each of them is listed again (its own mode and mtime, its direct entries); a subdirectory
+// that is still a directory keeps its subtree from `previous` unless it is in `deep`, which is
+// read whole (a directory created, moved in or replaced: its parent is rescanned too). A
+// directory that cannot be opened any more is dropped with its subtree and its parent is
+// rescanned. `directories` lists the directories read; `stale_temp_files` only those seen;
+// the cache is not swept (entries of removed files stay until the next full scan).
+ScanResult rescan_dirs(int root_fd, HashCache& cache, const Manifest& previous,
+                       const std::set<std::string>& dirs, const std::set<std::string>& deep,
+                       const ScanOptions& options = {});
+
+// The entries of just `paths`, as scan_tree would record them, without reading any directory's
+// subtree: each path's parent is opened beneath the root without following symlinks, and a
+// path whose parent cannot be opened so is absent. The cache is not swept.
+ScanResult scan_paths(int root_fd, HashCache& cache, const std::vector<std::string>& paths,
+                      const ScanOptions& options = {});
 
 }  // namespace docsync
