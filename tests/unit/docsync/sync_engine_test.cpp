@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <random>
 
 #include "block_index.h"
@@ -578,4 +579,55 @@ TEST_CASE("a change is answered from the primary's block indexes without a signa
         CHECK(transport.deltas == 1);
         CHECK(read_file(secondary / "copy/big.bin") == big);
     }
+}
+
+TEST_CASE("a delta round looks only at the paths the delta names and ends identical") {
+    TempDir primary, secondary;
+    auto sh = [&](const std::string& command) {
+        REQUIRE(std::system(("cd '" + primary.path() + "' && " + command).c_str()) == 0);
+    };
+    sh("mkdir -p a/sub b/gone && echo x > a/x && echo y > a/sub/y && echo g > b/gone/g && "
+       "echo keep > b/keep && mkdir c && for i in $(seq 40); do echo $i > c/$i; done");
+    std::mt19937_64 rng(12);
+    std::string big = docsync_test::random_bytes(rng, 1u << 20);
+    write_file(primary / "big.bin", big);
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    Manifest base = manifest_of(primary.path());
+    REQUIRE(sync_round(source, base, cache, transport, nullptr).complete);
+
+    // A local change the primary does not know about, to a path no delta below names.
+    write_file(source.local_dir + "/b/keep", "local edit");
+    // New file in a subdirectory, a new directory, a removed subtree, a rename, a changed big
+    // file (by delta), a file that becomes a directory.
+    sh("echo new > a/sub/new && mkdir -p n/m && echo deep > n/m/f && rm -r b/gone && "
+       "mv a/x a/x-renamed && rm a/sub/y && mkdir a/sub/y && echo in > a/sub/y/in");
+    big[500'000] ^= 1;
+    write_file(primary / "big.bin", big);
+    Manifest next = manifest_of(primary.path());
+    ManifestChanges delta = manifest_changes(base, next, manifest_etag(base));
+    RoundScope scope;
+    scope.base_entries = base.size();
+    for (const auto& kv : delta.changed) scope.paths.push_back(kv.first);
+    scope.paths.insert(scope.paths.end(), delta.removed.begin(), delta.removed.end());
+    REQUIRE(scope.paths.size() < next.size());
+
+    const std::uint64_t hashed = cache.bytes_hashed;
+    auto r = sync_round(source, next, cache, transport, nullptr, {}, &scope);
+    REQUIRE(r.complete);
+    CHECK(r.stats.renamed == 1);
+    CHECK(r.stats.files_by_delta == 1);
+    CHECK(cache.bytes_hashed == hashed);  // the local big file's hash came from the cache
+    Manifest local = manifest_of(source.local_dir);
+    CHECK(docsync_test::read_file(source.local_dir + "/b/keep") == "local edit");  // not named
+    local.erase("b/keep");
+    Manifest want = next;
+    want.erase("b/keep");
+    CHECK(local == want);  // everything else, directory mtimes and modes included
+
+    // A full round corrects what the scoped one did not look at.
+    REQUIRE(sync_round(source, next, cache, transport, nullptr).complete);
+    CHECK(manifest_of(source.local_dir) == next);
 }
