@@ -10,23 +10,42 @@ namespace docsync {
 
 namespace {
 
+// percent_encode(raw) appended, without a temporary string for the usual name that needs no
+// escape.
+void append_encoded(std::string& out, std::string_view raw) {
+    for (char c : raw) {
+        auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u >= 0x7f || c == '%') {
+            out += percent_encode(raw);
+            return;
+        }
+    }
+    out.append(raw);
+}
+
+template <class T>
+void append_number(std::string& out, T value, int base = 10) {
+    char digits[24];  // 2^64 in decimal has 20 digits; a mode in octal 4
+    auto r = std::to_chars(digits, digits + sizeof digits, value, base);
+    out.append(digits, r.ptr);
+    out += ' ';
+}
+
 void append_entry(std::string& out, const std::string& path, const Entry& e) {
-    char mode[16];
-    auto r = std::to_chars(mode, mode + sizeof mode, e.mode & kModeMask, 8);
     out += static_cast<char>(e.type);
     out += ' ';
-    out.append(mode, r.ptr);
+    append_number(out, e.mode & kModeMask, 8);
+    append_number(out, e.size);
+    append_number(out, e.mtime_ns);
+    if (e.type == EntryType::kFile)
+        out += e.sha256;
+    else
+        out += '-';
     out += ' ';
-    out += std::to_string(e.size);
-    out += ' ';
-    out += std::to_string(e.mtime_ns);
-    out += ' ';
-    out += e.type == EntryType::kFile ? e.sha256 : "-";
-    out += ' ';
-    out += percent_encode(path);
+    append_encoded(out, path);
     if (e.type == EntryType::kSymlink) {
         out += ' ';
-        out += percent_encode(e.target);
+        append_encoded(out, e.target);
     }
     out += '\n';
 }
@@ -104,14 +123,19 @@ std::string serialise(const Manifest& m) {
 std::string manifest_etag(const Manifest& m) {
     // The hash of serialise(m), fed line by line: a million-entry manifest is not serialised
     // into one more string of a hundred megabytes just to be hashed.
+    // Lines are gathered into pieces of about 64 KiB per update.
+    constexpr std::size_t kPieceBytes = 64 * 1024;
     Sha256 sha;
-    std::string line = "DSM1 " + std::to_string(m.size()) + "\n";
-    sha.update(line.data(), line.size());
+    std::string piece = "DSM1 " + std::to_string(m.size()) + "\n";
+    piece.reserve(kPieceBytes + 4096);
     for (const auto& [path, e] : m) {
-        line.clear();
-        append_entry(line, path, e);
-        sha.update(line.data(), line.size());
+        append_entry(piece, path, e);
+        if (piece.size() >= kPieceBytes) {
+            sha.update(piece.data(), piece.size());
+            piece.clear();
+        }
     }
+    sha.update(piece.data(), piece.size());
     return sha.hex_digest();
 }
 
@@ -119,12 +143,23 @@ ManifestChanges manifest_changes(const Manifest& from, const Manifest& to,
                                  const std::string& from_etag) {
     ManifestChanges c;
     c.base_etag = from_etag;
-    for (const auto& [path, e] : to) {
-        auto it = from.find(path);
-        if (it == from.end() || it->second != e) c.changed.emplace(path, e);
+    // Both are sorted by path: one merged pass, no lookups.
+    auto f = from.begin();
+    auto t = to.begin();
+    while (f != from.end() || t != to.end()) {
+        if (t == to.end() || (f != from.end() && f->first < t->first)) {
+            c.removed.push_back(f->first);
+            ++f;
+        } else if (f == from.end() || t->first < f->first) {
+            c.changed.emplace_hint(c.changed.end(), t->first, t->second);
+            ++t;
+        } else {
+            if (f->second != t->second)
+                c.changed.emplace_hint(c.changed.end(), t->first, t->second);
+            ++f;
+            ++t;
+        }
     }
-    for (const auto& kv : from)
-        if (!to.count(kv.first)) c.removed.push_back(kv.first);
     return c;
 }
 
@@ -227,10 +262,31 @@ bool apply_changes(Manifest& base, const ParsedManifest& delta, std::string* err
         if (error) *error = "too many entries";
         return false;
     }
-    if (auto problem = manifest_problem(base)) {
-        if (error) *error = *problem;
+    // `base` met the invariants before: only what the delta touched can break them. An entry
+    // it adds or changes needs its parent as a directory; one it removes, or turns into a file
+    // or link, must leave nothing below it. (The parser checked every path it carries.)
+    auto fail = [&](const std::string& path, const char* why) {
+        if (error) *error = path + ": " + why;
         return false;
+    };
+    auto has_children = [&](const std::string& path) {
+        auto it = base.lower_bound(path + "/");
+        return it != base.end() && it->first.compare(0, path.size() + 1, path + "/") == 0;
+    };
+    for (const auto& [path, e] : delta.entries) {
+        if (auto problem = path_problem(path)) return fail(path, problem->c_str());
+        std::string parent = parent_of(path);
+        if (!parent.empty()) {
+            auto it = base.find(parent);
+            if (it == base.end() || it->second.type != EntryType::kDir)
+                return fail(path, "parent is not a directory in the manifest");
+        }
+        if (e.type != EntryType::kDir && has_children(path))
+            return fail(path, "entries below an entry that is not a directory");
     }
+    for (const auto& path : delta.removed)
+        if (!base.count(path) && has_children(path))
+            return fail(path, "parent is not a directory in the manifest (removed)");
     return true;
 }
 

@@ -72,7 +72,8 @@ struct ParsedManifest {
 ParsedManifest parse_manifest(std::string_view text, std::size_t max_entries = kMaxManifestEntries);
 
 // Applies a parsed delta to `base`; fails (returns false, `base` unspecified) if the result
-// violates the manifest invariants (e.g. an orphan child).
+// violates the manifest invariants (e.g. an orphan child). `base` must meet them (as every
+// manifest parsed or applied here does): only the entries the delta touches are checked.
 bool apply_changes(Manifest& base, const ParsedManifest& delta, std::string* error);
 
 // The invariants the parser enforces on a full manifest (valid paths, parents are directories).

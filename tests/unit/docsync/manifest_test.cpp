@@ -126,6 +126,37 @@ TEST_CASE("a change list that orphans an entry is refused when applied") {
     std::string error;
     CHECK_FALSE(apply_changes(a, delta, &error));
     CHECK_FALSE(error.empty());
+
+    // Only the touched entries are checked, and each way of breaking the tree is caught: a
+    // directory turned into a file with entries below, an entry below a file or a missing
+    // directory, a removal that leaves a child.
+    auto refused = [](ParsedManifest d) {
+        Manifest m = sample();
+        std::string why;
+        return !apply_changes(m, d, &why) && !why.empty();
+    };
+    ParsedManifest to_file;
+    to_file.entries["conf"] = file_entry("was a directory");
+    CHECK(refused(to_file));
+    ParsedManifest below_file;
+    below_file.entries["htdocs/index.html/x"] = file_entry("x");
+    CHECK(refused(below_file));
+    ParsedManifest below_missing;
+    below_missing.entries["nowhere/x"] = file_entry("x");
+    CHECK(refused(below_missing));
+    ParsedManifest leaves_child;
+    leaves_child.removed = {"htdocs", "htdocs/index.html"};  // htdocs/latest stays
+    CHECK(refused(leaves_child));
+    // The same changes made whole are accepted and equal what a full check would accept.
+    ParsedManifest whole;
+    whole.removed = {"htdocs", "htdocs/index.html", "htdocs/latest"};
+    whole.entries["conf/new"] = file_entry("new");
+    whole.entries["htdocs2"] = dir_entry();
+    whole.entries["htdocs2/x"] = file_entry("x");
+    Manifest m = sample();
+    REQUIRE(apply_changes(m, whole, &error));
+    CHECK_FALSE(manifest_problem(m));
+    CHECK(m.size() == sample().size() - 3 + 3);
 }
 
 TEST_CASE("fuzz: random and mutated input never crashes the manifest parser") {
