@@ -28,7 +28,7 @@
 namespace docsync {
 
 inline constexpr std::chrono::milliseconds kDefaultRescanInterval{30'000};
-inline constexpr std::chrono::milliseconds kDebounceQuiet{10};
+inline constexpr std::chrono::milliseconds kDebounceQuiet{5};
 inline constexpr std::chrono::milliseconds kDebounceMax{250};
 inline constexpr std::size_t kManifestHistory = 16;
 

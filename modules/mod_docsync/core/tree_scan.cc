@@ -282,13 +282,18 @@ ScanResult rescan_dirs(int root_fd, HashCache& cache, const Manifest& previous,
         std::vector<std::string> old_dirs;
         {
             auto [first, last] = subtree(m, dir);
-            for (auto it = first; it != last;) {
-                if (!is_direct_child(it->first, dir)) {
-                    ++it;
+            const std::string end_key = last == m.end() ? std::string() : last->first;
+            for (auto it = first; it != m.end() && (end_key.empty() || it->first < end_key);) {
+                if (is_direct_child(it->first, dir)) {
+                    if (it->second.type == EntryType::kDir) old_dirs.push_back(it->first);
+                    it = m.erase(it);
                     continue;
                 }
-                if (it->second.type == EntryType::kDir) old_dirs.push_back(it->first);
-                it = m.erase(it);
+                // Inside a child directory's subtree, which lies in ["child/", "child0"): jump
+                // past it rather than walking it (the root's children hold the whole tree).
+                const std::size_t from = dir.empty() ? 0 : dir.size() + 1;
+                const std::string child = it->first.substr(0, it->first.find('/', from));
+                it = m.lower_bound(child + "0");
             }
         }
         std::set<std::string> had_dirs(old_dirs.begin(), old_dirs.end());
