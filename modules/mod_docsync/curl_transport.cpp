@@ -121,6 +121,17 @@ struct CurlTransport::Request {
 
 CurlTransport::CurlTransport(const std::string& export_url, std::string secret, std::string ca_file,
                              std::unique_ptr<AnswerVerifier> verifier)
+    : CurlTransport(export_url, std::move(secret), std::move(ca_file),
+                    std::shared_ptr<const AnswerVerifier>(std::move(verifier))) {}
+
+std::unique_ptr<Transport> CurlTransport::parallel_transport() {
+    auto t = std::make_unique<CurlTransport>(base_url_, secret_, ca_file_, verifier_);
+    t->set_round_limits(deadline_, stall_);
+    return t;
+}
+
+CurlTransport::CurlTransport(const std::string& export_url, std::string secret, std::string ca_file,
+                             std::shared_ptr<const AnswerVerifier> verifier)
     : curl_(curl_easy_init()),
       base_url_(export_url),
       secret_(std::move(secret)),

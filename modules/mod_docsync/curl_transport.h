@@ -35,6 +35,15 @@ class CurlTransport : public Transport {
   public:
     CurlTransport(const std::string& export_url, std::string secret, std::string ca_file,
                   std::unique_ptr<AnswerVerifier> verifier);
+    CurlTransport(const std::string& export_url, std::string secret, std::string ca_file,
+                  std::shared_ptr<const AnswerVerifier> verifier);
+    // A second connection with the same credentials and checks, for batches fetched at the same
+    // time (the verifier is only read: AnswerVerifier::check is const).
+    std::unique_ptr<Transport> parallel_transport() override;
+    void add_counts(std::uint64_t received, std::uint64_t sent) override {
+        received_ += received;
+        sent_ += sent;
+    }
     ManifestResponse get_manifest(const std::string& known_etag, std::chrono::seconds wait);
     bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
                      std::string* error) override;
@@ -64,7 +73,7 @@ class CurlTransport : public Transport {
     std::string base_path_;
     std::string secret_;
     std::string ca_file_;
-    std::unique_ptr<AnswerVerifier> verifier_;
+    std::shared_ptr<const AnswerVerifier> verifier_;
     SystemWallClock clock_;
     std::uint64_t received_ = 0;
     std::uint64_t sent_ = 0;

@@ -8,7 +8,9 @@
 #include <cctype>
 #include <cerrno>
 #include <memory>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "block_index.h"
 #include "crypto.h"
@@ -20,6 +22,10 @@ namespace docsync {
 namespace {
 
 constexpr std::size_t kMaxReportedErrors = 20;
+// A run of at least this many files fetched in batches is split between two connections,
+// each applied by its own thread: writing many small files is the secondary's bottleneck of
+// an initial sync (file creation in the kernel), and the primary serves each in its own child.
+constexpr std::size_t kParallelBatchFiles = 2000;
 static_assert(kMinIndexedFileBytes == kMinDeltaBytes,
               "the primary indexes exactly the files a secondary fetches by delta");
 
@@ -31,8 +37,12 @@ void add_error(std::vector<std::string>& errors, std::string e) {
 class BatchWriter : public BatchSink {
   public:
     BatchWriter(int root_fd, const std::vector<const Action*>& files, ApplyResult& result,
-                HashCache* cache)
-        : root_fd_(root_fd), files_(files), result_(result), cache_(cache) {}
+                HashCache* cache, std::mutex* cache_mutex)
+        : root_fd_(root_fd),
+          files_(files),
+          result_(result),
+          cache_(cache),
+          cache_mutex_(cache_mutex) {}
 
     bool begin(std::size_t index, std::uint64_t) override {
         current_ = index;
@@ -50,9 +60,12 @@ class BatchWriter : public BatchSink {
             ++result_.stats.files_fetched;
             result_.stats.file_bytes_written += e.size;
             ++done_;
-            if (cache_)
+            if (cache_) {
+                std::unique_lock<std::mutex> lock;
+                if (cache_mutex_) lock = std::unique_lock<std::mutex>(*cache_mutex_);
                 cache_->put(files_[current_]->path, {e.size, e.mtime_ns, writer_->inode()},
                             e.sha256, true);
+            }
         } else if (!writer_->error().empty()) {
             add_error(result_.errors, writer_->error());
         }
@@ -69,13 +82,14 @@ class BatchWriter : public BatchSink {
     const std::vector<const Action*>& files_;
     ApplyResult& result_;
     HashCache* cache_;
+    std::mutex* cache_mutex_;
     std::size_t current_ = 0;
     std::size_t done_ = 0;
     std::unique_ptr<AtomicFileWriter> writer_;
 };
 
 bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Action*>& files,
-                 ApplyResult& result, HashCache* cache) {
+                 ApplyResult& result, HashCache* cache, std::mutex* cache_mutex = nullptr) {
     if (files.empty()) return true;
     std::vector<std::string> paths;
     std::vector<ExpectedFile> expected;
@@ -83,7 +97,7 @@ bool fetch_batch(int root_fd, Transport& transport, const std::vector<const Acti
         paths.push_back(a->path);
         expected.push_back({a->entry.size, a->entry.sha256});
     }
-    BatchWriter writer(root_fd, files, result, cache);
+    BatchWriter writer(root_fd, files, result, cache, cache_mutex);
     BatchDecoder decoder(std::move(expected), writer);
     std::string error;
     bool ok = transport.fetch_files(paths, decoder, &error) && decoder.finished();
@@ -188,6 +202,55 @@ bool fetch_by_delta(int root_fd, Transport& transport, const Action& a, ApplyRes
     return true;
 }
 
+// A file fetched whole in a batch rather than by delta.
+bool fetched_in_batch(const Action& a) {
+    return a.kind == ActionKind::kFetch &&
+           !(a.has_basis && a.basis_size >= kMinDeltaBytes && a.entry.size >= kMinDeltaBytes);
+}
+
+void merge_into(ApplyResult& into, ApplyResult& from) {
+    into.complete = into.complete && from.complete;
+    for (auto& e : from.errors) add_error(into.errors, std::move(e));
+    into.stats.files_fetched += from.stats.files_fetched;
+    into.stats.file_bytes_written += from.stats.file_bytes_written;
+}
+
+// The batch fetches of `files` on two connections at once: the batches (as BatchBudget cuts
+// them) go alternately to this thread and to a second one with its own transport.
+void fetch_batches_in_parallel(int root_fd, Transport& transport, Transport& second,
+                               const std::vector<const Action*>& files, ApplyResult& result,
+                               HashCache* cache, std::chrono::steady_clock::time_point deadline) {
+    std::vector<std::vector<const Action*>> batches(1);
+    BatchBudget budget;
+    for (const Action* a : files) {
+        if (!budget.fits(a->path, a->entry.size)) {
+            batches.emplace_back();
+            budget.clear();
+        }
+        batches.back().push_back(a);
+        budget.add(a->path, a->entry.size);
+    }
+    std::mutex cache_mutex;
+    ApplyResult results[2];
+    auto run = [&](std::size_t lane, Transport& t) {
+        for (std::size_t i = lane; i < batches.size(); i += 2) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                results[lane].complete = false;
+                add_error(results[lane].errors,
+                          "round-timeout reached; the rest waits for the next round");
+                return;
+            }
+            if (!fetch_batch(root_fd, t, batches[i], results[lane], cache, &cache_mutex))
+                results[lane].complete = false;
+        }
+    };
+    std::thread other([&] { run(1, second); });
+    run(0, transport);
+    other.join();
+    for (auto& r : results) merge_into(result, r);
+    transport.add_counts(second.bytes_received(), second.bytes_sent());
+}
+
 }  // namespace
 
 bool parse_source_args(const std::vector<std::string>& args, SourceOptions* out,
@@ -271,7 +334,22 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, Hash
         batch.clear();
         budget.clear();
     };
+    // Many files to fetch whole: those go on two connections at once, before the others.
+    std::vector<const Action*> parallel;
+    for (const Action& a : plan.actions)
+        if (fetched_in_batch(a)) parallel.push_back(&a);
+    std::unique_ptr<Transport> second;
+    if (parallel.size() >= kParallelBatchFiles) second = transport.parallel_transport();
+    if (!second) parallel.clear();
+    bool parallel_done = parallel.empty();
     for (const Action& a : plan.actions) {
+        if (a.kind == ActionKind::kFetch && !parallel_done) {
+            // The fetches are one run in the plan (sync_plan.h step 4): its directories exist.
+            fetch_batches_in_parallel(root_fd, transport, *second, parallel, result, cache,
+                                      deadline);
+            parallel_done = true;
+        }
+        if (!parallel.empty() && fetched_in_batch(a)) continue;  // fetched above
         if (a.kind != ActionKind::kFetch && !batch.empty()) flush();
         if (std::chrono::steady_clock::now() >= deadline) {
             result.complete = false;

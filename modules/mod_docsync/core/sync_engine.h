@@ -67,6 +67,14 @@ class Transport {
     }
     virtual std::uint64_t bytes_received() const = 0;  // body + headers, since construction
     virtual std::uint64_t bytes_sent() const = 0;
+    // Another transport to the same primary, used from a second thread for batches fetched at
+    // the same time as this one's (a large round: sync_engine.cc kParallelBatchFiles); null if
+    // there is none. Its byte counts are then added to this one's with add_counts.
+    virtual std::unique_ptr<Transport> parallel_transport() { return nullptr; }
+    virtual void add_counts(std::uint64_t received, std::uint64_t sent) {
+        (void)received;
+        (void)sent;
+    }
     // For the requests of one round: none may end after `deadline`, and one that moves less
     // than kStallBytesPerSecond for `stall` is abandoned. sync_round sets it and, at its end,
     // resets it to no deadline.

@@ -28,11 +28,28 @@ namespace {
 // Serves from a local directory through the same functions the httpd handler uses.
 class LocalTransport : public Transport {
   public:
-    explicit LocalTransport(const std::string& root) : root_(open_root(root)) {}
+    explicit LocalTransport(const std::string& root) : root_(open_root(root)), path_(root) {}
+    // With `parallel` set, a second transport like this one (counted in `parallel_made`).
+    std::unique_ptr<Transport> parallel_transport() override {
+        if (!parallel) return nullptr;
+        ++parallel_made;
+        auto t = std::make_unique<LocalTransport>(path_);
+        t->count_batches_in = &batches_by_second;
+        return t;
+    }
+    void add_counts(std::uint64_t received, std::uint64_t sent) override {
+        received_ += received;
+        sent_ += sent;
+    }
+    bool parallel = false;
+    int parallel_made = 0;
+    int batches_by_second = 0;
+    int* count_batches_in = nullptr;  // a second transport counts its batches in its first
     // Answers go through the same authenticated frames as over HTTP.
     bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
                      std::string* error) override {
         ++batches;
+        if (count_batches_in) ++*count_batches_in;
         std::vector<std::string> parsed;
         if (!parse_batch_request(serialise_batch_request(paths), &parsed, error)) return false;
         const std::string nonce = random_hex(kNonceBytes), tag = signer_->tag("answer");
@@ -102,6 +119,7 @@ class LocalTransport : public Transport {
     std::unique_ptr<AnswerSigner> signer_ = hmac_answer_signer("unit-test-secret-0123456789");
     std::unique_ptr<AnswerVerifier> verifier_ = hmac_answer_verifier("unit-test-secret-0123456789");
     UniqueFd root_;
+    std::string path_;
     std::uint64_t received_ = 0, sent_ = 0;
 };
 
@@ -630,4 +648,32 @@ TEST_CASE("a delta round looks only at the paths the delta names and ends identi
     // A full round corrects what the scoped one did not look at.
     REQUIRE(sync_round(source, next, cache, transport, nullptr).complete);
     CHECK(manifest_of(source.local_dir) == next);
+}
+
+TEST_CASE("a round of many files fetches its batches on two connections at once") {
+    TempDir primary, secondary;
+    REQUIRE(std::system(("cd '" + primary.path() +
+                         "' && for d in $(seq 10); do mkdir d$d; for f in $(seq 250); do "
+                         "echo $d-$f > d$d/f$f; done; done")
+                            .c_str()) == 0);
+    SourceOptions source;
+    source.local_dir = secondary / "copy";
+    HashCache cache;
+    LocalTransport transport(primary.path());
+    transport.parallel = true;
+    auto r = sync_round(source, manifest_of(primary.path()), cache, transport, nullptr);
+    REQUIRE(r.complete);
+    CHECK(r.stats.files_fetched == 2500);
+    CHECK(transport.parallel_made == 1);
+    CHECK(manifest_of(source.local_dir) == manifest_of(primary.path()));
+    // Both connections carried batches, and the second one's bytes are counted.
+    CHECK(transport.batches >= 1);
+    CHECK(transport.batches_by_second >= 1);
+    std::uint64_t content = 0;
+    for (const auto& [path, e] : manifest_of(primary.path())) content += e.size;
+    CHECK(transport.bytes_received() >= content);
+    // Every file went into the cache with its verified hash: a second round reads nothing.
+    const std::uint64_t hashed = cache.bytes_hashed;
+    CHECK_FALSE(sync_round(source, manifest_of(primary.path()), cache, transport, nullptr).changed);
+    CHECK(cache.bytes_hashed == hashed);
 }
