@@ -377,8 +377,8 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
             Manifest next;
             if (parsed.ok()) {
                 if (parsed.is_delta) {
-                    // Moved, not copied (a million entries at most): on any problem below the
-                    // source starts again from a full manifest.
+                    // On top of what the last complete round applied: the round looks only at
+                    // the paths the delta names.
                     if (have && parsed.base_etag == etag && etag == applied_etag && !retry &&
                         std::chrono::steady_clock::now() - last_full_round < kFullRoundInterval) {
                         scope.emplace();
@@ -387,6 +387,8 @@ void source_loop(const SyncSpec& spec, const std::string& secret, std::size_t in
                         scope->paths.insert(scope->paths.end(), parsed.removed.begin(),
                                             parsed.removed.end());
                     }
+                    // Moved, not copied (a million entries at most): on any problem below the
+                    // source starts again from a full manifest.
                     next = std::move(remote);
                     if (!have || parsed.base_etag != etag)
                         problem = "delta against an unknown base";
