@@ -4,6 +4,7 @@
 // clang-format off
 #include <httpd.h>  // first: the other httpd headers need its types
 // clang-format on
+#include <ap_mpm.h>
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_core.h>
@@ -166,6 +167,15 @@ const char* set_long_poll(cmd_parms* cmd, void*, const char* arg) {
     });
 }
 
+const char* set_max_long_polls(cmd_parms* cmd, void*, const char* arg) {
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        std::string error;
+        if (!parse_long_poll_share(arg, &config->max_long_polls, &error))
+            return suite::directive_error(cmd, error);
+        return nullptr;
+    });
+}
+
 const char* set_ca_file(cmd_parms* cmd, void*, const char* arg) {
     return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
         const char* path = ap_server_root_relative(cmd->pool, arg);
@@ -229,6 +239,10 @@ const command_rec directives[] = {
                   RSRC_CONF, "Full rescan period of exports besides inotify (default 30s)"),
     AP_INIT_TAKE1("DocSyncLongPoll", reinterpret_cast<cmd_func>(set_long_poll), nullptr, RSRC_CONF,
                   "Longest wait of a manifest request for a change (default 25s)"),
+    AP_INIT_TAKE1("DocSyncExportMaxLongPolls", reinterpret_cast<cmd_func>(set_max_long_polls),
+                  nullptr, RSRC_CONF,
+                  "Long polls allowed to wait at once, a number or a share of MaxRequestWorkers "
+                  "(default 25%); beyond it they are answered at once"),
     AP_INIT_TAKE1("DocSyncUser", reinterpret_cast<cmd_func>(set_sync_user), nullptr, RSRC_CONF,
                   "Unprivileged user the sync worker runs as (default docsync)"),
     AP_INIT_TAKE1("DocSyncCACertificateFile", reinterpret_cast<cmd_func>(set_ca_file), nullptr,
@@ -323,6 +337,10 @@ void child_init(apr_pool_t* pchild, server_rec* s) {
     }
 }
 
+void child_status(server_rec*, pid_t pid, ap_generation_t, int, mpm_child_status state) {
+    if (state == MPM_CHILD_EXITED) export_child_exited(pid);
+}
+
 int handler(request_rec* r) {
     if (!r->handler) return DECLINED;
     try {
@@ -338,6 +356,7 @@ int handler(request_rec* r) {
 void register_hooks(apr_pool_t*) {
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_status(child_status, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 
