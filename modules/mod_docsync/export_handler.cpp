@@ -462,13 +462,6 @@ bool process_alive(std::int64_t pid) {
 }
 
 int long_poll_post_config(server_rec* s, ModuleConfig* config) {
-    const unsigned workers = max_request_workers();
-    std::string error;
-    if (!long_poll_cap(config->max_long_polls, workers, &config->long_poll_cap, &error)) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "DocSyncExportMaxLongPolls %s: %s",
-                     describe(config->max_long_polls).c_str(), error.c_str());
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
     g_long_poll_cap = config->long_poll_cap;
     int limit = 0;
     ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit);
@@ -490,6 +483,19 @@ int long_poll_post_config(server_rec* s, ModuleConfig* config) {
 }
 
 }  // namespace
+
+int export_check_config(server_rec* s, ModuleConfig* config) {
+    if (config->exports.empty()) return OK;
+    std::string error;
+    if (!long_poll_cap(config->max_long_polls, max_request_workers(), &config->long_poll_cap,
+                       &error)) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                     "DocSyncExportMaxLongPolls %s: %s", describe(config->max_long_polls).c_str(),
+                     error.c_str());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
 
 void export_child_exited(pid_t pid) {
     if (g_long_polls) g_long_polls->release(pid);

@@ -329,6 +329,15 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s
     }
 }
 
+int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+    try {
+        return export_check_config(s, module_config(s));
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_docsync: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
 void child_init(apr_pool_t* pchild, server_rec* s) {
     try {
         export_child_init(pchild, s);
@@ -354,6 +363,8 @@ int handler(request_rec* r) {
 }
 
 void register_hooks(apr_pool_t*) {
+    // Last: the MPM has worked out MaxRequestWorkers by then.
+    ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_LAST);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_status(child_status, nullptr, nullptr, APR_HOOK_MIDDLE);
