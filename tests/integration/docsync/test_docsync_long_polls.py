@@ -236,6 +236,29 @@ class ClosedClientsAndTheCap(unittest.TestCase):
         sock.close()
         self.assertEqual(long_polls(self.primary)["refused"], refused_before + 1)
 
+    def test_the_cap_holds_across_a_graceful_restart_without_leaking_places(self):
+        self.start(small_primary("DocSyncExportMaxLongPolls 4"))
+        self.hold_open(4)
+        wait_until(lambda: long_polls(self.primary)["waiting"] == 4, timeout=10,
+                   what="four long polls waiting")
+        peak_before = long_polls(self.primary)["peak"]
+        self.primary.graceful()
+        # The old children answer their long polls as they stop; the new ones count from the
+        # same shared table (the peak is kept), with all four places free.
+        for sock, _, _ in self.open_sockets:
+            self.assertIsNotNone(read_answer(sock, timeout=10))
+        wait_until(lambda: long_polls(self.primary)["waiting"] == 0, timeout=10,
+                   what="the old generation's long polls gone", ignore=(OSError,))
+        self.assertEqual(long_polls(self.primary)["peak"], peak_before)
+        self.etag = current_etag(self.primary)
+        self.open_sockets = []
+        self.hold_open(4)
+        wait_until(lambda: long_polls(self.primary)["waiting"] == 4, timeout=10,
+                   what="four long polls waiting after the restart")
+        sock, _, _ = send_long_poll(self.primary.port, self.etag)
+        self.assertEqual(read_answer(sock, timeout=5)[0], 304)
+        sock.close()
+
     def test_a_secondary_refused_at_the_cap_polls_again_after_a_pause_not_in_a_loop(self):
         self.start(small_primary("DocSyncExportMaxLongPolls 1"))
         self.hold_open(1)
