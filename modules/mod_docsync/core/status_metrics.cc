@@ -103,25 +103,33 @@ void export_families(suite::MetricsWriter& w, const std::vector<ExportStatus>& e
 }
 
 void long_poll_families(suite::MetricsWriter& w, const LongPollStats& lp) {
-    w.family("httpd_docsync_long_polls_waiting", MetricType::kGauge,
-             "Manifest long polls waiting now, all exports and httpd children");
-    w.sample(as_double(lp.waiting));
-    w.family("httpd_docsync_long_polls_cap", MetricType::kGauge,
-             "Long polls allowed to wait at once (DocSyncExportMaxLongPolls); beyond it they "
-             "are answered at once");
-    w.sample(as_double(lp.cap));
-    w.family("httpd_docsync_long_polls_peak", MetricType::kGauge,
-             "The most long polls waiting at once since httpd started");
-    w.sample(as_double(lp.peak));
-    w.family("httpd_docsync_long_polls_admitted", MetricType::kCounter,
-             "Long polls that waited for a change");
-    w.sample(as_double(lp.admitted));
-    w.family("httpd_docsync_long_polls_refused", MetricType::kCounter,
-             "Long polls answered at once because the cap was reached");
-    w.sample(as_double(lp.refused));
-    w.family("httpd_docsync_long_polls_client_gone", MetricType::kCounter,
-             "Long polls whose wait ended early because the client had closed the connection");
-    w.sample(as_double(lp.client_gone));
+    struct Family {
+        const char* name;
+        MetricType type;
+        const char* help;
+        std::uint64_t value;
+    };
+    const Family families[] = {
+        {"httpd_docsync_long_polls_waiting", MetricType::kGauge,
+         "Manifest long polls waiting now, all exports and httpd children", lp.waiting},
+        {"httpd_docsync_long_polls_cap", MetricType::kGauge,
+         "Long polls allowed to wait at once (DocSyncExportMaxLongPolls); beyond it they are "
+         "answered at once",
+         lp.cap},
+        {"httpd_docsync_long_polls_peak", MetricType::kGauge,
+         "The most long polls waiting at once since httpd started", lp.peak},
+        {"httpd_docsync_long_polls_admitted", MetricType::kCounter,
+         "Long polls that waited for a change", lp.admitted},
+        {"httpd_docsync_long_polls_refused", MetricType::kCounter,
+         "Long polls answered at once because the cap was reached", lp.refused},
+        {"httpd_docsync_long_polls_client_gone", MetricType::kCounter,
+         "Long polls whose wait ended early because the client had closed the connection",
+         lp.client_gone},
+    };
+    for (const Family& f : families) {
+        w.family(f.name, f.type, f.help);
+        w.sample(as_double(f.value));
+    }
 }
 
 }  // namespace

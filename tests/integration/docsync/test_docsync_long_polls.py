@@ -4,9 +4,6 @@ a network glitch) and some that stay open, while a prober fetches an ordinary pa
 must succeed. A closed client ends its wait at once; long polls beyond DocSyncExportMaxLongPolls
 are answered at once with the signed "not modified", which the status page counts, and a real
 secondary answered so does not turn it into a busy loop."""
-import hashlib
-import hmac
-import json
 import os
 import signal
 import socket
@@ -121,16 +118,32 @@ class ClosedClientsAndTheCap(unittest.TestCase):
         self.open_sockets = []
         self.addCleanup(lambda: [s[0].close() for s in self.open_sockets])
 
-    def hold_open(self, count):
+    def fill(self, count, what):
+        """`count` long polls that stay open, waiting (none held before)."""
         for _ in range(count):
             self.open_sockets.append(send_long_poll(self.primary.port, self.etag))
+        wait_until(lambda: long_polls(self.primary)["waiting"] == count, timeout=10, what=what)
+
+    def start_over(self):
+        """Forgets the long polls held so far (answered or cut), with the current ETag."""
+        for sock, _, _ in self.open_sockets:
+            sock.close()
+        self.open_sockets = []
+        self.etag = current_etag(self.primary)
+
+    def assert_answered_at_once(self):
+        sock, _, _ = send_long_poll(self.primary.port, self.etag)
+        try:
+            answer = read_answer(sock, timeout=5)
+        finally:
+            sock.close()
+        self.assertIsNotNone(answer, "no immediate answer beyond the cap")
+        self.assertEqual(answer[0], 304)
 
     def test_closed_clients_and_open_long_polls_leave_ordinary_pages_their_workers(self):
         # What was measured: 200 signed long polls whose clients close right after sending.
         self.start(small_primary())
-        self.hold_open(3)  # secondaries that behave
-        wait_until(lambda: long_polls(self.primary)["waiting"] == 3, timeout=10,
-                   what="the three open long polls waiting")
+        self.fill(3, "the three open long polls (secondaries that behave) waiting")
         closed = 200
         with Prober(self.primary.port) as prober:
             deadline = time.monotonic() + 30
@@ -172,9 +185,7 @@ class ClosedClientsAndTheCap(unittest.TestCase):
 
     def test_beyond_the_cap_a_long_poll_is_answered_at_once_with_a_signed_not_modified(self):
         self.start(small_primary("DocSyncExportMaxLongPolls 4"))
-        self.hold_open(4)
-        wait_until(lambda: long_polls(self.primary)["waiting"] == 4, timeout=10,
-                   what="four long polls waiting")
+        self.fill(4, "four long polls waiting")
         tag = hmac_tagger()
         refused = 6
         with Prober(self.primary.port) as prober:
@@ -214,9 +225,7 @@ class ClosedClientsAndTheCap(unittest.TestCase):
 
     def test_a_crashed_child_does_not_keep_its_places_under_the_cap(self):
         self.start(small_primary("DocSyncExportMaxLongPolls 4"))
-        self.hold_open(4)
-        wait_until(lambda: long_polls(self.primary)["waiting"] == 4, timeout=10,
-                   what="four long polls waiting")
+        self.fill(4, "four long polls waiting")
         parent = self.primary.pid()
         for pid in self.primary.generation_pids()[1:]:
             # Only the httpd children; the sync process, if any, is not one of them here.
@@ -226,21 +235,14 @@ class ClosedClientsAndTheCap(unittest.TestCase):
         self.assertEqual(self.primary.pid(), parent)
         # All four places are free again: four new long polls wait, a fifth is refused.
         refused_before = long_polls(self.primary)["refused"]
-        self.etag = current_etag(self.primary)
-        self.open_sockets = []
-        self.hold_open(4)
-        wait_until(lambda: long_polls(self.primary)["waiting"] == 4, timeout=10,
-                   what="four new long polls waiting")
-        sock, _, _ = send_long_poll(self.primary.port, self.etag)
-        self.assertEqual(read_answer(sock, timeout=5)[0], 304)
-        sock.close()
+        self.start_over()
+        self.fill(4, "four new long polls waiting")
+        self.assert_answered_at_once()
         self.assertEqual(long_polls(self.primary)["refused"], refused_before + 1)
 
     def test_the_cap_holds_across_a_graceful_restart_without_leaking_places(self):
         self.start(small_primary("DocSyncExportMaxLongPolls 4"))
-        self.hold_open(4)
-        wait_until(lambda: long_polls(self.primary)["waiting"] == 4, timeout=10,
-                   what="four long polls waiting")
+        self.fill(4, "four long polls waiting")
         peak_before = long_polls(self.primary)["peak"]
         self.primary.graceful()
         # The old children answer their long polls as they stop; the new ones count from the
@@ -250,20 +252,13 @@ class ClosedClientsAndTheCap(unittest.TestCase):
         wait_until(lambda: long_polls(self.primary)["waiting"] == 0, timeout=10,
                    what="the old generation's long polls gone", ignore=(OSError,))
         self.assertEqual(long_polls(self.primary)["peak"], peak_before)
-        self.etag = current_etag(self.primary)
-        self.open_sockets = []
-        self.hold_open(4)
-        wait_until(lambda: long_polls(self.primary)["waiting"] == 4, timeout=10,
-                   what="four long polls waiting after the restart")
-        sock, _, _ = send_long_poll(self.primary.port, self.etag)
-        self.assertEqual(read_answer(sock, timeout=5)[0], 304)
-        sock.close()
+        self.start_over()
+        self.fill(4, "four long polls waiting after the restart")
+        self.assert_answered_at_once()
 
     def test_a_secondary_refused_at_the_cap_polls_again_after_a_pause_not_in_a_loop(self):
         self.start(small_primary("DocSyncExportMaxLongPolls 1"))
-        self.hold_open(1)
-        wait_until(lambda: long_polls(self.primary)["waiting"] == 1, timeout=10,
-                   what="the one place taken")
+        self.fill(1, "the one place taken")
         secondary, dirs = new_secondary(self.primary.port, [("docs", "htdocs/synced", [])])
         secondary.start()
         self.addCleanup(secondary.cleanup)
