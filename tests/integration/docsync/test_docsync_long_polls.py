@@ -168,6 +168,35 @@ class ClosedClientsAndTheCap(unittest.TestCase):
         self.assertGreaterEqual(lp["client_gone"] + lp["refused"], closed)
         self.assertGreater(lp["client_gone"], 0)
 
+    def test_seven_secondaries_restarting_in_a_loop_leave_ordinary_pages_their_workers(self):
+        self.start(small_primary())
+        secondaries, seconds, most_polls = 7, 6.0, 200  # each: poll, die after 0-200 ms, again
+        sent = [0] * secondaries
+
+        def restarting(index):
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and sent[index] < most_polls:
+                sock, _, _ = send_long_poll(self.primary.port, self.etag)
+                sent[index] += 1
+                time.sleep(0.2 * ((index + sent[index]) % 5) / 4)
+                sock.close()
+
+        with Prober(self.primary.port) as prober:
+            threads = [threading.Thread(target=restarting, args=(i,)) for i in range(secondaries)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(seconds + 10)
+            time.sleep(0.5)
+        self.assertGreater(sum(sent), 7 * 10)
+        self.assertGreaterEqual(len(prober.results), 30)
+        self.assertEqual(prober.failures(), [])
+        wait_until(lambda: long_polls(self.primary)["waiting"] == 0, timeout=5,
+                   what="no long poll left waiting for a dead secondary")
+        lp = long_polls(self.primary)
+        self.assertEqual(lp["admitted"] + lp["refused"], sum(sent))
+        self.assertEqual(lp["client_gone"], lp["admitted"])
+
     def test_a_closed_client_is_noticed_within_a_second_even_far_below_the_cap(self):
         self.start(small_primary(f"DocSyncExportMaxLongPolls {MAX_REQUEST_WORKERS - 1}"))
         sockets = [send_long_poll(self.primary.port, self.etag)[0] for _ in range(10)]
