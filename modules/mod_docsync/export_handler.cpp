@@ -282,7 +282,7 @@ int serve_manifest(request_rec* r, ExportState& ex, const std::map<std::string, 
                 return gone || server_stopping();
             });
             if (gone) {
-                g_long_polls->note_client_gone();
+                if (g_long_polls) g_long_polls->note_client_gone();
                 r->connection->keepalive = AP_CONN_CLOSE;
             }
         } else {
@@ -444,10 +444,6 @@ int serve_file_range(request_rec* r, int root_fd, const std::map<std::string, st
     }
     return OK;
 }
-
-}  // namespace
-
-namespace {
 
 unsigned max_request_workers() {
     int daemons = 0, threads = 0;
