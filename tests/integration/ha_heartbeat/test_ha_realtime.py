@@ -75,8 +75,10 @@ class HaRealtimeTest(unittest.TestCase):
                 if stress.poll() is None:
                     stress.kill()
             after = {n.name: n.status() for n in c.nodes}
+            print("timing before the load: " +
+                  "; ".join(f"{name}: {timing_of(s)}" for name, s in before.items()))
             timing = "; ".join(f"{name}: {timing_of(s)}" for name, s in after.items())
-            print(f"timing under load: {timing}")
+            print(f"timing after it: {timing}")
             for name in before:
                 self.assertEqual(after[name]["transitions"], before[name]["transitions"],
                                  f"{name}: {after[name]['last_reason']}\n{timing}\n"
