@@ -20,14 +20,14 @@
 #include <mutex>
 #include <thread>
 
-#include "../common/unique_fd.h"
+#include "../../common/unique_fd.h"
+#include "../core/boot_epoch.h"
+#include "../core/drain_policy.h"
+#include "../core/election.h"
+#include "../core/episode_tracker.h"
+#include "../core/heartbeat_receiver.h"
 #include "address_holder.h"
 #include "async_log.h"
-#include "core/boot_epoch.h"
-#include "core/drain_policy.h"
-#include "core/election.h"
-#include "core/episode_tracker.h"
-#include "core/heartbeat_receiver.h"
 #include "drain_gate.h"
 #include "netlink_addresses.h"
 #include "realtime.h"
@@ -154,10 +154,11 @@ std::string drop_privileges(const ProcessIdentity& id) {
 
 class HeartbeatLoop {
   public:
-    HeartbeatLoop(const HaConfig& config, SecretKey key, StatusBoard* board, const LogFn& log,
-                  NetlinkAddresses& netlink, std::uint64_t epoch, int socket_fd,
+    HeartbeatLoop(const HaConfig& config, const Clock& clock, SecretKey key, StatusBoard* board,
+                  const LogFn& log, NetlinkAddresses& netlink, std::uint64_t epoch, int socket_fd,
                   const HealthCheck& balancers, int sender_cpu)
         : config_(config),
+          clock_(clock),
           key_(std::move(key)),
           balancers_(balancers),
           board_(board),
@@ -728,13 +729,13 @@ class HeartbeatLoop {
     }
 
     const HaConfig& config_;
+    const Clock& clock_;   // also the election's and the drain's
     const SecretKey key_;  // read by this process only (HASecretFile)
     const HealthCheck& balancers_;
     std::string balancer_problem_;
     std::chrono::nanoseconds next_balancer_check_{0};
     StatusBoard* board_;
     const LogFn& log_;
-    MonotonicClock clock_;
     Election election_;
     HeartbeatReceiver receiver_;
     AddressHolder holder_;
@@ -850,7 +851,8 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
                            std::to_string(config.priority) + ", boot epoch " +
                            std::to_string(*epoch.value) + ", listening on " + config.listen.text() +
                            ", " + scheduling);
-    HeartbeatLoop loop(config, std::move(*key.value), board, queued, *netlink, *epoch.value,
+    MonotonicClock clock;
+    HeartbeatLoop loop(config, clock, std::move(*key.value), board, queued, *netlink, *epoch.value,
                        sock.get(), balancers, sender_cpu);
     return loop.run(monitor.get());
 }
