@@ -43,6 +43,12 @@ class CurlTransport : public FollowerTransport {
     long perform(const char* method, const std::string& suffix, const std::string* body,
                  const std::string& if_none_match, std::chrono::seconds timeout, Request& req,
                  std::string* error);
+    void set_request_options(CURL* c, const std::string& url, curl_slist* headers,
+                             Request& req) const;
+    bool set_time_limits(CURL* c, std::chrono::seconds timeout, const std::string& url,
+                         std::string* error) const;
+    void count_transfer(CURL* c);
+    static long judge_answer(CURLcode rc, Request& req, const std::string& url, std::string* error);
 
     struct CurlDeleter {
         void operator()(CURL* c) const { curl_easy_cleanup(c); }
