@@ -283,7 +283,7 @@ void apply_local_action(const Action& a, int root_fd, ApplyResult& result) {
             else
                 ++result.stats.renamed;
             break;
-        case ActionKind::kFetch:
+        case ActionKind::kFetch:  // batched by apply_plan, never passed here
             break;
         case ActionKind::kSymlink:
             if (!make_symlink_beneath(root_fd, a.path, a.entry.target, a.entry.mtime_ns))

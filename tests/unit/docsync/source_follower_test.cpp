@@ -141,6 +141,10 @@ struct Harness {
         options.long_poll = 25s;
         options.version_state_path = dir / "version";
         options.httpd_binary = "/usr/sbin/httpd";
+        make_follower(std::move(round));
+    }
+    // A new follower of the same source, as after a restart of the sync process.
+    void make_follower(SourceFollower::RunRound round = {}) {
         follower = std::make_unique<SourceFollower>(
             source, options, primary, clock,
             [this](const std::function<void(SourceStatus&)>& f) { f(status); },
@@ -343,19 +347,13 @@ TEST_CASE("the accepted version survives a restart of the sync process") {
     {
         Harness h;
         h.options.version_state_path = state / "version";
-        h.follower = std::make_unique<SourceFollower>(
-            h.source, h.options, h.primary, h.clock,
-            [&](const std::function<void(SourceStatus&)>& f) { f(h.status); },
-            [](const char*, const std::string&) {});
+        h.make_follower();
         h.primary.answers.push_back(full(kSecond, 200));
         CHECK(h.follower->step() == FollowStep::kRound);
     }
     Harness h;
     h.options.version_state_path = state / "version";
-    h.follower = std::make_unique<SourceFollower>(
-        h.source, h.options, h.primary, h.clock,
-        [&](const std::function<void(SourceStatus&)>& f) { f(h.status); },
-        [](const char*, const std::string&) {});
+    h.make_follower();
     h.primary.answers.push_back(full(kFirst, 100));
     CHECK(h.follower->step() == FollowStep::kStaleAnswer);
 }
