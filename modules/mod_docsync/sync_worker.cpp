@@ -1,6 +1,7 @@
 // The sync worker: the unprivileged process that keeps every DocSyncSource directory identical
-// to its export. One thread per source long-polls the export's manifest and runs a sync round
-// (core/sync_engine.h) when it changes.
+// to its export. One thread per source runs a SourceFollower (core/source_follower.h: what to
+// ask, which answers to believe, when to run a sync round, how long to wait) with libcurl, the
+// real clock, the status file and the configtest process this file provides.
 //
 // It runs as DocSyncUser with no capabilities and no_new_privs (core/privilege_drop.h), set up
 // before it reads anything from the network; it can write only the trees the privileged helper
