@@ -240,8 +240,6 @@ def report(r):
             lags += [1e3 * (s - a - d) for a, s, d in spans if lo <= a < hi]
         print(f"  fast backends' lag past their delay, {phase}: p50/p99/max "
               f"{pct(lags, 50):.2f}/{pct(lags, 99):.2f}/{max(lags, default=0):.1f} ms")
-    # The proxy's share of a request's time beyond the backend: proxy log minus backend span is
-    # not joinable per request here, so compare distributions.
     return {"ratio": r["during"]["p99"] / r["before"]["p99"], "during_p99": r["during"]["p99"],
             "before_p99": r["before"]["p99"]}
 
