@@ -4,11 +4,13 @@
 
 namespace suite {
 
-bool SharedMutex::init() {
+bool SharedMutex::init(bool priority_inheritance) {
     pthread_mutexattr_t attr;
     if (pthread_mutexattr_init(&attr) != 0) return false;
     bool ok = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0 &&
               pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0 &&
+              (!priority_inheritance ||
+               pthread_mutexattr_setprotocol(&attr, PTHREAD_PRIO_INHERIT) == 0) &&
               pthread_mutex_init(&mutex_, &attr) == 0;
     pthread_mutexattr_destroy(&attr);
     return ok;

@@ -11,7 +11,10 @@ namespace suite {
 class SharedMutex {
   public:
     // Initialises the mutex in place; call once, in the process that created the memory.
-    bool init();
+    // With priority inheritance, a real-time locker waiting for a normal-priority holder lends
+    // it its priority, so a holder preempted by ordinary load cannot stall it (it costs a
+    // system call on every contended lock, so only where a real-time process locks).
+    bool init(bool priority_inheritance = false);
     // Returns true if the previous owner died while holding the lock (state may be half
     // updated; callers keep their shared state valid at every store, so they can go on).
     bool lock();

@@ -68,7 +68,11 @@ struct LatencyClock {
     bool running;
 };
 
-void record_sample(LatencyClock& clock, MonoNanos now, bool failed) {
+enum class ClockStop { kAnswered, kFailed, kNoAnswer };
+
+// Stops the clock once: an answer (or a failed attempt) is a sample; a request over without
+// either only stops waiting.
+void stop_clock(LatencyClock& clock, MonoNanos now, ClockStop how) {
     if (!clock.running) return;
     clock.running = false;
     BalancerBinding* binding = clock.binding;
@@ -79,14 +83,19 @@ void record_sample(LatencyClock& clock, MonoNanos now, bool failed) {
     suite::SharedLock lock(binding->region->mutex);
     MemberState& st = binding->region->members()[clock.slot];
     if (!(st.flags & kKnown) || st.identity != input.identity) return;  // slot reused meanwhile
-    record_latency(binding->config, st, now - clock.picked, now, failed);
+    if (how == ClockStop::kNoAnswer)
+        forget_awaiting(st, now);
+    else
+        record_latency(binding->config, st, now - clock.picked, now, how == ClockStop::kFailed);
 }
 
 apr_status_t latency_filter_func(ap_filter_t* f, apr_bucket_brigade* bb) {
     auto* clock = static_cast<LatencyClock*>(f->ctx);
     // A 5xx here is the backend's or mod_proxy's own (502 after a failed attempt, 504 after
     // ProxyTimeout): it may show a member is slow, never that it is fast.
-    if (clock) record_sample(*clock, suite::monotonic_now(), f->r->status >= 500);
+    if (clock)
+        stop_clock(*clock, suite::monotonic_now(),
+                   f->r->status >= 500 ? ClockStop::kFailed : ClockStop::kAnswered);
     ap_remove_output_filter(f);
     return ap_pass_brigade(f->next, bb);
 }
@@ -97,14 +106,19 @@ LatencyClock* clock_of(request_rec* r) {
     return nullptr;
 }
 
-// Starts the clock for a pick. A request that comes back for another member after a failed
-// attempt first stops the clock of that attempt, as a failure.
+// Stops a clock still running when its pick is released: the request comes back for another
+// member after a failed attempt (`how` kFailed), or it is over and no response went through the
+// filter (kNoAnswer: a client gone, a handler that gave up).
+void stop_running_clock(request_rec* r, MonoNanos now, ClockStop how) {
+    if (!latency_filter) return;
+    if (LatencyClock* clock = clock_of(r)) stop_clock(*clock, now, how);
+}
+
+// Starts the clock for a pick (stop_running_clock() has stopped any earlier one).
 void start_clock(request_rec* r, BalancerBinding* binding, std::uint32_t slot, MonoNanos now) {
     if (!latency_filter) return;
     LatencyClock* clock = clock_of(r);
-    if (clock) {
-        record_sample(*clock, now, true);
-    } else {
+    if (!clock) {
         clock = static_cast<LatencyClock*>(apr_palloc(r->pool, sizeof(LatencyClock)));
         ap_add_output_filter_handle(latency_filter, clock, r, r->connection);
     }
@@ -137,6 +151,7 @@ proxy_worker* find_best(proxy_balancer* balancer, request_rec* r) {
         return nullptr;
     }
     const MonoNanos now = suite::monotonic_now();
+    stop_running_clock(r, now, ClockStop::kFailed);
     release_pick(r, now);
     int slot;
     {
@@ -215,7 +230,9 @@ bool is_ours(const proxy_balancer_method* method) {
 }
 
 int post_request(proxy_worker*, proxy_balancer*, request_rec* r, proxy_server_conf*) {
-    release_pick(r, suite::monotonic_now());
+    const MonoNanos now = suite::monotonic_now();
+    stop_running_clock(r, now, ClockStop::kNoAnswer);
+    release_pick(r, now);
     return DECLINED;  // RUN_FIRST hook: let mod_proxy_balancer's own post_request run too
 }
 

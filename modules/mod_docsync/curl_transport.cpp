@@ -143,34 +143,12 @@ CurlTransport::CurlTransport(const std::string& export_url, std::string secret, 
     base_path_ = slash == std::string::npos ? std::string() : base_url_.substr(slash);
 }
 
-long CurlTransport::perform(const char* method, const std::string& suffix, const std::string* body,
-                            const std::string& if_none_match, std::chrono::seconds timeout,
-                            Request& req, std::string* error) {
-    CURL* c = curl_.get();
-    if (!c) {
-        *error = "curl_easy_init failed";
-        return 0;
-    }
-    curl_easy_reset(c);  // keeps the connection cache; clears per-request options
-    std::string url = base_url_ + suffix;
-    SignedHeaders sig = sign_request(secret_, method, base_path_ + suffix, clock_);
-    req.verifier = verifier_.get();
-    req.facts.nonce = sig.nonce;
-    req.facts.method = method;
-    req.facts.path = base_path_ + suffix;
-    std::unique_ptr<curl_slist, SlistDeleter> headers;
-    auto add = [&](const std::string& h) {
-        headers.reset(curl_slist_append(headers.release(), h.c_str()));
-    };
-    add(std::string(kTimeHeader) + ": " + sig.time);
-    add(std::string(kNonceHeader) + ": " + sig.nonce);
-    add(std::string(kSignatureHeader) + ": " + sig.signature);
-    add("Expect:");  // no 100-continue round trip for small bodies
-    if (!if_none_match.empty()) add("If-None-Match: \"" + if_none_match + "\"");
-
-    req.curl = c;
+// The options every request sets: where it goes, its headers and callbacks, TLS verification,
+// no redirect, no proxy.
+void CurlTransport::set_request_options(CURL* c, const std::string& url, curl_slist* headers,
+                                        Request& req) const {
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Request::on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &req);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Request::on_header);
@@ -191,6 +169,12 @@ long CurlTransport::perform(const char* method, const std::string& suffix, const
         curl_easy_setopt(c, CURLOPT_CAINFO, ca_file_.c_str());
         curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
     }
+}
+
+// `timeout` (0: none, only the stall limit) and the round's deadline; false (error set) if the
+// deadline has passed already.
+bool CurlTransport::set_time_limits(CURL* c, std::chrono::seconds timeout, const std::string& url,
+                                    std::string* error) const {
     if (timeout.count() > 0) {
         curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(timeout.count()));
     } else {
@@ -204,19 +188,16 @@ long CurlTransport::perform(const char* method, const std::string& suffix, const
             deadline_ - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             *error = "round-timeout reached (" + url + ")";
-            return 0;
+            return false;
         }
         if (timeout.count() == 0 || left < timeout)
             curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
     }
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POST, 1L);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data());
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
-    } else {
-        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    }
-    CURLcode rc = curl_easy_perform(c);
+    return true;
+}
+
+// The bytes of the transfer just done, headers included, both ways.
+void CurlTransport::count_transfer(CURL* c) {
     curl_off_t down = 0, up = 0;
     long header_bytes = 0, request_bytes = 0;
     curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &down);
@@ -225,7 +206,11 @@ long CurlTransport::perform(const char* method, const std::string& suffix, const
     curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request_bytes);
     received_ += static_cast<std::uint64_t>(down) + static_cast<std::uint64_t>(header_bytes);
     sent_ += static_cast<std::uint64_t>(up) + static_cast<std::uint64_t>(request_bytes);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &req.status);
+}
+
+// The status of a finished transfer once its answer authenticated; 0 (error set) otherwise.
+long CurlTransport::judge_answer(CURLcode rc, Request& req, const std::string& url,
+                                 std::string* error) {
     auto refused = [&](const std::string& what) {
         *error = std::string(kAuthFailedError) + ": " + what + " (" + url + ")";
         return 0L;
@@ -258,6 +243,47 @@ long CurlTransport::perform(const char* method, const std::string& suffix, const
                        " answer not signed with the primary's key");
     if (req.status != 304) *error = "HTTP " + std::to_string(req.status) + " from " + url;
     return req.status;
+}
+
+long CurlTransport::perform(const char* method, const std::string& suffix, const std::string* body,
+                            const std::string& if_none_match, std::chrono::seconds timeout,
+                            Request& req, std::string* error) {
+    CURL* c = curl_.get();
+    if (!c) {
+        *error = "curl_easy_init failed";
+        return 0;
+    }
+    curl_easy_reset(c);  // keeps the connection cache; clears per-request options
+    std::string url = base_url_ + suffix;
+    SignedHeaders sig = sign_request(secret_, method, base_path_ + suffix, clock_);
+    req.verifier = verifier_.get();
+    req.facts.nonce = sig.nonce;
+    req.facts.method = method;
+    req.facts.path = base_path_ + suffix;
+    std::unique_ptr<curl_slist, SlistDeleter> headers;
+    auto add = [&](const std::string& h) {
+        headers.reset(curl_slist_append(headers.release(), h.c_str()));
+    };
+    add(std::string(kTimeHeader) + ": " + sig.time);
+    add(std::string(kNonceHeader) + ": " + sig.nonce);
+    add(std::string(kSignatureHeader) + ": " + sig.signature);
+    add("Expect:");  // no 100-continue round trip for small bodies
+    if (!if_none_match.empty()) add("If-None-Match: \"" + if_none_match + "\"");
+
+    req.curl = c;
+    set_request_options(c, url, headers.get(), req);
+    if (!set_time_limits(c, timeout, url, error)) return 0;
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data());
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    count_transfer(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &req.status);
+    return judge_answer(rc, req, url, error);
 }
 
 ManifestResponse CurlTransport::get_manifest(const std::string& known_etag,

@@ -13,25 +13,12 @@
 
 #include "answer_auth.h"
 #include "request_auth.h"
+#include "source_follower.h"
 #include "sync_engine.h"
 
 namespace docsync {
 
-// Start of the error text of an answer that failed its authentication; the status page shows
-// such rounds as result "auth-failed".
-inline constexpr std::string_view kAuthFailedError = "answer authentication failed";
-
-struct ManifestResponse {
-    long status = 0;  // 200, 304, or an error status; 0 on a transport error
-    std::string body;
-    std::string etag;
-    bool is_delta = false;
-    std::string version;  // X-DocSync-Scanned as received (authenticated with the answer)
-    bool auth_failed = false;
-    std::string error;
-};
-
-class CurlTransport : public Transport {
+class CurlTransport : public FollowerTransport {
   public:
     CurlTransport(const std::string& export_url, std::string secret, std::string ca_file,
                   std::unique_ptr<AnswerVerifier> verifier);
@@ -44,7 +31,8 @@ class CurlTransport : public Transport {
         received_ += received;
         sent_ += sent;
     }
-    ManifestResponse get_manifest(const std::string& known_etag, std::chrono::seconds wait);
+    ManifestResponse get_manifest(const std::string& known_etag,
+                                  std::chrono::seconds wait) override;
     bool fetch_files(const std::vector<std::string>& paths, BatchDecoder& decoder,
                      std::string* error) override;
     bool fetch_delta(const std::string& path, const std::string& signature, const ByteSink& sink,
@@ -64,6 +52,12 @@ class CurlTransport : public Transport {
     long perform(const char* method, const std::string& suffix, const std::string* body,
                  const std::string& if_none_match, std::chrono::seconds timeout, Request& req,
                  std::string* error);
+    void set_request_options(CURL* c, const std::string& url, curl_slist* headers,
+                             Request& req) const;
+    bool set_time_limits(CURL* c, std::chrono::seconds timeout, const std::string& url,
+                         std::string* error) const;
+    void count_transfer(CURL* c);
+    static long judge_answer(CURLcode rc, Request& req, const std::string& url, std::string* error);
 
     struct CurlDeleter {
         void operator()(CURL* c) const { curl_easy_cleanup(c); }

@@ -8,9 +8,11 @@
 #include <http_config.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "long_poll_cap.h"
 #include "status_metrics.h"
 #include "sync_engine.h"
 
@@ -39,6 +41,8 @@ struct ModuleConfig {
     std::chrono::seconds max_skew{60};
     std::chrono::milliseconds rescan_interval{30'000};
     std::chrono::seconds long_poll{kDefaultLongPoll};
+    LongPollShare max_long_polls;  // DocSyncExportMaxLongPolls
+    unsigned long_poll_cap = 0;    // resolved against MaxRequestWorkers in export_check_config
     std::string ca_file;       // DocSyncCACertificateFile: the only trust anchors for https sources
     std::string signing_key;   // DocSyncSigningKeyFile: raw Ed25519 private key (primary)
     std::string verify_key;    // DocSyncVerifyKeyFile: raw Ed25519 public key (secondary)
@@ -60,8 +64,14 @@ ModuleConfig* module_config(server_rec* s);
 int export_handler(request_rec* r);
 void export_child_init(apr_pool_t* pchild, server_rec* s);
 int export_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* config);
+// After the MPM's: resolves DocSyncExportMaxLongPolls against MaxRequestWorkers (also in -t).
+int export_check_config(server_rec* s, ModuleConfig* config);
 // This child's exports as the status page's metrics show them.
 std::vector<ExportStatus> export_statuses();
+// Every child's long polls (long_poll_cap.h); empty on a server without exports.
+std::optional<LongPollStats> long_poll_stats();
+// In the parent: the MPM reports a child's exit (crashed or not); its long polls stop counting.
+void export_child_exited(pid_t pid);
 
 // status_handler.cpp
 int status_handler(request_rec* r);

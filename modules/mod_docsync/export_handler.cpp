@@ -19,9 +19,13 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <http_protocol.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <charconv>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,9 +35,11 @@
 #include "../common/shared_mutex.h"
 #include "answer_auth.h"
 #include "answer_stream.h"
+#include "client_gone.h"
 #include "docsync_glue.h"
 #include "export_service.h"
 #include "export_state.h"
+#include "long_poll_cap.h"
 #include "path_policy.h"
 #include "request_auth.h"
 #include "safe_fs.h"
@@ -63,6 +69,15 @@ using WaitCounter = std::atomic<std::uint32_t>;
 static_assert(WaitCounter::is_always_lock_free, "lives in shared memory");
 WaitCounter* g_waiting = nullptr;
 
+// Every child's long polls against the cap, in shared memory that survives graceful restarts
+// (children of the previous generation still count in it while they finish). Set in the parent.
+LongPollTable* g_long_polls = nullptr;
+unsigned g_long_poll_cap = 0;
+// Room for the children of two generations at once (a graceful restart), and a margin.
+constexpr std::size_t kLongPollEntrySpare = 16;
+// While long polls are refused, one log line per this many seconds.
+constexpr std::int64_t kRefusalLogPeriodSeconds = 60;
+
 // Per child process: one watcher per export and the nonce memory of the verifier. Created in
 // child_init, destroyed by the child pool's cleanup (which joins the watcher threads).
 struct ChildState {
@@ -72,6 +87,7 @@ struct ChildState {
     std::map<std::string, std::unique_ptr<ExportState>> exports;
     std::map<std::string, WaitCounter*> waiting;  // into g_waiting, by export name
     std::chrono::seconds long_poll{kDefaultLongPoll};
+    int long_poll_entry = -1;  // this process's entry in g_long_polls
 };
 
 // Counts a long poll as waiting for as long as it lives.
@@ -88,6 +104,23 @@ class WaitingPoll {
 
   private:
     WaitCounter* counter_;
+};
+// Holds a place under the cap for as long as it lives, if there was one.
+class LongPollPlace {
+  public:
+    LongPollPlace(LongPollTable* table, int entry, unsigned cap)
+        : table_(table), entry_(entry), admitted_(!table || table->try_enter(entry, cap)) {}
+    ~LongPollPlace() {
+        if (table_ && admitted_) table_->leave(entry_);
+    }
+    LongPollPlace(const LongPollPlace&) = delete;
+    LongPollPlace& operator=(const LongPollPlace&) = delete;
+    bool admitted() const { return admitted_; }
+
+  private:
+    LongPollTable* table_;
+    int entry_;
+    bool admitted_;
 };
 ChildState* g_child = nullptr;
 
@@ -199,6 +232,29 @@ bool server_stopping() {
     return state == AP_MPMQ_STOPPING;
 }
 
+// The connection's client has closed (or reset) it while its request waits. On an HTTP/2 stream
+// the client is that of the connection carrying it.
+bool connection_gone(conn_rec* c) {
+    while (c->master) c = c->master;
+    if (c->aborted) return true;
+    apr_socket_t* sock = ap_get_conn_socket(c);
+    apr_os_sock_t fd;
+    if (!sock || apr_os_sock_get(&fd, sock) != APR_SUCCESS) return false;
+    return client_gone(fd);
+}
+
+// A long poll beyond the cap is answered at once, as if nothing changed; the secondary waits
+// (at least a second) before it asks again.
+void note_refused_long_poll(request_rec* r) {
+    if (!g_long_polls->refusal_worth_logging(std::time(nullptr), kRefusalLogPeriodSeconds)) return;
+    LongPollStats st = g_long_polls->stats(g_long_poll_cap);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "docsync: %llu long polls waiting, the cap of DocSyncExportMaxLongPolls: "
+                  "further ones are answered at once (%llu refused so far)",
+                  static_cast<unsigned long long>(st.waiting),
+                  static_cast<unsigned long long>(st.refused));
+}
+
 std::string unquote_etag(const char* h) {
     if (!h) return {};
     std::string s(h);
@@ -216,9 +272,22 @@ int serve_manifest(request_rec* r, ExportState& ex, const std::map<std::string, 
     std::shared_ptr<const Snapshot> snap = ex.current();
     if (!snap) return HTTP_SERVICE_UNAVAILABLE;
     if (!known.empty() && snap->etag == known && wait.count() > 0) {
-        auto counter = g_child->waiting.find(ex.name());
-        WaitingPoll waiting(counter == g_child->waiting.end() ? nullptr : counter->second);
-        snap = ex.wait_for_change(known, wait, server_stopping);
+        LongPollPlace place(g_long_polls, g_child->long_poll_entry, g_long_poll_cap);
+        if (place.admitted()) {
+            auto counter = g_child->waiting.find(ex.name());
+            WaitingPoll waiting(counter == g_child->waiting.end() ? nullptr : counter->second);
+            bool gone = false;
+            snap = ex.wait_for_change(known, wait, [r, &gone] {
+                gone = connection_gone(r->connection);
+                return gone || server_stopping();
+            });
+            if (gone) {
+                if (g_long_polls) g_long_polls->note_client_gone();
+                r->connection->keepalive = AP_CONN_CLOSE;
+            }
+        } else {
+            note_refused_long_poll(r);
+        }
     }
     apr_table_setn(r->headers_out, "ETag",
                    apr_pstrcat(r->pool, "\"", snap->etag.c_str(), "\"", nullptr));
@@ -376,11 +445,68 @@ int serve_file_range(request_rec* r, int root_fd, const std::map<std::string, st
     return OK;
 }
 
+unsigned max_request_workers() {
+    int daemons = 0, threads = 0;
+    ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons);
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    return static_cast<unsigned>(std::max(daemons, 1)) *
+           static_cast<unsigned>(std::max(threads, 1));
+}
+
+bool process_alive(std::int64_t pid) {
+    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+}
+
+int long_poll_post_config(server_rec* s, ModuleConfig* config) {
+    g_long_poll_cap = config->long_poll_cap;
+    int limit = 0;
+    ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit);
+    const std::size_t entries =
+        2 * static_cast<std::size_t>(std::max(limit, 1)) + kLongPollEntrySpare;
+    suite::PersistentSegment seg;
+    apr_status_t rv = suite::persistent_segment(s, "docsync-long-polls",
+                                                LongPollTable::bytes_needed(entries), &seg);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "DocSyncExportMaxLongPolls: cannot create shared memory for the cap");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    g_long_polls = seg.created ? nullptr : LongPollTable::attach(seg.base, seg.size);
+    if (!g_long_polls) g_long_polls = LongPollTable::create(seg.base, entries);
+    // Exits the MPM reported released their entries already; this catches any it did not.
+    g_long_polls->sweep(process_alive);
+    return OK;
+}
+
 }  // namespace
+
+int export_check_config(server_rec* s, ModuleConfig* config) {
+    if (config->exports.empty()) return OK;
+    std::string error;
+    if (!long_poll_cap(config->max_long_polls, max_request_workers(), &config->long_poll_cap,
+                       &error)) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                     "DocSyncExportMaxLongPolls %s: %s", describe(config->max_long_polls).c_str(),
+                     error.c_str());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+void export_child_exited(pid_t pid) {
+    if (g_long_polls) g_long_polls->release(pid);
+}
+
+std::optional<LongPollStats> long_poll_stats() {
+    if (!g_child || !g_long_polls) return std::nullopt;
+    return g_long_polls->stats(g_long_poll_cap);
+}
 
 int export_post_config(apr_pool_t* pconf, server_rec* s, ModuleConfig* config) {
     g_waiting = nullptr;
+    g_long_polls = nullptr;
     if (config->exports.empty()) return OK;
+    if (int rc = long_poll_post_config(s, config); rc != OK) return rc;
     apr_shm_t* waiting = nullptr;
     apr_status_t wrv =
         apr_shm_create(&waiting, sizeof(WaitCounter) * config->exports.size(), nullptr, pconf);
@@ -430,6 +556,14 @@ void export_child_init(apr_pool_t* pchild, server_rec* s) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                      "DocSyncSigningKeyFile: OpenSSL refused the key; exports answer 404");
     g_child->long_poll = config->long_poll;
+    if (g_long_polls) {
+        g_child->long_poll_entry = g_long_polls->claim(::getpid());
+        if (g_child->long_poll_entry < 0)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                         "docsync: no entry left in the long-poll table (%zu children); this "
+                         "child answers every long poll at once",
+                         g_long_polls->entries());
+    }
     std::size_t slot = 0;  // the export's counter in g_waiting
     for (const auto& e : config->exports) {
         auto state = std::make_unique<ExportState>(e.name, e.directory, config->rescan_interval);

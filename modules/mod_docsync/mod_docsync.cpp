@@ -4,6 +4,7 @@
 // clang-format off
 #include <httpd.h>  // first: the other httpd headers need its types
 // clang-format on
+#include <ap_mpm.h>
 #include <apr_strings.h>
 #include <http_config.h>
 #include <http_core.h>
@@ -166,6 +167,15 @@ const char* set_long_poll(cmd_parms* cmd, void*, const char* arg) {
     });
 }
 
+const char* set_max_long_polls(cmd_parms* cmd, void*, const char* arg) {
+    return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
+        std::string error;
+        if (!parse_long_poll_share(arg, &config->max_long_polls, &error))
+            return suite::directive_error(cmd, error);
+        return nullptr;
+    });
+}
+
 const char* set_ca_file(cmd_parms* cmd, void*, const char* arg) {
     return suite::with_config(cmd, main_server_config, [&](ModuleConfig* config) -> const char* {
         const char* path = ap_server_root_relative(cmd->pool, arg);
@@ -229,6 +239,10 @@ const command_rec directives[] = {
                   RSRC_CONF, "Full rescan period of exports besides inotify (default 30s)"),
     AP_INIT_TAKE1("DocSyncLongPoll", reinterpret_cast<cmd_func>(set_long_poll), nullptr, RSRC_CONF,
                   "Longest wait of a manifest request for a change (default 25s)"),
+    AP_INIT_TAKE1("DocSyncExportMaxLongPolls", reinterpret_cast<cmd_func>(set_max_long_polls),
+                  nullptr, RSRC_CONF,
+                  "Long polls allowed to wait at once, a number or a share of MaxRequestWorkers "
+                  "(default 25%); beyond it they are answered at once"),
     AP_INIT_TAKE1("DocSyncUser", reinterpret_cast<cmd_func>(set_sync_user), nullptr, RSRC_CONF,
                   "Unprivileged user the sync worker runs as (default docsync)"),
     AP_INIT_TAKE1("DocSyncCACertificateFile", reinterpret_cast<cmd_func>(set_ca_file), nullptr,
@@ -315,12 +329,25 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s
     }
 }
 
+int check_config(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) {
+    try {
+        return export_check_config(s, module_config(s));
+    } catch (const std::exception& e) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "mod_docsync: %s", e.what());
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
 void child_init(apr_pool_t* pchild, server_rec* s) {
     try {
         export_child_init(pchild, s);
     } catch (const std::exception& e) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10603) "mod_docsync: %s", e.what());
     }
+}
+
+void child_status(server_rec*, pid_t pid, ap_generation_t, int, mpm_child_status state) {
+    if (state == MPM_CHILD_EXITED) export_child_exited(pid);
 }
 
 int handler(request_rec* r) {
@@ -336,8 +363,11 @@ int handler(request_rec* r) {
 }
 
 void register_hooks(apr_pool_t*) {
+    // Last: the MPM has worked out MaxRequestWorkers by then.
+    ap_hook_check_config(check_config, nullptr, nullptr, APR_HOOK_LAST);
     ap_hook_post_config(post_config, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, nullptr, nullptr, APR_HOOK_MIDDLE);
+    ap_hook_child_status(child_status, nullptr, nullptr, APR_HOOK_MIDDLE);
     ap_hook_handler(handler, nullptr, nullptr, APR_HOOK_MIDDLE);
 }
 

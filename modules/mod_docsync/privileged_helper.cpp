@@ -150,6 +150,72 @@ void send_reply(int fd, const HelperReply& r) {
     ::send(fd, m.data(), m.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+// Swaps as the worker asked and answers it; true if the swap was done.
+bool answer_swap_request(const SyncSpec& spec, int channel, const SwapRequest& req) {
+    int err = swap_source(spec, req.source_index);
+    if (err == 0) {
+        send_reply(channel, HelperReply{HelperReplyKind::kSwapped, req.generation, 0});
+        return true;
+    }
+    process_log("error", "%s: swap with its staging directory failed: %s",
+                spec.sources[req.source_index].local_dir.c_str(), errno_text(err).c_str());
+    send_reply(channel, HelperReply{HelperReplyKind::kRefused, req.generation, err});
+    return false;
+}
+
+// The helper's life once the worker runs: watch httpd and the worker, answer swap requests
+// in the fixed grammar, and ask httpd for a graceful restart (at most one per
+// kMinRestartInterval) after a swap.
+[[noreturn]] void serve_worker(const SyncSpec& spec, pid_t httpd_parent, pid_t worker,
+                               int channel) {
+    std::vector<bool> graceful;
+    for (const auto& s : spec.sources) graceful.push_back(s.restart_graceful);
+    std::uint64_t last_generation = 0;
+    bool restart_due = false;
+    auto last_restart = std::chrono::steady_clock::now() - kMinRestartInterval;
+    for (;;) {
+        if (::getppid() != httpd_parent) die(worker);
+        int status = 0;
+        if (::waitpid(worker, &status, WNOHANG) == worker) {
+            process_log("warn", "sync worker %d ended (%s %d)", static_cast<int>(worker),
+                        WIFSIGNALED(status) ? "signal" : "status",
+                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            _exit(1);  // the supervisor in httpd starts both again
+        }
+        if (restart_due && std::chrono::steady_clock::now() - last_restart >= kMinRestartInterval) {
+            restart_due = false;
+            last_restart = std::chrono::steady_clock::now();
+            // SIGUSR1 is httpd's graceful restart; the new generation keeps these processes.
+            ::kill(httpd_parent, SIGUSR1);
+            send_reply(channel, HelperReply{HelperReplyKind::kRestarted, 0, 0});
+        }
+        pollfd p{channel, POLLIN, 0};
+        if (::poll(&p, 1, kPollMs) <= 0) continue;
+        char buf[kMaxPrivsepMessageBytes + 1];
+        ssize_t n = ::recv(channel, buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        if (n <= 0) {
+            // The worker closed its end: it is ending; the waitpid above reports it.
+            ::waitpid(worker, &status, 0);
+            process_log("warn", "sync worker %d closed its channel", static_cast<int>(worker));
+            _exit(1);
+        }
+        const std::size_t length = n > 0 ? static_cast<std::size_t>(n) : 0;
+        SwapDecision d =
+            decide_swap(std::string_view(buf, std::min(length, kMaxPrivsepMessageBytes)), length,
+                        graceful, last_generation);
+        if (!d.request) {
+            process_log("error",
+                        "sync worker %d sent a message outside the protocol (%s, %zu bytes); "
+                        "ending it",
+                        static_cast<int>(worker), d.refusal, length);
+            die(worker);
+        }
+        last_generation = d.request->generation;
+        if (answer_swap_request(spec, channel, *d.request)) restart_due = true;
+    }
+}
+
 }  // namespace
 
 [[noreturn]] void run_sync_process(SyncSpec spec, pid_t httpd_parent) {
@@ -189,62 +255,7 @@ void send_reply(int fd, const HelperReply& r) {
     // The helper needs the secret no longer: only the worker signs requests.
     OPENSSL_cleanse(secret.data(), secret.size());
     secret.clear();
-
-    std::vector<bool> graceful;
-    for (const auto& s : spec.sources) graceful.push_back(s.restart_graceful);
-    std::uint64_t last_generation = 0;
-    bool restart_due = false;
-    auto last_restart = std::chrono::steady_clock::now() - kMinRestartInterval;
-    for (;;) {
-        if (::getppid() != httpd_parent) die(worker);
-        int status = 0;
-        if (::waitpid(worker, &status, WNOHANG) == worker) {
-            process_log("warn", "sync worker %d ended (%s %d)", static_cast<int>(worker),
-                        WIFSIGNALED(status) ? "signal" : "status",
-                        WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-            _exit(1);  // the supervisor in httpd starts both again
-        }
-        if (restart_due && std::chrono::steady_clock::now() - last_restart >= kMinRestartInterval) {
-            restart_due = false;
-            last_restart = std::chrono::steady_clock::now();
-            // SIGUSR1 is httpd's graceful restart; the new generation keeps these processes.
-            ::kill(httpd_parent, SIGUSR1);
-            send_reply(channel.get(), HelperReply{HelperReplyKind::kRestarted, 0, 0});
-        }
-        pollfd p{channel.get(), POLLIN, 0};
-        if (::poll(&p, 1, kPollMs) <= 0) continue;
-        char buf[kMaxPrivsepMessageBytes + 1];
-        ssize_t n = ::recv(channel.get(), buf, sizeof buf, MSG_DONTWAIT | MSG_TRUNC);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-        if (n <= 0) {
-            // The worker closed its end: it is ending; the waitpid above reports it.
-            ::waitpid(worker, &status, 0);
-            process_log("warn", "sync worker %d closed its channel", static_cast<int>(worker));
-            _exit(1);
-        }
-        const std::size_t length = n > 0 ? static_cast<std::size_t>(n) : 0;
-        SwapDecision d =
-            decide_swap(std::string_view(buf, std::min(length, kMaxPrivsepMessageBytes)), length,
-                        graceful, last_generation);
-        if (!d.request) {
-            process_log("error",
-                        "sync worker %d sent a message outside the protocol (%s, %zu bytes); "
-                        "ending it",
-                        static_cast<int>(worker), d.refusal, length);
-            die(worker);
-        }
-        const SwapRequest* req = &*d.request;
-        last_generation = req->generation;
-        int err = swap_source(spec, req->source_index);
-        if (err == 0) {
-            restart_due = true;
-            send_reply(channel.get(), HelperReply{HelperReplyKind::kSwapped, req->generation, 0});
-        } else {
-            process_log("error", "%s: swap with its staging directory failed: %s",
-                        spec.sources[req->source_index].local_dir.c_str(), errno_text(err).c_str());
-            send_reply(channel.get(), HelperReply{HelperReplyKind::kRefused, req->generation, err});
-        }
-    }
+    serve_worker(spec, httpd_parent, worker, channel.get());
 }
 
 }  // namespace docsync

@@ -66,18 +66,20 @@ int status_handler(request_rec* r) {
     // The child runs as the parent's user: EPERM still proves it exists.
     bool running = pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
     std::string body;
+    const std::optional<LongPollStats> long_polls = long_poll_stats();
+    const LongPollStats* lp = long_polls ? &*long_polls : nullptr;
     if (suite::answer_metrics(r, [&](suite::MetricsFormat format) {
             DocsyncStatus status{std::move(sources), export_statuses(), running,
                                  static_cast<std::int64_t>(std::time(nullptr))};
-            return render_metrics(status, format);
+            return render_metrics(status, format, lp);
         }))
         return OK;
     if (wants_json(r->args)) {
         ap_set_content_type(r, "application/json");
-        body = render_status_json(sources, pid, running);
+        body = render_status_json(sources, pid, running, lp);
     } else {
         ap_set_content_type(r, "text/html; charset=utf-8");
-        body = render_status_html(sources, pid, running);
+        body = render_status_html(sources, pid, running, lp);
     }
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (!r->header_only) ap_rwrite(body.data(), static_cast<int>(body.size()), r);

@@ -411,7 +411,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
         if (seg.created) {
             new (g_board) StatusBoard();
             g_board->data = BoardData{};
-            g_board->mutex.init();
+            g_board->mutex.init(
+                /*priority_inheritance=*/true);  // the heartbeat process is real-time
             renew_handover_nonce(g_board);
         }
         g_pconf = pconf;

@@ -34,8 +34,8 @@
 
 #include "../common/child_process.h"
 #include "balancer_health.h"
-#include "heartbeat_process.h"
 #include "module_state.h"
+#include "os/heartbeat_process.h"
 
 APLOG_USE_MODULE(ha_heartbeat);
 

@@ -9,8 +9,8 @@
 #include <chrono>
 #include <cstdint>
 
-#include "heartbeat_process.h"
 #include "module_state.h"
+#include "os/heartbeat_process.h"
 
 namespace ha_heartbeat {
 namespace {

@@ -4,10 +4,13 @@ and bench: a minimal asyncio HTTP/1.1 server (keep-alive, GET only) in its own p
     backend = DelayBackend(delay_ms=5).start()
     backend.set_delay(50)            # from now on every answer waits 50 ms
     backend.served()                 # [time.time() of every answer sent]
+    backend.spans()                  # [(arrival, sent, delay s)] of every answer
     backend.cleanup()
 
-GET /_delay?ms=N sets the delay, GET /_served returns the answer times as JSON; any other path
-gets a 512-byte body after the delay. Both control paths answer at once.
+GET /_delay?ms=N sets the delay, GET /_served returns the answer times as JSON, GET /_spans
+the arrival and answer times and the delay of every answer (the event loop's own lag is what
+is left of answer - arrival after the delay); any other path gets a 512-byte body after the
+delay. The control paths answer at once.
 """
 import asyncio
 import http.client
@@ -37,6 +40,7 @@ class _State:
     def __init__(self, delay_ms):
         self.delay = delay_ms / 1000.0
         self.times = []
+        self.spans = []
 
 
 async def _connection(state, reader, writer):
@@ -55,11 +59,16 @@ async def _connection(state, reader, writer):
                 writer.write(_response(b"ok\n", b"text/plain"))
             elif url.path == "/_served":
                 writer.write(_response(json.dumps(state.times).encode(), b"application/json"))
+            elif url.path == "/_spans":
+                writer.write(_response(json.dumps(state.spans).encode(), b"application/json"))
             else:
-                if state.delay:
-                    await asyncio.sleep(state.delay)
+                arrival, delay = time.time(), state.delay
+                if delay:
+                    await asyncio.sleep(delay)
                 writer.write(_response(BODY))
-                state.times.append(time.time())
+                sent = time.time()
+                state.times.append(sent)
+                state.spans.append((arrival, sent, delay))
             await writer.drain()
     except ConnectionError:
         pass
@@ -123,6 +132,9 @@ class DelayBackend:
 
     def served(self):
         return json.loads(self._get("/_served"))
+
+    def spans(self):
+        return [tuple(s) for s in json.loads(self._get("/_spans"))]
 
     def cleanup(self):
         if self.proc and self.proc.poll() is None:

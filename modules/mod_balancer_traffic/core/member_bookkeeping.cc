@@ -125,6 +125,9 @@ void complete_request(const SchedulerConfig& config, BalancerView view, std::siz
         st.scaled_pending -= st.scaled_pending / st.inflight;
         st.inflight -= 1;
     }
+    // bylatency: a request over is not waiting for its first byte either, even if its answer
+    // was never reported (awaiting counts a subset of what is in flight).
+    st.awaiting = std::min(st.awaiting, st.inflight);
 }
 
 }  // namespace balancer_traffic

@@ -59,6 +59,14 @@ struct MemberState {
     MonoNanos latency_at;
     MonoNanos probe_at;
     double degraded_peak_ns;
+    // bylatency: requests picked whose first byte has not come yet, and since when there has
+    // been at least one (latency_estimate.h: how long the member has kept them waiting); its
+    // last sample; the time to first byte of the last request picked since it was degraded
+    // (a probe), 0 if none was answered yet.
+    std::uint32_t awaiting;
+    MonoNanos awaiting_since;
+    double last_sample_ns;
+    double probe_sample_ns;
 };
 
 struct BalancerHeader {

@@ -5,7 +5,7 @@
 namespace balancer_traffic {
 namespace {
 
-constexpr std::uint64_t kStoreMagic = 0x42616c5472616634ULL;  // "BalTraf4", changes with layout
+constexpr std::uint64_t kStoreMagic = 0x42616c5472616635ULL;  // "BalTraf5", changes with layout
 
 constexpr std::size_t align_up(std::size_t n) {
     constexpr std::size_t kAlign = alignof(std::max_align_t);

@@ -184,6 +184,29 @@ std::optional<std::string> manifest_problem(const Manifest& m) {
     return std::nullopt;
 }
 
+namespace {
+
+// The first line: "DSM1 <count>" or "DSM1D <base-etag> <count> <removed>"; the problem if it
+// is neither.
+std::optional<std::string> parse_header(std::string_view line, ParsedManifest& out,
+                                        std::size_t* entries, std::size_t* removals) {
+    auto header = fields_of(line, 4);
+    if (header.size() == 2 && header[0] == "DSM1") {
+        if (!parse_number(header[1], *entries)) return "bad entry count";
+    } else if (header.size() == 4 && header[0] == "DSM1D") {
+        out.is_delta = true;
+        if (header[1].size() != kSha256HexChars || !is_lower_hex(header[1])) return "bad base etag";
+        out.base_etag = std::string(header[1]);
+        if (!parse_number(header[2], *entries) || !parse_number(header[3], *removals))
+            return "bad counts";
+    } else {
+        return "unknown format or version";
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 ParsedManifest parse_manifest(std::string_view text, std::size_t max_entries) {
     ParsedManifest out;
     auto fail = [&](std::string why, std::size_t line_no) {
@@ -196,20 +219,9 @@ ParsedManifest parse_manifest(std::string_view text, std::size_t max_entries) {
     if (text.empty() || text.back() != '\n') return fail("missing final newline", 0);
 
     std::size_t pos = text.find('\n');
-    auto header = fields_of(text.substr(0, pos), 4);
     std::size_t entries = 0, removals = 0;
-    if (header.size() == 2 && header[0] == "DSM1") {
-        if (!parse_number(header[1], entries)) return fail("bad entry count", 1);
-    } else if (header.size() == 4 && header[0] == "DSM1D") {
-        out.is_delta = true;
-        if (header[1].size() != kSha256HexChars || !is_lower_hex(header[1]))
-            return fail("bad base etag", 1);
-        out.base_etag = std::string(header[1]);
-        if (!parse_number(header[2], entries) || !parse_number(header[3], removals))
-            return fail("bad counts", 1);
-    } else {
-        return fail("unknown format or version", 1);
-    }
+    if (auto problem = parse_header(text.substr(0, pos), out, &entries, &removals))
+        return fail(*problem, 1);
     if (entries > max_entries || removals > max_entries)
         return fail("announces " + std::to_string(std::max(entries, removals)) +
                         " entries, more than the limit of " + std::to_string(max_entries) +

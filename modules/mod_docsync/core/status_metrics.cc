@@ -102,9 +102,40 @@ void export_families(suite::MetricsWriter& w, const std::vector<ExportStatus>& e
         w.sample({{"export", e.name}}, as_double(e.long_polls_waiting));
 }
 
+void long_poll_families(suite::MetricsWriter& w, const LongPollStats& lp) {
+    struct Family {
+        const char* name;
+        MetricType type;
+        const char* help;
+        std::uint64_t value;
+    };
+    const Family families[] = {
+        {"httpd_docsync_long_polls_waiting", MetricType::kGauge,
+         "Manifest long polls waiting now, all exports and httpd children", lp.waiting},
+        {"httpd_docsync_long_polls_cap", MetricType::kGauge,
+         "Long polls allowed to wait at once (DocSyncExportMaxLongPolls); beyond it they are "
+         "answered at once",
+         lp.cap},
+        {"httpd_docsync_long_polls_peak", MetricType::kGauge,
+         "The most long polls waiting at once since httpd started", lp.peak},
+        {"httpd_docsync_long_polls_admitted", MetricType::kCounter,
+         "Long polls that waited for a change", lp.admitted},
+        {"httpd_docsync_long_polls_refused", MetricType::kCounter,
+         "Long polls answered at once because the cap was reached", lp.refused},
+        {"httpd_docsync_long_polls_client_gone", MetricType::kCounter,
+         "Long polls whose wait ended early because the client had closed the connection",
+         lp.client_gone},
+    };
+    for (const Family& f : families) {
+        w.family(f.name, f.type, f.help);
+        w.sample(as_double(f.value));
+    }
+}
+
 }  // namespace
 
-std::string render_metrics(const DocsyncStatus& status, suite::MetricsFormat format) {
+std::string render_metrics(const DocsyncStatus& status, suite::MetricsFormat format,
+                           const LongPollStats* long_polls) {
     suite::MetricsWriter w(format);
     w.family("httpd_docsync_sync_process_running", MetricType::kGauge,
              "1 if the sync process that runs the sources is alive, else 0; absent without a "
@@ -112,6 +143,7 @@ std::string render_metrics(const DocsyncStatus& status, suite::MetricsFormat for
     if (!status.sources.empty()) w.sample(status.sync_process_running ? 1 : 0);
     source_families(w, status);
     export_families(w, status.exports);
+    if (long_polls) long_poll_families(w, *long_polls);
     return w.finish();
 }
 

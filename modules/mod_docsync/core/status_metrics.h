@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "long_poll_cap.h"
 #include "openmetrics.h"
 #include "status_report.h"
 
@@ -28,6 +29,9 @@ struct DocsyncStatus {
     std::int64_t now_unix = 0;
 };
 
-std::string render_metrics(const DocsyncStatus& status, suite::MetricsFormat format);
+// `long_polls`: a primary's long polls, all exports and children (long_poll_cap.h), or null on a
+// server without exports.
+std::string render_metrics(const DocsyncStatus& status, suite::MetricsFormat format,
+                           const LongPollStats* long_polls = nullptr);
 
 }  // namespace docsync

@@ -120,7 +120,7 @@ std::string html_escape(const std::string& s) {
 }
 
 std::string render_status_json(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
-                               bool child_running) {
+                               bool child_running, const LongPollStats* long_polls) {
     std::string out = "{\"sync_child_pid\":" + std::to_string(child_pid) +
                       ",\"sync_child_running\":" + (child_running ? "true" : "false") +
                       ",\"sources\":[";
@@ -139,7 +139,16 @@ std::string render_status_json(const std::vector<SourceStatus>& sources, std::in
         }
         out += "}";
     }
-    out += "]}\n";
+    out += "]";
+    if (long_polls) {
+        const LongPollStats& lp = *long_polls;
+        out += ",\"long_polls\":{\"waiting\":" + std::to_string(lp.waiting) +
+               ",\"cap\":" + std::to_string(lp.cap) + ",\"peak\":" + std::to_string(lp.peak) +
+               ",\"admitted\":" + std::to_string(lp.admitted) +
+               ",\"refused\":" + std::to_string(lp.refused) +
+               ",\"client_gone\":" + std::to_string(lp.client_gone) + "}";
+    }
+    out += "}\n";
     return out;
 }
 
@@ -221,11 +230,26 @@ static std::string render_sync_events(const SourceStatus& s) {
 }
 
 std::string render_status_html(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
-                               bool child_running) {
+                               bool child_running, const LongPollStats* long_polls) {
     std::string out =
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>docsync status</title>"
         "</head><body>\n<h1>docsync</h1>\n<p>sync process: " +
         std::to_string(child_pid) + (child_running ? " (running)" : " (not running)") + "</p>\n";
+    if (long_polls) {
+        const LongPollStats& lp = *long_polls;
+        out += "<h2>Long polls (exports)</h2>\n<table border=\"1\">\n";
+        auto row = [&](const std::string& k, std::uint64_t v) {
+            out += "<tr><th align=\"left\">" + html_escape(k) + "</th><td>" + std::to_string(v) +
+                   "</td></tr>\n";
+        };
+        row("waiting now", lp.waiting);
+        row("cap (DocSyncExportMaxLongPolls)", lp.cap);
+        row("peak", lp.peak);
+        row("admitted", lp.admitted);
+        row("refused at the cap (answered at once)", lp.refused);
+        row("ended early: client gone", lp.client_gone);
+        out += "</table>\n";
+    }
     if (sources.empty()) out += "<p>No DocSyncSource configured or no round finished yet.</p>\n";
     for (const auto& s : sources) {
         out += "<h2>" + html_escape(s.url) + " &rarr; " + html_escape(s.local_dir) +

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "long_poll_cap.h"
+
 namespace docsync {
 
 struct SourceStatus {
@@ -73,10 +75,11 @@ std::vector<SyncEvent> parse_sync_events(const std::string& events);
 std::string serialise_status(const std::vector<SourceStatus>& sources, std::int64_t child_pid);
 std::vector<SourceStatus> parse_status(const std::string& text, std::int64_t* child_pid);
 
+// `long_polls`: a primary's long polls (long_poll_cap.h), or null on a server without exports.
 std::string render_status_json(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
-                               bool child_running);
+                               bool child_running, const LongPollStats* long_polls = nullptr);
 std::string render_status_html(const std::vector<SourceStatus>& sources, std::int64_t child_pid,
-                               bool child_running);
+                               bool child_running, const LongPollStats* long_polls = nullptr);
 
 std::string html_escape(const std::string& s);
 

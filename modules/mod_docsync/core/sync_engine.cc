@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -320,13 +321,60 @@ void BatchBudget::add(const std::string& path, std::uint64_t size) {
     request_bytes_ += percent_encode(path).size() + 1;
 }
 
-ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, HashCache* cache,
-                       std::chrono::steady_clock::time_point deadline) {
-    ApplyResult result;
-    auto failed = [&](const Action& a, const std::string& what) {
+namespace {
+
+// Every action but a fetch (apply_plan batches those): one call beneath root_fd.
+void apply_local_action(const Action& a, int root_fd, ApplyResult& result) {
+    auto failed = [&](const std::string& what) {
         result.complete = false;
         add_error(result.errors, a.path + ": " + what + ": " + errno_text(errno));
     };
+    switch (a.kind) {
+        case ActionKind::kRemove:
+            if (!remove_beneath(root_fd, a.path))
+                failed("remove");
+            else
+                ++result.stats.removed;
+            break;
+        case ActionKind::kMkdir: {
+            UniqueFd d = open_dir_beneath(root_fd, a.path, true);
+            if (!d) failed("mkdir");
+            break;
+        }
+        case ActionKind::kRename:
+            if (!rename_beneath(root_fd, a.from, a.path))
+                failed("rename from " + a.from);
+            else
+                ++result.stats.renamed;
+            break;
+        case ActionKind::kFetch:  // batched by apply_plan, never passed here
+            break;
+        case ActionKind::kSymlink:
+            if (!make_symlink_beneath(root_fd, a.path, a.entry.target, a.entry.mtime_ns))
+                failed("symlink");
+            else
+                ++result.stats.symlinks;
+            break;
+        case ActionKind::kSetMode:
+            if (!set_mode_beneath(root_fd, a.path, a.entry.mode))
+                failed("chmod");
+            else
+                ++result.stats.metadata;
+            break;
+        case ActionKind::kSetMtime:
+            if (!set_mtime_beneath(root_fd, a.path, a.entry.mtime_ns))
+                failed("set mtime");
+            else
+                ++result.stats.metadata;
+            break;
+    }
+}
+
+}  // namespace
+
+ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, HashCache* cache,
+                       std::chrono::steady_clock::time_point deadline) {
+    ApplyResult result;
     std::vector<const Action*> batch;
     BatchBudget budget;
     auto flush = [&] {
@@ -356,54 +404,16 @@ ApplyResult apply_plan(const Plan& plan, int root_fd, Transport& transport, Hash
             add_error(result.errors, "round-timeout reached; the rest waits for the next round");
             break;
         }
-        switch (a.kind) {
-            case ActionKind::kRemove:
-                if (!remove_beneath(root_fd, a.path))
-                    failed(a, "remove");
-                else
-                    ++result.stats.removed;
-                break;
-            case ActionKind::kMkdir: {
-                UniqueFd d = open_dir_beneath(root_fd, a.path, true);
-                if (!d) failed(a, "mkdir");
-                break;
-            }
-            case ActionKind::kRename:
-                if (!rename_beneath(root_fd, a.from, a.path))
-                    failed(a, "rename from " + a.from);
-                else
-                    ++result.stats.renamed;
-                break;
-            case ActionKind::kFetch:
-                if (a.has_basis && a.basis_size >= kMinDeltaBytes &&
-                    a.entry.size >= kMinDeltaBytes) {
-                    if (!batch.empty()) flush();
-                    if (!fetch_by_delta(root_fd, transport, a, result, cache))
-                        result.complete = false;
-                } else {
-                    if (!budget.fits(a.path, a.entry.size)) flush();
-                    batch.push_back(&a);
-                    budget.add(a.path, a.entry.size);
-                }
-                break;
-            case ActionKind::kSymlink:
-                if (!make_symlink_beneath(root_fd, a.path, a.entry.target, a.entry.mtime_ns))
-                    failed(a, "symlink");
-                else
-                    ++result.stats.symlinks;
-                break;
-            case ActionKind::kSetMode:
-                if (!set_mode_beneath(root_fd, a.path, a.entry.mode))
-                    failed(a, "chmod");
-                else
-                    ++result.stats.metadata;
-                break;
-            case ActionKind::kSetMtime:
-                if (!set_mtime_beneath(root_fd, a.path, a.entry.mtime_ns))
-                    failed(a, "set mtime");
-                else
-                    ++result.stats.metadata;
-                break;
+        if (a.kind != ActionKind::kFetch) {
+            apply_local_action(a, root_fd, result);
+        } else if (a.has_basis && a.basis_size >= kMinDeltaBytes &&
+                   a.entry.size >= kMinDeltaBytes) {
+            if (!batch.empty()) flush();
+            if (!fetch_by_delta(root_fd, transport, a, result, cache)) result.complete = false;
+        } else {
+            if (!budget.fits(a.path, a.entry.size)) flush();
+            batch.push_back(&a);
+            budget.add(a.path, a.entry.size);
         }
     }
     if (!batch.empty()) flush();
@@ -434,18 +444,177 @@ std::string staging_dir_for(const std::string& local_dir) {
     return (parent.empty() ? std::string() : parent) + "/" + std::string(kStagePrefix) + name;
 }
 
-RoundResult sync_round(const SourceOptions& source, const Manifest& remote_all, HashCache& cache,
-                       Transport& transport, const ConfigCheck& check, const StageSwap& swap,
-                       const RoundScope* scope) {
-    RoundResult out;
+namespace {
+
+// The live directory, made when missing; invalid (out says why) if it cannot be opened.
+UniqueFd open_live_dir(const SourceOptions& source, RoundResult& out) {
     UniqueFd live = open_root(source.local_dir);
     if (!live && errno == ENOENT && ::mkdir(source.local_dir.c_str(), 0755) == 0)
         live = open_root(source.local_dir);
     if (!live) {
         out.complete = false;
         out.errors.push_back(source.local_dir + ": " + errno_text(errno));
-        return out;
     }
+    return live;
+}
+
+// A scoped round's paths: the ones the delta names and every parent directory of them (the
+// local scan and the plan look at these alone), and the remote entries at those paths.
+void scope_to(const RoundScope& scope, const Manifest& remote_all, std::vector<std::string>* paths,
+              Manifest* remote) {
+    std::set<std::string> wanted;
+    for (const auto& p : scope.paths)
+        for (std::string q = p; !q.empty() && wanted.insert(q).second; q = parent_of(q)) {
+        }
+    paths->assign(wanted.begin(), wanted.end());
+    for (const auto& p : *paths)
+        if (auto it = remote_all.find(p); it != remote_all.end())
+            remote->emplace_hint(remote->end(), it->first, it->second);
+}
+
+// Leftovers of an interrupted round are never visible under a real name; tidy them.
+void remove_stale_temp_files(int live_fd, const ScanResult& local) {
+    for (const auto& t : local.stale_temp_files) {
+        UniqueFd d = open_dir_beneath(live_fd, parent_of(t));
+        if (d) ::unlinkat(d.get(), std::string(base_name(t)).c_str(), 0);
+    }
+}
+
+// Local files whose content is the primary's own may later be a delta basis. Both maps are
+// sorted by path: one merged pass, no lookups.
+void note_published_basis(const Manifest& local, const Manifest& remote, HashCache& cache) {
+    for (auto l = local.cbegin(), r = remote.cbegin(); l != local.end() && r != remote.end();) {
+        if (l->first < r->first) {
+            ++l;
+        } else if (r->first < l->first) {
+            ++r;
+        } else {
+            if (l->second.type == EntryType::kFile && r->second.type == EntryType::kFile &&
+                l->second.sha256 == r->second.sha256)
+                cache.mark_published(l->first, l->second.sha256);
+            ++l;
+            ++r;
+        }
+    }
+}
+
+Plan plan_round(const SourceOptions& source, const Manifest& local, const Manifest& remote,
+                HashCache& cache) {
+    PlanOptions plan_options;
+    plan_options.delete_extraneous = source.delete_extraneous;
+    plan_options.excludes = source.excludes;
+    plan_options.strip_mode_bits = source.restart_graceful ? 022 : 002;
+    plan_options.may_be_basis = [&cache](const std::string& path, const Entry& l) {
+        return cache.is_published(path, l.sha256);
+    };
+    return make_plan(local, remote, plan_options);
+}
+
+// Whether the file system holding the live tree has room for the plan, with its margin.
+std::optional<std::string> round_space_problem(const SourceOptions& source, const Plan& plan,
+                                               const Manifest& local, int live_fd) {
+    // Staging copies the whole live tree before the round's own writes.
+    std::uint64_t bytes = plan.totals.bytes_to_write;
+    std::uint64_t inodes = plan.totals.entries_to_create;
+    if (source.restart_graceful) {
+        for (const auto& kv : local) bytes += kv.second.size;
+        inodes += local.size() + 1;
+    }
+    auto space = free_space_of(live_fd);
+    return space ? space_problem(bytes, inodes, *space)
+                 : std::optional<std::string>("cannot read the free space: " + errno_text(errno));
+}
+
+// The staging directory beside the live one, emptied, then filled with a copy of the live tree;
+// invalid (out says why) on failure. *parent is the directory holding both.
+UniqueFd stage_copy(const SourceOptions& source, int live_fd, UniqueFd* parent, RoundResult& out) {
+    std::string staging = staging_dir_for(source.local_dir);
+    *parent = open_root(parent_of(source.local_dir).empty() ? "/" : parent_of(source.local_dir));
+    const std::string stage_name(base_name(staging));
+    if (*parent && ::mkdirat(parent->get(), stage_name.c_str(), 0700) != 0 && errno != EEXIST)
+        parent->reset();
+    UniqueFd stage;
+    if (*parent)
+        stage.reset(::openat(parent->get(), stage_name.c_str(),
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!stage || !clear_dir(stage.get())) {
+        out.complete = false;
+        out.errors.push_back(staging + ": " + errno_text(errno));
+        return UniqueFd();
+    }
+    if (!copy_tree(live_fd, stage.get())) {
+        out.complete = false;
+        out.errors.push_back(staging + ": cannot stage a copy: " + errno_text(errno));
+        return UniqueFd();
+    }
+    struct stat live_st;
+    if (::fstat(live_fd, &live_st) == 0) ::fchmod(stage.get(), live_st.st_mode & 07777);
+    return stage;
+}
+
+// Exchanges the staging directory (in `parent_fd`) with the live one: through `swap` when set.
+bool swap_staging_in(const SourceOptions& source, int parent_fd, const StageSwap& swap,
+                     std::string* error) {
+    if (swap) return swap(error);
+    const std::string stage_name(base_name(staging_dir_for(source.local_dir)));
+    bool swapped =
+        ::renameat2(parent_fd, stage_name.c_str(), parent_fd,
+                    std::string(base_name(source.local_dir)).c_str(), RENAME_EXCHANGE) == 0;
+    if (swapped)
+        ::fsync(parent_fd);
+    else
+        *error = errno_text(errno);
+    return swapped;
+}
+
+// restart=graceful: stage a full copy, apply there, check, swap.
+void apply_staged(const SourceOptions& source, const Plan& plan, int live_fd, Transport& transport,
+                  HashCache& cache, std::chrono::steady_clock::time_point deadline,
+                  const ConfigCheck& check, const StageSwap& swap, RoundResult& out) {
+    const std::string staging = staging_dir_for(source.local_dir);
+    UniqueFd parent;
+    UniqueFd stage = stage_copy(source, live_fd, &parent, out);
+    if (!stage) return;
+    ApplyResult applied = apply_plan(plan, stage.get(), transport, &cache, deadline);
+    out.stats = applied.stats;
+    if (!applied.complete) {
+        // Never swap in a batch that is not whole; the next round starts again.
+        out.complete = false;
+        out.errors = std::move(applied.errors);
+        return;
+    }
+    std::string output;
+    if (check && !check(staging, &output)) {
+        out.config_rejected = true;
+        out.check_output = output;
+        return;
+    }
+    // Written through before it becomes live: a power loss after the swap must not leave a
+    // configuration with truncated files.
+    if (!fsync_tree(stage.get())) {
+        out.complete = false;
+        out.errors.push_back(staging + ": fsync failed: " + errno_text(errno));
+        return;
+    }
+    std::string swap_error;
+    if (!swap_staging_in(source, parent.get(), swap, &swap_error)) {
+        out.complete = false;
+        out.errors.push_back("swap of " + staging + " and " + source.local_dir +
+                             " failed: " + swap_error);
+        return;
+    }
+    // The old content now lives at the staging path; it is emptied before the next staging.
+    out.restart_needed = true;
+}
+
+}  // namespace
+
+RoundResult sync_round(const SourceOptions& source, const Manifest& remote_all, HashCache& cache,
+                       Transport& transport, const ConfigCheck& check, const StageSwap& swap,
+                       const RoundScope* scope) {
+    RoundResult out;
+    UniqueFd live = open_live_dir(source, out);
+    if (!live) return out;
     const auto deadline = std::chrono::steady_clock::now() + source.limits.round_timeout;
     transport.set_round_limits(deadline, source.limits.stall_timeout);
     struct ResetLimits {
@@ -465,19 +634,9 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote_all, 
     scan_options.excludes = source.excludes;
     scan_options.skip_unsafe_symlinks = false;  // ours to replace or delete
     if (source.restart_graceful) scope = nullptr;
-    // Scoped: the named paths and every parent directory of them, on both sides.
     Manifest remote_scoped;
     std::vector<std::string> scoped_paths;
-    if (scope) {
-        std::set<std::string> wanted;
-        for (const auto& p : scope->paths)
-            for (std::string q = p; !q.empty() && wanted.insert(q).second; q = parent_of(q)) {
-            }
-        scoped_paths.assign(wanted.begin(), wanted.end());
-        for (const auto& p : scoped_paths)
-            if (auto it = remote_all.find(p); it != remote_all.end())
-                remote_scoped.emplace_hint(remote_scoped.end(), it->first, it->second);
-    }
+    if (scope) scope_to(*scope, remote_all, &scoped_paths, &remote_scoped);
     const Manifest& remote = scope ? remote_scoped : remote_all;
     ScanResult local = scope ? scan_paths(live.get(), cache, scoped_paths, scan_options)
                              : scan_tree(live.get(), cache, scan_options);
@@ -486,35 +645,9 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote_all, 
         out.errors.push_back(source.local_dir + ": " + local.error);
         return out;
     }
-    // Leftovers of an interrupted round are never visible under a real name; tidy them.
-    for (const auto& t : local.stale_temp_files) {
-        UniqueFd d = open_dir_beneath(live.get(), parent_of(t));
-        if (d) ::unlinkat(d.get(), std::string(base_name(t)).c_str(), 0);
-    }
-    // Local files whose content is the primary's own may later be a delta basis. Both maps
-    // are sorted by path: one merged pass, no lookups.
-    for (auto l = local.manifest.cbegin(), r = remote.cbegin();
-         l != local.manifest.end() && r != remote.end();) {
-        if (l->first < r->first) {
-            ++l;
-        } else if (r->first < l->first) {
-            ++r;
-        } else {
-            if (l->second.type == EntryType::kFile && r->second.type == EntryType::kFile &&
-                l->second.sha256 == r->second.sha256)
-                cache.mark_published(l->first, l->second.sha256);
-            ++l;
-            ++r;
-        }
-    }
-    PlanOptions plan_options;
-    plan_options.delete_extraneous = source.delete_extraneous;
-    plan_options.excludes = source.excludes;
-    plan_options.strip_mode_bits = source.restart_graceful ? 022 : 002;
-    plan_options.may_be_basis = [&cache](const std::string& path, const Entry& l) {
-        return cache.is_published(path, l.sha256);
-    };
-    Plan plan = make_plan(local.manifest, remote, plan_options);
+    remove_stale_temp_files(live.get(), local);
+    note_published_basis(local.manifest, remote, cache);
+    Plan plan = plan_round(source, local.manifest, remote, cache);
     if (scope) {
         // The limits are about the whole tree, not the part looked at.
         plan.totals.local_entries = scope->base_entries;
@@ -526,99 +659,20 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote_all, 
         out.limit_exceeded = *problem;
         return out;
     }
-    {
-        // Staging copies the whole live tree before the round's own writes.
-        std::uint64_t bytes = plan.totals.bytes_to_write;
-        std::uint64_t inodes = plan.totals.entries_to_create;
-        if (source.restart_graceful) {
-            for (const auto& kv : local.manifest) bytes += kv.second.size;
-            inodes += local.manifest.size() + 1;
-        }
-        auto space = free_space_of(live.get());
-        auto problem =
-            space ? space_problem(bytes, inodes, *space)
-                  : std::optional<std::string>("cannot read the free space: " + errno_text(errno));
-        if (problem) {
-            out.limit_exceeded = *problem;
-            out.limit_transient = true;
-            return out;
-        }
+    if (auto problem = round_space_problem(source, plan, local.manifest, live.get())) {
+        out.limit_exceeded = *problem;
+        out.limit_transient = true;
+        return out;
     }
     out.changed = true;
-
-    if (!source.restart_graceful) {
-        ApplyResult applied = apply_plan(plan, live.get(), transport, &cache, deadline);
-        out.complete = applied.complete;
-        out.errors = std::move(applied.errors);
-        out.stats = applied.stats;
+    if (source.restart_graceful) {
+        apply_staged(source, plan, live.get(), transport, cache, deadline, check, swap, out);
         return out;
     }
-
-    // restart=graceful: stage a full copy, apply there, check, swap.
-    std::string staging = staging_dir_for(source.local_dir);
-    UniqueFd parent =
-        open_root(parent_of(source.local_dir).empty() ? "/" : parent_of(source.local_dir));
-    const std::string stage_name(base_name(staging));
-    if (parent && ::mkdirat(parent.get(), stage_name.c_str(), 0700) != 0 && errno != EEXIST)
-        parent.reset();
-    UniqueFd stage;
-    if (parent)
-        stage.reset(::openat(parent.get(), stage_name.c_str(),
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!stage || !clear_dir(stage.get())) {
-        out.complete = false;
-        out.errors.push_back(staging + ": " + errno_text(errno));
-        return out;
-    }
-    if (!copy_tree(live.get(), stage.get())) {
-        out.complete = false;
-        out.errors.push_back(staging + ": cannot stage a copy: " + errno_text(errno));
-        return out;
-    }
-    struct stat live_st;
-    if (::fstat(live.get(), &live_st) == 0) ::fchmod(stage.get(), live_st.st_mode & 07777);
-    ApplyResult applied = apply_plan(plan, stage.get(), transport, &cache, deadline);
+    ApplyResult applied = apply_plan(plan, live.get(), transport, &cache, deadline);
+    out.complete = applied.complete;
+    out.errors = std::move(applied.errors);
     out.stats = applied.stats;
-    if (!applied.complete) {
-        // Never swap in a batch that is not whole; the next round starts again.
-        out.complete = false;
-        out.errors = std::move(applied.errors);
-        return out;
-    }
-    std::string output;
-    if (check && !check(staging, &output)) {
-        out.config_rejected = true;
-        out.check_output = output;
-        return out;
-    }
-    // Written through before it becomes live: a power loss after the swap must not leave a
-    // configuration with truncated files.
-    if (!fsync_tree(stage.get())) {
-        out.complete = false;
-        out.errors.push_back(staging + ": fsync failed: " + errno_text(errno));
-        return out;
-    }
-    std::string swap_error;
-    bool swapped = false;
-    if (swap) {
-        swapped = swap(&swap_error);
-    } else {
-        swapped =
-            ::renameat2(parent.get(), stage_name.c_str(), parent.get(),
-                        std::string(base_name(source.local_dir)).c_str(), RENAME_EXCHANGE) == 0;
-        if (swapped)
-            ::fsync(parent.get());
-        else
-            swap_error = errno_text(errno);
-    }
-    if (!swapped) {
-        out.complete = false;
-        out.errors.push_back("swap of " + staging + " and " + source.local_dir +
-                             " failed: " + swap_error);
-        return out;
-    }
-    // The old content now lives at the staging path; it is emptied before the next staging.
-    out.restart_needed = true;
     return out;
 }
 

@@ -73,7 +73,8 @@ std::optional<Transition> Election::start() {
 std::optional<Transition> Election::on_heartbeat(const Heartbeat& hb) {
     auto it = std::find_if(peers_.begin(), peers_.end(),
                            [&](const PeerView& p) { return p.node_id == hb.node_id; });
-    if (it == peers_.end()) {
+    const bool first = it == peers_.end();
+    if (first) {
         if (peers_.size() >= kMaxPeers) return std::nullopt;
         peers_.push_back(PeerView{});
         it = peers_.end() - 1;
@@ -83,7 +84,9 @@ std::optional<Transition> Election::on_heartbeat(const Heartbeat& hb) {
     it->priority = hb.priority;
     it->handover_to = (hb.flags & kFlagHandover) ? hb.handover_to : 0;
     it->interval = std::chrono::microseconds(hb.interval_us);
-    it->last_seen = clock_.now();
+    const nanoseconds now = clock_.now();
+    if (!first) it->longest_silence = std::max(it->longest_silence, now - it->last_seen);
+    it->last_seen = now;
     it->boot_epoch = hb.boot_epoch;
     if (hb.state == NodeState::kMaster) heard_master_ = true;
     return evaluate();
@@ -91,6 +94,13 @@ std::optional<Transition> Election::on_heartbeat(const Heartbeat& hb) {
 
 std::optional<Transition> Election::tick() {
     return evaluate();
+}
+
+void Election::on_local_pause(nanoseconds pause) {
+    if (pause.count() <= 0) return;
+    const nanoseconds now = clock_.now();
+    for (PeerView& p : peers_) p.last_seen = std::min(now, p.last_seen + pause);
+    started_at_ = std::min(now, started_at_ + pause);
 }
 
 std::optional<Transition> Election::set_health(bool fault, int penalty, const std::string& reason) {

@@ -57,6 +57,9 @@ struct PeerView {
     std::uint32_t handover_to = 0;
     nanoseconds interval{0};
     nanoseconds last_seen{0};
+    // The longest gap between two of its heartbeats that this node heard (local pauses
+    // excepted, see on_local_pause), for the status page: how close it came to a failover.
+    nanoseconds longest_silence{0};
     std::uint64_t boot_epoch = 0;
     bool live = false;  // as of the last evaluation
 };
@@ -71,6 +74,12 @@ class Election {
     std::optional<Transition> on_heartbeat(const Heartbeat& hb);
     // Timers: call at least a few times per interval.
     std::optional<Transition> tick();
+    // This node itself was not running for `pause` (its wait ended that much later than it
+    // asked: the machine, a VM or its CPU was stopped). A stopped machine hears nothing, and on
+    // one host its peers were stopped too: that time is no evidence that a peer went silent,
+    // so every peer's silence (and the startup listening period) is counted without it. The
+    // cost: a peer that really died just before the pause is found dead that much later.
+    void on_local_pause(nanoseconds pause);
     // Health tracking: `fault` forces FAULT; `penalty` lowers the effective priority.
     std::optional<Transition> set_health(bool fault, int penalty, const std::string& reason);
     // Planned stop: from now on this node advertises priority 0 and claims nothing.

@@ -15,7 +15,7 @@
 
 namespace ha_heartbeat {
 
-constexpr std::uint32_t kBoardFormat = 3;
+constexpr std::uint32_t kBoardFormat = 4;
 constexpr std::size_t kAddressTextBytes = 64;
 constexpr std::size_t kReasonBytes = 192;
 constexpr std::size_t kInterfaceBytes = 16;
@@ -31,6 +31,7 @@ struct BoardPeer {
     std::uint8_t live;
     std::int64_t last_seen_ns;  // CLOCK_MONOTONIC; 0: never
     std::uint64_t boot_epoch;
+    std::int64_t longest_silence_ns;  // longest gap between two of its heartbeats heard
 };
 
 struct BoardAddress {
@@ -83,6 +84,11 @@ struct BoardData {
     std::uint64_t split_brain_episodes;  // another node also claimed master
     std::uint64_t reannouncements;       // announcements repeated because of one
     std::uint64_t rejected_episodes;     // runs of rejected datagrams
+    // How well this node itself kept time: at 10 ms these say whether a failover was near
+    // because a peer fell silent or because this node (or the machine) was not running.
+    std::int64_t longest_send_gap_ns;  // longest time between two heartbeats sent
+    std::int64_t longest_pause_ns;     // longest wait that ended later than asked, by how much
+    std::uint64_t pauses;              // waits that ended over kPauseThreshold late
 };
 
 // Records `state` entered at `time_ns` unless it is the state already last recorded.

@@ -70,6 +70,16 @@ void node_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now
     w.family("httpd_ha_handover_requests", MetricType::kCounter,
              "Handovers asked for on the status page");
     w.sample({{"node", node}}, static_cast<double>(d.handover_requests));
+    w.family("httpd_ha_longest_send_gap_seconds", MetricType::kGauge,
+             "Longest time between two heartbeats this node sent", "seconds");
+    w.sample({{"node", node}}, d.longest_send_gap_ns / 1e9);
+    w.family("httpd_ha_pauses", MetricType::kCounter,
+             "Waits of the heartbeat process that ended over 1 ms later than asked (the node, "
+             "its CPU or its VM was stopped); not counted as peers' silence");
+    w.sample({{"node", node}}, static_cast<double>(d.pauses));
+    w.family("httpd_ha_longest_pause_seconds", MetricType::kGauge, "The longest of those pauses",
+             "seconds");
+    w.sample({{"node", node}}, d.longest_pause_ns / 1e9);
     w.family("httpd_ha_board_age_seconds", MetricType::kGauge,
              "Time since the heartbeat process last updated the status board; absent before it "
              "first did",
@@ -90,6 +100,13 @@ void peer_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now
     each_peer([&](const BoardPeer& p, const std::string& id, const std::string& address) {
         if (p.last_seen_ns)
             w.sample({{"peer", id}, {"address", address}}, seconds_since(p.last_seen_ns, now_ns));
+    });
+    w.family("httpd_ha_peer_longest_silence_seconds", MetricType::kGauge,
+             "Longest gap between two heartbeats heard from the peer (this node's own pauses "
+             "excepted); near the dead interval, a failover was near",
+             "seconds");
+    each_peer([&](const BoardPeer& p, const std::string& id, const std::string& address) {
+        w.sample({{"peer", id}, {"address", address}}, p.longest_silence_ns / 1e9);
     });
     w.family("httpd_ha_peer_live", MetricType::kGauge,
              "1 if the peer was heard within the dead interval, else 0");

@@ -21,6 +21,12 @@ std::string html(const char* s) {
     return suite::xml_escape(s);
 }
 
+std::string ms_text(std::int64_t ns) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", ns / 1e6);
+    return buf;
+}
+
 std::string seconds_ago(std::int64_t then_ns, std::int64_t now_ns) {
     if (then_ns == 0) return "null";
     char buf[32];
@@ -66,6 +72,7 @@ std::string render_json(const BoardData& d, std::int64_t now_ns) {
              "\",\"priority\":" + std::to_string(p.priority) +
              ",\"live\":" + (p.live ? "true" : "false") +
              ",\"last_seen_seconds_ago\":" + seconds_ago(p.last_seen_ns, now_ns) +
+             ",\"longest_silence_ms\":" + ms_text(p.longest_silence_ns) +
              ",\"boot_epoch\":" + std::to_string(p.boot_epoch) + "}";
     }
     o += "],\"addresses\":[";
@@ -80,6 +87,9 @@ std::string render_json(const BoardData& d, std::int64_t now_ns) {
     o += ",\"episodes\":{\"split_brain\":" + std::to_string(d.split_brain_episodes) +
          ",\"reannouncements\":" + std::to_string(d.reannouncements) +
          ",\"rejected_datagrams\":" + std::to_string(d.rejected_episodes) + "}";
+    o += ",\"timing\":{\"longest_send_gap_ms\":" + ms_text(d.longest_send_gap_ns) +
+         ",\"pauses\":" + std::to_string(d.pauses) +
+         ",\"longest_pause_ms\":" + ms_text(d.longest_pause_ns) + "}";
     o += ",\"updated_seconds_ago\":" + seconds_ago(d.updated_ns, now_ns);
     return o + "}\n";
 }
@@ -144,14 +154,18 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
     row("Episodes", "split brain " + std::to_string(d.split_brain_episodes) + " (announced again " +
                         std::to_string(d.reannouncements) + " times), runs of rejected datagrams " +
                         std::to_string(d.rejected_episodes));
+    row("Longest gap between heartbeats sent", ms_text(d.longest_send_gap_ns) + " ms");
+    row("Pauses of this node (woke over 1 ms late)",
+        std::to_string(d.pauses) + ", longest " + ms_text(d.longest_pause_ns) + " ms");
     o += "</table>\n<h2>Peers</h2>\n<table border=1><tr><th>Node id</th><th>Address</th>"
-         "<th>State</th><th>Priority</th><th>Live</th><th>Last seen (s ago)</th></tr>\n";
+         "<th>State</th><th>Priority</th><th>Live</th><th>Last seen (s ago)</th>"
+         "<th>Longest silence (ms)</th></tr>\n";
     for (std::uint32_t i = 0; i < d.peer_count && i < kMaxPeers; ++i) {
         const BoardPeer& p = d.peers[i];
         o += "<tr><td>" + std::to_string(p.node_id) + "</td><td>" + html(p.address) + "</td><td>" +
              state_text(p.state) + "</td><td>" + std::to_string(p.priority) + "</td><td>" +
              (p.live ? "yes" : "no") + "</td><td>" + seconds_ago(p.last_seen_ns, now_ns) +
-             "</td></tr>\n";
+             "</td><td>" + ms_text(p.longest_silence_ns) + "</td></tr>\n";
     }
     o += "</table>\n<h2>Service addresses</h2>\n<table border=1><tr><th>Address</th>"
          "<th>Interface</th><th>Held</th></tr>\n";

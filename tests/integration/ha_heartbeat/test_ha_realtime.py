@@ -26,6 +26,26 @@ def policy_of(pid):
     return int(fields[41 - 3])
 
 
+def cpus_of(pid):
+    """Each thread's allowed CPUs (Cpus_allowed_list of /proc/<pid>/task/<tid>/status)."""
+    import os
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            for line in f:
+                if line.startswith("Cpus_allowed_list:"):
+                    out[tid] = line.split(":", 1)[1].strip()
+    return out
+
+
+def timing_of(status):
+    """What the node measured of its own timing and of its peers' heartbeats."""
+    t = status["timing"]
+    silences = ", ".join(f"{p['longest_silence_ms']} ms" for p in status["peers"])
+    return (f"longest send gap {t['longest_send_gap_ms']} ms, {t['pauses']} pause(s), "
+            f"longest {t['longest_pause_ms']} ms, longest silence heard {silences}")
+
+
 def cpu_count():
     import os
     return os.cpu_count() or 1
@@ -41,6 +61,11 @@ class HaRealtimeTest(unittest.TestCase):
             before = {n.name: n.status() for n in c.nodes}
             for name, s in before.items():
                 self.assertEqual(policy_of(s["heartbeat_pid"]), SCHED_RR, name)
+                if cpu_count() >= 2:
+                    # The main loop and the repeat sender, each on a CPU of its own.
+                    threads = cpus_of(s["heartbeat_pid"])
+                    pinned = [cpus for cpus in threads.values() if cpus.isdigit()]
+                    self.assertEqual(len(set(pinned)), 2, f"{name}: {threads}")
             stress = c.lab.popen("cl", ["stress-ng", "--cpu", str(cpu_count()), "--timeout",
                                         f"{LOAD_SECONDS}s", "--quiet"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -50,9 +75,13 @@ class HaRealtimeTest(unittest.TestCase):
                 if stress.poll() is None:
                     stress.kill()
             after = {n.name: n.status() for n in c.nodes}
+            print("timing before the load: " +
+                  "; ".join(f"{name}: {timing_of(s)}" for name, s in before.items()))
+            timing = "; ".join(f"{name}: {timing_of(s)}" for name, s in after.items())
+            print(f"timing after it: {timing}")
             for name in before:
                 self.assertEqual(after[name]["transitions"], before[name]["transitions"],
-                                 f"{name}: {after[name]['last_reason']}\n"
+                                 f"{name}: {after[name]['last_reason']}\n{timing}\n"
                                  f"{c.node(name).error_log_text()}")
             self.assertEqual(c.holders(), ["a"])
             self.assertEqual(after["a"]["state"], "MASTER")

@@ -186,34 +186,72 @@ TEST_CASE("bylatency: equal members stay level through a busy machine's late ans
     CHECK(degraded_picks == 0);
 }
 
-TEST_CASE("bylatency: a member that stalls for 400 ms is not degraded by the answers it held") {
+TEST_CASE("bylatency: a member that stalls for 400 ms is set aside, then back one probe after") {
     FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
     Simulation sim(b, 30, {kFast, kFast, kFast});
     sim.run_for(1 * kSecond);
-    sim.stall(0, 400 * kMillisecond);
-    for (int i = 0; i < 100; ++i) {
-        sim.run_for(10 * kMillisecond);
-        CHECK_FALSE(b.state(0).flags & kDegraded);
-    }
-    // It holds its part of what is in flight through the stall, and gets its share right after.
+    constexpr MonoNanos kStall = 400 * kMillisecond;
+    sim.stall(0, kStall);
+    // Once it has kept its requests waiting 3x the fastest's latency it is degraded, and gets
+    // nothing more while it holds them.
+    sim.run_for(5 * kFast);
+    CHECK(b.state(0).flags & kDegraded);
+    b.reset_counts();
+    sim.run_for(kStall - 6 * kFast);
+    CHECK(b.served_requests[0] == 0);
+    // The answers it held come back together and move its estimate like one answer; the probe
+    // that follows comes back fast, and it is in the pack again.
+    sim.run_for(6 * kFast);
+    CHECK_FALSE(b.state(0).flags & kDegraded);
+    CHECK(b.state(0).latency_ns < 2 * kFast);
     CHECK(sim.shares(0, 500 * kMillisecond, 500 * kMillisecond).front() ==
           Approx(1.0 / 3).margin(0.05));
 }
 
-TEST_CASE("bylatency: a member whose latency rises 10x gets less traffic at once") {
+TEST_CASE("bylatency: a member that slows down is degraded before its first slow answer") {
     FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
     Simulation sim(b, 30, {kFast, kFast, kFast});
     sim.run_for(2 * kSecond);
     sim.latency[1] = kSlow;
-    // Its requests stop coming back, so its in-flight count alone diverts traffic before its
-    // first slow answer; a few slow answers later it is degraded.
-    auto shares = sim.shares(1, 3 * kSecond, 250 * kMillisecond);
-    CHECK(shares[0] < 0.15);
+    b.reset_counts();
+    // Its fast answers stop; once what it holds has waited 3x the others' latency it is
+    // degraded, long before the first of its 100 ms answers.
+    sim.run_for(kSlow / 2);
     CHECK(b.state(1).flags & kDegraded);
-    for (std::size_t i = 2; i < shares.size(); ++i) CHECK(shares[i] < 0.01);
+    CHECK(b.state(1).latency_ns < 1.5 * kFast);  // not from its answers: none came yet
+    // What it was sent in the meantime is about its part of the 30 requests in flight; after
+    // that, one probe at a time.
+    const std::uint64_t held = b.served_requests[1];
+    CHECK(held <= 15);
+    sim.run_for(1 * kSecond);
+    CHECK(b.served_requests[1] <= held + 3);
+    CHECK(b.state(1).flags & kDegraded);
 }
 
-TEST_CASE("bylatency: a degraded member gets only probes, enough to keep its estimate current") {
+TEST_CASE("bylatency: how long a member keeps a request waiting counts at once") {
+    FakeBalancer b({1}, {}, Algorithm::kByLatency);
+    b.pick();
+    b.answer(0, kFast);
+    CHECK(waiting_for(b.state(0), b.now) == 0);
+    b.now += 100 * kMillisecond;
+    b.pick();  // idle until now: its wait starts with this pick
+    b.now += 30 * kMillisecond;
+    b.pick();
+    b.now += 20 * kMillisecond;
+    CHECK(waiting_for(b.state(0), b.now) == 50 * kMillisecond);
+    CHECK(current_latency(b.state(0), b.now) == Approx(50.0 * kMillisecond));
+    b.answer(0, 50 * kMillisecond);  // the first is answered: the second waits from now on
+    CHECK(waiting_for(b.state(0), b.now) == 0);
+    b.now += 5 * kMillisecond;
+    CHECK(waiting_for(b.state(0), b.now) == 5 * kMillisecond);
+    CHECK(current_latency(b.state(0), b.now) == Approx(b.state(0).latency_ns));
+    // A request over without an answer (a client gone) waits no more.
+    b.complete(0);
+    CHECK(b.state(0).awaiting == 0);
+    CHECK(waiting_for(b.state(0), b.now + kSecond) == 0);
+}
+
+TEST_CASE("bylatency: a degraded member gets ever sparser probes while they come back slow") {
     FakeBalancer b({1, 1, 1}, {}, Algorithm::kByLatency);
     Simulation sim(b, 30, {kFast, kFast, kFast});
     slow_down_member_1(sim, 1 * kSecond);
@@ -225,13 +263,31 @@ TEST_CASE("bylatency: a degraded member gets only probes, enough to keep its est
         oldest_answer = std::max(oldest_answer, b.now - b.state(1).latency_at);
         CHECK(b.state(1).inflight <= 1);
     }
-    // At most one probe per probe interval (each also waits for the previous answer)...
-    const MonoNanos interval = b.config.latency_decay.count() / kProbesPerDecay;
-    CHECK(b.served_requests[1] <= static_cast<std::uint64_t>(kObserved / interval) + 1);
-    CHECK(b.request_share(1) < 0.005);
-    // ...and enough of them that it never goes stale.
-    CHECK(oldest_answer < b.config.latency_decay.count());
+    // One probe at a time, each kProbeSpacing of its latencies after the previous answer...
+    const MonoNanos interval = static_cast<MonoNanos>(kProbeSpacing * kSlow);
+    CHECK(b.served_requests[1] <= static_cast<std::uint64_t>(kObserved / (interval + kSlow)) + 1);
+    CHECK(b.served_requests[1] >= static_cast<std::uint64_t>(kObserved / (interval + 2 * kSlow)));
+    CHECK(b.request_share(1) < 0.002);
+    // ...and no longer than the longest gap, so that a recovery is seen and the estimate is
+    // of now.
+    CHECK(oldest_answer <= kLongestProbeGap * b.config.latency_decay.count() + 2 * kSlow);
     CHECK(b.state(1).latency_ns == Approx(static_cast<double>(kSlow)).epsilon(0.25));
+}
+
+TEST_CASE(
+    "bylatency: a degraded member far slower than its peers is still probed every two "
+    "decay times") {
+    FakeBalancer b({1, 1}, {}, Algorithm::kByLatency);
+    Simulation sim(b, 20, {kFast, kFast});
+    sim.run_for(2 * kSecond);
+    sim.latency[1] = 100 * kSlow;  // 1 s: kProbeSpacing of them would be 8 s
+    sim.run_for(5 * kSecond);
+    REQUIRE(b.state(1).flags & kDegraded);
+    b.reset_counts();
+    constexpr MonoNanos kObserved = 10 * kSecond;
+    sim.run_for(kObserved);
+    const MonoNanos gap = kLongestProbeGap * b.config.latency_decay.count();
+    CHECK(b.served_requests[1] >= static_cast<std::uint64_t>(kObserved / (gap + 100 * kSlow)));
 }
 
 TEST_CASE("bylatency: when most of the pool slows down at once, the rest is not overrun") {

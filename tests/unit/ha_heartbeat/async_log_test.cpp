@@ -1,5 +1,5 @@
 // The heartbeat process's log writer thread (no httpd header; real threads and clock).
-#include "../../../modules/mod_ha_heartbeat/async_log.h"
+#include "../../../modules/mod_ha_heartbeat/os/async_log.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>

@@ -1,5 +1,5 @@
 // The adapter that runs HATrack checks and HANotify commands (real /bin/sh, real processes).
-#include "../../../modules/mod_ha_heartbeat/child_commands.h"
+#include "../../../modules/mod_ha_heartbeat/os/child_commands.h"
 
 #include <unistd.h>
 

@@ -317,3 +317,58 @@ TEST_CASE("a master by a lower node's handover hands back when that node ranks h
     e.on_heartbeat(from(2, 200, NodeState::kBackup, ++seq));  // recovered
     CHECK(e.should_yield_to_backup());
 }
+
+TEST_CASE("a pause of this node itself does not count as the master's silence") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    e.start();
+    for (int i = 1; i <= 5; ++i) {
+        clock.advance(100ms);
+        CHECK_FALSE(e.on_heartbeat(from(2, 150, NodeState::kMaster, i)));
+    }
+    // The machine stops for a second (both nodes on it, or a VM paused): on waking, the master
+    // has sent nothing for a second, but neither node was running.
+    clock.advance(1s);
+    e.on_local_pause(1s - 10ms);  // woke 990 ms later than it asked
+    CHECK_FALSE(e.tick());
+    CHECK(e.state() == NodeState::kBackup);
+    // Silence after the pause still counts: a master that stays silent is found dead one dead
+    // interval after the pause, not later.
+    clock.advance(e.dead_interval_for(100ms) - 20ms);
+    CHECK_FALSE(e.tick());
+    clock.advance(20ms);
+    auto t = e.tick();
+    REQUIRE(t);
+    CHECK(t->to == NodeState::kMaster);
+}
+
+TEST_CASE("a local pause never moves a peer's last heartbeat into the future") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    e.start();
+    clock.advance(100ms);
+    e.on_heartbeat(from(2, 150, NodeState::kMaster, 1));
+    clock.advance(50ms);
+    e.on_local_pause(10s);
+    REQUIRE(e.peers().size() == 1);
+    CHECK(e.peers()[0].last_seen == clock.now());
+    e.on_local_pause(-5ms);  // a wait that ended early is no pause
+    CHECK(e.peers()[0].last_seen == clock.now());
+}
+
+TEST_CASE("the longest silence heard from a peer is kept, from its second heartbeat on") {
+    SimClock clock;
+    Election e(config(1, 100), clock);
+    e.start();
+    clock.advance(5s);
+    e.on_heartbeat(from(2, 150, NodeState::kMaster, 1));
+    REQUIRE(e.peers().size() == 1);
+    CHECK(e.peers()[0].longest_silence == 0ms);  // the time before the first one is no silence
+    clock.advance(100ms);
+    e.on_heartbeat(from(2, 150, NodeState::kMaster, 2));
+    clock.advance(230ms);
+    e.on_heartbeat(from(2, 150, NodeState::kMaster, 3));
+    clock.advance(90ms);
+    e.on_heartbeat(from(2, 150, NodeState::kMaster, 4));
+    CHECK(e.peers()[0].longest_silence == 230ms);
+}

@@ -27,6 +27,7 @@ inline BoardData master_board() {
     d.peers[0].priority = 100;
     d.peers[0].live = 1;
     d.peers[0].last_seen_ns = 1'000'000'000;
+    d.peers[0].longest_silence_ns = 23'400'000;
     d.address_count = 2;
     copy_text(d.addresses[0].text, "10.231.0.100/24");
     copy_text(d.addresses[0].interface, "eth0");
@@ -34,6 +35,9 @@ inline BoardData master_board() {
     copy_text(d.addresses[1].text, "10.231.0.101/24");
     copy_text(d.addresses[1].interface, "eth0");
     d.updated_ns = 1'200'000'000;
+    d.longest_send_gap_ns = 12'500'000;
+    d.pauses = 2;
+    d.longest_pause_ns = 41'000'000;
     return d;
 }
 

@@ -44,6 +44,12 @@ TEST_CASE("HA metrics show the board: one-hot state, priorities, counters, peers
                    "httpd_ha_address_held{node=\"alpha\",address=\"10.231.0.101/24\","
                    "interface=\"eth0\"} 0"));
     CHECK(has_line(page, "httpd_ha_board_age_seconds{node=\"alpha\"} 0.05"));
+    CHECK(has_line(page, "httpd_ha_longest_send_gap_seconds{node=\"alpha\"} 0.0125"));
+    CHECK(has_line(page, "httpd_ha_pauses_total{node=\"alpha\"} 2"));
+    CHECK(has_line(page, "httpd_ha_longest_pause_seconds{node=\"alpha\"} 0.041"));
+    CHECK(has_line(page,
+                   "httpd_ha_peer_longest_silence_seconds{peer=\"9\",address=\"10.231.0.2:"
+                   "694\"} 0.0234"));
     CHECK(has_line(page, "# TYPE httpd_ha_transitions_total counter"));
 }
 

@@ -17,9 +17,14 @@ TEST_CASE("the status report shows state, peers, addresses and drop counters, es
     CHECK(json.find("\"total\":6") != std::string::npos);
     CHECK(json.find("\"last_seen_seconds_ago\":0.250") != std::string::npos);
     CHECK(json.find("\"held\":true") != std::string::npos);
+    CHECK(json.find("\"longest_silence_ms\":23.4") != std::string::npos);
+    CHECK(json.find("\"timing\":{\"longest_send_gap_ms\":12.5,\"pauses\":2,"
+                    "\"longest_pause_ms\":41.0}") != std::string::npos);
     const std::string html = render_html(d, 1'250'000'000);
     CHECK(html.find("alpha&lt;&quot;x&quot;&gt;") != std::string::npos);
     CHECK(html.find("10.231.0.100/24") != std::string::npos);
+    CHECK(html.find("<td>23.4</td>") != std::string::npos);
+    CHECK(html.find("2, longest 41.0 ms") != std::string::npos);
     // A master offers the handover action; a backup does not.
     CHECK(html.find("name=\"action\" value=\"handover\"") != std::string::npos);
     // with the nonce the handler requires; the JSON (for monitoring) never carries it.

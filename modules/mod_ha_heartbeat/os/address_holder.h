@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "../core/ha_config.h"
 #include "child_commands.h"
-#include "core/ha_config.h"
 #include "netlink_addresses.h"
 
 namespace ha_heartbeat {

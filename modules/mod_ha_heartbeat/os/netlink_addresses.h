@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "core/ha_config.h"
+#include "../core/ha_config.h"
 
 struct mnl_socket;
 

@@ -14,7 +14,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "../common/unique_fd.h"
+#include "../../common/unique_fd.h"
 
 namespace ha_heartbeat {
 namespace {

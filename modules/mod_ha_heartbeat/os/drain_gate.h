@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "../core/ha_config.h"
 #include "child_commands.h"
-#include "core/ha_config.h"
 
 struct nft_ctx;
 

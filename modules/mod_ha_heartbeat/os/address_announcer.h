@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "core/ha_config.h"
+#include "../core/ha_config.h"
 
 namespace ha_heartbeat {
 

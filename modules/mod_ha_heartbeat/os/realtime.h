@@ -8,11 +8,19 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ha_heartbeat {
 
 // priority 0: off. Returns what was set, for the log ("SCHED_RR 10, memory locked", or why not).
 std::string enter_realtime(int priority);
+// The CPUs this thread may run on, in order.
+std::vector<int> allowed_cpus();
+// Pins the calling thread to `cpu`. With real time on and two CPUs or more, the main loop and
+// the repeat sender are pinned to two different ones: a hypervisor that stops one virtual CPU
+// for tens of milliseconds (measured here: up to 9 ms routinely) then holds up one of the two
+// senders, not both, so heartbeats keep going out on time. Left alone with one CPU.
+bool pin_to_cpu(int cpu);
 // Call from the loop: true once, when the budget was exceeded and scheduling went back to
 // normal.
 bool realtime_overrun_handled();

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/open_connections.h"
+#include "../core/open_connections.h"
 
 namespace ha_heartbeat {
 namespace {

@@ -20,14 +20,14 @@
 #include <mutex>
 #include <thread>
 
-#include "../common/unique_fd.h"
+#include "../../common/unique_fd.h"
+#include "../core/boot_epoch.h"
+#include "../core/drain_policy.h"
+#include "../core/election.h"
+#include "../core/episode_tracker.h"
+#include "../core/heartbeat_receiver.h"
 #include "address_holder.h"
 #include "async_log.h"
-#include "core/boot_epoch.h"
-#include "core/drain_policy.h"
-#include "core/election.h"
-#include "core/episode_tracker.h"
-#include "core/heartbeat_receiver.h"
 #include "drain_gate.h"
 #include "netlink_addresses.h"
 #include "realtime.h"
@@ -45,6 +45,9 @@ constexpr int kResignWaitIntervals = 5;
 // least this long, for requests that clients sent before the successor's announcement reached
 // them (both nodes answer meanwhile; each client talks to one).
 constexpr std::chrono::milliseconds kMinReleaseLinger{50};
+// A wait that ends this much later than asked means this node (its CPU, its VM, the machine)
+// was not running: Election::on_local_pause. Real-time wake-ups are late by microseconds.
+constexpr std::chrono::milliseconds kPauseThreshold{1};
 
 // An episode (another node claiming master, a run of rejected datagrams) is over after this many
 // intervals without a new event, and never sooner than kMinEpisodeQuiet.
@@ -151,10 +154,11 @@ std::string drop_privileges(const ProcessIdentity& id) {
 
 class HeartbeatLoop {
   public:
-    HeartbeatLoop(const HaConfig& config, SecretKey key, StatusBoard* board, const LogFn& log,
-                  NetlinkAddresses& netlink, std::uint64_t epoch, int socket_fd,
-                  const HealthCheck& balancers)
+    HeartbeatLoop(const HaConfig& config, const Clock& clock, SecretKey key, StatusBoard* board,
+                  const LogFn& log, NetlinkAddresses& netlink, std::uint64_t epoch, int socket_fd,
+                  const HealthCheck& balancers, int sender_cpu)
         : config_(config),
+          clock_(clock),
           key_(std::move(key)),
           balancers_(balancers),
           board_(board),
@@ -169,7 +173,8 @@ class HeartbeatLoop {
           drain_(config.drain_timeout, clock_),
           gate_(config, log),
           split_brain_(episode_quiet(config)),
-          rejected_(episode_quiet(config)) {}
+          rejected_(episode_quiet(config)),
+          sender_cpu_(sender_cpu) {}
 
     ~HeartbeatLoop() { stop_repeat_sender(); }
 
@@ -180,7 +185,7 @@ class HeartbeatLoop {
         gate_.reopen(true);  // a drain table left by a process that died mid-drain
         board_->moves.draining.store(0);
         board_->moves.stop_ready.store(0);
-        board_->moves.heartbeat_pid.store(static_cast<std::int32_t>(getpid()));
+        board_->moves.heartbeat_pid.store(pid_);
         health_.poll(clock_.now());
         link_problem_ = holder_.link_problem();
         apply_health();
@@ -306,6 +311,7 @@ class HeartbeatLoop {
     // hold-up made the peers call this node dead while it was alive. The state it repeats is
     // the one last sent, so it never announces what the main loop has not.
     void repeat_sender() {
+        if (sender_cpu_ >= 0) pin_to_cpu(sender_cpu_);
         std::unique_lock<std::mutex> lock(send_mutex_);
         while (!sender_stop_) {
             const auto due = last_sent_ + config_.interval;
@@ -330,7 +336,10 @@ class HeartbeatLoop {
     // Under send_mutex_, so sequence numbers go out in order.
     void send_locked() {
         Heartbeat hb = outgoing_;
-        last_sent_ = clock_.now();
+        const auto now = clock_.now();
+        if (last_sent_.count() > 0 && now - last_sent_ > longest_send_gap_.load())
+            longest_send_gap_.store(now - last_sent_);
+        last_sent_ = now;
         hb.cluster_id = config_.cluster_id;
         hb.boot_epoch = epoch_;
         hb.sequence = ++sequence_;
@@ -343,13 +352,13 @@ class HeartbeatLoop {
             const socklen_t len = to_sockaddr(peer, &to);
             if (sendto(socket_, m.data(), m.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&to),
                        len) < 0) {
-                const std::string err = std::strerror(errno);
                 // A peer whose link is down fails every interval: log the first failure only.
-                if (send_errors_[peer.text()] != err)
-                    log_(kLogWarning, "sending heartbeat to " + peer.text() + ": " + err);
-                send_errors_[peer.text()] = err;
+                if (send_errors_[i] != errno)
+                    log_(kLogWarning,
+                         "sending heartbeat to " + peer.text() + ": " + std::strerror(errno));
+                send_errors_[i] = errno;
             } else {
-                send_errors_[peer.text()].clear();
+                send_errors_[i] = 0;
                 ++sent_;
             }
         }
@@ -360,14 +369,28 @@ class HeartbeatLoop {
         auto wait = std::min<std::chrono::nanoseconds>(kMaxPollWait, next_send - now);
         if (wait.count() < 0) wait = std::chrono::nanoseconds{0};
         pollfd fds[2] = {{socket_, POLLIN, 0}, {monitor ? monitor->fd() : -1, POLLIN, 0}};
-        const int timeout_ms =
-            static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count());
-        if (poll(fds, monitor ? 2 : 1, timeout_ms) <= 0) return;
+        // ppoll: to the nanosecond. poll()'s milliseconds rounded the last part of each
+        // interval down to 0 and the loop spun through it (measured: 5% of a CPU per node at
+        // 10 ms, holding up the other real-time threads of its CPU by a millisecond).
+        const timespec timeout{static_cast<time_t>(wait.count() / 1000000000),
+                               static_cast<long>(wait.count() % 1000000000)};
+        const int ready = ppoll(fds, monitor ? 2 : 1, &timeout, nullptr);
+        note_pause(clock_.now() - now - wait);
+        if (ready <= 0) return;
         if (fds[0].revents & POLLIN) receive();
         if (monitor && (fds[1].revents & POLLIN))
             monitor->drain([&](const IpAddress& a, int ifindex) {
                 holder_.on_removed(a, ifindex, clock_.now());
             });
+    }
+
+    // The wait ended `late` after the time asked: beyond the threshold, this node was stopped
+    // (not merely busy: a busy loop leaves heartbeats in the socket, read before any timer).
+    void note_pause(std::chrono::nanoseconds late) {
+        if (late < kPauseThreshold) return;
+        ++pauses_;
+        longest_pause_ = std::max(longest_pause_, late);
+        election_.on_local_pause(late);
     }
 
     void receive() {
@@ -657,7 +680,7 @@ class HeartbeatLoop {
         suite::SharedLock lock(board_->mutex);
         BoardData& d = board_->data;
         d.format = kBoardFormat;
-        d.heartbeat_pid = stopped ? 0 : static_cast<std::int32_t>(getpid());
+        d.heartbeat_pid = stopped ? 0 : pid_;
         copy_text(d.node_name, config_.node_name);
         d.node_id = config_.node_id();
         d.state = static_cast<std::uint8_t>(stopped ? NodeState::kInit : election_.state());
@@ -685,6 +708,7 @@ class HeartbeatLoop {
             p.live = peers[i].live;
             p.last_seen_ns = peers[i].last_seen.count();
             p.boot_epoch = peers[i].boot_epoch;
+            p.longest_silence_ns = peers[i].longest_silence.count();
         }
         d.address_count =
             static_cast<std::uint32_t>(std::min(holder_.count(), kMaxServiceAddresses));
@@ -697,18 +721,21 @@ class HeartbeatLoop {
         d.split_brain_episodes = split_brain_.episodes();
         d.reannouncements = reannouncements_;
         d.rejected_episodes = rejected_.episodes();
+        d.longest_send_gap_ns = longest_send_gap_.load().count();
+        d.longest_pause_ns = longest_pause_.count();
+        d.pauses = pauses_;
         copy_text(d.handover_result, handover_result_);
         d.updated_ns = clock_.now().count();
     }
 
     const HaConfig& config_;
+    const Clock& clock_;   // also the election's and the drain's
     const SecretKey key_;  // read by this process only (HASecretFile)
     const HealthCheck& balancers_;
     std::string balancer_problem_;
     std::chrono::nanoseconds next_balancer_check_{0};
     StatusBoard* board_;
     const LogFn& log_;
-    MonotonicClock clock_;
     Election election_;
     HeartbeatReceiver receiver_;
     AddressHolder holder_;
@@ -718,6 +745,9 @@ class HeartbeatLoop {
     int socket_;
     std::uint64_t sequence_ = 0;
     std::atomic<std::uint64_t> sent_{0};
+    std::atomic<std::chrono::nanoseconds> longest_send_gap_{std::chrono::nanoseconds{0}};
+    std::chrono::nanoseconds longest_pause_{0};
+    std::uint64_t pauses_ = 0;
     std::mutex send_mutex_;  // outgoing_, last_sent_, sequence_, send_errors_, the socket's sends
     std::condition_variable sender_wake_;
     Heartbeat outgoing_{};
@@ -737,13 +767,15 @@ class HeartbeatLoop {
     std::chrono::nanoseconds next_link_check_{0};
     std::string handover_result_;
     std::map<std::uint32_t, std::string> peer_address_;
-    std::map<std::string, std::string> send_errors_;
+    std::vector<int> send_errors_ = std::vector<int>(config_.peers.size());  // errno, per peer
     DrainPolicy drain_;
     DrainGate gate_;
     AddressMonitor* monitor_ = nullptr;
     bool stop_ready_ = false;  // resigned and released for a server stop
     EpisodeTracker split_brain_;
     EpisodeTracker rejected_;
+    const int sender_cpu_;  // the repeat sender's CPU; -1: not pinned
+    const std::int32_t pid_ = static_cast<std::int32_t>(getpid());
     std::uint64_t reannouncements_ = 0;
 };
 
@@ -800,7 +832,15 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
     // The log thread first, so it keeps normal scheduling; then real time, while still root.
     AsyncLog async_log(log);
     const LogFn queued = async_log.queue();
-    const std::string scheduling = enter_realtime(config.realtime_priority);
+    std::string scheduling = enter_realtime(config.realtime_priority);
+    // Two senders on two CPUs (realtime.h); the repeat sender is pinned when it starts.
+    const std::vector<int> cpus = allowed_cpus();
+    int sender_cpu = -1;
+    if (config.realtime_priority > 0 && cpus.size() >= 2 && pin_to_cpu(cpus[0])) {
+        sender_cpu = cpus[1];
+        scheduling += ", heartbeats sent from CPUs " + std::to_string(cpus[0]) + " and " +
+                      std::to_string(sender_cpu);
+    }
     err = drop_privileges(identity);
     if (!err.empty()) {
         log(kLogError, "dropping privileges: " + err);
@@ -811,8 +851,9 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
                            std::to_string(config.priority) + ", boot epoch " +
                            std::to_string(*epoch.value) + ", listening on " + config.listen.text() +
                            ", " + scheduling);
-    HeartbeatLoop loop(config, std::move(*key.value), board, queued, *netlink, *epoch.value,
-                       sock.get(), balancers);
+    MonotonicClock clock;
+    HeartbeatLoop loop(config, clock, std::move(*key.value), board, queued, *netlink, *epoch.value,
+                       sock.get(), balancers, sender_cpu);
     return loop.run(monitor.get());
 }
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/ha_config.h"
+#include "../core/ha_config.h"
 
 namespace ha_heartbeat {
 

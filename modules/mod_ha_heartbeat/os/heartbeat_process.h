@@ -11,9 +11,9 @@
 #include <functional>
 #include <string>
 
+#include "../core/ha_config.h"
+#include "../core/status_board.h"
 #include "child_commands.h"
-#include "core/ha_config.h"
-#include "core/status_board.h"
 
 namespace ha_heartbeat {
 

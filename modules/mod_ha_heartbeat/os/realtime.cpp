@@ -55,6 +55,23 @@ std::string enter_realtime(int priority) {
     return out;
 }
 
+std::vector<int> allowed_cpus() {
+    std::vector<int> out;
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return out;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+        if (CPU_ISSET(cpu, &allowed)) out.push_back(cpu);
+    return out;
+}
+
+bool pin_to_cpu(int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
 bool realtime_overrun_handled() {
     if (!g_overrun) return false;
     g_overrun = 0;

@@ -13,7 +13,7 @@ AsyncLog::AsyncLog(LogFn sink) : sink_(std::move(sink)), thread_([this] { run();
 
 AsyncLog::~AsyncLog() {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<PriorityMutex> lock(mutex_);
         stopping_ = true;
     }
     wake_.notify_one();
@@ -22,7 +22,7 @@ AsyncLog::~AsyncLog() {
 
 void AsyncLog::push(int level, const std::string& message) {
     {
-        std::lock_guard<std::mutex> lock(mutex_);
+        std::lock_guard<PriorityMutex> lock(mutex_);
         if (lines_.size() >= kMaxQueuedLines) {
             ++dropped_;
             return;
@@ -40,7 +40,7 @@ void AsyncLog::push(int level, const std::string& message) {
 }
 
 void AsyncLog::run() {
-    std::unique_lock<std::mutex> lock(mutex_);
+    std::unique_lock<PriorityMutex> lock(mutex_);
     for (;;) {
         wake_.wait(lock, [this] { return stopping_ || !lines_.empty(); });
         while (!lines_.empty()) {

@@ -7,7 +7,7 @@
 
 #include <cstring>
 
-#include "../common/unique_fd.h"
+#include "../../common/unique_fd.h"
 #include "address_announcer.h"
 
 namespace ha_heartbeat {
