@@ -454,3 +454,31 @@ TEST_CASE("a round over a limit waits for the next manifest; one short of space 
     CHECK(h.follower->applied_etag() == manifest_etag(kSecond));
     CHECK(h.status.result == "ok");
 }
+
+TEST_CASE(
+    "a delta on top of the applied manifest is applied by path; once a minute a round "
+    "scans the whole copy") {
+    Harness h;
+    const Manifest third = dirs({"a", "b", "c", "d"});
+    const Manifest fourth = dirs({"a", "b", "c", "d", "e"});
+    h.primary.answers.push_back(full(kFirst, 10));
+    REQUIRE(h.follower->step() == FollowStep::kRound);
+    REQUIRE(h.follower->applied_etag() == manifest_etag(kFirst));
+    // A local directory the primary does not have: only a round that scans the copy sees it.
+    REQUIRE(::mkdir((h.source.local_dir + "/local-only").c_str(), 0755) == 0);
+    h.primary.answers.push_back(delta(kFirst, manifest_etag(kFirst), kSecond, 11));
+    REQUIRE(h.follower->step() == FollowStep::kRound);
+    CHECK(docsync_test::exists(h.source.local_dir + "/c"));
+    CHECK(docsync_test::exists(h.source.local_dir + "/local-only"));  // not named, not seen
+    h.clock.advance(kFullRoundInterval);
+    h.primary.answers.push_back(delta(kSecond, manifest_etag(kSecond), third, 12));
+    REQUIRE(h.follower->step() == FollowStep::kRound);
+    CHECK(docsync_test::exists(h.source.local_dir + "/d"));
+    CHECK_FALSE(docsync_test::exists(h.source.local_dir + "/local-only"));  // the full round
+    // A full manifest is applied with a full scan too.
+    REQUIRE(::mkdir((h.source.local_dir + "/local-again").c_str(), 0755) == 0);
+    h.primary.answers.push_back(full(fourth, 13));
+    REQUIRE(h.follower->step() == FollowStep::kRound);
+    CHECK_FALSE(docsync_test::exists(h.source.local_dir + "/local-again"));
+    CHECK(docsync_test::exists(h.source.local_dir + "/e"));
+}
