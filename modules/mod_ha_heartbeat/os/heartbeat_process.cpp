@@ -163,6 +163,8 @@ class HeartbeatLoop {
 
     ~HeartbeatLoop() { stop_repeat_sender(); }
 
+    // One pass per wake-up; kept whole because the order is the guarantee: health, moves,
+    // then the heartbeats waiting in the socket, and only then the election's timers.
     int run(AddressMonitor* monitor) {
         monitor_ = monitor;
         sender_ = std::thread([this] { repeat_sender(); });
@@ -762,6 +764,8 @@ std::chrono::nanoseconds planned_stop_bound(const HaConfig& config) {
     return planned_stop_bound(config.drain_timeout, config.interval);
 }
 
+// The start-up sequence, kept in one place because its order is the point: what needs root
+// (epoch file, key, sockets, netlink, real time) before the privileges are dropped.
 int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
                           const ProcessIdentity& identity, const LogFn& log,
                           const HealthCheck& balancers) {
