@@ -346,27 +346,28 @@ bool balancer_traffic_hook_into_proxy(apr_pool_t* pconf, server_rec* s) {
     return true;
 }
 
-int balancer_traffic_bind_balancers(apr_pool_t* pconf, server_rec* main_server) {
-    // httpd reads its configuration twice at startup; bind only on the run that serves.
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
-    retry_worker = APR_RETRIEVE_OPTIONAL_FN(ap_proxy_retry_worker);
-    report_provider_owner(main_server, "bytraffic", &bytraffic_method, "mod_lbmethod_bytraffic.c");
-    report_provider_owner(main_server, "byrequests", &byrequests_method,
-                          "mod_lbmethod_byrequests.c");
+namespace {
 
+// Every balancer of every virtual host, with its member capacity.
+std::vector<BalancerRef> collect_balancers(server_rec* main_server,
+                                           std::vector<std::uint32_t>* capacities) {
     std::vector<BalancerRef> balancers;
-    std::vector<std::uint32_t> capacities;
     for (server_rec* s = main_server; s; s = s->next) {
         proxy_server_conf* conf = proxy_config_of(s);
         if (!conf || !conf->balancers) continue;
         auto* list = reinterpret_cast<proxy_balancer*>(conf->balancers->elts);
         for (int i = 0; i < conf->balancers->nelts; ++i) {
             balancers.push_back({s, &list[i]});
-            capacities.push_back(capacity_of(&list[i]));
+            capacities->push_back(capacity_of(&list[i]));
         }
     }
-    if (balancers.empty()) return OK;
+    return balancers;
+}
 
+// The shared state store, created or found again after a graceful restart (with the previous
+// generation's store, when the segment was made anew, to seed the new regions from).
+int open_store(server_rec* main_server, const std::vector<std::uint32_t>& capacities,
+               StateStore** store, StateStore** previous, bool* created) {
     const std::size_t needed = StateStore::bytes_for(capacities.data(), capacities.size());
     suite::PersistentSegment segment;
     apr_status_t rv = suite::persistent_segment(
@@ -376,62 +377,87 @@ int balancer_traffic_bind_balancers(apr_pool_t* pconf, server_rec* main_server) 
                      "mod_balancer_traffic: cannot create %zu bytes of shared memory", needed);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    StateStore* store = segment.created ? StateStore::format(segment.base, segment.size)
-                                        : StateStore::attach(segment.base, segment.size);
-    StateStore* previous = segment.previous_base
-                               ? StateStore::attach(segment.previous_base, segment.previous_size)
-                               : nullptr;
-    if (!store) {
+    *created = segment.created;
+    *store = segment.created ? StateStore::format(segment.base, segment.size)
+                             : StateStore::attach(segment.base, segment.size);
+    *previous = segment.previous_base
+                    ? StateStore::attach(segment.previous_base, segment.previous_size)
+                    : nullptr;
+    if (!*store) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_server,
                      "mod_balancer_traffic: cannot lay out the shared state store");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (store->bytes_free() < needed) {
+    if ((*store)->bytes_free() < needed) {
         // Grown past the headroom across graceful restarts: a full restart sizes it anew.
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_server,
                      "mod_balancer_traffic: shared state is full after configuration growth; "
                      "restart httpd fully (apachectl restart) to resize it");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    return OK;
+}
 
-    const MonoNanos now = suite::monotonic_now();
-    for (const BalancerRef& ref : balancers) {
-        proxy_balancer* balancer = ref.balancer;
-        const std::uint32_t capacity = capacity_of(balancer);
-        Region* region = store->region_for(balancer->s->sname, capacity, now);
-        if (!region) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ref.server,
-                         "mod_balancer_traffic: no shared state for %s", balancer->s->name);
-            return HTTP_INTERNAL_SERVER_ERROR;
-        }
-        if (previous && segment.created) {
-            if (Region* old = previous->latest(balancer->s->sname)) seed_region(old, region);
-        }
-        auto* binding = static_cast<BalancerBinding*>(apr_pcalloc(pconf, sizeof(BalancerBinding)));
-        binding->magic = BalancerBinding::kMagic;
-        binding->balancer = balancer;
-        binding->region = region;
-        binding->config = to_scheduler_config(config_for(ref.server, balancer));
-        binding->capacity = capacity;
-        binding->inputs =
-            static_cast<MemberInput*>(apr_pcalloc(pconf, capacity * sizeof(MemberInput)));
-        binding->tickets =
-            static_cast<PickTicket*>(apr_pcalloc(pconf, capacity * sizeof(PickTicket)));
-        for (std::uint32_t slot = 0; slot < capacity; ++slot)
-            binding->tickets[slot] = PickTicket{binding, slot};
-        balancer->context = binding;
-        if (is_ours(balancer->lbmethod))
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, ref.server,
-                         "%s: lbmethod %s (mod_balancer_traffic), window %s, slow start %s, "
-                         "latency decay %s, %u member slots",
-                         balancer->s->name, balancer->lbmethod->name,
-                         binding->config.cumulative()
-                             ? "cumulative"
-                             : suite::format_duration(binding->config.window).c_str(),
-                         binding->config.slow_start.count()
-                             ? suite::format_duration(binding->config.slow_start).c_str()
-                             : "off",
-                         suite::format_duration(binding->config.latency_decay).c_str(), capacity);
+// Gives one balancer its region of the store and its binding (balancer->context).
+int bind_balancer(apr_pool_t* pconf, const BalancerRef& ref, StateStore* store,
+                  StateStore* previous, bool store_created, MonoNanos now) {
+    proxy_balancer* balancer = ref.balancer;
+    const std::uint32_t capacity = capacity_of(balancer);
+    Region* region = store->region_for(balancer->s->sname, capacity, now);
+    if (!region) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ref.server,
+                     "mod_balancer_traffic: no shared state for %s", balancer->s->name);
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
+    if (previous && store_created) {
+        if (Region* old = previous->latest(balancer->s->sname)) seed_region(old, region);
+    }
+    auto* binding = static_cast<BalancerBinding*>(apr_pcalloc(pconf, sizeof(BalancerBinding)));
+    binding->magic = BalancerBinding::kMagic;
+    binding->balancer = balancer;
+    binding->region = region;
+    binding->config = to_scheduler_config(config_for(ref.server, balancer));
+    binding->capacity = capacity;
+    binding->inputs = static_cast<MemberInput*>(apr_pcalloc(pconf, capacity * sizeof(MemberInput)));
+    binding->tickets = static_cast<PickTicket*>(apr_pcalloc(pconf, capacity * sizeof(PickTicket)));
+    for (std::uint32_t slot = 0; slot < capacity; ++slot)
+        binding->tickets[slot] = PickTicket{binding, slot};
+    balancer->context = binding;
+    if (is_ours(balancer->lbmethod))
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, ref.server,
+                     "%s: lbmethod %s (mod_balancer_traffic), window %s, slow start %s, "
+                     "latency decay %s, %u member slots",
+                     balancer->s->name, balancer->lbmethod->name,
+                     binding->config.cumulative()
+                         ? "cumulative"
+                         : suite::format_duration(binding->config.window).c_str(),
+                     binding->config.slow_start.count()
+                         ? suite::format_duration(binding->config.slow_start).c_str()
+                         : "off",
+                     suite::format_duration(binding->config.latency_decay).c_str(), capacity);
+    return OK;
+}
+
+}  // namespace
+
+int balancer_traffic_bind_balancers(apr_pool_t* pconf, server_rec* main_server) {
+    // httpd reads its configuration twice at startup; bind only on the run that serves.
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+    retry_worker = APR_RETRIEVE_OPTIONAL_FN(ap_proxy_retry_worker);
+    report_provider_owner(main_server, "bytraffic", &bytraffic_method, "mod_lbmethod_bytraffic.c");
+    report_provider_owner(main_server, "byrequests", &byrequests_method,
+                          "mod_lbmethod_byrequests.c");
+
+    std::vector<std::uint32_t> capacities;
+    const std::vector<BalancerRef> balancers = collect_balancers(main_server, &capacities);
+    if (balancers.empty()) return OK;
+    StateStore* store = nullptr;
+    StateStore* previous = nullptr;
+    bool created = false;
+    if (int rc = open_store(main_server, capacities, &store, &previous, &created); rc != OK)
+        return rc;
+    const MonoNanos now = suite::monotonic_now();
+    for (const BalancerRef& ref : balancers)
+        if (int rc = bind_balancer(pconf, ref, store, previous, created, now); rc != OK) return rc;
     return OK;
 }

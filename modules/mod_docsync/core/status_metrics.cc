@@ -24,6 +24,7 @@ double as_double(std::uint64_t v) {
     return static_cast<double>(v);
 }
 
+// Long but flat: one family after another, as the README's metrics table lists them.
 void source_families(suite::MetricsWriter& w, const DocsyncStatus& st) {
     const auto& ss = st.sources;
     w.family("httpd_docsync_last_result", MetricType::kGauge,

@@ -187,70 +187,73 @@ std::string Election::claim_reason(nanoseconds now) const {
     return "no live master and no better-ranked live candidate";
 }
 
+Election::Survey Election::survey() const {
+    Survey out;
+    for (const PeerView& p : peers_) {
+        if (!p.live || p.priority == kResignPriority || p.state == NodeState::kFault) continue;
+        if (outranks_me(p)) out.better_candidate = true;
+        if (p.state != NodeState::kMaster) continue;
+        if (p.handover_to == config_.node_id) out.handing_to_me = &p;
+        if (!out.best_master ||
+            std::make_tuple(p.priority, p.node_id) >
+                std::make_tuple(out.best_master->priority, out.best_master->node_id))
+            out.best_master = &p;
+    }
+    return out;
+}
+
 std::optional<Transition> Election::evaluate() {
     const nanoseconds now = clock_.now();
     for (PeerView& p : peers_) p.live = is_live(p, now);
     if (resigning_ || state_ == NodeState::kInit || state_ == NodeState::kFault)
         return std::nullopt;
+    const Survey s = survey();
+    return state_ == NodeState::kMaster ? evaluate_master(s, now) : evaluate_backup(s, now);
+}
 
-    const PeerView* best_master = nullptr;  // the highest-ranked live master peer
-    const PeerView* handing_to_me = nullptr;
-    bool better_candidate = false;
-    for (const PeerView& p : peers_) {
-        if (!p.live || p.priority == kResignPriority || p.state == NodeState::kFault) continue;
-        if (outranks_me(p)) better_candidate = true;
-        if (p.state != NodeState::kMaster) continue;
-        if (p.handover_to == config_.node_id) handing_to_me = &p;
-        if (!best_master || std::make_tuple(p.priority, p.node_id) >
-                                std::make_tuple(best_master->priority, best_master->node_id))
-            best_master = &p;
+std::optional<Transition> Election::evaluate_master(const Survey& s, nanoseconds now) {
+    if (handed_over_from_ != 0 &&
+        std::none_of(peers_.begin(), peers_.end(),
+                     [&](const PeerView& p) { return p.live && p.node_id == handed_over_from_; }))
+        handed_over_from_ = 0;  // it went away; when it returns, it is a returning node
+    const bool better_backup = std::any_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
+        return p.live && p.state == NodeState::kBackup && p.priority != kResignPriority &&
+               p.node_id != handed_over_from_ && outranks_me(p);
+    });
+    if (!better_backup || !config_.preempt || handover_target_ != 0)
+        better_backup_since_ = nanoseconds{-1};
+    else if (better_backup_since_.count() < 0)
+        better_backup_since_ = now;
+    if (handover_target_ != 0) {
+        for (const PeerView& p : peers_)
+            if (p.live && p.node_id == handover_target_ && p.state == NodeState::kMaster) {
+                // Handed to a lower node (an operator's move): do not take it back. Handed
+                // to a better one (a preempting return): preempt as usual if this node
+                // becomes the better one again.
+                handover_yield_ = !handover_to_better_;
+                return become(NodeState::kBackup, "handed over to " + describe(p));
+            }
+        if (now - handover_started_ > kHandoverTimeoutIntervals * config_.interval)
+            handover_target_ = 0;  // the backup never claimed: keep the addresses
     }
+    if (s.best_master && outranks_me(*s.best_master) && s.best_master != s.handing_to_me)
+        return become(NodeState::kBackup,
+                      "yielding to higher-ranked master " + describe(*s.best_master));
+    return std::nullopt;
+}
 
-    if (state_ == NodeState::kMaster) {
-        if (handed_over_from_ != 0 &&
-            std::none_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
-                return p.live && p.node_id == handed_over_from_;
-            }))
-            handed_over_from_ = 0;  // it went away; when it returns, it is a returning node
-        const bool better_backup =
-            std::any_of(peers_.begin(), peers_.end(), [&](const PeerView& p) {
-                return p.live && p.state == NodeState::kBackup && p.priority != kResignPriority &&
-                       p.node_id != handed_over_from_ && outranks_me(p);
-            });
-        if (!better_backup || !config_.preempt || handover_target_ != 0)
-            better_backup_since_ = nanoseconds{-1};
-        else if (better_backup_since_.count() < 0)
-            better_backup_since_ = now;
-        if (handover_target_ != 0) {
-            for (const PeerView& p : peers_)
-                if (p.live && p.node_id == handover_target_ && p.state == NodeState::kMaster) {
-                    // Handed to a lower node (an operator's move): do not take it back. Handed
-                    // to a better one (a preempting return): preempt as usual if this node
-                    // becomes the better one again.
-                    handover_yield_ = !handover_to_better_;
-                    return become(NodeState::kBackup, "handed over to " + describe(p));
-                }
-            if (now - handover_started_ > kHandoverTimeoutIntervals * config_.interval)
-                handover_target_ = 0;  // the backup never claimed: keep the addresses
-        }
-        if (best_master && outranks_me(*best_master) && best_master != handing_to_me)
-            return become(NodeState::kBackup,
-                          "yielding to higher-ranked master " + describe(*best_master));
-        return std::nullopt;
-    }
-
-    // BACKUP
-    if (handing_to_me) {
+std::optional<Transition> Election::evaluate_backup(const Survey& s, nanoseconds now) {
+    if (s.handing_to_me) {
         // Exempt from the hand-back only when it outranks this node: it chose to move the
         // role down. One that handed over because it ranked lower is a returning node when it
         // ranks higher again.
-        const std::uint32_t from = outranks_me(*handing_to_me) ? handing_to_me->node_id : 0;
-        auto t = become(NodeState::kMaster, "handover from " + describe(*handing_to_me));
+        const std::uint32_t from = outranks_me(*s.handing_to_me) ? s.handing_to_me->node_id : 0;
+        auto t = become(NodeState::kMaster, "handover from " + describe(*s.handing_to_me));
         handed_over_from_ = from;
         return t;
     }
-    if (best_master) {
-        if (!config_.preempt || handover_yield_ || outranks_me(*best_master)) {
+    if (s.best_master) {
+        if (!config_.preempt || handover_yield_ || outranks_me(*s.best_master)) {
             preempt_since_ = nanoseconds{-1};
             return std::nullopt;
         }
@@ -259,12 +262,12 @@ std::optional<Transition> Election::evaluate() {
             return std::nullopt;
         return become(
             NodeState::kMaster,
-            "preempting lower-ranked master " + describe(*best_master) +
+            "preempting lower-ranked master " + describe(*s.best_master) +
                 (config_.preempt_handover_wait.count() > 0 ? " (it did not hand over in time)"
                                                            : ""));
     }
     handover_yield_ = false;  // the master we handed over to is gone
-    if (better_candidate) return std::nullopt;
+    if (s.better_candidate) return std::nullopt;
     // The startup listening period learns whether a master exists; having heard one ends it.
     if (!heard_master_ && now - started_at_ < dead_interval_for(config_.interval))
         return std::nullopt;

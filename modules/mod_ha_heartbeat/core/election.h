@@ -110,7 +110,16 @@ class Election {
     bool outranks_me(const PeerView& p) const;
     const PeerView* best_backup() const;  // the live backup a handover would go to
     bool is_live(const PeerView& p, nanoseconds now) const;
+    // What the live peers say, for one evaluation.
+    struct Survey {
+        const PeerView* best_master = nullptr;  // the highest-ranked live master peer
+        const PeerView* handing_to_me = nullptr;
+        bool better_candidate = false;  // a live, counting peer outranks this node
+    };
+    Survey survey() const;
     std::optional<Transition> evaluate();
+    std::optional<Transition> evaluate_master(const Survey& s, nanoseconds now);
+    std::optional<Transition> evaluate_backup(const Survey& s, nanoseconds now);
     std::optional<Transition> become(NodeState to, std::string reason);
     std::string describe(const PeerView& p) const;
     std::string claim_reason(nanoseconds now) const;

@@ -21,6 +21,7 @@ std::string text_of(const char (&field)[N]) {
     return std::string(field, n);
 }
 
+// Long but flat: one family after another, as the README's metrics table lists them.
 void node_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now_ns) {
     const std::string node = text_of(d.node_name);
     const std::string node_id = std::to_string(d.node_id);

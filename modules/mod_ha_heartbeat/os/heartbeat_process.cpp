@@ -26,6 +26,7 @@
 #include "../core/election.h"
 #include "../core/episode_tracker.h"
 #include "../core/heartbeat_receiver.h"
+#include "../core/loop_rules.h"
 #include "address_holder.h"
 #include "async_log.h"
 #include "drain_gate.h"
@@ -39,25 +40,9 @@ namespace {
 constexpr std::chrono::milliseconds kMaxPollWait{10};
 // Datagrams read per wake-up: a flood cannot starve the timers.
 constexpr int kMaxDatagramsPerWake = 64;
-// After resigning, how long a master waits for its successor before releasing anyway.
-constexpr int kResignWaitIntervals = 5;
-// After its successor has claimed, an old master keeps the addresses one interval more, and at
-// least this long, for requests that clients sent before the successor's announcement reached
-// them (both nodes answer meanwhile; each client talks to one).
-constexpr std::chrono::milliseconds kMinReleaseLinger{50};
 // A wait that ends this much later than asked means this node (its CPU, its VM, the machine)
 // was not running: Election::on_local_pause. Real-time wake-ups are late by microseconds.
 constexpr std::chrono::milliseconds kPauseThreshold{1};
-
-// An episode (another node claiming master, a run of rejected datagrams) is over after this many
-// intervals without a new event, and never sooner than kMinEpisodeQuiet.
-constexpr int kEpisodeQuietIntervals = 10;
-constexpr std::chrono::seconds kMinEpisodeQuiet{1};
-
-std::chrono::nanoseconds episode_quiet(const HaConfig& c) {
-    return std::max<std::chrono::nanoseconds>(kEpisodeQuietIntervals * c.interval,
-                                              kMinEpisodeQuiet);
-}
 
 long long to_ms(std::chrono::nanoseconds d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
@@ -172,12 +157,14 @@ class HeartbeatLoop {
           socket_(socket_fd),
           drain_(config.drain_timeout, clock_),
           gate_(config, log),
-          split_brain_(episode_quiet(config)),
-          rejected_(episode_quiet(config)),
+          split_brain_(episode_quiet(config.interval)),
+          rejected_(episode_quiet(config.interval)),
           sender_cpu_(sender_cpu) {}
 
     ~HeartbeatLoop() { stop_repeat_sender(); }
 
+    // One pass per wake-up; kept whole because the order is the guarantee: health, moves,
+    // then the heartbeats waiting in the socket, and only then the election's timers.
     int run(AddressMonitor* monitor) {
         monitor_ = monitor;
         sender_ = std::thread([this] { repeat_sender(); });
@@ -253,16 +240,17 @@ class HeartbeatLoop {
         return out;
     }
 
-    // Health = HATrack checks + service interface carrier + HATrackBalancers.
+    // Health = HATrack checks + service interface carrier + HATrackBalancers (loop_rules.h).
     std::optional<Transition> apply_health() {
-        const bool balancer_bad = !balancer_problem_.empty();
-        const bool fault = health_.fault() || !link_problem_.empty() ||
-                           (balancer_bad && config_.balancer_weight == 0);
-        const int penalty = health_.penalty() + (balancer_bad ? config_.balancer_weight : 0);
-        std::string reason = health_.reason();
-        if (balancer_bad) reason = balancer_problem_ + "; " + reason;
-        if (!link_problem_.empty()) reason = link_problem_ + "; " + reason;
-        return election_.set_health(fault, penalty, reason);
+        HealthInputs in;
+        in.checks_fault = health_.fault();
+        in.checks_penalty = health_.penalty();
+        in.checks_reason = health_.reason();
+        in.link_problem = link_problem_;
+        in.balancer_problem = balancer_problem_;
+        in.balancer_weight = config_.balancer_weight;
+        const HealthVerdict v = health_verdict(in);
+        return election_.set_health(v.fault, v.penalty, v.reason);
     }
 
     // Applies a transition: addresses first (claim before telling anyone, release after).
@@ -277,7 +265,7 @@ class HeartbeatLoop {
         // little longer for the requests that were sent our way before its announcement
         // arrived. In FAULT there is nothing to gain: release at once.
         if (t->from == NodeState::kMaster && t->to == NodeState::kBackup)
-            holder_.release_at(now + release_linger());
+            holder_.release_at(now + release_linger(config_.interval));
         else if (t->from == NodeState::kMaster)
             holder_.release();
         ++transitions_;
@@ -427,38 +415,29 @@ class HeartbeatLoop {
         }
     }
 
-    std::chrono::nanoseconds release_linger() const {
-        return std::max<std::chrono::nanoseconds>(config_.interval, kMinReleaseLinger);
-    }
-
     bool peer_was_live(std::uint32_t node_id) const {
         for (const PeerView& p : election_.peers())
             if (p.node_id == node_id) return p.live;
         return false;
     }
 
-    // A peer we had lost comes back (a partition heals, a node restarts) or also claims master:
-    // the clients on its side may have its MAC for our addresses in their ARP caches, so
-    // announce again now rather than leave them to time out (keepalived's most reported
-    // split-brain problem). The other master yields on our next heartbeat.
-    // Logged once per episode: at 10 ms a split brain would otherwise write 100 lines a second.
-    // A master that resigned (priority 0) or hands over to us, and lingers until it has heard
-    // our claim, is no split brain, and a node that is itself stepping down announces nothing:
-    // its successor does.
+    // A peer we had lost is back, or another node also claims master (loop_rules.h: when to
+    // announce again). Logged once per episode: at 10 ms a split brain would otherwise write
+    // 100 lines a second.
     void announce_to_returning_side(const Heartbeat& hb, bool returning) {
         if (election_.resigning()) return;
         const auto now = clock_.now();
+        const ReannounceDecision d =
+            on_master_heard(hb, returning, election_.resigning(), config_.node_id(),
+                            now - last_reannounce_, config_.interval);
         const std::string who = "node " + std::to_string(hb.node_id);
-        const bool stepping_down_for_us =
-            hb.priority == kResignPriority ||
-            ((hb.flags & kFlagHandover) != 0 && hb.handover_to == config_.node_id());
         if (returning)
             log_(kLogInfo, who + " is back; announcing the service addresses again");
-        else if (!stepping_down_for_us && split_brain_.on_event(now))
+        else if (d.split_brain && split_brain_.on_event(now))
             log_(kLogWarning, who +
                                   " also claims master (split brain); announcing the service "
                                   "addresses again until it yields (one line per episode)");
-        if (now - last_reannounce_ < config_.interval) return;
+        if (!d.announce) return;
         last_reannounce_ = now;
         ++reannouncements_;
         holder_.announce_again(now);
@@ -630,7 +609,7 @@ class HeartbeatLoop {
         election_.resign();
         send();
         if (!was_master) return;
-        const auto deadline = clock_.now() + kResignWaitIntervals * config_.interval;
+        const auto deadline = clock_.now() + resign_wait(config_.interval);
         auto next_send = clock_.now() + config_.interval;
         while (clock_.now() < deadline && !election_.successor_is_master()) {
             wait_and_receive(monitor_, next_send);
@@ -642,7 +621,7 @@ class HeartbeatLoop {
         const bool seen = election_.successor_is_master();
         if (seen) {
             // As when yielding: the successor has announced; linger for requests in flight.
-            const auto linger_end = clock_.now() + release_linger();
+            const auto linger_end = clock_.now() + release_linger(config_.interval);
             while (clock_.now() < linger_end) wait_and_receive(monitor_, linger_end);
         }
         holder_.release();
@@ -782,11 +761,11 @@ class HeartbeatLoop {
 }  // namespace
 
 std::chrono::nanoseconds planned_stop_bound(const HaConfig& config) {
-    const std::chrono::nanoseconds linger =
-        std::max<std::chrono::nanoseconds>(config.interval, kMinReleaseLinger);
-    return config.drain_timeout + kResignWaitIntervals * config.interval + linger;
+    return planned_stop_bound(config.drain_timeout, config.interval);
 }
 
+// The start-up sequence, kept in one place because its order is the point: what needs root
+// (epoch file, key, sockets, netlink, real time) before the privileges are dropped.
 int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
                           const ProcessIdentity& identity, const LogFn& log,
                           const HealthCheck& balancers) {

@@ -316,3 +316,33 @@ TEST_CASE("peers confirm each other's challenge within a round trip of starting"
     CHECK(c.nodes[b].receiver->accepted() > 0);
     CHECK(c.masters() == std::vector<std::size_t>{a});
 }
+
+TEST_CASE("a pause of the whole machine moves nothing when the nodes notice their own pause") {
+    // Both nodes on one host at 10 ms, the host stopped for 200 ms (about seven dead intervals).
+    for (const bool noticed : {true, false}) {
+        SimCluster c;
+        const auto a = c.add(200, true, 0ns, 10ms), b = c.add(100, true, 0ns, 10ms);
+        c.start_all();
+        c.run_for(1s);
+        REQUIRE(c.masters() == std::vector<std::size_t>{a});
+        const auto before = c.nodes[b].transitions.size();
+        c.pause_machine(200ms, noticed);
+        c.run_for(1s);
+        CHECK(c.masters() == std::vector<std::size_t>{a});
+        if (noticed)
+            CHECK(c.nodes[b].transitions.size() == before);
+        else  // the control: judged alone, the silence is a dead master (then it yields again)
+            CHECK(c.nodes[b].transitions.size() > before);
+    }
+}
+
+TEST_CASE("a master that really stops while its backup runs is still replaced") {
+    SimCluster c;
+    const auto a = c.add(200, true, 0ns, 10ms), b = c.add(100, true, 0ns, 10ms);
+    c.start_all();
+    c.run_for(1s);
+    REQUIRE(c.masters() == std::vector<std::size_t>{a});
+    c.crash(a);
+    const auto took = c.time_until([&] { return c.state(b) == NodeState::kMaster; }, 1s);
+    CHECK(took <= c.nodes[b].election->dead_interval_for(10ms) + 2 * kStep);
+}

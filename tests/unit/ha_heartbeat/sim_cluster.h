@@ -148,6 +148,16 @@ class SimCluster {
         }
     }
 
+    // The whole machine stops for `d` (a VM paused, a host suspended): nothing is sent or
+    // delivered meanwhile, as on one host where every node stops. With `noticed`, each node's
+    // loop sees its wait end that much late and tells its election (Election::on_local_pause),
+    // as the heartbeat process does; without, the election is left to judge the silence alone.
+    void pause_machine(std::chrono::nanoseconds d, bool noticed = true) {
+        clock.advance(d);
+        for (SimNode& n : nodes)
+            if (n.up && noticed) n.election->on_local_pause(d - kStep);
+    }
+
     std::vector<std::size_t> masters() const {
         std::vector<std::size_t> out;
         for (std::size_t i = 0; i < nodes.size(); ++i)
