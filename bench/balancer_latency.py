@@ -145,9 +145,11 @@ def throughput(rounds, seconds):
     backends = [Backend(f"latbench-web{i}").start() for i in range(3)]
     ratios = []
     try:
-        for _ in range(rounds):
+        pair = (("byrequests", "lbmethod_byrequests"), ("bylatency", None))
+        for i in range(rounds):
             rps = {}
-            for lbmethod, stock in (("byrequests", "lbmethod_byrequests"), ("bylatency", None)):
+            # Alternately first, so neither always runs on a cold (or a warm) machine.
+            for lbmethod, stock in (pair if i % 2 == 0 else pair[::-1]):
                 proxy = start_proxy(f"tput-{lbmethod}", [(b, "loadfactor=1") for b in backends],
                                     lbmethod, stock)
                 try:
