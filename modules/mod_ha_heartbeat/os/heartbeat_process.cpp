@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
@@ -815,7 +816,10 @@ int run_heartbeat_process(const HaConfig& config, StatusBoard* board,
     // Two senders on two CPUs (realtime.h); the repeat sender is pinned when it starts.
     const std::vector<int> cpus = allowed_cpus();
     int sender_cpu = -1;
-    if (config.realtime_priority > 0 && cpus.size() >= 2 && pin_to_cpu(cpus[0])) {
+    // Only with real time granted: a normal-priority thread pinned to a busy CPU could not move
+    // to an idle one.
+    const bool realtime = (sched_getscheduler(0) & ~SCHED_RESET_ON_FORK) == SCHED_RR;
+    if (realtime && cpus.size() >= 2 && pin_to_cpu(cpus[0])) {
         sender_cpu = cpus[1];
         scheduling += ", heartbeats sent from CPUs " + std::to_string(cpus[0]) + " and " +
                       std::to_string(sender_cpu);
