@@ -2,6 +2,7 @@
 // by one heartbeat stream per node, over the simulated network (sim_group_cluster.h).
 #include <catch2/catch.hpp>
 #include <set>
+#include <tuple>
 
 #include "sim_group_cluster.h"
 
@@ -55,6 +56,17 @@ std::chrono::nanoseconds longest_dead_interval(SimGroupCluster& c) {
         for (std::size_t g = 0; g < c.group_count(); ++g)
             longest = std::max(longest, c.election(i, g).dead_interval_for(kDefaultInterval));
     return longest;
+}
+
+// The running node that ranks highest for group g: (effective priority, node id).
+std::size_t best_running(SimGroupCluster& c, std::size_t g) {
+    std::size_t best = c.nodes.size();
+    auto rank = [&](std::size_t i) {
+        return std::make_tuple(c.election(i, g).effective_priority(), c.nodes[i].config.node_id());
+    };
+    for (std::size_t i = 0; i < c.nodes.size(); ++i)
+        if (c.nodes[i].up && (best == c.nodes.size() || rank(i) > rank(best))) best = i;
+    return best;
 }
 
 }  // namespace
@@ -255,4 +267,74 @@ TEST_CASE("active-active on a lossy network: a group's second master is short-li
             CHECK(at_homes(c));
         }
     }
+}
+
+TEST_CASE("active-active: nodes started one by one: each group moves only to a better node") {
+    // The best running node holds each group: the first node all of them, then each node that
+    // starts takes its home groups and those of nodes not yet started for which it is the
+    // first successor; no other group moves, and none is ever without a master.
+    SimGroupCluster c(kFourByEight.nodes, service_addresses(kFourByEight.groups));
+    c.start(0);
+    c.run_for(1s);
+    for (std::size_t g = 0; g < kFourByEight.groups; ++g)
+        CHECK(c.masters(g) == std::vector<std::size_t>{0});
+    for (std::size_t next = 1; next < kFourByEight.nodes; ++next) {
+        CAPTURE(next);
+        const Holders before = c.holders();
+        const auto joined = c.clock.now();
+        c.start(next);
+        std::size_t without = 0;
+        c.run_for(1s, [&] { without += groups_without_master(c); });
+        CHECK(without == 0);
+        std::size_t moved = 0;
+        for (std::size_t g = 0; g < kFourByEight.groups; ++g) {
+            CAPTURE(g);
+            const std::size_t best = best_running(c, g);
+            CHECK(c.masters(g) == std::vector<std::size_t>{best});
+            if (best != before[g][0]) {
+                ++moved;
+                CHECK(best == next);  // a group moves only to the node that came
+            }
+            CHECK(c.claims_since(joined, g) == (best != before[g][0] ? 1u : 0u));
+        }
+        CHECK(moved >= home_groups_of(c, next).size());
+    }
+    CHECK(at_homes(c));
+}
+
+TEST_CASE("one address on two nodes is the classic pair: HAPriority decides") {
+    SimGroupCluster c(2, service_addresses(1));
+    c.nodes[0].config.priority = 100;
+    c.nodes[1].config.priority = 200;
+    c.start_all();
+    c.run_for(1s);
+    CHECK(c.masters(0) == std::vector<std::size_t>{1});
+    c.crash(1);
+    c.run_for(1s);
+    CHECK(c.masters(0) == std::vector<std::size_t>{0});
+    c.start(1);
+    c.run_for(1s);
+    CHECK(c.masters(0) == std::vector<std::size_t>{1});  // preempt on, handed back
+}
+
+TEST_CASE("active-active: a node in FAULT gives up all its groups at once and takes back its own") {
+    SimGroupCluster c(kThreeByThree.nodes, service_addresses(kThreeByThree.groups));
+    c.start_all();
+    c.run_for(1s);
+    REQUIRE(at_homes(c));
+    const std::size_t sick = 2;
+    const auto its = home_groups_of(c, sick);
+    for (std::size_t g = 0; g < c.group_count(); ++g)
+        c.election(sick, g).set_health(true, 0, "interface eth0 has no carrier");
+    c.send_from(sick);  // its next heartbeat says FAULT in every entry
+    // A FAULT peer is no candidate: no dead interval to wait out, one network delay.
+    const auto took = c.time_until([&] { return groups_without_master(c) == 0; }, 1s);
+    CHECK(took <= 2 * kStep);
+    for (std::size_t g : its) CHECK(c.masters(g) != std::vector<std::size_t>{sick});
+    const auto recovered = c.clock.now();
+    for (std::size_t g = 0; g < c.group_count(); ++g)
+        c.election(sick, g).set_health(false, 0, "carrier back");
+    c.run_for(2s);
+    CHECK(at_homes(c));
+    CHECK(c.claims_since(recovered) == its.size());
 }

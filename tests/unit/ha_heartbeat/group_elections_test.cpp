@@ -31,7 +31,7 @@ TEST_CASE("one group's heartbeat is that group's election, with one entry beside
     CHECK(hb.groups[0].priority == 170);
 }
 
-TEST_CASE("the node's summary state: FAULT over MASTER over BACKUP over INIT") {
+TEST_CASE("the node's summary state: MASTER when it holds a group, FAULT when unhealthy") {
     SimClock clock;
     const HaConfig c = group_node_config(0, 3, service_addresses(3));
     GroupElections ge(c, plan_groups(c), clock);
@@ -51,8 +51,11 @@ TEST_CASE("the node's summary state: FAULT over MASTER over BACKUP over INIT") {
     CHECK(hb.groups[2].state == NodeState::kMaster);
     // The header's priority and flags are the first group's.
     CHECK(hb.priority == ge.election(0).outgoing().priority);
-    ge.election(1).set_health(true, 0, "interface eth0 has no carrier");
+    // Health is the node's: the glue sets it on every group alike.
+    for (std::size_t g = 0; g < ge.size(); ++g)
+        ge.election(g).set_health(true, 0, "interface eth0 has no carrier");
     CHECK(ge.node_state() == NodeState::kFault);
+    CHECK(ge.outgoing().state == NodeState::kFault);
 }
 
 TEST_CASE("each group's election hears the sender's entry for that group only") {

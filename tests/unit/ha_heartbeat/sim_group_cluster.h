@@ -161,12 +161,12 @@ class SimGroupCluster : public SimNetwork {
         }
         return out;
     }
-    // How many times group g (any group when g is npos) got a new MASTER since `since`.
+    // How many times group g (any group when g is npos) got a new MASTER after `since`.
     std::size_t claims_since(std::chrono::nanoseconds since,
                              std::size_t g = static_cast<std::size_t>(-1)) const {
         std::size_t n = 0;
         for (const GroupTransition& t : log)
-            if (t.at >= since && (g == static_cast<std::size_t>(-1) || t.group == g) &&
+            if (t.at > since && (g == static_cast<std::size_t>(-1) || t.group == g) &&
                 t.transition.to == NodeState::kMaster)
                 ++n;
         return n;
