@@ -12,6 +12,7 @@ from suite_harness.constants import SERVICE_ADDRESS as VIP
 from suite_harness.constants import SERVICE_PORT
 from suite_harness.ha_cluster import SECRET, HaCluster
 from suite_harness.httpd import HttpdError, HttpdInstance
+from suite_harness.keepalive_load import CONNECTIONS, KeepaliveLoad
 from suite_harness.waiting import wait_until
 
 # The addresses after the first (VIP, which every HaNode serves already).
@@ -38,6 +39,15 @@ def wait_for_spread(c, expected, timeout=10.0):
     wait_until(lambda: holders_of(c, expected) == {a: [n] for a, n in expected.items()},
                timeout, step=0.05,
                what=lambda: f"holders {expected}: now {holders_of(c, expected)}")
+
+
+def post_handover(node, field):
+    """POSTs action=handover as the status page's form does, with `field` (group=...) if any."""
+    nonce = node.page_nonce()
+    body = f"action=handover&nonce={nonce}" + (f"&{field}" if field else "")
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "Origin": f"http://127.0.0.1:{node.port}"}
+    return node.get("/ha-status", method="POST", body=body, headers=headers)
 
 
 def transitions(node):
@@ -76,7 +86,7 @@ class ActiveActiveTest(unittest.TestCase):
             p = c.prober(period=0.02, timeout=0.5)
             time.sleep(0.5)
             t0 = time.monotonic()
-            status, body = self.post_handover(c.node("b"), f"group={MORE[0]}")
+            status, body = post_handover(c.node("b"), f"group={MORE[0]}")
             self.assertEqual(status, 200, body)
             wait_for_spread(c, {VIP: "a", MORE[0]: "a"}, timeout=10.0)
             # The address that did not move kept answering from its holder throughout: its
@@ -84,11 +94,11 @@ class ActiveActiveTest(unittest.TestCase):
             self.assertEqual(p.failures_after(t0), [])
             self.assertNotIn("planned handover", c.node("a").error_log_text())
             # "Drain this node": every group a holds goes to the other node.
-            status, body = self.post_handover(c.node("a"), "")
+            status, body = post_handover(c.node("a"), "")
             self.assertEqual(status, 200, body)
             wait_for_spread(c, {VIP: "b", MORE[0]: "b"}, timeout=10.0)
             # An unknown group is refused, not taken for "every group".
-            status, body = self.post_handover(c.node("b"), "group=192.0.2.1")
+            status, body = post_handover(c.node("b"), "group=192.0.2.1")
             self.assertEqual(status, 400, body)
             self.assertEqual(c.holders(VIP), ["b"])
 
@@ -109,12 +119,62 @@ class ActiveActiveTest(unittest.TestCase):
             c.node("c").start()
             wait_for_spread(c, homes, timeout=20.0)
 
-    def post_handover(self, node, field):
-        nonce = node.page_nonce()
-        body = f"action=handover&nonce={nonce}" + (f"&{field}" if field else "")
-        headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   "Origin": f"http://127.0.0.1:{node.port}"}
-        return node.get("/ha-status", method="POST", body=body, headers=headers)
+
+
+# As in test_ha_keepalive_load: wrk for LOAD_SECONDS, the move MOVE_AT into it, leaving time
+# for the reconnecting clients' SYN retransmissions to reach the successor.
+LOAD_SECONDS = 6
+MOVE_AT = 2.0
+
+
+class ActiveActiveKeepaliveLoadTest(unittest.TestCase):
+    """Planned moves of one address group keep the no-loss guarantee, for the address that
+    moves and for the one that does not (its holder must not drain): wrk with 32 keep-alive
+    connections on each of the two addresses at once; 0 socket errors and 0 non-2xx answers on
+    both is what the mechanism guarantees and all that is asserted."""
+
+    def run_move(self, c, move, expected_after):
+        loads = [KeepaliveLoad(c.lab, "cl", LOAD_SECONDS, address=a) for a in (VIP, MORE[0])]
+        time.sleep(MOVE_AT)
+        move()
+        for address, load in zip((VIP, MORE[0]), loads):
+            r = load.result()
+            self.assertGreater(r["requests"], 0, r["output"])
+            self.assertEqual((r["errors"], r["non2xx"]), (0, 0), f"{address}: {r['output']}")
+        wait_for_spread(c, expected_after, timeout=5.0)
+
+    def loaded_cluster(self):
+        # Room for both loads on one node (HaCluster: more workers than clients).
+        return cluster(2, 1, threads=4 * CONNECTIONS)
+
+    def test_handover_of_one_address_under_load_on_both_loses_nothing(self):
+        with self.loaded_cluster() as c:
+            c.start_all()
+            wait_for_spread(c, {VIP: "a", MORE[0]: "b"})
+            def handover():
+                status, body = post_handover(c.node("b"), f"group={MORE[0]}")
+                self.assertEqual(status, 200, body)
+            self.run_move(c, handover, {VIP: "a", MORE[0]: "a"})
+            self.assertIn("planned handover: drained in", c.node("b").error_log_text())
+            self.assertNotIn("drain", c.node("a").error_log_text())
+
+    def test_stop_of_one_node_under_load_on_both_loses_nothing(self):
+        with self.loaded_cluster() as c:
+            c.start_all()
+            wait_for_spread(c, {VIP: "a", MORE[0]: "b"})
+            self.run_move(c, lambda: c.node("b").stop(), {VIP: "a", MORE[0]: "a"})
+            self.assertIn("planned stop: drained in", c.node("b").error_log_text())
+
+    def test_return_of_a_node_under_load_on_both_loses_nothing(self):
+        with self.loaded_cluster() as c:
+            c.start_all()
+            wait_for_spread(c, {VIP: "a", MORE[0]: "b"})
+            c.node("b").stop()
+            wait_for_spread(c, {VIP: "a", MORE[0]: "a"}, timeout=5.0)
+            self.run_move(c, lambda: c.node("b").start(), {VIP: "a", MORE[0]: "b"})
+            log = c.node("a").error_log_text()
+            self.assertIn(f"address {MORE[0]}/24: a higher-ranked node is back", log)
+            self.assertNotIn(f"address {VIP}/24: a higher-ranked node is back", log)
 
 
 class ActiveActiveConfigTest(unittest.TestCase):
