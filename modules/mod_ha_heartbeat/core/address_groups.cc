@@ -30,7 +30,8 @@ std::uint32_t mix(std::uint32_t group, std::uint32_t node) {
 
 int other_priority(std::uint32_t group, std::uint32_t node) {
     const int span = kOtherPriorityHigh - kOtherPriorityLow + 1;
-    return kOtherPriorityLow + static_cast<int>(mix(group, node) % static_cast<std::uint32_t>(span));
+    return kOtherPriorityLow +
+           static_cast<int>(mix(group, node) % static_cast<std::uint32_t>(span));
 }
 
 int prefer_priority(const std::vector<std::string>& prefer, const std::string& node_name,
@@ -62,8 +63,8 @@ NodeOrdinal node_ordinal(const HaConfig& c) {
     nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
     NodeOrdinal o;
     o.count = nodes.size();
-    o.index = static_cast<std::size_t>(
-        std::find(nodes.begin(), nodes.end(), c.listen.address) - nodes.begin());
+    o.index = static_cast<std::size_t>(std::find(nodes.begin(), nodes.end(), c.listen.address) -
+                                       nodes.begin());
     return o;
 }
 
@@ -123,9 +124,8 @@ std::string apply_service_address_option(std::string_view option, ServiceAddress
     std::size_t start = 0;
     while (start <= value.size()) {
         const auto comma = value.find(',', start);
-        const std::string_view node =
-            value.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                                 : comma - start);
+        const std::string_view node = value.substr(
+            start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
         if (!valid_name(node, kMaxNodeNameBytes - 1))
             return "prefer=: node names (HANodeName) separated by commas, got '" +
                    std::string(value) + "'";
@@ -135,7 +135,8 @@ std::string apply_service_address_option(std::string_view option, ServiceAddress
         if (comma == std::string_view::npos) break;
         start = comma + 1;
     }
-    if (a->prefer.size() > kMaxPeers) return "prefer=: at most " + std::to_string(kMaxPeers) + " nodes";
+    if (a->prefer.size() > kMaxPeers)
+        return "prefer=: at most " + std::to_string(kMaxPeers) + " nodes";
     return "";
 }
 
