@@ -256,10 +256,10 @@ std::string validate(const HaConfig& c) {
             const ServiceAddress& b = c.service_addresses[j];
             if (a.address == b.address)
                 return "HAServiceAddress: " + a.text() + " is configured twice";
-            if (!a.group.empty() && a.group == b.group && !a.prefer.empty() &&
-                !b.prefer.empty() && a.prefer != b.prefer)
-                return "HAServiceAddress: group " + a.group +
-                       " has two different prefer= lists (" + b.text() + ", " + a.text() + ")";
+            if (!a.group.empty() && a.group == b.group && !a.prefer.empty() && !b.prefer.empty() &&
+                a.prefer != b.prefer)
+                return "HAServiceAddress: group " + a.group + " has two different prefer= lists (" +
+                       b.text() + ", " + a.text() + ")";
         }
     if (c.dead_interval.count() > 0 && c.dead_interval <= c.interval)
         return "HADeadInterval: must be longer than HAInterval";
