@@ -258,3 +258,16 @@ TEST_CASE("validate refuses an address twice and a group with two different pref
     c.service_addresses = addresses;
     CHECK(validate(c).empty());
 }
+
+TEST_CASE("validate refuses two group names that hash to one key on the wire") {
+    // FNV-1a collides for these two names (found by search); the message names both.
+    REQUIRE(group_key("web1522789") == group_key("web1739192"));
+    auto addresses = service_addresses(2);
+    addresses[0] = with_options(addresses[0], {"group=web1522789"});
+    addresses[1] = with_options(addresses[1], {"group=web1739192"});
+    HaConfig c = group_node_config(0, 2, addresses);
+    const std::string err = validate(c);
+    CHECK(err.find("web1522789") != std::string::npos);
+    CHECK(err.find("web1739192") != std::string::npos);
+    CHECK(err.find("same key") != std::string::npos);
+}

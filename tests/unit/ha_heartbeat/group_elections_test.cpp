@@ -56,6 +56,13 @@ TEST_CASE("the node's summary state: MASTER when it holds a group, FAULT when un
         ge.election(g).set_health(true, 0, "interface eth0 has no carrier");
     CHECK(ge.node_state() == NodeState::kFault);
     CHECK(ge.outgoing().state == NodeState::kFault);
+    // FAULT in a later group outweighs MASTER in an earlier one, whatever the order.
+    for (std::size_t g = 0; g < ge.size(); ++g) ge.election(g).set_health(false, 0, "");
+    clock.advance(std::chrono::seconds(1));
+    ge.election(0).tick();
+    REQUIRE(ge.election(0).state() == NodeState::kMaster);
+    ge.election(2).set_health(true, 0, "one group's view");
+    CHECK(ge.node_state() == NodeState::kFault);
 }
 
 TEST_CASE("each group's election hears the sender's entry for that group only") {
