@@ -614,8 +614,10 @@ class HeartbeatLoop {
     }
 
     void hand_over(GroupRun& g) {
+        g.holder.hold_announcements(true);
         auto refused = g.election.request_handover();
         if (refused) {
+            if (!g.drain.active()) g.holder.hold_announcements(false);
             handover_result_ = "handover refused: " + prefix(g) + *refused;
             log_(kLogWarning, handover_result_);
         } else {
@@ -640,6 +642,10 @@ class HeartbeatLoop {
         const bool first = !g.drain.active();
         g.drain.begin(kind);
         if (!first) return;
+        // Measured: a re-announcement burst begun when the successor came back still ran after
+        // the successor's claim, sent its clients back here and 1-2 of their new connections
+        // were reset (wrk read errors in the return under load).
+        g.holder.hold_announcements(true);
         const std::string err = g.gate.close_to_new_connections();
         if (!err.empty())
             log_(kLogWarning, prefix(g) + "draining: cannot hold back new connections (" + err +
@@ -652,13 +658,19 @@ class HeartbeatLoop {
 
     void end_drain(GroupRun& g) {
         if (!g.drain.active() && !g.gate.closed()) return;
+        g.holder.hold_announcements(false);  // a called-off move keeps serving and announcing
         g.gate.reopen();
         g.drain.finish();
         board_->moves.draining.store(draining_mask());
     }
 
     void advance_move(GroupRun& g) {
-        if (!g.drain.active()) return;
+        if (!g.drain.active()) {
+            // A handover without a drain (HADrainTimeout off) that came to nothing: this node
+            // serves on and announces again.
+            if (g.master() && g.election.handover_target() == 0) g.holder.hold_announcements(false);
+            return;
+        }
         if (g.drain.phase() == DrainPolicy::Phase::kDraining) {
             if (!g.master()) {
                 // Yielded or failed meanwhile: the addresses are gone or going anyway.
