@@ -15,6 +15,9 @@ loops as the anchor. One run measures:
                     secondary per minute. The primary alone is measured for the same window
                     first, and its CPU (periodic rescans, the MPM's timers) subtracted. Also
                     the secondaries' own sync-process CPU.
+  catch-up          (skip with --outage-seconds 0) the primary stopped for 20 s with the
+                    largest N, a file written meanwhile: seconds from its return until every
+                    secondary serves it.
   rsync anchor      (skip with --no-rsync) an `rsync --daemon` exporting the same tree; per
                     secondary a loop `rsync -a --delete --stats rsync://…/ <dir>/; sleep 1`:
                     the same latency (until the file is in every copy) and, for the largest N,
@@ -52,7 +55,7 @@ from suite_harness.waiting import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WATCH_STEP = 0.002  # how often each copy is stat()ed while a round waits for it
-ROUND_TIMEOUT = 60.0
+ROUND_TIMEOUT = 90.0  # also bounds the catch-up after an outage (a retry comes within 30 s)
 SETTLE_SECONDS = 0.5  # between rounds, once every secondary's long poll waits again
 RSYNC_PERIOD = 1.0
 
@@ -191,11 +194,35 @@ def bench_docsync(args, counts):
         sync_pids = [h.status_json(s)["sync_child_pid"] for s in secondaries]
         res["idle"] = idle_window(args, primary, primary_pids, sync_pids, len(secondaries))
         res["baseline"] = baseline
+        if args.outage_seconds > 0:
+            res["outage"] = outage(args, primary, src, secondaries)
         return res
     finally:
         for sec in secondaries:
             sec.cleanup()
         primary.cleanup()
+
+
+def outage(args, primary, src, secondaries):
+    """The primary stopped for --outage-seconds, a file written meanwhile, the primary started:
+    seconds from its return until every secondary serves the file (each retries on its own
+    backoff of 1, 2, 4 … 30 s)."""
+    primary.stop()
+    time.sleep(args.outage_seconds / 2)
+    name, body = "written-while-down.html", b"written while the primary was down\n"
+    write_new_file(src, name, body)
+    time.sleep(args.outage_seconds / 2)
+    primary.start(timeout=120)
+    t0 = time.monotonic()
+    copies = [os.path.join(s.root, SYNCED_DOCS) for s in secondaries]
+    times = watch_copies(copies, name, body, t0,
+                         lambda i: serves(secondaries[i], f"{SYNCED_URL_PREFIX}/{name}", body))
+    if None in times:
+        raise RuntimeError(f"after the outage not every secondary got {name}: {times}")
+    print(f"docsync, {len(secondaries)} secondaries, after {args.outage_seconds:.0f} s down: "
+          f"every one serves the new file {max(times):.1f} s after the primary's return "
+          f"(first {min(times):.1f} s)", flush=True)
+    return {"seconds_down": args.outage_seconds, "times": times}
 
 
 def idle_window(args, primary, primary_pids, sync_pids, n):
@@ -361,6 +388,11 @@ def report(args, d, r, counts):
           f"{per_secondary_minute(idle['bytes'], idle):,.0f} B | {rsync_bytes} |")
     print(f"| requests per idle secondary per minute | "
           f"{per_secondary_minute(idle['requests'], idle):.1f} long polls | {rsync_req} |")
+    if d.get("outage"):
+        o = d["outage"]
+        print(f"| every one of {n} secondaries serves a file written while the primary was down "
+              f"({o['seconds_down']:.0f} s), after its return | {max(o['times']):.1f} s (first "
+              f"{min(o['times']):.1f} s) | not measured |")
     print(f"| the secondary's own CPU per idle minute | "
           f"{per_secondary_minute(idle['sync_cpu'], idle) * 1000:.1f} ms (sync process) | "
           f"{rsync_client} (rsync client) |")
@@ -376,6 +408,8 @@ def main():
     ap.add_argument("--idle-seconds", type=float, default=60.0)
     ap.add_argument("--files", type=int, default=1000, help="files in the synced tree")
     ap.add_argument("--long-poll", default="25s", help="the secondaries' DocSyncLongPoll")
+    ap.add_argument("--outage-seconds", type=float, default=20.0,
+                    help="how long the primary is stopped for the catch-up figure (0: skip)")
     ap.add_argument("--no-rsync", action="store_true", help="skip the rsync anchor")
     ap.add_argument("--verbose", action="store_true", help="print every round's times")
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")

@@ -5,6 +5,7 @@ import contextlib
 import os
 
 from suite_harness import docsync as h
+from suite_harness.constants import LOOPBACK
 from suite_harness.httpd import HttpdInstance
 
 # Where a secondary serves the synced docroot, and where it keeps the synced common config.
@@ -13,16 +14,18 @@ SYNCED_DOCS = "htdocs/synced"
 SYNCED_CONF = "conf/common"
 
 
-def primary_config(instance, secret, exports, long_poll=None, rescan=None):
-    """The primary's body: h.primary_body with the module's defaults unless told otherwise."""
-    body = h.primary_body(instance.root, secret, exports)
-    if rescan is None:
-        body = body.replace("DocSyncRescanInterval 10s\n", "")
-    else:
-        body = body.replace("DocSyncRescanInterval 10s", f"DocSyncRescanInterval {rescan}")
+def primary_config(secret, exports, long_poll=None, rescan=None):
+    """The primary's body; the module's defaults for DocSyncLongPoll and DocSyncRescanInterval
+    unless given."""
+    lines = [f'DocSyncSecretFile "{secret}"']
+    if rescan is not None:
+        lines.append(f"DocSyncRescanInterval {rescan}")
     if long_poll is not None:
-        body += f"\nDocSyncLongPoll {long_poll}\n"
-    return body
+        lines.append(f"DocSyncLongPoll {long_poll}")
+    lines += [f'DocSyncExport {name} "{directory}"' for name, directory in exports.items()]
+    lines += ["<Location /.docsync>", "    SetHandler docsync", "</Location>",
+              "<Location /docsync-status>", "    SetHandler docsync-status", "</Location>"]
+    return "\n".join(lines) + "\n"
 
 
 def new_fanout_primary(exports, servers=1, long_poll=None, rescan="10s", access_log=False):
@@ -38,10 +41,10 @@ def new_fanout_primary(exports, servers=1, long_poll=None, rescan="10s", access_
         dirs[name] = os.path.join(inst.root, "export", name)
         os.makedirs(dirs[name], exist_ok=True)
         os.chmod(dirs[name], 0o755)
-    body = primary_config(inst, secret, dirs, long_poll=long_poll, rescan=rescan)
+    body = primary_config(secret, dirs, long_poll=long_poll, rescan=rescan)
     if access_log:
         inst.access_log = os.path.join(inst.root, "logs", "access.log")
-        body += (f'\nLogFormat "%{{end:usec}}t %I %O %>s %U" wire\n'
+        body += (f'LogFormat "%{{end:usec}}t %I %O %>s %U" wire\n'
                  f'CustomLog "{inst.access_log}" wire\n')
     inst.write_config(body)
     return inst, dirs
@@ -56,10 +59,11 @@ def new_fanout_secondary(primary_port, index, exports=("docs",), long_poll="25s"
         sources.append(("conf", SYNCED_CONF, ["restart=graceful"]))
     if "docs" in exports:
         sources.append(("docs", SYNCED_DOCS, []))
-    inst, dirs = h.new_secondary(primary_port, sources, modules=modules)
-    inst.name = f"secondary{index}"
-    secret = os.path.join(inst.root, "conf", "docsync.secret")
-    urls = [[f"http://127.0.0.1:{primary_port}/.docsync/{export}", f'"{dirs[export]}"', *opts]
+    inst = HttpdInstance(f"secondary{index}", "", suite_modules=["docsync"], servers=1,
+                         modules=list(modules))
+    secret = h.write_secret(os.path.join(inst.root, "conf"))
+    dirs = {export: os.path.join(inst.root, local) for export, local, _ in sources}
+    urls = [[f"http://{LOOPBACK}:{primary_port}/.docsync/{export}", f'"{dirs[export]}"', *opts]
             for export, _, opts in sources]
     inst.write_config(h.secondary_body(secret, urls, long_poll=long_poll))
     if "conf" in exports:
