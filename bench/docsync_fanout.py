@@ -33,11 +33,9 @@ import argparse
 import json
 import os
 import random
-import re
 import resource
 import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,7 +48,7 @@ from suite_harness import httpd
 from suite_harness.docsync_fanout import (SYNCED_DOCS, SYNCED_URL_PREFIX, cpu_seconds,
                                           new_fanout_primary, new_fanout_secondary, pids_with,
                                           run_time_seconds, serves)
-from suite_harness.httpd import free_port
+from suite_harness.rsync_daemon import rsync_daemon, stats_bytes
 from suite_harness.waiting import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -248,12 +246,6 @@ def idle_window(args, primary, primary_pids, sync_pids, n):
 
 # ---- rsync ------------------------------------------------------------------------------------
 
-def rsync_stats_bytes(out):
-    sent = int(re.search(r"Total bytes sent: ([\d,]+)", out).group(1).replace(",", ""))
-    received = int(re.search(r"Total bytes received: ([\d,]+)", out).group(1).replace(",", ""))
-    return sent + received
-
-
 class RsyncLoop:
     """A secondary as cron would keep it: `rsync -a --delete` into `dst`, then RSYNC_PERIOD
     of sleep, until stopped; records (end time, bytes) of every run."""
@@ -271,7 +263,7 @@ class RsyncLoop:
             proc = subprocess.run(["rsync", "-a", "--delete", "--stats", self.url, self.dst + "/"],
                                   capture_output=True, text=True, timeout=120)
             if proc.returncode == 0:
-                self.runs.append((time.monotonic(), rsync_stats_bytes(proc.stdout)))
+                self.runs.append((time.monotonic(), stats_bytes(proc.stdout)))
             self.stop.wait(RSYNC_PERIOD)
 
     def close(self):
@@ -282,44 +274,41 @@ class RsyncLoop:
 def bench_rsync(args, counts, work):
     src = os.path.join(work, "rsync-src")
     generate(src, args.files, random.Random(2026))
-    port = free_port()
-    conf = os.path.join(work, "rsyncd.conf")
-    with open(conf, "w") as f:
-        f.write(f"pid file = {work}/rsyncd.pid\nuse chroot = no\nport = {port}\n"
-                f"address = 127.0.0.1\n[docs]\npath = {src}\nread only = yes\n"
-                "uid = root\ngid = root\n")
-    daemon = subprocess.Popen(["rsync", "--daemon", "--no-detach", f"--config={conf}"])
     loops = []
     res = {"latency": {}, "idle": None}
-    try:
-        wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10, step=0.01)
-        url = f"rsync://127.0.0.1:{port}/docs/"
-        for n in counts:
-            while len(loops) < n:
-                loops.append(RsyncLoop(url, os.path.join(work, f"rsync-dst{len(loops)}")))
-            wait_until(lambda: all(lp.runs for lp in loops), 300, 0.1, what="first rsync runs")
-            copies = [lp.dst for lp in loops]
-            # The file is in place once rsync renamed it: what a static httpd would serve.
-            res["latency"][n] = summarise(latency_rounds(
-                f"rsync{n}", src, copies, lambda i, name, body: True, args.rounds,
-                lambda: time.sleep(SETTLE_SECONDS)))
-            print(f"rsync, {n} loops: {fmt_latency(res['latency'][n])}", flush=True)
-        time.sleep(2 * RSYNC_PERIOD)  # the last round's file is in every copy: runs are idle
-        cpu0, kids0 = cpu_seconds([daemon.pid]), children_cpu()
-        t0 = time.monotonic()
-        time.sleep(args.idle_seconds)
-        cpu1, kids1, t1 = cpu_seconds([daemon.pid]), children_cpu(), time.monotonic()
-        runs = [b for lp in loops for (t, b) in lp.runs if t0 <= t < t1]
-        res["idle"] = {"secondaries": len(loops), "seconds": t1 - t0, "primary_cpu": cpu1 - cpu0,
-                       "client_cpu": kids1 - kids0, "requests": len(runs), "bytes": sum(runs)}
-        print(f"rsync idle, {len(loops)} loops, {t1 - t0:.1f} s: daemon CPU {cpu1 - cpu0:.3f} s, "
-              f"{len(runs)} runs, {sum(runs)} B", flush=True)
-        return res
-    finally:
-        for lp in loops:
-            lp.close()
-        daemon.terminate()
-        daemon.wait(10)
+    with rsync_daemon(src, work, "docs") as (daemon, url):
+        try:
+            for n in counts:
+                while len(loops) < n:
+                    loops.append(RsyncLoop(url, os.path.join(work, f"rsync-dst{len(loops)}")))
+                wait_until(lambda: all(lp.runs for lp in loops), 300, 0.1,
+                           what="first rsync runs")
+                copies = [lp.dst for lp in loops]
+                # The file is in place once rsync renamed it: what a static httpd would serve.
+                res["latency"][n] = summarise(latency_rounds(
+                    f"rsync{n}", src, copies, lambda i, name, body: True, args.rounds,
+                    lambda: time.sleep(SETTLE_SECONDS)))
+                print(f"rsync, {n} loops: {fmt_latency(res['latency'][n])}", flush=True)
+            time.sleep(2 * RSYNC_PERIOD)  # the last round's file is in every copy: runs are idle
+            res["idle"] = rsync_idle_window(args, daemon, loops)
+            return res
+        finally:
+            for lp in loops:
+                lp.close()
+
+
+def rsync_idle_window(args, daemon, loops):
+    """The daemon's CPU (with its per-connection children) and the --stats bytes of the runs
+    that ended within --idle-seconds."""
+    cpu0, kids0 = cpu_seconds([daemon.pid]), children_cpu()
+    t0 = time.monotonic()
+    time.sleep(args.idle_seconds)
+    cpu1, kids1, t1 = cpu_seconds([daemon.pid]), children_cpu(), time.monotonic()
+    runs = [b for lp in loops for (t, b) in lp.runs if t0 <= t < t1]
+    print(f"rsync idle, {len(loops)} loops, {t1 - t0:.1f} s: daemon CPU {cpu1 - cpu0:.3f} s, "
+          f"{len(runs)} runs, {sum(runs)} B", flush=True)
+    return {"secondaries": len(loops), "seconds": t1 - t0, "primary_cpu": cpu1 - cpu0,
+            "client_cpu": kids1 - kids0, "requests": len(runs), "bytes": sum(runs)}
 
 
 def children_cpu():
