@@ -15,6 +15,10 @@ loops as the anchor. One run measures:
                     secondary per minute. The primary alone is measured for the same window
                     first, and its CPU (periodic rescans, the MPM's timers) subtracted. Also
                     the secondaries' own sync-process CPU.
+  waiting alone     (skip with --wait-cost-seconds 0) the primary's run time with as many
+                    raw long polls that are never answered in the window as the largest N,
+                    against none, alternated twice: what holding a long poll costs, without
+                    its answers.
   catch-up          (skip with --outage-seconds 0) the primary stopped for 20 s with the
                     largest N, a file written meanwhile: seconds from its return until every
                     secondary serves it.
@@ -36,6 +40,7 @@ import random
 import resource
 import shlex
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +50,7 @@ import time
 
 from suite_harness import docsync as h
 from suite_harness import httpd
+from suite_harness.constants import LOOPBACK
 from suite_harness.docsync_fanout import (SYNCED_DOCS, SYNCED_URL_PREFIX, cpu_seconds,
                                           new_fanout_primary, new_fanout_secondary, pids_with,
                                           run_time_seconds, serves)
@@ -56,6 +62,7 @@ WATCH_STEP = 0.002  # how often each copy is stat()ed while a round waits for it
 ROUND_TIMEOUT = 90.0  # also bounds the catch-up after an outage (a retry comes within 30 s)
 SETTLE_SECONDS = 0.5  # between rounds, once every secondary's long poll waits again
 RSYNC_PERIOD = 1.0
+PRIMARY_LONG_POLL_SECONDS = 25  # the module's default DocSyncLongPoll: the longest wait granted
 
 
 def generate(root, files, rng):
@@ -158,6 +165,8 @@ def bench_docsync(args, counts):
                    == 200, 120, 0.1)
         wait_idle(primary_pids)
         baseline = idle_window(args, primary, primary_pids, [], 0)
+        if args.wait_cost_seconds > 0:
+            res["waiting"] = waiting_cost(args, primary, primary_pids, max(counts))
 
         for n in counts:
             while len(secondaries) < n:
@@ -199,6 +208,47 @@ def bench_docsync(args, counts):
         for sec in secondaries:
             sec.cleanup()
         primary.cleanup()
+
+
+def hold_long_polls(primary, n):
+    """`n` signed long polls for the manifest the primary has, asking to wait 300 s (the
+    primary grants its DocSyncLongPoll): sent, never read; close the sockets to end them."""
+    etag = h.signed_request(primary.port, "GET", "/.docsync/docs/manifest")[2]["ETag"]
+    socks = []
+    for _ in range(n):
+        path = "/.docsync/docs/manifest?wait=300"
+        headers = h.signed_headers("GET", path)
+        headers["If-None-Match"] = etag
+        sock = socket.create_connection((LOOPBACK, primary.port), timeout=5)
+        sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {LOOPBACK}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode())
+        socks.append(sock)
+    return socks
+
+
+def waiting_cost(args, primary, primary_pids, n):
+    """What waiting alone costs the primary: its run time (schedstat) over --wait-cost-seconds
+    with `n` long polls that wait the whole time (the window is shorter than the wait the
+    primary grants, so none is answered within it) against the same time with none, alternated
+    twice."""
+    out = {"held": n, "seconds": args.wait_cost_seconds, "with": [], "without": []}
+    for held in (0, n, 0, n):
+        socks = hold_long_polls(primary, held)
+        try:
+            wait_until(lambda: h.status_json(primary)["long_polls"]["waiting"] == held, 10, 0.05)
+            pids = primary_pids()
+            r0 = run_time_seconds(pids)
+            time.sleep(args.wait_cost_seconds)
+            r1 = run_time_seconds(pids)
+        finally:
+            for sock in socks:
+                sock.close()
+        out["with" if held else "without"].append(r1 - r0)
+        wait_until(lambda: h.status_json(primary)["long_polls"]["waiting"] == 0, 10, 0.05)
+    print(f"docsync, {n} long polls held {args.wait_cost_seconds:.0f} s: primary run time "
+          f"{[round(x * 1000, 2) for x in out['with']]} ms, none held "
+          f"{[round(x * 1000, 2) for x in out['without']]} ms", flush=True)
+    return out
 
 
 def outage(args, primary, src, secondaries):
@@ -377,6 +427,12 @@ def report(args, d, r, counts):
           f"{per_secondary_minute(idle['bytes'], idle):,.0f} B | {rsync_bytes} |")
     print(f"| requests per idle secondary per minute | "
           f"{per_secondary_minute(idle['requests'], idle):.1f} long polls | {rsync_req} |")
+    if d.get("waiting"):
+        w = d["waiting"]
+        extra = statistics.median(w["with"]) - statistics.median(w["without"])
+        per_minute = extra / w["held"] * 60.0 / w["seconds"]
+        print(f"| … of which waiting alone (a long poll that is not answered: {w['held']} held "
+              f"{w['seconds']:.0f} s, against none; schedstat) | {per_minute * 1000:.2f} ms | — |")
     if d.get("outage"):
         o = d["outage"]
         print(f"| every one of {n} secondaries serves a file written while the primary was down "
@@ -397,6 +453,9 @@ def main():
     ap.add_argument("--idle-seconds", type=float, default=60.0)
     ap.add_argument("--files", type=int, default=1000, help="files in the synced tree")
     ap.add_argument("--long-poll", default="25s", help="the secondaries' DocSyncLongPoll")
+    ap.add_argument("--wait-cost-seconds", type=float, default=20.0,
+                    help="window for the cost of waiting alone (held long polls; 0: skip); "
+                         "below the primary's DocSyncLongPoll (25 s), which ends the waits")
     ap.add_argument("--outage-seconds", type=float, default=20.0,
                     help="how long the primary is stopped for the catch-up figure (0: skip)")
     ap.add_argument("--no-rsync", action="store_true", help="skip the rsync anchor")
@@ -404,6 +463,8 @@ def main():
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     args = ap.parse_args()
     counts = sorted({int(x) for x in args.secondaries.split(",")})
+    if args.wait_cost_seconds >= PRIMARY_LONG_POLL_SECONDS - 1:
+        ap.error(f"--wait-cost-seconds must be below {PRIMARY_LONG_POLL_SECONDS - 1}")
     httpd.use_module_dir(os.path.abspath(os.path.join(HERE, "..", args.build, "modules")))
     work = tempfile.mkdtemp(prefix="docsync-fanout-")
     os.chmod(work, 0o755)
