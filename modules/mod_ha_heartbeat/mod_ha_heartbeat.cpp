@@ -21,6 +21,7 @@
 
 #include "../common/directive_glue.h"
 #include "../common/httpd_glue.h"
+#include "core/address_groups.h"
 #include "core/boot_epoch.h"
 #include "module_state.h"
 #include "quiet_connection_closer.h"
@@ -147,10 +148,18 @@ const char* set_preempt_delay(cmd_parms* cmd, void*, const char* arg) {
     });
 }
 
-const char* add_service_address(cmd_parms* cmd, void*, const char* cidr, const char* ifname) {
+// HAServiceAddress <address>/<prefix> <interface> [group=<name>] [prefer=<node>,...]
+const char* add_service_address(cmd_parms* cmd, void*, int argc, char* const argv[]) {
     return suite::with_config(cmd, global_config, [&](HaConfig* c) -> const char* {
-        auto a = parse_service_address(cidr, ifname);
+        if (argc < 2)
+            return suite::directive_error(
+                cmd, "expected <address>/<prefix> <interface> [group=<name>] [prefer=<node>,...]");
+        auto a = parse_service_address(argv[0], argv[1]);
         if (!a) return suite::directive_error(cmd, a.error);
+        for (int i = 2; i < argc; ++i) {
+            const std::string err = apply_service_address_option(argv[i], &*a.value);
+            if (!err.empty()) return suite::directive_error(cmd, err);
+        }
         c->service_addresses.push_back(*a.value);
         return nullptr;
     });
@@ -328,8 +337,10 @@ const command_rec directives[] = {
     TAKE1("HAInterval", set_interval, "Heartbeat interval (default 100ms)"),
     TAKE1("HADeadInterval", set_dead_interval,
           "Silence after which a peer is dead (default 3 intervals), plus a priority skew"),
-    AP_INIT_TAKE2("HAServiceAddress", reinterpret_cast<cmd_func>(add_service_address), nullptr,
-                  RSRC_CONF, "<address>/<prefix> <interface> held by the master; repeatable"),
+    AP_INIT_TAKE_ARGV("HAServiceAddress", reinterpret_cast<cmd_func>(add_service_address), nullptr,
+                      RSRC_CONF,
+                      "<address>/<prefix> <interface> [group=<name>] [prefer=<node>,...]: an "
+                      "address held by one node; repeatable, spread over the nodes"),
     TAKE1("HASecretFile", set_secret_file, "File with the shared HMAC key (mode 0600)"),
     FLAG("HAPreempt", set_preempt, "On: a higher-priority node takes the master role back"),
     TAKE1("HAPreemptDelay", set_preempt_delay, "How long a preempting node waits first"),
@@ -427,8 +438,8 @@ int post_config(apr_pool_t* pconf, apr_pool_t*, apr_pool_t*, server_rec* s) {
 
 }  // namespace
 
-bool is_service_address(const HaConfig& c, const apr_sockaddr_t* local) {
-    if (!local || !local->ipaddr_ptr) return false;
+int service_address_index(const HaConfig& c, const apr_sockaddr_t* local) {
+    if (!local || !local->ipaddr_ptr) return -1;
     const auto* bytes = static_cast<const unsigned char*>(local->ipaddr_ptr);
     int family = local->family;
     std::size_t len = static_cast<std::size_t>(local->ipaddr_len);
@@ -439,10 +450,16 @@ bool is_service_address(const HaConfig& c, const apr_sockaddr_t* local) {
         bytes += 12;
         len = 4;
     }
-    for (const ServiceAddress& a : c.service_addresses)
+    for (std::size_t i = 0; i < c.service_addresses.size(); ++i) {
+        const ServiceAddress& a = c.service_addresses[i];
         if (a.address.family == family && std::memcmp(a.address.bytes.data(), bytes, len) == 0)
-            return true;
-    return false;
+            return static_cast<int>(i);
+    }
+    return -1;
+}
+
+bool draining_address(std::uint32_t draining, int index) {
+    return index >= 0 && index < 32 && (draining >> index) & 1u;
 }
 
 namespace {
@@ -452,9 +469,12 @@ namespace {
 // connection, which reaches the successor (core/drain_policy.h). One atomic load per request
 // otherwise.
 int close_while_draining(request_rec* r) {
-    if (!g_board || g_board->moves.draining.load(std::memory_order_relaxed) == 0) return DECLINED;
+    const std::uint32_t draining =
+        g_board ? g_board->moves.draining.load(std::memory_order_relaxed) : 0;
+    if (draining == 0) return DECLINED;
     const HaConfig* c = server_config(r->server);
-    if (c && c->enabled && is_service_address(*c, r->connection->local_addr))
+    if (c && c->enabled &&
+        draining_address(draining, service_address_index(*c, r->connection->local_addr)))
         r->connection->keepalive = AP_CONN_CLOSE;
     return DECLINED;
 }

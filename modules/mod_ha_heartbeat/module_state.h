@@ -32,7 +32,10 @@ void note_worker_started(ap_generation_t generation);
 void note_worker_exited(ap_generation_t generation);
 
 // Whether `local` (a connection's own address) is one of the configured service addresses.
-bool is_service_address(const HaConfig& c, const apr_sockaddr_t* local);
+// The index of `local` in HaConfig::service_addresses, or -1.
+int service_address_index(const HaConfig& c, const apr_sockaddr_t* local);
+// Whether MoveSignals::draining (a bit per service address) covers address `index`.
+bool draining_address(std::uint32_t draining, int index);
 
 // SetHandler ha-status.
 int status_handler(request_rec* r);

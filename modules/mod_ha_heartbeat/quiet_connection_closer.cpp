@@ -17,6 +17,7 @@
 #include <mutex>
 #include <new>
 #include <thread>
+#include <unordered_map>
 
 #include "core/clock.h"
 #include "core/quiet_connections.h"
@@ -57,13 +58,17 @@ class Closer {
     // `fd` is a duplicate of the connection's descriptor, this module's own until remove():
     // httpd may close its descriptor before the connection's pool is cleaned up, and a
     // descriptor number it closed may already be another connection's.
-    QuietConnections::Id add(int fd) {
+    // `address`: the connection's service address (its index in HaConfig::service_addresses).
+    QuietConnections::Id add(int fd, int address) {
         std::lock_guard<std::mutex> lock(mutex_);
-        return connections_.add(fd);
+        const QuietConnections::Id id = connections_.add(fd);
+        addresses_[id] = address;
+        return id;
     }
     void remove(QuietConnections::Id id) {
         std::lock_guard<std::mutex> lock(mutex_);
         connections_.remove(id);
+        addresses_.erase(id);
     }
     void request_begun(QuietConnections::Id id) {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -82,8 +87,10 @@ class Closer {
         int closed = 0;
         while (!stopping_) {
             wake_.wait_for(lock, kCheckPeriod);
-            const bool now_draining =
-                g_board && g_board->moves.draining.load(std::memory_order_relaxed) != 0;
+            // Each address group drains on its own: a bit per service address.
+            const std::uint32_t mask =
+                g_board ? g_board->moves.draining.load(std::memory_order_relaxed) : 0;
+            const bool now_draining = mask != 0;
             if (draining && !now_draining && closed > 0) {
                 // One line per drain and child, not per connection.
                 ap_log_error(APLOG_MARK, APLOG_INFO, 0, server_,
@@ -95,6 +102,7 @@ class Closer {
             draining = now_draining;
             if (!draining) continue;
             for (const auto& c : connections_.quiet(clock_.now(), kQuietBeforeClose)) {
+                if (!draining_address(mask, addresses_[c.id])) continue;
                 // A request that has arrived but that the MPM has not handed to a worker yet (its
                 // listener thread is held up on a busy machine) leaves the connection looking
                 // quiet: its bytes wait in the socket. (Without this check and with a 250 ms quiet
@@ -122,6 +130,7 @@ class Closer {
     std::condition_variable wake_;
     bool stopping_ = false;
     QuietConnections connections_;
+    std::unordered_map<QuietConnections::Id, int> addresses_;  // service address index per id
     std::thread thread_;  // last: starts once everything it uses is built
 };
 
@@ -172,7 +181,8 @@ Tracked* tracked(conn_rec* c) {
 
 int follow_connection(conn_rec* c, void* csd) {
     if (!g_closer || c->master || !csd) return DECLINED;  // HTTP/2 streams have a master
-    if (!is_service_address(g_closer->config(), c->local_addr)) return DECLINED;
+    const int address = service_address_index(g_closer->config(), c->local_addr);
+    if (address < 0) return DECLINED;
     apr_os_sock_t fd = -1;
     if (apr_os_sock_get(&fd, static_cast<apr_socket_t*>(csd)) != APR_SUCCESS || fd < 0)
         return DECLINED;
@@ -181,7 +191,7 @@ int follow_connection(conn_rec* c, void* csd) {
     auto* t = static_cast<Tracked*>(apr_palloc(c->pool, sizeof(Tracked)));
     t->fd = own;
     try {
-        t->id = g_closer->add(own);
+        t->id = g_closer->add(own, address);
     } catch (const std::exception&) {
         ::close(own);
         return DECLINED;

@@ -52,6 +52,21 @@ bool read_form(request_rec* r, std::string* body) {
     return n == 0;
 }
 
+// The group named by a handover form: a group name, or one of its addresses with or without
+// the prefix length ("192.0.2.10" or "192.0.2.10/24", raw or with "/" as %2F). 0: none.
+std::uint32_t group_key_for(const BoardData& d, std::string_view wanted) {
+    std::string name(wanted);
+    const auto encoded = name.find("%2F");
+    if (encoded != std::string::npos) name.replace(encoded, 3, "/");
+    for (std::uint32_t i = 0; i < d.address_count && i < kMaxServiceAddresses; ++i) {
+        const BoardAddress& a = d.addresses[i];
+        const std::string text = a.text;
+        if (name == a.group || name == text || name == text.substr(0, text.find('/')))
+            return a.group_key;
+    }
+    return 0;
+}
+
 int handle_handover(request_rec* r) {
     std::string form;
     if (!read_form(r, &form)) return HTTP_REQUEST_ENTITY_TOO_LARGE;
@@ -66,9 +81,25 @@ int handle_handover(request_rec* r) {
                       r->useragent_ip, refusal.c_str());
         return HTTP_FORBIDDEN;
     }
+    // group=<name> or address=<ip>: hand over that address group only; neither: every group
+    // this node holds ("drain this node").
+    std::string_view wanted;
+    const bool one = form_field(form, "group", &wanted) || form_field(form, "address", &wanted);
     std::uint64_t ticket;
     {
         suite::SharedLock lock(g_board->mutex);
+        std::uint32_t key = 0;
+        if (one) {
+            key = group_key_for(g_board->data, wanted);
+            if (key == 0) {
+                ap_set_content_type(r, "application/json");
+                r->status = HTTP_BAD_REQUEST;
+                ap_rprintf(r, "{\"handover\":%s}\n",
+                           suite::json_string("no such service address or group").c_str());
+                return OK;
+            }
+        }
+        g_board->data.handover_group = key;
         ticket = ++g_board->data.handover_requests;
     }
     const auto deadline = std::chrono::steady_clock::now() + kHandoverAckWait;

@@ -81,7 +81,10 @@ class HaNode(NetnsHttpd):
         else:
             peers = "\n".join(f"HAPeer {node_ip(p)}" for p in self.peer_indexes)
             listen = node_ip(self.index)
-        v6 = f"Listen [{VIP6}]:{SERVICE_PORT}\nHAServiceAddress {VIP6}/64 eth0\n" if self.ipv6 else ""
+        # Both families of one service move together: one address group.
+        group = " group=web" if self.ipv6 else ""
+        v6 = (f"Listen [{VIP6}]:{SERVICE_PORT}\nHAServiceAddress {VIP6}/64 eth0{group}\n"
+              if self.ipv6 else "")
         return textwrap.dedent(f"""\
             Listen {VIP}:{SERVICE_PORT}
             LogLevel warn ha_heartbeat:info
@@ -90,7 +93,7 @@ class HaNode(NetnsHttpd):
             HAPriority {self.priority}
             HAListen {listen}
             HAInterval {self.interval}
-            HAServiceAddress {VIP}/24 eth0
+            HAServiceAddress {VIP}/24 eth0{group}
             HASecretFile conf/ha.key
             HAPreempt {"On" if self.preempt else "Off"}
             <Location /ha-status>

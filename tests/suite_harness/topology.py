@@ -269,9 +269,13 @@ class Topology:
     def push_common_config(self, name, text):
         """Writes a file into the primary's shared configuration (synced to the secondary)."""
         path = os.path.join(self.proxies["p"].common, name)
-        with open(path, "w") as f:
+        # Written aside and renamed, as an editor or a deploy does: a file seen half-written
+        # is "changed on the primary since its manifest" on the secondary, not the config.
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
             f.write(text)
-        os.chmod(path, 0o644)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
 
     def remove_common_config(self, name):
         with contextlib.suppress(FileNotFoundError):

@@ -52,13 +52,8 @@ void balancer_families(suite::MetricsWriter& w, const std::vector<BalancerStatus
     }
 }
 
-}  // namespace
-
-std::string render_metrics(const std::vector<BalancerStatus>& balancers,
-                           suite::MetricsFormat format) {
-    suite::MetricsWriter w(format);
-    balancer_families(w, balancers);
-    const auto& bs = balancers;
+// Whether httpd and the lbmethod would send the member a request, and its weight.
+void member_state_families(suite::MetricsWriter& w, const std::vector<BalancerStatus>& bs) {
     member_family(w, bs, "httpd_balancer_traffic_member_usable", MetricType::kGauge,
                   "1 if httpd would send the member a request, else 0", "",
                   [](const MemberStatus& m) { return m.usable ? 1.0 : 0.0; });
@@ -69,6 +64,10 @@ std::string render_metrics(const std::vector<BalancerStatus>& balancers,
     member_family(w, bs, "httpd_balancer_traffic_member_loadfactor", MetricType::kGauge,
                   "The member's loadfactor (its weight)", "",
                   [](const MemberStatus& m) { return m.loadfactor; });
+}
+
+// What the member carried: within the traffic window, since httpd started, and in flight now.
+void member_traffic_families(suite::MetricsWriter& w, const std::vector<BalancerStatus>& bs) {
     member_family(w, bs, "httpd_balancer_traffic_member_window_bytes", MetricType::kGauge,
                   "Bytes both ways within the traffic window (decayed; all-time when cumulative)",
                   "bytes", [](const MemberStatus& m) { return m.report.window_bytes; });
@@ -87,6 +86,10 @@ std::string render_metrics(const std::vector<BalancerStatus>& balancers,
     member_family(w, bs, "httpd_balancer_traffic_member_in_flight_requests", MetricType::kGauge,
                   "Requests sent to the member and not finished yet", "",
                   [](const MemberStatus& m) { return static_cast<double>(m.report.inflight); });
+}
+
+// The share the member should get (slow start included) beside the shares it got.
+void member_share_families(suite::MetricsWriter& w, const std::vector<BalancerStatus>& bs) {
     member_family(w, bs, "httpd_balancer_traffic_member_target_share_ratio", MetricType::kGauge,
                   "The share of the traffic the member should get: its effective weight over the "
                   "eligible members' total",
@@ -100,6 +103,10 @@ std::string render_metrics(const std::vector<BalancerStatus>& balancers,
     member_family(w, bs, "httpd_balancer_traffic_member_slow_start_ratio", MetricType::kGauge,
                   "The slow-start factor applied to the member's weight, 1 when fully up", "ratio",
                   [](const MemberStatus& m) { return m.report.slow_start; });
+}
+
+// bylatency's estimate, for members that have been sampled.
+void member_latency_families(suite::MetricsWriter& w, const std::vector<BalancerStatus>& bs) {
     const auto has_latency = [](const MemberStatus& m) { return m.report.latency_age_ns >= 0; };
     member_family(
         w, bs, "httpd_balancer_traffic_member_latency_seconds", MetricType::kGauge,
@@ -112,6 +119,18 @@ std::string render_metrics(const std::vector<BalancerStatus>& balancers,
         "Time since the member's last latency sample", "seconds",
         [](const MemberStatus& m) { return m.report.latency_age_ns / kNanosPerSecond; },
         has_latency);
+}
+
+}  // namespace
+
+std::string render_metrics(const std::vector<BalancerStatus>& balancers,
+                           suite::MetricsFormat format) {
+    suite::MetricsWriter w(format);
+    balancer_families(w, balancers);
+    member_state_families(w, balancers);
+    member_traffic_families(w, balancers);
+    member_share_families(w, balancers);
+    member_latency_families(w, balancers);
     return w.finish();
 }
 

@@ -24,21 +24,16 @@ double as_double(std::uint64_t v) {
     return static_cast<double>(v);
 }
 
-// Long but flat: one family after another, as the README's metrics table lists them.
-void source_families(suite::MetricsWriter& w, const DocsyncStatus& st) {
-    const auto& ss = st.sources;
+void last_result_family(suite::MetricsWriter& w, const std::vector<SourceStatus>& ss) {
     w.family("httpd_docsync_last_result", MetricType::kGauge,
              "1 for the result of the source's last attempt, 0 for the others");
     for (const SourceStatus& s : ss)
         for (const char* result : kResults)
             w.sample({{"source", s.url}, {"directory", s.local_dir}, {"result", result}},
                      s.result == result ? 1 : 0);
-    source_family(w, ss, "httpd_docsync_rounds", MetricType::kCounter,
-                  "Sync rounds run (a changed manifest was applied or tried)", "",
-                  [](const SourceStatus& s) { return as_double(s.rounds); });
-    source_family(w, ss, "httpd_docsync_manifest_polls", MetricType::kCounter,
-                  "Manifest requests answered, \"not modified\" included", "",
-                  [](const SourceStatus& s) { return as_double(s.polls); });
+}
+
+void failures_family(suite::MetricsWriter& w, const std::vector<SourceStatus>& ss) {
     w.family("httpd_docsync_failures", MetricType::kCounter, "Failed attempts, by result");
     for (const SourceStatus& s : ss) {
         const std::pair<const char*, std::uint64_t> by_result[] = {
@@ -51,6 +46,10 @@ void source_families(suite::MetricsWriter& w, const DocsyncStatus& st) {
             w.sample({{"source", s.url}, {"directory", s.local_dir}, {"result", result}},
                      as_double(count));
     }
+}
+
+// What the rounds did: configurations refused, bytes and files moved, restarts.
+void round_effect_families(suite::MetricsWriter& w, const std::vector<SourceStatus>& ss) {
     source_family(w, ss, "httpd_docsync_configs_rejected", MetricType::kCounter,
                   "Synced configurations that failed httpd -t and were not applied", "",
                   [](const SourceStatus& s) { return as_double(s.failures_config_rejected); });
@@ -72,9 +71,13 @@ void source_families(suite::MetricsWriter& w, const DocsyncStatus& st) {
     source_family(w, ss, "httpd_docsync_restart_pending", MetricType::kGauge,
                   "1 while a graceful restart for a synced configuration is pending", "",
                   [](const SourceStatus& s) { return s.restart_pending ? 1.0 : 0.0; });
+}
+
+// How fresh the local copy is; a source with nothing to say yet has no sample.
+void freshness_families(suite::MetricsWriter& w, const DocsyncStatus& st) {
     w.family("httpd_docsync_last_success_timestamp_seconds", MetricType::kGauge,
              "Unix time of the source's last complete round; absent before the first", "seconds");
-    for (const SourceStatus& s : ss)
+    for (const SourceStatus& s : st.sources)
         if (s.last_success_unix > 0)
             w.sample({{"source", s.url}, {"directory", s.local_dir}},
                      static_cast<double>(s.last_success_unix));
@@ -82,10 +85,25 @@ void source_families(suite::MetricsWriter& w, const DocsyncStatus& st) {
              "Time since the local copy was last known to match the primary's manifest; 0 while "
              "it does; absent until the sync process reported",
              "seconds");
-    for (const SourceStatus& s : ss)
+    for (const SourceStatus& s : st.sources)
         if (s.result != "pending" || s.behind_since_unix > 0)
             w.sample({{"source", s.url}, {"directory", s.local_dir}},
                      static_cast<double>(seconds_behind(s, st.now_unix)));
+}
+
+// The families in the order the README's metrics table lists them.
+void source_families(suite::MetricsWriter& w, const DocsyncStatus& st) {
+    const auto& ss = st.sources;
+    last_result_family(w, ss);
+    source_family(w, ss, "httpd_docsync_rounds", MetricType::kCounter,
+                  "Sync rounds run (a changed manifest was applied or tried)", "",
+                  [](const SourceStatus& s) { return as_double(s.rounds); });
+    source_family(w, ss, "httpd_docsync_manifest_polls", MetricType::kCounter,
+                  "Manifest requests answered, \"not modified\" included", "",
+                  [](const SourceStatus& s) { return as_double(s.polls); });
+    failures_family(w, ss);
+    round_effect_families(w, ss);
+    freshness_families(w, st);
 }
 
 void export_families(suite::MetricsWriter& w, const std::vector<ExportStatus>& exports) {

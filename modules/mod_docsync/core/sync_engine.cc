@@ -607,6 +607,60 @@ void apply_staged(const SourceOptions& source, const Plan& plan, int live_fd, Tr
     out.restart_needed = true;
 }
 
+// restart=no: the plan is applied to the live tree itself.
+void apply_in_place(const Plan& plan, int live_fd, Transport& transport, HashCache& cache,
+                    std::chrono::steady_clock::time_point deadline, RoundResult& out) {
+    ApplyResult applied = apply_plan(plan, live_fd, transport, &cache, deadline);
+    out.complete = applied.complete;
+    out.errors = std::move(applied.errors);
+    out.stats = applied.stats;
+}
+
+// Holds the transport to one round's deadline and stall timeout until the round ends, however
+// it ends.
+class RoundLimitsHold {
+  public:
+    RoundLimitsHold(Transport& transport, std::chrono::steady_clock::time_point deadline,
+                    std::chrono::seconds stall)
+        : transport_(transport) {
+        transport_.set_round_limits(deadline, stall);
+    }
+    ~RoundLimitsHold() {
+        transport_.set_round_limits(std::chrono::steady_clock::time_point::max(),
+                                    std::chrono::seconds(0));
+    }
+    RoundLimitsHold(const RoundLimitsHold&) = delete;
+    RoundLimitsHold& operator=(const RoundLimitsHold&) = delete;
+
+  private:
+    Transport& transport_;
+};
+
+// The live tree as it is now: whole, or only at `scoped_paths` when given.
+ScanResult scan_live(const SourceOptions& source, int live_fd, HashCache& cache,
+                     const std::vector<std::string>* scoped_paths) {
+    ScanOptions scan_options;
+    scan_options.excludes = source.excludes;
+    scan_options.skip_unsafe_symlinks = false;  // ours to replace or delete
+    return scoped_paths ? scan_paths(live_fd, cache, *scoped_paths, scan_options)
+                        : scan_tree(live_fd, cache, scan_options);
+}
+
+// Whether the plan keeps within the source's limits and the free space; out says why not.
+bool plan_fits(const SourceOptions& source, const Plan& plan, const Manifest& local, int live_fd,
+               RoundResult& out) {
+    if (auto problem = limit_problem(plan.totals, source.limits)) {
+        out.limit_exceeded = *problem;
+        return false;
+    }
+    if (auto problem = round_space_problem(source, plan, local, live_fd)) {
+        out.limit_exceeded = *problem;
+        out.limit_transient = true;
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 RoundResult sync_round(const SourceOptions& source, const Manifest& remote_all, HashCache& cache,
@@ -616,30 +670,19 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote_all, 
     UniqueFd live = open_live_dir(source, out);
     if (!live) return out;
     const auto deadline = std::chrono::steady_clock::now() + source.limits.round_timeout;
-    transport.set_round_limits(deadline, source.limits.stall_timeout);
-    struct ResetLimits {
-        Transport& t;
-        ~ResetLimits() {
-            t.set_round_limits(std::chrono::steady_clock::time_point::max(),
-                               std::chrono::seconds(0));
-        }
-    } reset_limits{transport};
+    const RoundLimitsHold round_limits(transport, deadline, source.limits.stall_timeout);
     if (remote_all.size() > source.limits.max_files) {
         out.limit_exceeded =
             "the manifest has " + std::to_string(remote_all.size()) +
             " entries, more than max-files=" + std::to_string(source.limits.max_files);
         return out;
     }
-    ScanOptions scan_options;
-    scan_options.excludes = source.excludes;
-    scan_options.skip_unsafe_symlinks = false;  // ours to replace or delete
     if (source.restart_graceful) scope = nullptr;
     Manifest remote_scoped;
     std::vector<std::string> scoped_paths;
     if (scope) scope_to(*scope, remote_all, &scoped_paths, &remote_scoped);
     const Manifest& remote = scope ? remote_scoped : remote_all;
-    ScanResult local = scope ? scan_paths(live.get(), cache, scoped_paths, scan_options)
-                             : scan_tree(live.get(), cache, scan_options);
+    ScanResult local = scan_live(source, live.get(), cache, scope ? &scoped_paths : nullptr);
     if (!local.ok()) {
         out.complete = false;
         out.errors.push_back(source.local_dir + ": " + local.error);
@@ -654,25 +697,12 @@ RoundResult sync_round(const SourceOptions& source, const Manifest& remote_all, 
         plan.totals.remote_entries = remote_all.size() - plan.refused.size();
     }
     out.refused = plan.refused;
-    if (plan.empty()) return out;
-    if (auto problem = limit_problem(plan.totals, source.limits)) {
-        out.limit_exceeded = *problem;
-        return out;
-    }
-    if (auto problem = round_space_problem(source, plan, local.manifest, live.get())) {
-        out.limit_exceeded = *problem;
-        out.limit_transient = true;
-        return out;
-    }
+    if (plan.empty() || !plan_fits(source, plan, local.manifest, live.get(), out)) return out;
     out.changed = true;
-    if (source.restart_graceful) {
+    if (source.restart_graceful)
         apply_staged(source, plan, live.get(), transport, cache, deadline, check, swap, out);
-        return out;
-    }
-    ApplyResult applied = apply_plan(plan, live.get(), transport, &cache, deadline);
-    out.complete = applied.complete;
-    out.errors = std::move(applied.errors);
-    out.stats = applied.stats;
+    else
+        apply_in_place(plan, live.get(), transport, cache, deadline, out);
     return out;
 }
 

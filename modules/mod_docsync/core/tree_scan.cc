@@ -74,100 +74,129 @@ struct Scanner {
                     std::size_t depth,
                     const std::function<bool(const std::string&)>* keep_subtree) {
         std::string path = prefix.empty() ? name : prefix + "/" + name;
-        if (std::string_view(name).substr(0, kTempPrefix.size()) == kTempPrefix) {
-            result.stale_temp_files.push_back(path);
-            return;
-        }
-        // Another source's staging or state directory, not content (and not ours to warn
-        // about as a skipped entry).
-        if (is_sync_private_name(name)) return;
-        if (path_problem(path)) {
-            result.skipped.push_back(path);
-            return;
-        }
-        if (excluded(path)) return;
-        if (result.manifest.size() >= options.max_entries) {
-            result.error = "more than " + std::to_string(options.max_entries) + " entries";
-            return;
-        }
+        if (!admitted(name, path)) return;
         struct stat st;
         if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return;  // gone
         Entry e;
         e.mode = st.st_mode & kModeMask;
         e.mtime_ns = mtime_of(st);
-        if (S_ISDIR(st.st_mode)) {
-            e.type = EntryType::kDir;
-            const bool keep = keep_subtree && (*keep_subtree)(path);
-            UniqueFd sub;
-            if (!keep) {
-                sub.reset(::openat(dir_fd, name.c_str(),
-                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-                if (!sub) {
-                    result.skipped.push_back(path);
-                    return;
-                }
-            }
-            result.manifest.emplace(path, e);
-            result.directories.push_back(path);
-            if (!keep) scan_dir(sub.get(), path, depth + 1);
-        } else if (S_ISLNK(st.st_mode)) {
-            e.type = EntryType::kSymlink;
-            e.mode = 0777;
-            char buf[kMaxSymlinkTargetBytes + 1];
-            ssize_t len = ::readlinkat(dir_fd, name.c_str(), buf, sizeof buf);
-            if (len <= 0 || static_cast<std::size_t>(len) > kMaxSymlinkTargetBytes) {
-                result.skipped.push_back(path);
-                return;
-            }
-            e.target.assign(buf, static_cast<std::size_t>(len));
-            e.size = e.target.size();
-            if (options.skip_unsafe_symlinks && !is_safe_symlink_target(path, e.target)) {
-                result.skipped.push_back(path);
-                return;
-            }
-            result.manifest.emplace(path, e);
-        } else if (S_ISREG(st.st_mode)) {
-            e.type = EntryType::kFile;
-            e.size = static_cast<std::uint64_t>(st.st_size);
-            HashCacheKey key{e.size, e.mtime_ns, static_cast<std::uint64_t>(st.st_ino)};
-            if (const std::string* h = cache.find(path, key)) {
-                e.sha256 = *h;
-            } else {
-                UniqueFd fd(
-                    ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-                struct stat st2;
-                BlockHasher blocks;
-                const bool index = options.on_block_index && e.size >= kMinIndexedFileBytes;
-                // The entry describes what was hashed: re-stat through the open fd so a file
-                // replaced between fstatat and openat is recorded consistently.
-                if (!fd || ::fstat(fd.get(), &st2) != 0 || !S_ISREG(st2.st_mode) ||
-                    !hash_fd(fd.get(), e.sha256, cache.bytes_hashed, index ? &blocks : nullptr)) {
-                    result.skipped.push_back(path);
-                    return;
-                }
-                struct stat st3;
-                if (::fstat(fd.get(), &st3) != 0 || st3.st_size != st2.st_size ||
-                    mtime_of(st3) != mtime_of(st2)) {
-                    // Being written right now: the next event or rescan picks it up.
-                    result.unstable.push_back(path);
-                    return;
-                }
-                e.size = static_cast<std::uint64_t>(st2.st_size);
-                e.mtime_ns = mtime_of(st2);
-                e.mode = st2.st_mode & kModeMask;
-                key = {e.size, e.mtime_ns, static_cast<std::uint64_t>(st2.st_ino)};
-                cache.put(path, key, e.sha256);
-                if (index) {
-                    BlockIndex bi{e.sha256, e.size, e.mtime_ns, blocks.finish(), key.inode};
-                    // Read as many bytes as stat said (else its hash is refused anyway).
-                    if (bi.blocks.size() == (e.size + kIndexBlockBytes - 1) / kIndexBlockBytes)
-                        options.on_block_index(path, std::move(bi));
-                }
-            }
-            result.manifest.emplace(path, e);
-        } else {
+        if (S_ISDIR(st.st_mode))
+            add_dir(dir_fd, name, path, depth, keep_subtree && (*keep_subtree)(path), e);
+        else if (S_ISLNK(st.st_mode))
+            add_symlink(dir_fd, name, path, e);
+        else if (S_ISREG(st.st_mode))
+            add_file(dir_fd, name, path, st, e);
+        else
             result.skipped.push_back(path);
+    }
+
+    // Whether the entry is looked at, from its name alone; one that is not is recorded where
+    // its reason belongs, or nowhere when it is not content.
+    bool admitted(const std::string& name, const std::string& path) {
+        if (std::string_view(name).substr(0, kTempPrefix.size()) == kTempPrefix) {
+            result.stale_temp_files.push_back(path);
+            return false;
         }
+        // Another source's staging or state directory, not content (and not ours to warn
+        // about as a skipped entry).
+        if (is_sync_private_name(name)) return false;
+        if (path_problem(path)) {
+            result.skipped.push_back(path);
+            return false;
+        }
+        if (excluded(path)) return false;
+        if (result.manifest.size() >= options.max_entries) {
+            result.error = "more than " + std::to_string(options.max_entries) + " entries";
+            return false;
+        }
+        return true;
+    }
+
+    // `keep`: the directory's subtree is already in the manifest and is not read.
+    void add_dir(int dir_fd, const std::string& name, const std::string& path, std::size_t depth,
+                 bool keep, Entry e) {
+        e.type = EntryType::kDir;
+        UniqueFd sub;
+        if (!keep) {
+            sub.reset(
+                ::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!sub) {
+                result.skipped.push_back(path);
+                return;
+            }
+        }
+        result.manifest.emplace(path, e);
+        result.directories.push_back(path);
+        if (!keep) scan_dir(sub.get(), path, depth + 1);
+    }
+
+    void add_symlink(int dir_fd, const std::string& name, const std::string& path, Entry e) {
+        e.type = EntryType::kSymlink;
+        e.mode = 0777;
+        char buf[kMaxSymlinkTargetBytes + 1];
+        ssize_t len = ::readlinkat(dir_fd, name.c_str(), buf, sizeof buf);
+        if (len <= 0 || static_cast<std::size_t>(len) > kMaxSymlinkTargetBytes) {
+            result.skipped.push_back(path);
+            return;
+        }
+        e.target.assign(buf, static_cast<std::size_t>(len));
+        e.size = e.target.size();
+        if (options.skip_unsafe_symlinks && !is_safe_symlink_target(path, e.target)) {
+            result.skipped.push_back(path);
+            return;
+        }
+        result.manifest.emplace(path, e);
+    }
+
+    // `st`: what fstatat said; a file it describes as the cache does is not read again.
+    void add_file(int dir_fd, const std::string& name, const std::string& path,
+                  const struct stat& st, Entry e) {
+        e.type = EntryType::kFile;
+        e.size = static_cast<std::uint64_t>(st.st_size);
+        HashCacheKey key{e.size, e.mtime_ns, static_cast<std::uint64_t>(st.st_ino)};
+        if (const std::string* h = cache.find(path, key))
+            e.sha256 = *h;
+        else if (!hash_file(dir_fd, name, path, e))
+            return;
+        result.manifest.emplace(path, e);
+    }
+
+    // Reads the file, fills in `e`'s hash and caches it; false (the path recorded as skipped
+    // or unstable) when it cannot be read or changed while it was.
+    bool hash_file(int dir_fd, const std::string& name, const std::string& path, Entry& e) {
+        UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+        struct stat st2;
+        BlockHasher blocks;
+        const bool index = options.on_block_index && e.size >= kMinIndexedFileBytes;
+        // The entry describes what was hashed: re-stat through the open fd so a file
+        // replaced between fstatat and openat is recorded consistently.
+        if (!fd || ::fstat(fd.get(), &st2) != 0 || !S_ISREG(st2.st_mode) ||
+            !hash_fd(fd.get(), e.sha256, cache.bytes_hashed, index ? &blocks : nullptr)) {
+            result.skipped.push_back(path);
+            return false;
+        }
+        struct stat st3;
+        if (::fstat(fd.get(), &st3) != 0 || st3.st_size != st2.st_size ||
+            mtime_of(st3) != mtime_of(st2)) {
+            // Being written right now: the next event or rescan picks it up.
+            result.unstable.push_back(path);
+            return false;
+        }
+        e.size = static_cast<std::uint64_t>(st2.st_size);
+        e.mtime_ns = mtime_of(st2);
+        e.mode = st2.st_mode & kModeMask;
+        const HashCacheKey key{e.size, e.mtime_ns, static_cast<std::uint64_t>(st2.st_ino)};
+        cache.put(path, key, e.sha256);
+        if (index) offer_block_index(path, e, key.inode, blocks);
+        return true;
+    }
+
+    void offer_block_index(const std::string& path, const Entry& e, std::uint64_t inode,
+                           BlockHasher& blocks) {
+        BlockIndex bi{e.sha256, e.size, e.mtime_ns, blocks.finish(), inode};
+        // Read as many bytes as stat said (else its hash is refused anyway).
+        if (bi.blocks.size() == (e.size + kIndexBlockBytes - 1) / kIndexBlockBytes)
+            options.on_block_index(path, std::move(bi));
     }
 };
 
@@ -225,6 +254,124 @@ bool is_direct_child(const std::string& path, const std::string& dir) {
     return path.find('/', from) == std::string::npos;
 }
 
+// Erases the direct children of `dir` from `m`, keeping the entries below them, and returns
+// those that were directories.
+std::vector<std::string> erase_direct_children(Manifest& m, const std::string& dir) {
+    std::vector<std::string> old_dirs;
+    auto [first, last] = subtree(m, dir);
+    const std::string end_key = last == m.end() ? std::string() : last->first;
+    for (auto it = first; it != m.end() && (end_key.empty() || it->first < end_key);) {
+        if (is_direct_child(it->first, dir)) {
+            if (it->second.type == EntryType::kDir) old_dirs.push_back(it->first);
+            it = m.erase(it);
+            continue;
+        }
+        // Inside a child directory's subtree, which lies in ["child/", "child0"): jump
+        // past it rather than walking it (the root's children hold the whole tree).
+        const std::size_t from = dir.empty() ? 0 : dir.size() + 1;
+        const std::string child = it->first.substr(0, it->first.find('/', from));
+        it = m.lower_bound(child + "0");
+    }
+    return old_dirs;
+}
+
+// The work of one rescan_dirs call: the directories still to list again and those listed.
+class DirRescan {
+  public:
+    DirRescan(int root_fd, HashCache& cache, const Manifest& previous,
+              const std::set<std::string>& deep, const ScanOptions& options, ScanResult& result,
+              std::set<std::string> todo)
+        : root_fd_(root_fd),
+          previous_(previous),
+          deep_(deep),
+          result_(result),
+          m_(result.manifest),
+          scanner_{cache, options, result},
+          todo_(std::move(todo)) {}
+
+    void run() {
+        while (!todo_.empty() && result_.ok()) {
+            const std::string dir = *todo_.begin();
+            todo_.erase(todo_.begin());
+            if (done_.insert(dir).second) rescan(dir);
+        }
+    }
+
+  private:
+    void rescan(const std::string& dir) {
+        // Outside the manifest (excluded, skipped, below a symlink) and not the root: what its
+        // parent's listing decides (the parent is dirty too when it was created or removed).
+        if (!dir.empty()) {
+            auto own = m_.find(dir);
+            if (own == m_.end() || own->second.type != EntryType::kDir) {
+                if (previous_.count(dir) || deep_.count(dir)) todo_.insert(parent_of(dir));
+                return;
+            }
+        }
+        UniqueFd fd = open_and_restat(dir);
+        if (!fd) return;
+        std::vector<std::string> names;
+        std::size_t depth = dir.empty() ? 0 : 1 + std::count(dir.begin(), dir.end(), '/');
+        if (depth > kMaxPathDepth || !list_dir(fd.get(), &names)) {
+            result_.skipped.push_back(dir);
+            return;
+        }
+        relist_children(fd.get(), dir, depth, names);
+    }
+
+    // `dir` opened, its own entry's mode and mtime brought up to date; invalid when it is gone
+    // or no longer a directory: then it is dropped and its parent's listing says what is there
+    // now (for the root, the scan fails).
+    UniqueFd open_and_restat(const std::string& dir) {
+        UniqueFd fd = dir.empty() ? UniqueFd(::dup(root_fd_)) : open_dir_beneath(root_fd_, dir);
+        struct stat st;
+        if (!fd || ::fstat(fd.get(), &st) != 0) {
+            erase_subtree(m_, dir);
+            if (dir.empty()) {
+                result_.error = "cannot open the root: " + errno_text(errno);
+                return UniqueFd();
+            }
+            m_.erase(dir);
+            todo_.insert(parent_of(dir));
+            return UniqueFd();
+        }
+        if (!dir.empty()) {
+            Entry& own = m_[dir];
+            own.mode = st.st_mode & kModeMask;
+            own.mtime_ns = mtime_of(st);
+        }
+        return fd;
+    }
+
+    // The direct children are listed again; a child directory that still is one keeps
+    // its subtree (its own events make it dirty), one that is not any more loses it.
+    void relist_children(int dir_fd, const std::string& dir, std::size_t depth,
+                         const std::vector<std::string>& names) {
+        const std::vector<std::string> old_dirs = erase_direct_children(m_, dir);
+        std::set<std::string> had_dirs(old_dirs.begin(), old_dirs.end());
+        const std::function<bool(const std::string&)> keep = [&](const std::string& path) {
+            return had_dirs.count(path) > 0 && !deep_.count(path);
+        };
+        for (const auto& name : names) {
+            scanner_.scan_entry(dir_fd, dir, name, depth, &keep);
+            if (!result_.ok()) break;
+        }
+        for (const auto& old : old_dirs) {
+            auto now = m_.find(old);
+            if (now == m_.end() || now->second.type != EntryType::kDir) erase_subtree(m_, old);
+        }
+    }
+
+    int root_fd_;
+    const Manifest& previous_;
+    const std::set<std::string>& deep_;
+    ScanResult& result_;
+    Manifest& m_;
+    Scanner scanner_;
+    std::set<std::string> todo_;
+    std::set<std::string> done_;
+};
+
 }  // namespace
 
 ScanResult rescan_dirs(int root_fd, HashCache& cache, const Manifest& previous,
@@ -232,83 +379,12 @@ ScanResult rescan_dirs(int root_fd, HashCache& cache, const Manifest& previous,
                        const ScanOptions& options) {
     ScanResult result;
     result.manifest = previous;
-    Scanner scanner{cache, options, result};
-    Manifest& m = result.manifest;
     // A directory listed in `deep` is read whole: its old subtree goes first.
-    for (const auto& d : deep) erase_subtree(m, d);
+    for (const auto& d : deep) erase_subtree(result.manifest, d);
     std::set<std::string> todo(dirs.begin(), dirs.end());
     for (const auto& d : deep)
         if (!d.empty()) todo.insert(parent_of(d));  // its own entry is in its parent
-    std::set<std::string> done;
-    while (!todo.empty() && result.ok()) {
-        const std::string dir = *todo.begin();
-        todo.erase(todo.begin());
-        if (!done.insert(dir).second) continue;
-        // Outside the manifest (excluded, skipped, below a symlink) and not the root: what its
-        // parent's listing decides (the parent is dirty too when it was created or removed).
-        if (!dir.empty()) {
-            auto own = m.find(dir);
-            if (own == m.end() || own->second.type != EntryType::kDir) {
-                if (previous.count(dir) || deep.count(dir)) todo.insert(parent_of(dir));
-                continue;
-            }
-        }
-        UniqueFd fd = dir.empty() ? UniqueFd(::dup(root_fd)) : open_dir_beneath(root_fd, dir);
-        struct stat st;
-        if (!fd || ::fstat(fd.get(), &st) != 0) {
-            // Gone or no longer a directory: its parent's listing says what is there now.
-            erase_subtree(m, dir);
-            if (dir.empty()) {
-                result.error = "cannot open the root: " + errno_text(errno);
-                break;
-            }
-            m.erase(dir);
-            todo.insert(parent_of(dir));
-            continue;
-        }
-        if (!dir.empty()) {
-            Entry& own = m[dir];
-            own.mode = st.st_mode & kModeMask;
-            own.mtime_ns = mtime_of(st);
-        }
-        std::vector<std::string> names;
-        std::size_t depth = dir.empty() ? 0 : 1 + std::count(dir.begin(), dir.end(), '/');
-        if (depth > kMaxPathDepth || !list_dir(fd.get(), &names)) {
-            result.skipped.push_back(dir);
-            continue;
-        }
-        // The direct children are listed again; a child directory that still is one keeps
-        // its subtree (its own events make it dirty), one that is not any more loses it.
-        std::vector<std::string> old_dirs;
-        {
-            auto [first, last] = subtree(m, dir);
-            const std::string end_key = last == m.end() ? std::string() : last->first;
-            for (auto it = first; it != m.end() && (end_key.empty() || it->first < end_key);) {
-                if (is_direct_child(it->first, dir)) {
-                    if (it->second.type == EntryType::kDir) old_dirs.push_back(it->first);
-                    it = m.erase(it);
-                    continue;
-                }
-                // Inside a child directory's subtree, which lies in ["child/", "child0"): jump
-                // past it rather than walking it (the root's children hold the whole tree).
-                const std::size_t from = dir.empty() ? 0 : dir.size() + 1;
-                const std::string child = it->first.substr(0, it->first.find('/', from));
-                it = m.lower_bound(child + "0");
-            }
-        }
-        std::set<std::string> had_dirs(old_dirs.begin(), old_dirs.end());
-        const std::function<bool(const std::string&)> keep = [&](const std::string& path) {
-            return had_dirs.count(path) > 0 && !deep.count(path);
-        };
-        for (const auto& name : names) {
-            scanner.scan_entry(fd.get(), dir, name, depth, &keep);
-            if (!result.ok()) break;
-        }
-        for (const auto& old : old_dirs) {
-            auto now = m.find(old);
-            if (now == m.end() || now->second.type != EntryType::kDir) erase_subtree(m, old);
-        }
-    }
+    DirRescan(root_fd, cache, previous, deep, options, result, std::move(todo)).run();
     if (!result.ok()) result.manifest.clear();
     return result;
 }

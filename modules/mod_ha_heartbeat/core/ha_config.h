@@ -34,7 +34,9 @@ struct ServiceAddress {
     IpAddress address;
     int prefix_length = 0;
     std::string interface;
-    std::string text() const;  // "10.0.0.1/24"
+    std::string group;                // group=: addresses that move together (address_groups.h)
+    std::vector<std::string> prefer;  // prefer=: node names, best first
+    std::string text() const;         // "10.0.0.1/24"
 };
 
 struct HealthTrack {
@@ -105,7 +107,8 @@ struct HaConfig {
     int realtime_priority = kDefaultRealtimePriority;  // HARealtime; 0: off
 
     std::uint32_t node_id() const;
-    ElectionConfig election() const;
+    // The election of one address group (address_groups.h): its own priority.
+    ElectionConfig election(int group_priority) const;
 };
 
 // FNV-1a of the node name; never 0 (0 marks "no node" on the wire).

@@ -25,6 +25,9 @@ constexpr std::uint8_t kResignPriority = 0;
 // messages naming new node ids can never grow memory.
 constexpr std::size_t kMaxPeers = 16;
 constexpr std::size_t kMaxServiceAddresses = 16;
+// Each group of service addresses has an election of its own (active-active): at most one group
+// per address.
+constexpr std::size_t kMaxAddressGroups = kMaxServiceAddresses;
 constexpr std::size_t kMaxNodeNameBytes = 64;
 
 constexpr nanoseconds kDefaultInterval = milliseconds(100);

@@ -9,7 +9,9 @@
 namespace ha_heartbeat {
 
 struct MoveSignals {
-    // Heartbeat process -> children: answer on the service addresses with "Connection: close".
+    // Heartbeat process -> children: answer with "Connection: close" on the service addresses
+    // whose bit is set (bit i: HaConfig::service_addresses[i]; each address group drains on its
+    // own).
     std::atomic<std::uint32_t> draining{0};
     // Parent -> heartbeat process: the server is stopping; drain, resign and release first.
     std::atomic<std::uint32_t> stop_requested{0};

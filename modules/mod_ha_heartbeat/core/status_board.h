@@ -15,7 +15,8 @@
 
 namespace ha_heartbeat {
 
-constexpr std::uint32_t kBoardFormat = 4;
+constexpr std::uint32_t kBoardFormat = 5;
+constexpr std::size_t kGroupNameBytes = 64;
 constexpr std::size_t kAddressTextBytes = 64;
 constexpr std::size_t kReasonBytes = 192;
 constexpr std::size_t kInterfaceBytes = 16;
@@ -38,6 +39,14 @@ struct BoardAddress {
     char text[kAddressTextBytes];
     char interface[kInterfaceBytes];
     std::uint8_t held;
+    // Its address group (address_groups.h): each group has an election of its own.
+    char group[kGroupNameBytes];
+    std::uint32_t group_key;
+    std::uint8_t group_index;
+    std::uint8_t group_state;      // this node's state in the group's election
+    std::uint8_t group_priority;   // this node's effective priority in it
+    std::uint8_t home;             // this node is the group's first choice
+    std::uint32_t holder_node_id;  // who holds it as this node sees it; 0: nobody
 };
 
 // The node's own states over the recent past, for the status page's timeline: one entry per
@@ -70,8 +79,10 @@ struct BoardData {
     BoardPeer peers[kMaxPeers];
     std::uint32_t address_count;
     BoardAddress addresses[kMaxServiceAddresses];
+    std::uint32_t group_count;
     std::int64_t updated_ns;
     std::uint64_t handover_requests;  // incremented by the status handler
+    std::uint32_t handover_group;     // with it: the group asked for; 0: every group held
     std::uint64_t handover_seen;      // requests the heartbeat process has acted on
     char handover_result[kReasonBytes];
     // Written by httpd's parent at start (before any child exists), read by the status handler;

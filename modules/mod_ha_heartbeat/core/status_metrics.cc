@@ -142,6 +142,14 @@ void address_families(suite::MetricsWriter& w, const BoardData& d) {
             {{"node", node}, {"address", text_of(a.text)}, {"interface", text_of(a.interface)}},
             a.held ? 1 : 0);
     }
+    w.family("httpd_ha_address_home", MetricType::kGauge,
+             "1 if this node is the service address's first choice (its home, or first in "
+             "prefer=), else 0: an address held away from home has moved");
+    for (std::uint32_t i = 0; i < count; ++i) {
+        const BoardAddress& a = d.addresses[i];
+        w.sample({{"node", node}, {"address", text_of(a.text)}, {"group", text_of(a.group)}},
+                 a.home ? 1 : 0);
+    }
 }
 
 }  // namespace

@@ -16,6 +16,17 @@ std::string json_string(const char* s) {
     return suite::json_string(s);
 }
 
+// Who holds an address, by name where the board knows one: "this node", a peer's id and
+// address, or "nobody".
+static std::string holder_name(const BoardData& d, std::uint32_t node_id) {
+    if (node_id == 0) return "nobody";
+    if (node_id == d.node_id) return std::string(d.node_name) + " (this node)";
+    for (std::uint32_t i = 0; i < d.peer_count && i < kMaxPeers; ++i)
+        if (d.peers[i].node_id == node_id)
+            return "node " + std::to_string(node_id) + " (" + d.peers[i].address + ")";
+    return "node " + std::to_string(node_id);
+}
+
 // Text from the board (node names, reasons, addresses) as HTML content.
 std::string html(const char* s) {
     return suite::xml_escape(s);
@@ -80,7 +91,12 @@ std::string render_json(const BoardData& d, std::int64_t now_ns) {
         const BoardAddress& a = d.addresses[i];
         o += std::string(i ? "," : "") + "{\"address\":" + json_string(a.text) +
              ",\"interface\":" + json_string(a.interface) +
-             ",\"held\":" + (a.held ? "true" : "false") + "}";
+             ",\"held\":" + (a.held ? "true" : "false") + ",\"group\":" + json_string(a.group) +
+             ",\"state\":\"" + state_text(a.group_state) +
+             "\",\"priority\":" + std::to_string(a.group_priority) +
+             ",\"home\":" + (a.home ? "true" : "false") +
+             ",\"holder_node_id\":" + std::to_string(a.holder_node_id) +
+             ",\"holder\":" + json_string(holder_name(d, a.holder_node_id).c_str()) + "}";
     }
     o += "],\"handover_requests\":" + std::to_string(d.handover_requests);
     o += ",\"handover_result\":" + json_string(d.handover_result);
@@ -168,11 +184,22 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
              "</td><td>" + ms_text(p.longest_silence_ns) + "</td></tr>\n";
     }
     o += "</table>\n<h2>Service addresses</h2>\n<table border=1><tr><th>Address</th>"
-         "<th>Interface</th><th>Held</th></tr>\n";
+         "<th>Interface</th><th>Group</th><th>Held here</th><th>Holder</th>"
+         "<th>State here</th><th>Priority here</th><th></th></tr>\n";
     for (std::uint32_t i = 0; i < d.address_count && i < kMaxServiceAddresses; ++i) {
         const BoardAddress& a = d.addresses[i];
         o += "<tr><td>" + html(a.text) + "</td><td>" + html(a.interface) + "</td><td>" +
-             (a.held ? "yes" : "no") + "</td></tr>\n";
+             html(a.group) + (a.home ? " (home)" : "") + "</td><td>" + (a.held ? "yes" : "no") +
+             "</td><td>" + html(holder_name(d, a.holder_node_id).c_str()) + "</td><td>" +
+             state_text(a.group_state) + "</td><td>" + std::to_string(a.group_priority) +
+             "</td><td>";
+        // One group handed over alone (the form below hands over every group held here).
+        if (d.group_count > 1 && a.group_state == static_cast<std::uint8_t>(NodeState::kMaster))
+            o += "<form method=\"post\"><input type=\"hidden\" name=\"action\" "
+                 "value=\"handover\"><input type=\"hidden\" name=\"group\" value=\"" +
+                 html(a.group) + "\"><input type=\"hidden\" name=\"nonce\" value=\"" +
+                 html(d.handover_nonce) + "\"><button type=\"submit\">Hand over</button></form>";
+        o += "</td></tr>\n";
     }
     o += "</table>\n";
     o += render_state_timeline(d, now_ns);
@@ -181,8 +208,10 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
         // other sites' pages from submitting it through the browser of someone who may.
         o += "<form method=\"post\"><input type=\"hidden\" name=\"action\" "
              "value=\"handover\"><input type=\"hidden\" name=\"nonce\" value=\"" +
-             html(d.handover_nonce) +
-             "\"><button type=\"submit\">Hand over to the best backup</button></form>\n";
+             html(d.handover_nonce) + "\"><button type=\"submit\">" +
+             (d.group_count > 1 ? "Drain this node: hand every address held here over"
+                                : "Hand over to the best backup") +
+             "</button></form>\n";
     }
     if (d.handover_result[0]) o += "<p>Last handover: " + html(d.handover_result) + "</p>\n";
     o += "</body></html>\n";

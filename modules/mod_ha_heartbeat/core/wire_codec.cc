@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ha_heartbeat {
@@ -34,7 +35,48 @@ constexpr std::size_t kOffMagic = 0, kOffVersion = 4, kOffState = 5, kOffPriorit
                       kOffFlags = 7, kOffCluster = 8, kOffNode = 12, kOffInterval = 16,
                       kOffHandover = 20, kOffEpoch = 24, kOffSequence = 32, kOffChallenge = 40,
                       kOffEcho = 48;
-static_assert(kOffEcho + 8 == kHeaderSize, "header layout");
+static_assert(kOffEcho + 8 == kFixedHeaderSize, "header layout");
+constexpr std::size_t kOffGroupCount = 56, kOffGroups = 60;
+constexpr std::size_t kGroupKey = 0, kGroupState = 4, kGroupPriority = 5, kGroupFlags = 6,
+                      kGroupZero = 7, kGroupHandover = 8;
+static_assert(kOffGroups + kMaxAddressGroups * kGroupEntrySize == kHeaderSize, "groups layout");
+
+bool state_and_priority_valid(std::uint8_t state, std::uint8_t priority, std::uint8_t flags) {
+    return state <= kLastState && priority <= kMaxPriority && (flags & ~kKnownFlags) == 0;
+}
+
+bool all_zero(const std::uint8_t* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i)
+        if (p[i] != 0) return false;
+    return true;
+}
+
+// The group entries: a count in range, keys non-zero and distinct, fields in range, unused
+// bytes zero (so one message has one meaning).
+bool decode_groups(const std::uint8_t* data, Heartbeat* hb) {
+    const std::uint8_t count = data[kOffGroupCount];
+    if (count > kMaxAddressGroups || !all_zero(data + kOffGroupCount + 1, 3)) return false;
+    hb->group_count = count;
+    for (std::size_t i = 0; i < kMaxAddressGroups; ++i) {
+        const std::uint8_t* e = data + kOffGroups + i * kGroupEntrySize;
+        if (i >= count) {
+            if (!all_zero(e, kGroupEntrySize)) return false;
+            continue;
+        }
+        GroupBeat& g = hb->groups[i];
+        g.key = get32(e + kGroupKey);
+        if (g.key == 0 || e[kGroupZero] != 0 ||
+            !state_and_priority_valid(e[kGroupState], e[kGroupPriority], e[kGroupFlags]))
+            return false;
+        for (std::size_t j = 0; j < i; ++j)
+            if (hb->groups[j].key == g.key) return false;
+        g.state = static_cast<NodeState>(e[kGroupState]);
+        g.priority = e[kGroupPriority];
+        g.flags = e[kGroupFlags];
+        g.handover_to = get32(e + kGroupHandover);
+    }
+    return true;
+}
 
 bool compute_mac(const std::uint8_t* header, const SecretKey& key, const WireAddress& source,
                  std::uint8_t (&mac)[kMacSize]) {
@@ -119,6 +161,17 @@ WireMessage encode(const Heartbeat& hb, const SecretKey& key, const WireAddress&
     put64(&m[kOffSequence], hb.sequence);
     put64(&m[kOffChallenge], hb.challenge);
     put64(&m[kOffEcho], hb.echo);
+    const std::size_t count = std::min<std::size_t>(hb.group_count, kMaxAddressGroups);
+    m[kOffGroupCount] = static_cast<std::uint8_t>(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        const GroupBeat& g = hb.groups[i];
+        std::uint8_t* e = &m[kOffGroups + i * kGroupEntrySize];
+        put32(e + kGroupKey, g.key);
+        e[kGroupState] = static_cast<std::uint8_t>(g.state);
+        e[kGroupPriority] = g.priority;
+        e[kGroupFlags] = g.flags;
+        put32(e + kGroupHandover, g.handover_to);
+    }
     std::uint8_t mac[kMacSize];
     if (!compute_mac(m.data(), key, source, mac)) {
         // Unreachable with a working libcrypto; an all-zero MAC will never verify.
@@ -139,12 +192,12 @@ DecodeStatus decode(const std::uint8_t* data, std::size_t size, const SecretKey&
     // Fields are checked only after authentication: an unauthenticated sender learns nothing
     // from which check failed.
     Heartbeat hb;
-    if (data[kOffState] > kLastState) return DecodeStatus::kMalformed;
+    if (!state_and_priority_valid(data[kOffState], data[kOffPriority], data[kOffFlags]))
+        return DecodeStatus::kMalformed;
     hb.state = static_cast<NodeState>(data[kOffState]);
     hb.priority = data[kOffPriority];
-    if (hb.priority > kMaxPriority) return DecodeStatus::kMalformed;
     hb.flags = data[kOffFlags];
-    if (hb.flags & ~kKnownFlags) return DecodeStatus::kMalformed;
+    if (!decode_groups(data, &hb)) return DecodeStatus::kMalformed;
     hb.cluster_id = get32(data + kOffCluster);
     hb.node_id = get32(data + kOffNode);
     hb.interval_us = get32(data + kOffInterval);

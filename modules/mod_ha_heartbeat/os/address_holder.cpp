@@ -23,11 +23,12 @@ constexpr int kAnnounceGapGrowth = 2;
 
 }  // namespace
 
-AddressHolder::AddressHolder(const HaConfig& config, NetlinkAddresses& netlink, const LogFn& log)
+AddressHolder::AddressHolder(const HaConfig& config, const std::vector<std::size_t>& indices,
+                             NetlinkAddresses& netlink, const LogFn& log)
     : config_(config), netlink_(netlink), log_(log) {
-    for (const ServiceAddress& a : config.service_addresses) {
+    for (std::size_t i : indices) {
         Entry e;
-        e.address = a;
+        e.address = config.service_addresses[i];
         entries_.push_back(e);
     }
 }

@@ -16,7 +16,9 @@ namespace ha_heartbeat {
 
 class AddressHolder {
   public:
-    AddressHolder(const HaConfig& config, NetlinkAddresses& netlink, const LogFn& log);
+    // Holds the service addresses at `indices` (one address group, address_groups.h).
+    AddressHolder(const HaConfig& config, const std::vector<std::size_t>& indices,
+                  NetlinkAddresses& netlink, const LogFn& log);
 
     // A node that is not master must not answer for the addresses: remove leftovers.
     void remove_stale();

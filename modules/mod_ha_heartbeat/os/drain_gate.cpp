@@ -25,12 +25,15 @@ std::string read_file(const char* path) {
 
 }  // namespace
 
-DrainGate::DrainGate(const HaConfig& config, const LogFn& log) : config_(config), log_(log) {
-    // One table per node, so two nodes sharing a namespace (tests, a demo) never meet.
-    char id[16];
-    std::snprintf(id, sizeof id, "%08x", config.node_id());
+DrainGate::DrainGate(const HaConfig& config, const std::vector<std::size_t>& indices,
+                     std::uint32_t group_key, const LogFn& log)
+    : config_(config), log_(log) {
+    // One table per node and address group, so two nodes sharing a namespace (tests, a demo)
+    // never meet, and each group drains on its own.
+    char id[32];
+    std::snprintf(id, sizeof id, "%08x_%08x", config.node_id(), group_key);
     table_ = std::string("mod_ha_heartbeat_drain_") + id;
-    for (const ServiceAddress& a : config.service_addresses) addresses_.push_back(a.address);
+    for (std::size_t i : indices) addresses_.push_back(config.service_addresses[i].address);
 }
 
 DrainGate::~DrainGate() {

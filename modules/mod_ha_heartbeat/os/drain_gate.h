@@ -19,7 +19,9 @@ namespace ha_heartbeat {
 
 class DrainGate {
   public:
-    DrainGate(const HaConfig& config, const LogFn& log);
+    // Gates the service addresses at `indices` (one address group, key `group_key`).
+    DrainGate(const HaConfig& config, const std::vector<std::size_t>& indices,
+              std::uint32_t group_key, const LogFn& log);
     ~DrainGate();
     DrainGate(const DrainGate&) = delete;
     DrainGate& operator=(const DrainGate&) = delete;

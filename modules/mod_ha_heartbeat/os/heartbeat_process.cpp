@@ -18,6 +18,7 @@
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -26,6 +27,7 @@
 #include "../core/drain_policy.h"
 #include "../core/election.h"
 #include "../core/episode_tracker.h"
+#include "../core/group_elections.h"
 #include "../core/heartbeat_receiver.h"
 #include "../core/loop_rules.h"
 #include "address_holder.h"
@@ -138,6 +140,34 @@ std::string drop_privileges(const ProcessIdentity& id) {
     return "";
 }
 
+// One address group's share of the loop (address_groups.h): its election, the addresses it
+// holds and its drain before a planned move. Each group moves on its own; the node's
+// heartbeats carry every group's state.
+struct GroupRun {
+    GroupRun(const HaConfig& config, const AddressGroup& group, Election& election,
+             NetlinkAddresses& netlink, const LogFn& log, const Clock& clock)
+        : plan(group),
+          election(election),
+          holder(config, group.addresses, netlink, log),
+          drain(config.drain_timeout, clock),
+          gate(config, group.addresses, group.key, log),
+          split_brain(episode_quiet(config.interval)) {
+        for (std::size_t i : group.addresses) address_mask |= 1u << i;
+    }
+
+    const AddressGroup plan;
+    Election& election;
+    AddressHolder holder;
+    DrainPolicy drain;
+    DrainGate gate;
+    EpisodeTracker split_brain;
+    std::chrono::nanoseconds last_reannounce{0};
+    std::uint32_t address_mask = 0;  // bits of HaConfig::service_addresses, for MoveSignals
+
+    bool master() const { return election.state() == NodeState::kMaster; }
+    bool holding_as_master() const { return master() && holder.holding(); }
+};
+
 class HeartbeatLoop {
   public:
     HeartbeatLoop(const HaConfig& config, const Clock& clock, SecretKey key, StatusBoard* board,
@@ -149,18 +179,18 @@ class HeartbeatLoop {
           balancers_(balancers),
           board_(board),
           log_(log),
-          election_(config.election(), clock_),
+          elections_(config, plan_groups(config), clock_),
           receiver_(key_, config.cluster_id, config.node_id(), peer_addresses(config)),
-          holder_(config, netlink, log),
           notifier_(config.notify_command, log),
           health_(config.tracks, config.track_interval, log),
           epoch_(epoch),
           socket_(socket_fd),
-          drain_(config.drain_timeout, clock_),
-          gate_(config, log),
-          split_brain_(episode_quiet(config.interval)),
           rejected_(episode_quiet(config.interval)),
-          sender_cpu_(sender_cpu) {}
+          sender_cpu_(sender_cpu) {
+        for (std::size_t i = 0; i < elections_.size(); ++i)
+            groups_.push_back(std::make_unique<GroupRun>(
+                config, elections_.group(i), elections_.election(i), netlink, log, clock_));
+    }
 
     ~HeartbeatLoop() { stop_repeat_sender(); }
 
@@ -169,15 +199,20 @@ class HeartbeatLoop {
     int run(AddressMonitor* monitor) {
         monitor_ = monitor;
         sender_ = std::thread([this] { repeat_sender(); });
-        holder_.remove_stale();
-        gate_.reopen(true);  // a drain table left by a process that died mid-drain
+        for (auto& g : groups_) {
+            g->holder.remove_stale();
+            g->gate.reopen(true);  // a drain table left by a process that died mid-drain
+        }
         board_->moves.draining.store(0);
         board_->moves.stop_ready.store(0);
         board_->moves.heartbeat_pid.store(pid_);
+        log_placement();
         health_.poll(clock_.now());
-        link_problem_ = holder_.link_problem();
-        apply_health();
-        handle(election_.start());
+        link_problem_ = link_problem();
+        for (auto& g : groups_) {
+            apply_health(*g);
+            handle(*g, g->election.start());
+        }
         {
             suite::SharedLock lock(board_->mutex);
             handover_seen_ = board_->data.handover_requests;
@@ -186,44 +221,25 @@ class HeartbeatLoop {
         while (!g_stop) {
             wait_and_receive(monitor, next_send);
             const auto now = clock_.now();
-            bool health_changed = health_.poll(now);
-            if (config_.track_balancers && balancers_ && now >= next_balancer_check_) {
-                next_balancer_check_ = now + config_.track_interval;
-                std::string problem = balancers_();
-                if (problem != balancer_problem_) {
-                    log_(problem.empty() ? kLogNotice : kLogWarning,
-                         "HATrackBalancers: " + (problem.empty()
-                                                     ? "every balancer has a usable member again"
-                                                     : problem));
-                    balancer_problem_ = std::move(problem);
-                    health_changed = true;
-                }
-            }
-            if (now >= next_link_check_) {
-                next_link_check_ = now + config_.interval;
-                std::string problem = holder_.link_problem();
-                if (problem != link_problem_) {
-                    link_problem_ = std::move(problem);
-                    health_changed = true;
-                }
-            }
-            if (health_changed) handle(apply_health());
+            if (poll_health(now))
+                for (auto& g : groups_) handle(*g, apply_health(*g));
             end_episodes(now);
             if (realtime_overrun_handled())
                 log_(kLogWarning,
                      "HARealtime: the loop ran past its real-time budget without "
                      "sleeping (a datagram flood?); back to normal scheduling");
             check_handover();
-            check_preempting_return();
+            for (auto& g : groups_) check_preempting_return(*g);
             check_stop_request();
-            advance_move();
+            for (auto& g : groups_) advance_move(*g);
             // Whatever ran since the wait may have taken a while (a netlink or nftables call, a
             // page fault): read the heartbeats that arrived meanwhile before any timer can call
             // their sender dead. At 10 ms, a 30 ms stall was enough for "master silent" while
             // its heartbeats sat in the socket buffer.
             receive();
-            const bool changed = handle(election_.tick());
-            holder_.poll(now);
+            bool changed = false;
+            for (auto& g : groups_) changed = handle(*g, g->election.tick()) || changed;
+            for (auto& g : groups_) g->holder.poll(now);
             notifier_.reap(now);
             if (changed || now >= next_send) {
                 send();
@@ -231,7 +247,7 @@ class HeartbeatLoop {
             }
             publish();
         }
-        return stop(monitor);
+        return stop();
     }
 
   private:
@@ -241,8 +257,59 @@ class HeartbeatLoop {
         return out;
     }
 
+    bool several_groups() const { return groups_.size() > 1; }
+    // Log lines about one group name it when the node has several.
+    std::string prefix(const GroupRun& g) const {
+        if (!several_groups()) return "";
+        return (g.plan.addresses.size() == 1 ? "address " : "group ") + g.plan.name + ": ";
+    }
+
+    void log_placement() {
+        if (!several_groups()) return;
+        std::string line = "address groups (active-active):";
+        for (const auto& g : groups_)
+            line += " " + g->plan.name + " priority " + std::to_string(g->plan.priority) +
+                    (g->plan.home ? " (home)" : "") + ";";
+        line.pop_back();
+        log_(kLogInfo, line);
+    }
+
+    // HATrack checks, HATrackBalancers and the service links; true when the verdict may differ.
+    bool poll_health(std::chrono::nanoseconds now) {
+        bool changed = health_.poll(now);
+        if (config_.track_balancers && balancers_ && now >= next_balancer_check_) {
+            next_balancer_check_ = now + config_.track_interval;
+            std::string problem = balancers_();
+            if (problem != balancer_problem_) {
+                log_(problem.empty() ? kLogNotice : kLogWarning,
+                     "HATrackBalancers: " +
+                         (problem.empty() ? "every balancer has a usable member again" : problem));
+                balancer_problem_ = std::move(problem);
+                changed = true;
+            }
+        }
+        if (now >= next_link_check_) {
+            next_link_check_ = now + config_.interval;
+            std::string problem = link_problem();
+            if (problem != link_problem_) {
+                link_problem_ = std::move(problem);
+                changed = true;
+            }
+        }
+        return changed;
+    }
+
+    // A node whose service link is down holds none of its groups (keepalived's FAULT).
+    std::string link_problem() const {
+        for (const auto& g : groups_) {
+            std::string problem = g->holder.link_problem();
+            if (!problem.empty()) return problem;
+        }
+        return "";
+    }
+
     // Health = HATrack checks + service interface carrier + HATrackBalancers (loop_rules.h).
-    std::optional<Transition> apply_health() {
+    std::optional<Transition> apply_health(GroupRun& g) {
         HealthInputs in;
         in.checks_fault = health_.fault();
         in.checks_penalty = health_.penalty();
@@ -251,36 +318,37 @@ class HeartbeatLoop {
         in.balancer_problem = balancer_problem_;
         in.balancer_weight = config_.balancer_weight;
         const HealthVerdict v = health_verdict(in);
-        return election_.set_health(v.fault, v.penalty, v.reason);
+        return g.election.set_health(v.fault, v.penalty, v.reason);
     }
 
     // Applies a transition: addresses first (claim before telling anyone, release after).
-    bool handle(const std::optional<Transition>& t) {
+    bool handle(GroupRun& g, const std::optional<Transition>& t) {
         if (!t) return false;
         const auto now = clock_.now();
+        const std::string reason = prefix(g) + t->reason;
         log_(t->to == NodeState::kMaster || t->from == NodeState::kMaster ? kLogNotice : kLogInfo,
-             std::string("state ") + state_name(t->from) + " -> " + state_name(t->to) + ": " +
+             prefix(g) + "state " + state_name(t->from) + " -> " + state_name(t->to) + ": " +
                  t->reason);
-        if (t->to == NodeState::kMaster) holder_.claim(now);
+        if (t->to == NodeState::kMaster) g.holder.claim(now);
         // Yielding to another master: it has claimed and announced already; keep answering a
         // little longer for the requests that were sent our way before its announcement
         // arrived. In FAULT there is nothing to gain: release at once.
         if (t->from == NodeState::kMaster && t->to == NodeState::kBackup)
-            holder_.release_at(now + release_linger(config_.interval));
+            g.holder.release_at(now + release_linger(config_.interval));
         else if (t->from == NodeState::kMaster)
-            holder_.release();
+            g.holder.release();
         ++transitions_;
         last_transition_ = now;
-        last_reason_ = t->reason;
-        notifier_.notify(t->to, config_.node_name, election_.effective_priority(), t->reason);
+        last_reason_ = reason;
+        notifier_.notify(t->to, config_.node_name, g.election.effective_priority(), reason);
         publish();  // the status page agrees with the addresses as soon as possible
         return true;
     }
 
-    // Sends the heartbeat the election gives now (main thread: it reads the election) and
+    // Sends the heartbeat the elections give now (main thread: it reads the elections) and
     // leaves it for the repeat sender.
     void send() {
-        Heartbeat hb = election_.outgoing();
+        Heartbeat hb = elections_.outgoing();
         hb.challenge = receiver_.challenge();
         // The echoes too are taken here: the receiver belongs to the main thread.
         std::vector<std::uint64_t> echoes;
@@ -369,7 +437,7 @@ class HeartbeatLoop {
         if (fds[0].revents & POLLIN) receive();
         if (monitor && (fds[1].revents & POLLIN))
             monitor->drain([&](const IpAddress& a, int ifindex) {
-                holder_.on_removed(a, ifindex, clock_.now());
+                for (auto& g : groups_) g->holder.on_removed(a, ifindex, clock_.now());
             });
     }
 
@@ -379,7 +447,7 @@ class HeartbeatLoop {
         if (late < kPauseThreshold) return;
         ++pauses_;
         longest_pause_ = std::max(longest_pause_, late);
-        election_.on_local_pause(late);
+        for (auto& g : groups_) g->election.on_local_pause(late);
     }
 
     void receive() {
@@ -407,17 +475,49 @@ class HeartbeatLoop {
                                           " (one line per episode; counts on the status page)");
                 continue;
             }
-            peer_address_[hb->node_id] = source.text();
-            const bool returning = !peer_was_live(hb->node_id);
-            if (handle(election_.on_heartbeat(*hb))) send();
-            if (election_.state() == NodeState::kMaster &&
-                (returning || hb->state == NodeState::kMaster))
-                announce_to_returning_side(*hb, returning);
+            on_heartbeat(*hb, source);
         }
     }
 
-    bool peer_was_live(std::uint32_t node_id) const {
-        for (const PeerView& p : election_.peers())
+    // An authentic heartbeat: each of our groups hears its part of it.
+    void on_heartbeat(const Heartbeat& hb, const IpAddress& source) {
+        PeerNode& node = peer_nodes_[hb.node_id];
+        node.address = source.text();
+        node.state = hb.state;
+        node.priority = hb.priority;
+        bool changed = false;
+        for (auto& g : groups_) {
+            const auto view = group_view(hb, g->plan.key);
+            if (!view) continue;
+            const bool returning = !peer_was_live(*g, hb.node_id);
+            changed = handle(*g, g->election.on_heartbeat(*view)) || changed;
+            if (g->master() && (returning || view->state == NodeState::kMaster))
+                announce_to_returning_side(*g, *view, returning);
+        }
+        warn_about_groups(hb);
+        if (changed) send();
+    }
+
+    // A peer whose heartbeats name groups this node lacks (or lack ours) runs another
+    // configuration: the addresses it holds alone are not watched here. Logged once per peer.
+    void warn_about_groups(const Heartbeat& hb) {
+        std::size_t known = 0;
+        for (std::size_t i = 0; i < hb.group_count; ++i)
+            if (elections_.find(hb.groups[i].key) < elections_.size()) ++known;
+        const bool differs = known != hb.group_count || known != groups_.size();
+        PeerNode& node = peer_nodes_[hb.node_id];
+        if (differs && !node.warned_groups)
+            log_(kLogWarning, "node " + std::to_string(hb.node_id) + " (" + node.address +
+                                  ") has other service addresses or groups than this node (" +
+                                  std::to_string(hb.group_count) + " groups, " +
+                                  std::to_string(known) +
+                                  " in common): are the HAServiceAddress "
+                                  "lines the same on every node?");
+        node.warned_groups = differs;
+    }
+
+    bool peer_was_live(const GroupRun& g, std::uint32_t node_id) const {
+        for (const PeerView& p : g.election.peers())
             if (p.node_id == node_id) return p.live;
         return false;
     }
@@ -425,30 +525,31 @@ class HeartbeatLoop {
     // A peer we had lost is back, or another node also claims master (loop_rules.h: when to
     // announce again). Logged once per episode: at 10 ms a split brain would otherwise write
     // 100 lines a second.
-    void announce_to_returning_side(const Heartbeat& hb, bool returning) {
-        if (election_.resigning()) return;
+    void announce_to_returning_side(GroupRun& g, const Heartbeat& hb, bool returning) {
+        if (g.election.resigning()) return;
         const auto now = clock_.now();
         const ReannounceDecision d =
-            on_master_heard(hb, returning, election_.resigning(), config_.node_id(),
-                            now - last_reannounce_, config_.interval);
+            on_master_heard(hb, returning, g.election.resigning(), config_.node_id(),
+                            now - g.last_reannounce, config_.interval);
         const std::string who = "node " + std::to_string(hb.node_id);
         if (returning)
-            log_(kLogInfo, who + " is back; announcing the service addresses again");
-        else if (d.split_brain && split_brain_.on_event(now))
-            log_(kLogWarning, who +
+            log_(kLogInfo, prefix(g) + who + " is back; announcing the service addresses again");
+        else if (d.split_brain && g.split_brain.on_event(now))
+            log_(kLogWarning, prefix(g) + who +
                                   " also claims master (split brain); announcing the service "
                                   "addresses again until it yields (one line per episode)");
         if (!d.announce) return;
-        last_reannounce_ = now;
+        g.last_reannounce = now;
         ++reannouncements_;
-        holder_.announce_again(now);
+        g.holder.announce_again(now);
     }
 
     void end_episodes(std::chrono::nanoseconds now) {
-        if (auto e = split_brain_.poll(now))
-            log_(kLogNotice, "split brain over: another master was heard " +
-                                 std::to_string(e->events) + " time(s) over " +
-                                 std::to_string(to_ms(e->duration)) + " ms");
+        for (auto& g : groups_)
+            if (auto e = g->split_brain.poll(now))
+                log_(kLogNotice, prefix(*g) + "split brain over: another master was heard " +
+                                     std::to_string(e->events) + " time(s) over " +
+                                     std::to_string(to_ms(e->duration)) + " ms");
         if (auto e = rejected_.poll(now))
             log_(kLogWarning, "rejected " + std::to_string(e->events) + " datagram(s) over " +
                                   std::to_string(to_ms(e->duration)) +
@@ -472,126 +573,160 @@ class HeartbeatLoop {
         }
     }
 
+    // A handover asked on the status page: of one group (its key), or of every group this node
+    // holds (0: "drain this node").
     void check_handover() {
         std::uint64_t requests;
+        std::uint32_t wanted;
         {
             suite::SharedLock lock(board_->mutex);
             requests = board_->data.handover_requests;
+            wanted = board_->data.handover_group;
         }
         if (requests == handover_seen_) return;
         handover_seen_ = requests;
-        std::optional<std::string> refused = election_.handover_refusal();
-        if (!refused && drain_.active()) refused = "a planned move is under way";
-        if (refused) {
-            handover_result_ = "handover refused: " + *refused;
+        std::vector<GroupRun*> targets;
+        std::string refused;
+        for (auto& g : groups_) {
+            if (wanted != 0 && g->plan.key != wanted) continue;
+            if (wanted == 0 && !g->master()) continue;
+            std::optional<std::string> why = g->election.handover_refusal();
+            if (!why && g->drain.active()) why = "a planned move is under way";
+            if (why)
+                refused += (refused.empty() ? "" : "; ") + prefix(*g) + *why;
+            else
+                targets.push_back(g.get());
+        }
+        if (targets.empty()) {
+            if (refused.empty()) refused = wanted != 0 ? "no such address group" : "not master";
+            handover_result_ = "handover refused: " + refused;
             log_(kLogWarning, handover_result_);
             return;
         }
-        if (config_.drain_timeout.count() > 0) {
-            handover_result_ = "draining, then handing over";
-            begin_drain(MoveKind::kHandover);
-            return;
+        for (GroupRun* g : targets) {
+            if (config_.drain_timeout.count() > 0) {
+                handover_result_ = "draining, then handing over";
+                begin_drain(*g, MoveKind::kHandover);
+            } else {
+                hand_over(*g);
+            }
         }
-        hand_over();
     }
 
-    void hand_over() {
-        auto refused = election_.request_handover();
+    void hand_over(GroupRun& g) {
+        auto refused = g.election.request_handover();
         if (refused) {
-            handover_result_ = "handover refused: " + *refused;
+            handover_result_ = "handover refused: " + prefix(g) + *refused;
             log_(kLogWarning, handover_result_);
         } else {
             handover_result_ =
-                "handing over to node " + std::to_string(election_.handover_target());
+                prefix(g) + "handing over to node " + std::to_string(g.election.handover_target());
             log_(kLogNotice, handover_result_);
             send();
         }
     }
 
-    // A planned move drains first (core/drain_policy.h): no new connections on the service
-    // addresses, keep-alive clients told to close, and the successor announces only once the
-    // connections have ended or the drain timeout has passed.
-    void begin_drain(MoveKind kind) {
-        const bool first = !drain_.active();
-        drain_.begin(kind);
+    std::uint32_t draining_mask() const {
+        std::uint32_t mask = 0;
+        for (const auto& g : groups_)
+            if (g->drain.active() || g->gate.closed()) mask |= g->address_mask;
+        return mask;
+    }
+
+    // A planned move drains first (core/drain_policy.h): no new connections on the group's
+    // service addresses, keep-alive clients told to close, and the successor announces only
+    // once the connections have ended or the drain timeout has passed.
+    void begin_drain(GroupRun& g, MoveKind kind) {
+        const bool first = !g.drain.active();
+        g.drain.begin(kind);
         if (!first) return;
-        const std::string err = gate_.close_to_new_connections();
+        const std::string err = g.gate.close_to_new_connections();
         if (!err.empty())
-            log_(kLogWarning, "draining: cannot hold back new connections (" + err +
+            log_(kLogWarning, prefix(g) + "draining: cannot hold back new connections (" + err +
                                   "); those opened meanwhile are reset when the addresses move");
-        board_->moves.draining.store(1);
-        log_(kLogNotice, std::string("planned ") + move_name(kind) +
+        board_->moves.draining.store(draining_mask());
+        log_(kLogNotice, prefix(g) + "planned " + move_name(kind) +
                              ": draining the connections on the service addresses (at most " +
-                             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                config_.drain_timeout)
-                                                .count()) +
-                             " ms)");
+                             std::to_string(to_ms(config_.drain_timeout)) + " ms)");
     }
 
-    void end_drain() {
-        if (!drain_.active() && !gate_.closed()) return;
-        gate_.reopen();
-        board_->moves.draining.store(0);
-        drain_.finish();
+    void end_drain(GroupRun& g) {
+        if (!g.drain.active() && !g.gate.closed()) return;
+        g.gate.reopen();
+        g.drain.finish();
+        board_->moves.draining.store(draining_mask());
     }
 
-    void advance_move() {
-        if (!drain_.active()) return;
-        if (drain_.phase() == DrainPolicy::Phase::kDraining) {
-            if (election_.state() != NodeState::kMaster) {
+    void advance_move(GroupRun& g) {
+        if (!g.drain.active()) return;
+        if (g.drain.phase() == DrainPolicy::Phase::kDraining) {
+            if (!g.master()) {
                 // Yielded or failed meanwhile: the addresses are gone or going anyway.
-                log_(kLogNotice, std::string("planned ") + move_name(drain_.kind()) +
+                log_(kLogNotice, prefix(g) + "planned " + move_name(g.drain.kind()) +
                                      ": no longer master, drain ended");
-                if (drain_.kind() == MoveKind::kHandover)
-                    handover_result_ = "handover overtaken: no longer master";
-                end_drain();
+                if (g.drain.kind() == MoveKind::kHandover)
+                    handover_result_ = prefix(g) + "handover overtaken: no longer master";
+                end_drain(g);
                 return;
             }
-            auto why = drain_.poll(gate_.open_connections());
+            auto why = g.drain.poll(g.gate.open_connections());
             if (!why) return;
-            log_(kLogNotice, std::string("planned ") + move_name(drain_.kind()) + ": " + *why);
-            if (drain_.kind() == MoveKind::kHandover) {
-                hand_over();
-                if (election_.handover_target() == 0) end_drain();  // refused: keep serving
-            } else {
-                resign_and_release();
-                end_drain();
-                mark_stop_ready();
+            log_(kLogNotice, prefix(g) + "planned " + move_name(g.drain.kind()) + ": " + *why);
+            if (g.drain.kind() == MoveKind::kHandover) {
+                hand_over(g);
+                if (g.election.handover_target() == 0) end_drain(g);  // refused: keep serving
             }
+            // A stop's drain is over: check_stop_request resigns once every group is drained.
             return;
         }
+        if (g.drain.kind() == MoveKind::kStop) return;
         // Moving after a handover: done once the linger after the successor's claim is over.
-        if (!holder_.holding()) {
-            end_drain();
-        } else if (election_.state() == NodeState::kMaster && election_.handover_target() == 0) {
-            handover_result_ = "handover called off: the backup never claimed";
+        if (!g.holder.holding()) {
+            end_drain(g);
+        } else if (g.master() && g.election.handover_target() == 0) {
+            handover_result_ = prefix(g) + "handover called off: the backup never claimed";
             log_(kLogWarning, handover_result_ + "; keeping the service addresses");
-            end_drain();
+            end_drain(g);
         }
     }
 
     // A higher-priority node is back and this master has preempt on: a planned move to it.
-    void check_preempting_return() {
-        if (drain_.active() || config_.drain_timeout.count() <= 0 ||
-            !election_.should_yield_to_backup())
+    void check_preempting_return(GroupRun& g) {
+        if (g.drain.active() || config_.drain_timeout.count() <= 0 ||
+            !g.election.should_yield_to_backup())
             return;
-        handover_result_ = "a higher-ranked node is back: draining, then handing over";
+        handover_result_ = prefix(g) + "a higher-ranked node is back: draining, then handing over";
         log_(kLogNotice, handover_result_);
-        begin_drain(MoveKind::kHandover);
+        begin_drain(g, MoveKind::kHandover);
+    }
+
+    // Whether every group this node holds has drained for a stop (or holds nothing to drain);
+    // starts the drains that have not begun.
+    bool drained_for_stop() {
+        bool ready = true;
+        for (auto& g : groups_) {
+            const bool stop_drained = g->drain.active() && g->drain.kind() == MoveKind::kStop &&
+                                      g->drain.phase() == DrainPolicy::Phase::kMoving;
+            if (stop_drained) continue;
+            if (g->holding_as_master() && config_.drain_timeout.count() > 0 &&
+                !g->election.resigning()) {
+                // A handover already moving is left to finish; the stop resigns after it.
+                if (!g->drain.active() || g->drain.phase() == DrainPolicy::Phase::kDraining)
+                    begin_drain(*g, MoveKind::kStop);
+                ready = false;
+            } else if (g->drain.active()) {
+                ready = false;
+            }
+        }
+        return ready;
     }
 
     // The parent asks before it lets httpd stop its children (stop_signals.cpp).
     void check_stop_request() {
         if (stop_ready_ || board_->moves.stop_requested.load() == 0) return;
-        const bool master = election_.state() == NodeState::kMaster && holder_.holding();
-        if (master && config_.drain_timeout.count() > 0 && !election_.resigning()) {
-            // A handover already moving is left to finish; the stop resigns after it.
-            if (!drain_.active() || drain_.phase() == DrainPolicy::Phase::kDraining)
-                begin_drain(MoveKind::kStop);
-            return;
-        }
-        if (drain_.active()) return;
+        if (!drained_for_stop()) return;
         resign_and_release();
+        for (auto& g : groups_) end_drain(*g);
         mark_stop_ready();
     }
 
@@ -600,75 +735,117 @@ class HeartbeatLoop {
         board_->moves.stop_ready.store(1);
     }
 
+    bool successors_are_master(const std::vector<GroupRun*>& held) const {
+        for (const GroupRun* g : held)
+            if (!g->election.successor_is_master()) return false;
+        return true;
+    }
+
     // Resigns (priority 0, so the best backup claims at once); a master keeps the addresses
     // until a successor has claimed them (or a bounded wait ends), so a planned stop loses as
     // little as possible, then lingers like a yielding master and releases.
     void resign_and_release() {
-        const bool was_master = election_.state() == NodeState::kMaster && holder_.holding();
-        if (!election_.resigning())
-            log_(kLogNotice, std::string("stopping: resigning") + (was_master ? " as master" : ""));
-        election_.resign();
+        std::vector<GroupRun*> held;
+        for (auto& g : groups_)
+            if (g->holding_as_master()) held.push_back(g.get());
+        const bool resigning = groups_.front()->election.resigning();
+        if (!resigning)
+            log_(kLogNotice,
+                 std::string("stopping: resigning") + (held.empty() ? "" : " as master"));
+        for (auto& g : groups_) g->election.resign();
         send();
-        if (!was_master) return;
+        if (held.empty()) return;
         const auto deadline = clock_.now() + resign_wait(config_.interval);
         auto next_send = clock_.now() + config_.interval;
-        while (clock_.now() < deadline && !election_.successor_is_master()) {
+        while (clock_.now() < deadline && !successors_are_master(held)) {
             wait_and_receive(monitor_, next_send);
             if (clock_.now() >= next_send) {
                 send();
                 next_send = clock_.now() + config_.interval;
             }
         }
-        const bool seen = election_.successor_is_master();
+        const bool seen = successors_are_master(held);
         if (seen) {
             // As when yielding: the successor has announced; linger for requests in flight.
             const auto linger_end = clock_.now() + release_linger(config_.interval);
             while (clock_.now() < linger_end) wait_and_receive(monitor_, linger_end);
         }
-        holder_.release();
+        for (GroupRun* g : held) g->holder.release();
         log_(kLogNotice, std::string("released the service addresses; ") +
-                             (seen ? "a successor is master" : "no successor seen"));
+                             (seen ? "a successor is master" : "no successor seen") +
+                             (several_groups() && !seen ? " for every group" : ""));
         publish();
     }
 
-    int stop(AddressMonitor*) {
+    int stop() {
         // SIGTERM without the parent's stop request first (a stop seen late, or the process
         // signalled by hand): drain here, while the workers may still be serving.
-        if (!stop_ready_ && election_.state() == NodeState::kMaster && holder_.holding() &&
-            config_.drain_timeout.count() > 0) {
-            begin_drain(MoveKind::kStop);
+        if (!stop_ready_ && config_.drain_timeout.count() > 0) {
             auto next_send = clock_.now();
-            while (drain_.active() && drain_.phase() == DrainPolicy::Phase::kDraining) {
+            while (!drained_for_stop()) {
                 wait_and_receive(monitor_, next_send);
                 const auto now = clock_.now();
                 if (now >= next_send) {
                     send();
                     next_send = now + config_.interval;
                 }
-                holder_.poll(now);
-                advance_move();
+                for (auto& g : groups_) {
+                    g->holder.poll(now);
+                    advance_move(*g);
+                }
             }
         }
         if (!stop_ready_) resign_and_release();
-        end_drain();
+        for (auto& g : groups_) end_drain(*g);
         board_->moves.heartbeat_pid.store(0);
         publish(true);
         return 0;
     }
 
+    // Who holds group `g` as this node sees it: this node, a live master peer, or nobody (0).
+    std::uint32_t holder_of(const GroupRun& g) const {
+        if (g.holding_as_master()) return config_.node_id();
+        for (const PeerView& p : g.election.peers())
+            if (p.live && p.state == NodeState::kMaster) return p.node_id;
+        return 0;
+    }
+
+    void publish_addresses(BoardData& d, bool stopped) {
+        d.address_count = 0;
+        for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+            const GroupRun& g = *groups_[gi];
+            for (std::size_t k = 0; k < g.holder.count(); ++k) {
+                if (d.address_count >= kMaxServiceAddresses) return;
+                BoardAddress& a = d.addresses[d.address_count++];
+                copy_text(a.text, g.holder.address(k).text());
+                copy_text(a.interface, g.holder.address(k).interface);
+                copy_text(a.group, g.plan.name);
+                a.held = g.holder.held(k) && !stopped;
+                a.group_index = static_cast<std::uint8_t>(gi);
+                a.group_key = g.plan.key;
+                a.group_state =
+                    static_cast<std::uint8_t>(stopped ? NodeState::kInit : g.election.state());
+                a.group_priority = static_cast<std::uint8_t>(g.election.effective_priority());
+                a.home = g.plan.home;
+                a.holder_node_id = stopped ? 0 : holder_of(g);
+            }
+        }
+    }
+
     void publish(bool stopped = false) {
         suite::SharedLock lock(board_->mutex);
         BoardData& d = board_->data;
+        const Election& first = groups_.front()->election;
         d.format = kBoardFormat;
         d.heartbeat_pid = stopped ? 0 : pid_;
         copy_text(d.node_name, config_.node_name);
         d.node_id = config_.node_id();
-        d.state = static_cast<std::uint8_t>(stopped ? NodeState::kInit : election_.state());
+        d.state = static_cast<std::uint8_t>(stopped ? NodeState::kInit : elections_.node_state());
         record_state(d, d.state, clock_.now().count());
         d.configured_priority = config_.priority;
-        d.effective_priority = election_.effective_priority();
+        d.effective_priority = first.effective_priority();
         d.interval_ns = config_.interval.count();
-        d.dead_interval_ns = election_.dead_interval_for(config_.interval).count();
+        d.dead_interval_ns = first.dead_interval_for(config_.interval).count();
         d.preempt = config_.preempt;
         d.boot_epoch = epoch_;
         d.transitions = transitions_;
@@ -677,28 +854,12 @@ class HeartbeatLoop {
         d.sent = sent_.load();
         d.accepted = receiver_.accepted();
         d.drops = receiver_.drops();
-        const auto& peers = election_.peers();
-        d.peer_count = static_cast<std::uint32_t>(std::min(peers.size(), kMaxPeers));
-        for (std::size_t i = 0; i < d.peer_count; ++i) {
-            BoardPeer& p = d.peers[i];
-            p.node_id = peers[i].node_id;
-            copy_text(p.address, peer_address_[peers[i].node_id]);
-            p.state = static_cast<std::uint8_t>(peers[i].state);
-            p.priority = peers[i].priority;
-            p.live = peers[i].live;
-            p.last_seen_ns = peers[i].last_seen.count();
-            p.boot_epoch = peers[i].boot_epoch;
-            p.longest_silence_ns = peers[i].longest_silence.count();
-        }
-        d.address_count =
-            static_cast<std::uint32_t>(std::min(holder_.count(), kMaxServiceAddresses));
-        for (std::size_t i = 0; i < d.address_count; ++i) {
-            copy_text(d.addresses[i].text, holder_.address(i).text());
-            copy_text(d.addresses[i].interface, holder_.address(i).interface);
-            d.addresses[i].held = holder_.held(i) && !stopped;
-        }
+        publish_peers(d);
+        publish_addresses(d, stopped);
+        d.group_count = static_cast<std::uint32_t>(groups_.size());
         d.handover_seen = handover_seen_;
-        d.split_brain_episodes = split_brain_.episodes();
+        d.split_brain_episodes = 0;
+        for (const auto& g : groups_) d.split_brain_episodes += g->split_brain.episodes();
         d.reannouncements = reannouncements_;
         d.rejected_episodes = rejected_.episodes();
         d.longest_send_gap_ns = longest_send_gap_.load().count();
@@ -708,17 +869,43 @@ class HeartbeatLoop {
         d.updated_ns = clock_.now().count();
     }
 
+    // Every peer heard, with its own summary state; liveness as the first group's election sees
+    // it (every group hears the same heartbeats).
+    void publish_peers(BoardData& d) {
+        const auto& peers = groups_.front()->election.peers();
+        d.peer_count = static_cast<std::uint32_t>(std::min(peers.size(), kMaxPeers));
+        for (std::size_t i = 0; i < d.peer_count; ++i) {
+            BoardPeer& p = d.peers[i];
+            const PeerNode& node = peer_nodes_[peers[i].node_id];
+            p.node_id = peers[i].node_id;
+            copy_text(p.address, node.address);
+            p.state = static_cast<std::uint8_t>(node.state);
+            p.priority = node.priority;
+            p.live = peers[i].live;
+            p.last_seen_ns = peers[i].last_seen.count();
+            p.boot_epoch = peers[i].boot_epoch;
+            p.longest_silence_ns = peers[i].longest_silence.count();
+        }
+    }
+
+    struct PeerNode {
+        std::string address;
+        NodeState state = NodeState::kInit;  // the header's summary
+        std::uint8_t priority = 0;
+        bool warned_groups = false;
+    };
+
     const HaConfig& config_;
-    const Clock& clock_;   // also the election's and the drain's
+    const Clock& clock_;   // also the elections' and the drains'
     const SecretKey key_;  // read by this process only (HASecretFile)
     const HealthCheck& balancers_;
     std::string balancer_problem_;
     std::chrono::nanoseconds next_balancer_check_{0};
     StatusBoard* board_;
     const LogFn& log_;
-    Election election_;
+    GroupElections elections_;
+    std::vector<std::unique_ptr<GroupRun>> groups_;  // one per election, same order
     HeartbeatReceiver receiver_;
-    AddressHolder holder_;
     Notifier notifier_;
     HealthTracker health_;
     std::uint64_t epoch_;
@@ -741,18 +928,14 @@ class HeartbeatLoop {
     std::string last_reason_;
     std::uint64_t handover_seen_ = 0;
     std::string link_problem_;
-    std::chrono::nanoseconds last_reannounce_{0};
     bool warned_own_id_ = false;
     bool warned_cluster_ = false;
     std::chrono::nanoseconds next_link_check_{0};
     std::string handover_result_;
-    std::map<std::uint32_t, std::string> peer_address_;
+    std::map<std::uint32_t, PeerNode> peer_nodes_;
     std::vector<int> send_errors_ = std::vector<int>(config_.peers.size());  // errno, per peer
-    DrainPolicy drain_;
-    DrainGate gate_;
     AddressMonitor* monitor_ = nullptr;
     bool stop_ready_ = false;  // resigned and released for a server stop
-    EpisodeTracker split_brain_;
     EpisodeTracker rejected_;
     const int sender_cpu_;  // the repeat sender's CPU; -1: not pinned
     const std::int32_t pid_ = static_cast<std::int32_t>(getpid());

@@ -60,8 +60,13 @@ class HaFailoverTest(unittest.TestCase):
             self.assertEqual(b["state"], "BACKUP")
             self.assertEqual(a["peers"][0]["address"], node_ip(1))
             self.assertTrue(a["peers"][0]["live"])
-            self.assertEqual(a["addresses"][0], {"address": f"{VIP}/24", "interface": "eth0",
-                                                 "held": True})
+            held = a["addresses"][0]
+            self.assertEqual({k: held[k] for k in ("address", "interface", "held", "state")},
+                             {"address": f"{VIP}/24", "interface": "eth0", "held": True,
+                              "state": "MASTER"})
+            self.assertEqual(held["holder_node_id"], a["node_id"])
+            self.assertEqual(b["addresses"][0]["holder_node_id"], a["node_id"])
+            self.assertFalse(b["addresses"][0]["held"])
             self.assertEqual(a["dropped"]["total"], 0)
             status, html = c.node("a").get("/ha-status")
             self.assertEqual(status, 200)
@@ -179,7 +184,7 @@ class HaFailoverTest(unittest.TestCase):
                                  forge(node_id=1, priority=254, epoch=1, key=SECRET.strip().encode(),
                                        source="10.231.0.66"))] * 5
             frames += [udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), forged[:30]),
-                       udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), os.urandom(88)),
+                       udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), os.urandom(HEARTBEAT_BYTES)),
                        udp_frame(x_mac, b_mac, node_ip(0), node_ip(1), os.urandom(900))]
             send_frames(c.lab, "x", frames)
             time.sleep(0.5)
@@ -446,11 +451,16 @@ def wait_answer(probe, t0, name, limit=FAILOVER_LIMIT):
     return probe.wait_first_answer_after(t0, name, limit)
 
 
+# The size of a heartbeat datagram (core/wire_codec.h: kWireSize).
+HEARTBEAT_BYTES = 56 + 4 + 16 * 12 + 32
+
+
 def forge(node_id, priority, epoch, key, source, state=2, seq=1, cluster=1, challenge=1,
           echo=0):
-    # Wire version 2: the version 1 header plus the challenge and its echo.
-    header = struct.pack("!IBBBBIIIIQQQQ", 0x48414842, 2, state, priority, 0, cluster, node_id,
-                         100000, 0, epoch, seq, challenge, echo)
+    # Wire version 3: the version 2 header (challenge and echo), then the address groups (none
+    # here: 4 bytes of count and padding, 16 empty entries of 12 bytes).
+    header = struct.pack("!IBBBBIIIIQQQQ", 0x48414842, 3, state, priority, 0, cluster, node_id,
+                         100000, 0, epoch, seq, challenge, echo) + bytes(4 + 16 * 12)
     src = b"\0" * 10 + b"\xff\xff" + socket.inet_aton(source)
     return header + hmac.new(key, header + src, hashlib.sha256).digest()
 
