@@ -386,7 +386,9 @@ class Topology:
 
     def push_common_config(self, name, text):
         """Writes a file into the primary's shared configuration (synced to the secondaries)."""
-        # Written beside and renamed in: a sync never sees the file half written.
+        # Written aside (outside the synced directory) and renamed in, as an editor or a deploy
+        # does: a file seen half-written is "changed on the primary since its manifest" on a
+        # secondary, not the config.
         tmp = os.path.join(self.proxies[PRIMARY].root, "conf", f".{name}.tmp")
         with open(tmp, "w") as f:
             f.write(text)
