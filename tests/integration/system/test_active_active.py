@@ -7,8 +7,9 @@ What the mechanism allows, with HAInterval 100ms (dead interval 3 intervals + a 
 a quarter interval: <= 325 ms) and the default HAAddressLifetime 2 s:
   - unplanned failure (SIGKILL of the whole httpd, heartbeat process included): nobody removes
     the address from the dead node's interface; the kernel does when its lifetime runs out
-    (renewed 4 times a lifetime, so at most 2 s after the kill). Meanwhile a survivor has
-    claimed it: the dead node's stale copy and the survivor's overlap for up to ~2 s - 0.3 s.
+    (renewed 4 times a lifetime, so at most 2 s after the kill, and the kernel's check of
+    lifetimes may come up to a second late). Meanwhile a survivor has claimed it: the dead
+    node's stale copy and the survivor's overlap for about 2 s - 0.3 s.
     Between live nodes there is no overlap at all.
   - planned handback (the returning node's preempt: the holder drains, hands over, keeps the
     address until it has heard the new master plus one interval, >= 50 ms, then releases):
@@ -29,8 +30,9 @@ SAMPLE_PERIOD = 0.02
 INTERVAL = 0.1
 DEAD_INTERVAL = 3.25 * INTERVAL
 ADDRESS_LIFETIME = 2.0
-# The dead node's stale copy: at most the lifetime after the kill (slack for a busy machine).
-STALE_BOUND = ADDRESS_LIFETIME + 0.5
+# The dead node's stale copy: at most the lifetime after the kill, plus the kernel's lifetime
+# check, which runs on a rounded-up timer (up to a second late), plus the kill itself.
+STALE_BOUND = ADDRESS_LIFETIME + 1.5
 # A planned handback: the release linger (one interval) after hearing the new master (its first
 # heartbeat as master, within an interval), and the sampler's gap on either side.
 HANDBACK_BOUND = 3 * INTERVAL + 2 * SAMPLE_PERIOD + 0.15
