@@ -73,9 +73,12 @@ class ActiveActive(unittest.TestCase):
                 self.assertEqual(held, [a for a in addresses if topo.home(a) == name], st)
             converged = time.monotonic()
 
-            # The config primary's page edit reaches both secondaries.
+            # Both secondaries run the primary's shared configuration, and its page edit
+            # reaches both.
             self.assertTrue(topo.wait_for_sync(40), [topo.proxies[n].status("docsync-status")
                                                      for n in topo.secondaries])
+            for name in topo.secondaries:  # the shared config, applied by a graceful restart
+                self.assertEqual(topo.sync_status("/common", name)["restarts_triggered"], 1, name)
             topo.edit_page("<h1>Welcome (version 2)</h1>\n")
             for name in topo.secondaries:
                 self.assertTrue(wait_until(lambda: topo.serves(name, "version 2"), 15,
