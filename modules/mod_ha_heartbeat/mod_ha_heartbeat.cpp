@@ -337,8 +337,8 @@ const command_rec directives[] = {
     TAKE1("HAInterval", set_interval, "Heartbeat interval (default 100ms)"),
     TAKE1("HADeadInterval", set_dead_interval,
           "Silence after which a peer is dead (default 3 intervals), plus a priority skew"),
-    AP_INIT_TAKE_ARGV("HAServiceAddress", reinterpret_cast<cmd_func>(add_service_address),
-                      nullptr, RSRC_CONF,
+    AP_INIT_TAKE_ARGV("HAServiceAddress", reinterpret_cast<cmd_func>(add_service_address), nullptr,
+                      RSRC_CONF,
                       "<address>/<prefix> <interface> [group=<name>] [prefer=<node>,...]: an "
                       "address held by one node; repeatable, spread over the nodes"),
     TAKE1("HASecretFile", set_secret_file, "File with the shared HMAC key (mode 0600)"),

@@ -1,5 +1,7 @@
 // Runs LLVMFuzzerTestOneInput without libFuzzer: each file named on the command line, then
-// kRandomInputs seeded random inputs of random sizes (some starting with a valid magic).
+// kRandomInputs seeded random inputs: a quarter of exactly a datagram's size, a quarter short
+// (a few edits for the target's third part), the rest of random sizes up to two datagrams;
+// half of them start with a valid magic and version.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -8,13 +10,16 @@
 #include <random>
 #include <vector>
 
+#include "wire_codec.h"
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
 namespace {
 constexpr int kRandomInputs = 100000;
-constexpr std::size_t kMaxInputBytes = 256;
+constexpr std::size_t kMaxInputBytes = 2 * ha_heartbeat::kWireSize;
+constexpr std::size_t kMaxShortInputBytes = 16;
 constexpr std::uint64_t kSeed = 694;
-const std::uint8_t kMagicAndVersion[] = {'H', 'A', 'H', 'B', 1};
+const std::uint8_t kMagicAndVersion[] = {'H', 'A', 'H', 'B', ha_heartbeat::kWireVersion};
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -25,7 +30,10 @@ int main(int argc, char** argv) {
     }
     std::mt19937_64 rng(kSeed);
     for (int i = 0; i < kRandomInputs; ++i) {
-        std::vector<std::uint8_t> bytes(rng() % (kMaxInputBytes + 1));
+        const std::size_t size = i % 4 == 0   ? ha_heartbeat::kWireSize
+                                 : i % 4 == 1 ? 1 + rng() % kMaxShortInputBytes
+                                              : rng() % (kMaxInputBytes + 1);
+        std::vector<std::uint8_t> bytes(size);
         for (auto& b : bytes) b = static_cast<std::uint8_t>(rng());
         if (i % 2 == 0)
             for (std::size_t j = 0; j < sizeof kMagicAndVersion && j < bytes.size(); ++j)

@@ -9,6 +9,13 @@ namespace {
 constexpr std::uint32_t kFnvOffset = 2166136261u;
 constexpr std::uint32_t kFnvPrime = 16777619u;
 constexpr std::size_t kMaxGroupNameBytes = 32;
+// Between two successors of a spread group: wide enough that the dead-interval skew still orders
+// them (election.h), narrow enough that kMaxPeers - 1 successors stay in the "other" range.
+constexpr int kSpreadStep =
+    (kOtherPriorityHigh - kOtherPriorityLow) / static_cast<int>(kMaxPeers - 2);
+static_assert(kOtherPriorityHigh - static_cast<int>(kMaxPeers - 2) * kSpreadStep >=
+                  kOtherPriorityLow,
+              "every successor of a spread group ranks in the other range");
 
 bool valid_name(std::string_view s, std::size_t max) {
     if (s.empty() || s.size() > max) return false;
@@ -30,7 +37,25 @@ std::uint32_t mix(std::uint32_t group, std::uint32_t node) {
 
 int other_priority(std::uint32_t group, std::uint32_t node) {
     const int span = kOtherPriorityHigh - kOtherPriorityLow + 1;
-    return kOtherPriorityLow + static_cast<int>(mix(group, node) % static_cast<std::uint32_t>(span));
+    return kOtherPriorityLow +
+           static_cast<int>(mix(group, node) % static_cast<std::uint32_t>(span));
+}
+
+// Spread: group i's home is node h = i mod N; its successors are the other nodes in the order
+// h + 1 + r, h + 2 + r, ... (mod N, skipping h), where r = i / N counts the groups node h is home
+// of before this one. So the k-th group a node is home of goes, if it fails, to the k-th node
+// after it: its groups spread over the survivors, one each before any survivor takes a second
+// (with a hash of (group, node) instead, a node's two groups went to the same one of three
+// survivors one time in three: address_groups_test).
+int spread_priority(std::size_t group_index, const NodeOrdinal& me) {
+    const std::size_t n = me.count;
+    const std::size_t home = group_index % n;
+    if (me.index == home) return kHomePriority;
+    const std::size_t others = n - 1;
+    const std::size_t round = group_index / n;
+    const std::size_t distance = (me.index + n - home) % n;  // 1..n-1
+    const std::size_t position = (distance - 1 + others - round % others) % others;
+    return kOtherPriorityHigh - static_cast<int>(position) * kSpreadStep;
 }
 
 int prefer_priority(const std::vector<std::string>& prefer, const std::string& node_name,
@@ -62,8 +87,8 @@ NodeOrdinal node_ordinal(const HaConfig& c) {
     nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
     NodeOrdinal o;
     o.count = nodes.size();
-    o.index = static_cast<std::size_t>(
-        std::find(nodes.begin(), nodes.end(), c.listen.address) - nodes.begin());
+    o.index = static_cast<std::size_t>(std::find(nodes.begin(), nodes.end(), c.listen.address) -
+                                       nodes.begin());
     return o;
 }
 
@@ -100,7 +125,7 @@ std::vector<AddressGroup> plan_groups(const HaConfig& c) {
             g.home = false;
         } else {
             g.home = i % ordinal.count == ordinal.index;
-            g.priority = g.home ? kHomePriority : other_priority(g.key, me);
+            g.priority = spread_priority(i, ordinal);
         }
     }
     return groups;
@@ -123,9 +148,8 @@ std::string apply_service_address_option(std::string_view option, ServiceAddress
     std::size_t start = 0;
     while (start <= value.size()) {
         const auto comma = value.find(',', start);
-        const std::string_view node =
-            value.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                                 : comma - start);
+        const std::string_view node = value.substr(
+            start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
         if (!valid_name(node, kMaxNodeNameBytes - 1))
             return "prefer=: node names (HANodeName) separated by commas, got '" +
                    std::string(value) + "'";
@@ -135,7 +159,8 @@ std::string apply_service_address_option(std::string_view option, ServiceAddress
         if (comma == std::string_view::npos) break;
         start = comma + 1;
     }
-    if (a->prefer.size() > kMaxPeers) return "prefer=: at most " + std::to_string(kMaxPeers) + " nodes";
+    if (a->prefer.size() > kMaxPeers)
+        return "prefer=: at most " + std::to_string(kMaxPeers) + " nodes";
     return "";
 }
 

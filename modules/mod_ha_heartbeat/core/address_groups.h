@@ -10,10 +10,10 @@
 //     synced configuration); a node not named ranks below every named one;
 //   - otherwise spread: the nodes are numbered by their heartbeat address (HAListen and the
 //     HAPeer addresses, sorted: the same numbering on every node), group i's home is node
-//     i mod N, and the other nodes rank by a hash of (group, node), so the groups of a failed
-//     node spread over the survivors. A node's failure moves only its own groups; its return
-//     (preempt on) moves back only the groups whose home it is: the fewest that restore an
-//     even spread.
+//     i mod N, and the other nodes follow in a rotation (address_groups.cc) such that the groups
+//     of a failed node go to different survivors, one each before any takes a second. A
+//     node's failure moves only its own groups; its return (preempt on) moves back only the
+//     groups whose home it is: the fewest that restore an even spread.
 // A health penalty (HATrack weight) lowers every group's priority alike.
 #pragma once
 
@@ -30,8 +30,8 @@ namespace ha_heartbeat {
 // well above every other, so that a health penalty below their distance keeps them in place.
 constexpr int kHomePriority = 250;
 constexpr int kPreferStep = 10;
-constexpr int kOtherPriorityLow = 20;   // nodes that are neither home nor preferred: a hash of
-constexpr int kOtherPriorityHigh = 99;  // (group, node) in this range
+constexpr int kOtherPriorityLow = 20;   // nodes that are neither home nor preferred rank in
+constexpr int kOtherPriorityHigh = 99;  // this range
 
 struct AddressGroup {
     std::string name;

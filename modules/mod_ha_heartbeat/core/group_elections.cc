@@ -16,13 +16,14 @@ std::size_t GroupElections::find(std::uint32_t key) const {
 }
 
 NodeState GroupElections::node_state() const {
-    bool backup = false;
+    // FAULT first, whatever the order of the groups: a node in FAULT in one group is unhealthy.
+    bool master = false, backup = false;
     for (const auto& e : elections_) {
         if (e->state() == NodeState::kFault) return NodeState::kFault;
-        if (e->state() == NodeState::kMaster) return NodeState::kMaster;
+        master = master || e->state() == NodeState::kMaster;
         backup = backup || e->state() == NodeState::kBackup;
     }
-    return backup ? NodeState::kBackup : NodeState::kInit;
+    return master ? NodeState::kMaster : backup ? NodeState::kBackup : NodeState::kInit;
 }
 
 Heartbeat GroupElections::outgoing() const {

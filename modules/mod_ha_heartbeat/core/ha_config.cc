@@ -1,5 +1,7 @@
 #include "ha_config.h"
 
+#include "address_groups.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -256,11 +258,19 @@ std::string validate(const HaConfig& c) {
             const ServiceAddress& b = c.service_addresses[j];
             if (a.address == b.address)
                 return "HAServiceAddress: " + a.text() + " is configured twice";
-            if (!a.group.empty() && a.group == b.group && !a.prefer.empty() &&
-                !b.prefer.empty() && a.prefer != b.prefer)
-                return "HAServiceAddress: group " + a.group +
-                       " has two different prefer= lists (" + b.text() + ", " + a.text() + ")";
+            if (!a.group.empty() && a.group == b.group && !a.prefer.empty() && !b.prefer.empty() &&
+                a.prefer != b.prefer)
+                return "HAServiceAddress: group " + a.group + " has two different prefer= lists (" +
+                       b.text() + ", " + a.text() + ")";
         }
+    // Heartbeats name groups by a 32-bit hash of their names: two names with one hash would
+    // make every message carry a key twice (refused by every peer as malformed).
+    const std::vector<AddressGroup> groups = plan_groups(c);
+    for (std::size_t i = 0; i < groups.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (groups[i].key == groups[j].key)
+                return "HAServiceAddress: the groups " + groups[j].name + " and " +
+                       groups[i].name + " have the same key on the wire; rename one (group=)";
     if (c.dead_interval.count() > 0 && c.dead_interval <= c.interval)
         return "HADeadInterval: must be longer than HAInterval";
     if (c.epoch_file.empty()) return "HAStateFile: no path for the boot epoch";

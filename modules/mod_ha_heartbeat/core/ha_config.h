@@ -36,7 +36,7 @@ struct ServiceAddress {
     std::string interface;
     std::string group;                // group=: addresses that move together (address_groups.h)
     std::vector<std::string> prefer;  // prefer=: node names, best first
-    std::string text() const;  // "10.0.0.1/24"
+    std::string text() const;         // "10.0.0.1/24"
 };
 
 struct HealthTrack {

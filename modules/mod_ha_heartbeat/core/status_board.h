@@ -43,9 +43,9 @@ struct BoardAddress {
     char group[kGroupNameBytes];
     std::uint32_t group_key;
     std::uint8_t group_index;
-    std::uint8_t group_state;     // this node's state in the group's election
-    std::uint8_t group_priority;  // this node's effective priority in it
-    std::uint8_t home;            // this node is the group's first choice
+    std::uint8_t group_state;      // this node's state in the group's election
+    std::uint8_t group_priority;   // this node's effective priority in it
+    std::uint8_t home;             // this node is the group's first choice
     std::uint32_t holder_node_id;  // who holds it as this node sees it; 0: nobody
 };
 

@@ -208,8 +208,7 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
         // other sites' pages from submitting it through the browser of someone who may.
         o += "<form method=\"post\"><input type=\"hidden\" name=\"action\" "
              "value=\"handover\"><input type=\"hidden\" name=\"nonce\" value=\"" +
-             html(d.handover_nonce) +
-             "\"><button type=\"submit\">" +
+             html(d.handover_nonce) + "\"><button type=\"submit\">" +
              (d.group_count > 1 ? "Drain this node: hand every address held here over"
                                 : "Hand over to the best backup") +
              "</button></form>\n";

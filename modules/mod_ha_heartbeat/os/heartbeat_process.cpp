@@ -26,8 +26,8 @@
 #include "../core/boot_epoch.h"
 #include "../core/drain_policy.h"
 #include "../core/election.h"
-#include "../core/group_elections.h"
 #include "../core/episode_tracker.h"
+#include "../core/group_elections.h"
 #include "../core/heartbeat_receiver.h"
 #include "../core/loop_rules.h"
 #include "address_holder.h"
@@ -188,9 +188,8 @@ class HeartbeatLoop {
           rejected_(episode_quiet(config.interval)),
           sender_cpu_(sender_cpu) {
         for (std::size_t i = 0; i < elections_.size(); ++i)
-            groups_.push_back(std::make_unique<GroupRun>(config, elections_.group(i),
-                                                         elections_.election(i), netlink, log,
-                                                         clock_));
+            groups_.push_back(std::make_unique<GroupRun>(
+                config, elections_.group(i), elections_.election(i), netlink, log, clock_));
     }
 
     ~HeartbeatLoop() { stop_repeat_sender(); }
@@ -283,9 +282,8 @@ class HeartbeatLoop {
             std::string problem = balancers_();
             if (problem != balancer_problem_) {
                 log_(problem.empty() ? kLogNotice : kLogWarning,
-                     "HATrackBalancers: " + (problem.empty()
-                                                 ? "every balancer has a usable member again"
-                                                 : problem));
+                     "HATrackBalancers: " +
+                         (problem.empty() ? "every balancer has a usable member again" : problem));
                 balancer_problem_ = std::move(problem);
                 changed = true;
             }
@@ -512,7 +510,8 @@ class HeartbeatLoop {
             log_(kLogWarning, "node " + std::to_string(hb.node_id) + " (" + node.address +
                                   ") has other service addresses or groups than this node (" +
                                   std::to_string(hb.group_count) + " groups, " +
-                                  std::to_string(known) + " in common): are the HAServiceAddress "
+                                  std::to_string(known) +
+                                  " in common): are the HAServiceAddress "
                                   "lines the same on every node?");
         node.warned_groups = differs;
     }
@@ -620,8 +619,8 @@ class HeartbeatLoop {
             handover_result_ = "handover refused: " + prefix(g) + *refused;
             log_(kLogWarning, handover_result_);
         } else {
-            handover_result_ = prefix(g) + "handing over to node " +
-                               std::to_string(g.election.handover_target());
+            handover_result_ =
+                prefix(g) + "handing over to node " + std::to_string(g.election.handover_target());
             log_(kLogNotice, handover_result_);
             send();
         }
@@ -696,8 +695,7 @@ class HeartbeatLoop {
         if (g.drain.active() || config_.drain_timeout.count() <= 0 ||
             !g.election.should_yield_to_backup())
             return;
-        handover_result_ =
-            prefix(g) + "a higher-ranked node is back: draining, then handing over";
+        handover_result_ = prefix(g) + "a higher-ranked node is back: draining, then handing over";
         log_(kLogNotice, handover_result_);
         begin_drain(g, MoveKind::kHandover);
     }

@@ -32,8 +32,20 @@ inline BoardData master_board() {
     copy_text(d.addresses[0].text, "10.231.0.100/24");
     copy_text(d.addresses[0].interface, "eth0");
     d.addresses[0].held = 1;
+    copy_text(d.addresses[0].group, "10.231.0.100/24");
+    d.addresses[0].group_state = static_cast<std::uint8_t>(NodeState::kMaster);
+    d.addresses[0].group_priority = 250;
+    d.addresses[0].home = 1;
+    d.addresses[0].holder_node_id = 7;
+    // Active-active: the second address is the peer's (its own election, this node a backup).
     copy_text(d.addresses[1].text, "10.231.0.101/24");
     copy_text(d.addresses[1].interface, "eth0");
+    copy_text(d.addresses[1].group, "10.231.0.101/24");
+    d.addresses[1].group_index = 1;
+    d.addresses[1].group_state = static_cast<std::uint8_t>(NodeState::kBackup);
+    d.addresses[1].group_priority = 42;
+    d.addresses[1].holder_node_id = 9;
+    d.group_count = 2;
     d.updated_ns = 1'200'000'000;
     d.longest_send_gap_ns = 12'500'000;
     d.pauses = 2;

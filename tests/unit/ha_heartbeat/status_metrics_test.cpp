@@ -43,6 +43,12 @@ TEST_CASE("HA metrics show the board: one-hot state, priorities, counters, peers
     CHECK(has_line(page,
                    "httpd_ha_address_held{node=\"alpha\",address=\"10.231.0.101/24\","
                    "interface=\"eth0\"} 0"));
+    CHECK(has_line(page,
+                   "httpd_ha_address_home{node=\"alpha\",address=\"10.231.0.100/24\","
+                   "group=\"10.231.0.100/24\"} 1"));
+    CHECK(has_line(page,
+                   "httpd_ha_address_home{node=\"alpha\",address=\"10.231.0.101/24\","
+                   "group=\"10.231.0.101/24\"} 0"));
     CHECK(has_line(page, "httpd_ha_board_age_seconds{node=\"alpha\"} 0.05"));
     CHECK(has_line(page, "httpd_ha_longest_send_gap_seconds{node=\"alpha\"} 0.0125"));
     CHECK(has_line(page, "httpd_ha_pauses_total{node=\"alpha\"} 2"));

@@ -33,7 +33,27 @@ TEST_CASE("the status report shows state, peers, addresses and drop counters, es
           std::string::npos);
     CHECK(render_json(d, 0).find("0123456789abcdef0123456789abcdef") == std::string::npos);
     d.state = static_cast<std::uint8_t>(NodeState::kBackup);
+    d.addresses[0].group_state = static_cast<std::uint8_t>(NodeState::kBackup);
     CHECK(render_html(d, 0).find("value=\"handover\"") == std::string::npos);
+}
+
+TEST_CASE("the status report names each address's holder, its group state and its home") {
+    BoardData d = master_board();
+    const std::string json = render_json(d, 0);
+    CHECK(json.find("{\"address\":\"10.231.0.100/24\",\"interface\":\"eth0\",\"held\":true,"
+                    "\"group\":\"10.231.0.100/24\",\"state\":\"MASTER\",\"priority\":250,"
+                    "\"home\":true,\"holder_node_id\":7,\"holder\":\"alpha (this node)\"}") !=
+          std::string::npos);
+    CHECK(json.find("\"holder_node_id\":9,\"holder\":\"node 9 (10.231.0.2:694)\"") !=
+          std::string::npos);
+    const std::string html = render_html(d, 0);
+    // One handover button per address group held here, and the whole-node drain.
+    CHECK(html.find("name=\"group\" value=\"10.231.0.100/24\"") != std::string::npos);
+    CHECK(html.find("name=\"group\" value=\"10.231.0.101/24\"") == std::string::npos);
+    CHECK(html.find("Drain this node") != std::string::npos);
+    d.addresses[1].holder_node_id = 0;
+    CHECK(render_json(d, 0).find("\"holder_node_id\":0,\"holder\":\"nobody\"") !=
+          std::string::npos);
 }
 
 TEST_CASE("copy_text truncates and always terminates") {
