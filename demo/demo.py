@@ -280,7 +280,8 @@ def main():
             say(f"   client {T.CLIENT_IP}; workers w1 {T.WORKERS['w1'][0]} (loadfactor 3), "
                 f"w2 {T.WORKERS['w2'][0]} (loadfactor 7)")
             for i, name in enumerate(topo.names):
-                homes = ", ".join(a for a in topo.addresses if topo.home(a) == name)
+                homes = ", ".join(f"{a} (then {topo.successors(a)[0]})" for a in topo.addresses
+                                  if topo.home(a) == name)
                 role = "config primary" if name == T.PRIMARY else f"syncs from {T.PRIMARY}"
                 say(f"   proxy {name} {T.proxy_spec(i)[0]:<12} {role:<16} home of {homes}")
             topo.start()

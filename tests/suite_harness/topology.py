@@ -261,11 +261,31 @@ class Topology:
             return PRIMARY
         return self.names[self.addresses.index(address) % len(self.names)]
 
+    def successors(self, address):
+        """The proxies that take `address` when its home fails, best first (spread placement,
+        core/address_groups.cc): for address i with home h = i mod N and round r = i div N, the
+        nodes h+1+r, h+2+r, ... (mod N, skipping h), so the k-th address a node is home of goes
+        to the k-th node after it."""
+        n = len(self.names)
+        if len(self.addresses) == 1:
+            return self.names[1:]  # HAPriority 100 each: which one is the node ids' order
+        i = self.addresses.index(address)
+        home, rounds = i % n, (i // n) % (n - 1)
+        return [self.names[(home + 1 + (rounds + k) % (n - 1)) % n] for k in range(n - 1)]
+
     def expected_holders(self, down=()):
         """{address: proxy} as the placement puts it with the proxies in `down` gone: a home
-        address stays home; a failed node's addresses go to some survivor (which one is a hash,
-        so None here: "any single survivor")."""
-        return {a: (None if self.home(a) in down else self.home(a)) for a in self.addresses}
+        address at home, a failed node's on its first live successor (None: any survivor, for
+        the one-address pair whose backups rank by node id)."""
+        out = {}
+        for a in self.addresses:
+            if self.home(a) not in down:
+                out[a] = self.home(a)
+            elif len(self.addresses) == 1 and len(self.names) > 2:
+                out[a] = None
+            else:
+                out[a] = next((n for n in self.successors(a) if n not in down), None)
+        return out
 
     # -- observation -------------------------------------------------------------------------
     def holders(self, address=None):

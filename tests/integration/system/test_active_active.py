@@ -102,7 +102,8 @@ class ActiveActive(unittest.TestCase):
             taker = wait_until(taken_over, FAILOVER_LIMIT, step=0.01, raise_on_timeout=False)
             self.assertTrue(taker, watch.holders())
             taken_at = time.monotonic()
-            self.assertIn(taker, survivors)
+            self.assertEqual(taker, topo.expected_holders(down=[VICTIM])[moved],
+                             f"not the successor the spread placement names: {watch.holders()}")
             # The stale copy on the dead node goes with its lifetime.
             self.assertTrue(wait_until(lambda: watch.holders()[moved] == [taker], STALE_BOUND,
                                        step=0.02, raise_on_timeout=False), watch.holders())
