@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -333,7 +334,9 @@ class HeartbeatLoop {
         // Yielding to another master: it has claimed and announced already; keep answering a
         // little longer for the requests that were sent our way before its announcement
         // arrived. In FAULT there is nothing to gain: release at once.
-        if (t->from == NodeState::kMaster && t->to == NodeState::kBackup)
+        if (t->from == NodeState::kMaster && t->to == NodeState::kBackup && g.drain.drained())
+            g.holder.release();  // a drained planned move: no connection here to linger for
+        else if (t->from == NodeState::kMaster && t->to == NodeState::kBackup)
             g.holder.release_at(now + release_linger(config_.interval));
         else if (t->from == NodeState::kMaster)
             g.holder.release();
@@ -777,8 +780,11 @@ class HeartbeatLoop {
             }
         }
         const bool seen = successors_are_master(held);
-        if (seen) {
-            // As when yielding: the successor has announced; linger for requests in flight.
+        const bool drained = std::all_of(held.begin(), held.end(),
+                                         [](const GroupRun* g) { return g->drain.drained(); });
+        if (seen && !drained) {
+            // As when yielding: the successor has announced; linger for requests in flight
+            // (after a drain that closed every connection there are none).
             const auto linger_end = clock_.now() + release_linger(config_.interval);
             while (clock_.now() < linger_end) wait_and_receive(monitor_, linger_end);
         }
