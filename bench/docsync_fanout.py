@@ -28,10 +28,25 @@ loops as the anchor. One run measures:
                     the daemon's CPU (it and its per-connection children) and the --stats bytes
                     per secondary per minute.
 
+With --restart-loop SECONDS it measures only this instead:
+
+  restart loop      a primary with a small worker pool (--workers, default 20: one mpm_event
+                    child, MaxRequestWorkers 20) and --secondaries' largest N (7) real
+                    secondaries, each stopped and started over and over (its httpd and sync
+                    process: a node redeployed or crash-looping; staggered, all in parallel,
+                    up --restart-up s between restarts) for SECONDS, while a prober GETs an
+                    ordinary page from the primary every 100 ms (3 s timeout) and mod_status'
+                    BusyWorkers is read every 250 ms. A page edited halfway must reach every
+                    secondary. Run once per --caps value (default: the module's 25%, then the
+                    loosest it accepts, MaxRequestWorkers - 1) and, with --uncapped-build (a
+                    build with -DDOCSYNC_BENCH_WITHOUT_LONG_POLL_CAP, which docsync_fanout.sh
+                    makes), once without any cap: side by side.
+
 Every secondary has one source (the docroot: one long poll); a node that also syncs its conf
 holds two. Prints a table and the command line; nothing here is a pass/fail test.
 
     bash bench/docsync_fanout.sh [--idle-seconds 60] [--rounds 7] [--no-rsync]
+    bash bench/docsync_fanout.sh --restart-loop 30 [--workers 20] [--caps 25%,19]
 """
 import argparse
 import json
@@ -51,9 +66,11 @@ import time
 from suite_harness import docsync as h
 from suite_harness import httpd
 from suite_harness.constants import LOOPBACK
-from suite_harness.docsync_fanout import (SYNCED_DOCS, SYNCED_URL_PREFIX, cpu_seconds,
+from suite_harness.docsync_fanout import (ORDINARY_PAGE, SYNCED_DOCS, SYNCED_URL_PREFIX,
+                                          PageProber, RestartLoop, busy_workers, cpu_seconds,
                                           new_fanout_primary, new_fanout_secondary, pids_with,
-                                          run_time_seconds, serves)
+                                          run_time_seconds, serves, small_worker_pool,
+                                          with_server_status)
 from suite_harness.rsync_daemon import rsync_daemon, stats_bytes
 from suite_harness.waiting import wait_until
 
@@ -294,6 +311,166 @@ def idle_window(args, primary, primary_pids, sync_pids, n):
             "bytes": wire}
 
 
+# ---- secondaries restarting in a loop -----------------------------------------------------------
+
+RESTART_PROBE_PERIOD = 0.1
+RESTART_PROBE_TIMEOUT = 3.0
+BUSY_SAMPLE_PERIOD = 0.25
+AFTER_LOOP_SECONDS = 5.0
+
+
+class BusySampler:
+    """mod_status' BusyWorkers every BUSY_SAMPLE_PERIOD s (a sample that got no answer within
+    a second counts as every worker busy: the status request found none)."""
+
+    def __init__(self, primary, workers, max_seconds):
+        self.primary, self.workers, self.max_seconds = primary, workers, max_seconds
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            busy = busy_workers(self.primary)
+            self.samples.append(self.workers if busy is None else busy)
+            self._stop.wait(BUSY_SAMPLE_PERIOD)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+
+
+def restart_loop_run(args, label, cap, modules, n):
+    """One window of SECONDS: `n` secondaries restarting in a loop against a primary with
+    `args.workers` workers and DocSyncExportMaxLongPolls `cap` (None: the module's default)."""
+    httpd.use_module_dir(modules)
+    primary, dirs = new_fanout_primary(["docs"], servers=1, rescan=None)
+    extra = with_server_status(primary)
+    if cap is not None:
+        extra += f"DocSyncExportMaxLongPolls {cap}\n"
+    primary.write_config(primary.body + extra)
+    small_worker_pool(primary, args.workers)
+    with open(os.path.join(primary.root, "htdocs", "page.html"), "wb") as f:
+        f.write(ORDINARY_PAGE)
+    src = dirs["docs"]
+    generate(src, min(args.files, 200), random.Random(2026))
+    secondaries = []
+    try:
+        primary.start(timeout=120)
+        for i in range(n):
+            sec, _ = new_fanout_secondary(primary.port, i, ("docs",), long_poll=args.long_poll)
+            secondaries.append(sec)
+            sec.start(timeout=60)
+        for sec in secondaries:
+            wait_until(lambda: serves(sec, f"{SYNCED_URL_PREFIX}/d000/f00000.html",
+                                      open(os.path.join(src, "d000", "f00000.html"), "rb").read()),
+                       300, 0.1, what=f"{sec.name} synced")
+        time.sleep(1.0)
+        edited, body = "edited-during-the-loop.html", f"<p>{label} {random.random()}</p>\n".encode()
+        began = time.monotonic()
+        with PageProber(primary.port, period=RESTART_PROBE_PERIOD, timeout=RESTART_PROBE_TIMEOUT,
+                        max_seconds=args.restart_loop + 200) as prober, \
+                BusySampler(primary, args.workers, args.restart_loop + 200) as busy:
+            synced = []
+            watcher = threading.Thread(target=lambda: synced.extend(watch_copies(
+                [os.path.join(s.root, SYNCED_DOCS) for s in secondaries], edited, body,
+                time.monotonic(), lambda i: serves(secondaries[i],
+                                                   f"{SYNCED_URL_PREFIX}/{edited}", body))),
+                daemon=True)
+            with RestartLoop(secondaries, args.restart_loop, up=args.restart_up,
+                             most_restarts=args.most_restarts) as loop:
+                time.sleep(args.restart_loop / 2)
+                write_new_file(src, edited, body)
+                watcher.start()
+                loop.wait()
+            loop_seconds = time.monotonic() - began
+            in_loop = len(prober.results)
+            watcher.join(ROUND_TIMEOUT + 10)
+            # Every secondary up again and polling: the steady state the loop leaves.
+            time.sleep(AFTER_LOOP_SECONDS)
+        after = prober.results[in_loop:]
+        # Uncapped, the status request may find every worker held by a long poll.
+        lp = wait_until(lambda: h.status_json(primary)["long_polls"], 30, 0.5,
+                        what="the primary's status", ignore=(OSError,), raise_on_timeout=False)
+        lp = lp or {k: None for k in ("cap", "peak", "refused", "client_gone")}
+        lat = sorted(t for _, t, _ in prober.results[:in_loop])
+        samples = sorted(busy.samples)
+        res = {"label": label, "cap": lp["cap"], "workers": args.workers, "secondaries": n,
+               "seconds": loop_seconds, "restarts": sum(loop.restarts),
+               "restart_errors": loop.errors, "probes": len(lat),
+               "failed": sum(1 for ok, _, _ in prober.results[:in_loop] if not ok),
+               "after_probes": len(after), "after_failed": sum(1 for ok, _, _ in after if not ok),
+               "p50_ms": 1000 * statistics.median(lat), "p99_ms": 1000 * lat[
+                   min(len(lat) - 1, int(0.99 * len(lat)))], "max_ms": 1000 * lat[-1],
+               "busy_median": statistics.median(samples) if samples else None,
+               "busy_max": samples[-1] if samples else None,
+               "busy_all": sum(1 for b in samples if b >= args.workers),
+               "busy_samples": len(samples), "long_polls": lp,
+               "synced_after": None if not synced or None in synced else max(synced)}
+        print(f"{label}: {res['restarts']} restarts in {loop_seconds:.1f} s, {res['probes']} "
+              f"probes, {res['failed']} failed (after it: {res['after_failed']} of "
+              f"{res['after_probes']}), p50 {res['p50_ms']:.0f} ms, p99 "
+              f"{res['p99_ms']:.0f} ms, max {res['max_ms']:.0f} ms; BusyWorkers median "
+              f"{res['busy_median']}, max {res['busy_max']} of {args.workers}; long polls peak "
+              f"{lp['peak']}, refused {lp['refused']}, client gone {lp['client_gone']}; edited "
+              f"page on every secondary "
+              + (f"{res['synced_after']:.1f} s after the edit" if res["synced_after"] is not None
+                 else f"NOT within {ROUND_TIMEOUT:.0f} s"), flush=True)
+        return res
+    finally:
+        for sec in secondaries:
+            sec.cleanup()
+        primary.cleanup()
+
+
+def restart_loop_bench(args, counts):
+    n = max(counts)
+    modules = os.path.abspath(os.path.join(HERE, "..", args.build, "modules"))
+    caps = [c.strip() for c in args.caps.split(",") if c.strip()] if args.caps else \
+        [None, str(args.workers - 1)]
+    variants = [(f"DocSyncExportMaxLongPolls {c or '25% (default)'}", c, modules) for c in caps]
+    if args.uncapped_build:
+        variants.append(("no cap (bench build)", None, os.path.abspath(
+            os.path.join(HERE, "..", args.uncapped_build, "modules"))))
+    runs = [restart_loop_run(args, label, cap, mods, n) for label, cap, mods in variants]
+    print("\ncommand: " + " ".join(shlex.quote(a) for a in [sys.executable] + sys.argv))
+    print(f"primary: one mpm_event child, MaxRequestWorkers {args.workers}; {n} secondaries "
+          f"restarted (httpd stop + start) for {args.restart_loop:.0f} s, up {args.restart_up} "
+          f"s between restarts (0.5-1.25x, staggered); probe every "
+          f"{RESTART_PROBE_PERIOD * 1000:.0f} ms, {RESTART_PROBE_TIMEOUT:.0f} s timeout\n")
+    print("| measure | " + " | ".join(r["label"] + f": cap {r['cap']}" if r["cap"] is not None
+                                      and r["cap"] < 1 << 31 else r["label"] for r in runs) + " |")
+    print("| --- |" + " --- |" * len(runs))
+    rows = [("secondary restarts done", lambda r: f"{r['restarts']}"),
+            ("probes in the loop / failed", lambda r: f"{r['probes']} / {r['failed']}"),
+            (f"… in the {AFTER_LOOP_SECONDS:.0f} s after the loop (every secondary up): probes "
+             "/ failed", lambda r: f"{r['after_probes']} / {r['after_failed']}"),
+            ("probe latency in the loop: median / p99 / max",
+             lambda r: f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} / {r['max_ms']:.0f} ms"),
+            ("BusyWorkers median / max (samples with all busy)",
+             lambda r: f"{r['busy_median']} / {r['busy_max']} ({r['busy_all']} of "
+                       f"{r['busy_samples']})"),
+            ("long polls: peak waiting / refused / client gone",
+             lambda r: f"{r['long_polls']['peak']} / {r['long_polls']['refused']} / "
+                       f"{r['long_polls']['client_gone']}" if r["long_polls"]["peak"] is not None
+             else "no answer from the status page within 30 s"),
+            ("page edited halfway served by every secondary, after the edit",
+             lambda r: f"{r['synced_after']:.1f} s" if r["synced_after"] is not None
+             else f"not within {ROUND_TIMEOUT:.0f} s")]
+    for name, cell in rows:
+        print(f"| {name} | " + " | ".join(cell(r) for r in runs) + " |")
+    errors = [e for r in runs for e in r["restart_errors"]]
+    if errors:
+        print(f"\n{len(errors)} restarts failed, e.g. {errors[0][:300]}")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+    return runs
+
+
 # ---- rsync ------------------------------------------------------------------------------------
 
 class RsyncLoop:
@@ -461,11 +638,31 @@ def main():
     ap.add_argument("--no-rsync", action="store_true", help="skip the rsync anchor")
     ap.add_argument("--verbose", action="store_true", help="print every round's times")
     ap.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
+    ap.add_argument("--restart-loop", type=float, metavar="SECONDS",
+                    help="measure only secondaries restarting in a loop, for SECONDS (<= 600)")
+    ap.add_argument("--restart-up", type=float, default=1.0,
+                    help="restart loop: seconds a secondary stays up between restarts")
+    ap.add_argument("--most-restarts", type=int, default=200,
+                    help="restart loop: at most this many restarts per secondary")
+    ap.add_argument("--workers", type=int, default=20,
+                    help="restart loop: the primary's MaxRequestWorkers (one child)")
+    ap.add_argument("--caps", help="restart loop: DocSyncExportMaxLongPolls values to compare "
+                                   "(default: the module's default, then workers - 1)")
+    ap.add_argument("--uncapped-build", help="restart loop: also run with this build "
+                                             "(-DDOCSYNC_BENCH_WITHOUT_LONG_POLL_CAP)")
     args = ap.parse_args()
     counts = sorted({int(x) for x in args.secondaries.split(",")})
     if args.wait_cost_seconds >= PRIMARY_LONG_POLL_SECONDS - 1:
         ap.error(f"--wait-cost-seconds must be below {PRIMARY_LONG_POLL_SECONDS - 1}")
     httpd.use_module_dir(os.path.abspath(os.path.join(HERE, "..", args.build, "modules")))
+    if args.restart_loop is not None:
+        if not 0 < args.restart_loop <= 600 or args.workers < 2:
+            ap.error("--restart-loop takes 0 < SECONDS <= 600, --workers at least 2")
+        runs = restart_loop_bench(args, counts)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(runs, f)
+        return
     work = tempfile.mkdtemp(prefix="docsync-fanout-")
     os.chmod(work, 0o755)
     try:

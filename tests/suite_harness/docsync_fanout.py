@@ -3,6 +3,8 @@ and port: what the fan-out test and bench/docsync_fanout.py share. Also the /pro
 take of it (CPU time of a process group, context switches of a process's threads)."""
 import contextlib
 import os
+import threading
+import time
 
 from suite_harness import docsync as h
 from suite_harness.constants import LOOPBACK
@@ -150,3 +152,130 @@ def run_time_seconds(pids):
                     with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
                         total += int(f.read().split()[0])
     return total / 1e9
+
+
+# ---- secondaries restarting in a loop, against a small primary ---------------------------------
+
+ORDINARY_PAGE = b"<h1>an ordinary page</h1>\n"
+
+
+def small_worker_pool(instance, workers):
+    """Rewrites `instance`'s config (already written) for one child of `workers` threads: its
+    MaxRequestWorkers is `workers`, whatever ServerLimit the harness would give it."""
+    with open(instance.conf_path) as f:
+        lines = f.read().splitlines()
+    pool = {"StartServers": 1, "ServerLimit": 1, "ThreadsPerChild": workers,
+            "MaxRequestWorkers": workers, "MinSpareThreads": 1, "MaxSpareThreads": workers}
+    out = [f"{line.split()[0]} {pool[line.split()[0]]}" if line.split() and line.split()[0]
+           in pool else line for line in lines]
+    with open(instance.conf_path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def with_server_status(instance):
+    """mod_status on `instance` (before write_config): /server-status?auto shows BusyWorkers."""
+    instance.modules.append("status")
+    return ("ExtendedStatus On\n<Location /server-status>\n    SetHandler server-status\n"
+            "</Location>\n")
+
+
+def busy_workers(instance, timeout=1.0):
+    """BusyWorkers from mod_status (None if it did not answer in time: it needs a worker too)."""
+    with contextlib.suppress(OSError, ValueError):
+        status, body, _ = h.request(instance.port, "GET", "/server-status?auto", timeout=timeout)
+        if status == 200:
+            for line in body.decode("latin-1").splitlines():
+                if line.startswith("BusyWorkers:"):
+                    return int(line.split(":", 1)[1])
+    return None
+
+
+class PageProber:
+    """GET `path` on a fresh connection every `period` s (each with `timeout`), at most `limit`
+    probes or `max_seconds`: an ordinary visitor. Records (ok, seconds, detail) per probe."""
+
+    def __init__(self, port, path="/page.html", body=ORDINARY_PAGE, period=0.1, timeout=3.0,
+                 limit=5000, max_seconds=600.0):
+        self.port, self.path, self.body = port, path, body
+        self.period, self.timeout, self.limit, self.max_seconds = period, timeout, limit, \
+            max_seconds
+        self.results = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        deadline = time.monotonic() + self.max_seconds
+        while (not self._stop.is_set() and len(self.results) < self.limit
+               and time.monotonic() < deadline):
+            t = time.monotonic()
+            try:
+                status, got, _ = h.request(self.port, "GET", self.path, timeout=self.timeout)
+                ok, detail = status == 200 and got == self.body, status
+            except OSError as e:
+                ok, detail = False, repr(e)
+            took = time.monotonic() - t
+            if ok and took > self.timeout:  # answered, but a visitor would have given up
+                ok, detail = False, f"{took:.1f} s"
+            self.results.append((ok, took, detail))
+            self._stop.wait(self.period)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(self.timeout + 5)
+
+    def failures(self):
+        return [detail for ok, _, detail in self.results if not ok]
+
+    def latencies(self):
+        return sorted(s for _, s, _ in self.results)
+
+
+class RestartLoop:
+    """Each of `secondaries` stopped and started over and over (its httpd, sync process with
+    it: what a node being redeployed or crash-looping does), one thread per secondary, the
+    threads staggered over the first `up` seconds; each stays up `up` s between restarts. Ends
+    after `seconds` or `most_restarts` per secondary, whichever comes first, every secondary
+    left running. `restarts` counts the completed ones; `errors` what failed to start."""
+
+    def __init__(self, secondaries, seconds, up=1.0, most_restarts=100):
+        self.secondaries, self.seconds, self.up = list(secondaries), seconds, up
+        self.most_restarts = most_restarts
+        self.restarts = [0] * len(self.secondaries)
+        self.errors = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, args=(i,), daemon=True)
+                         for i in range(len(self.secondaries))]
+
+    def _loop(self, index):
+        sec = self.secondaries[index]
+        deadline = time.monotonic() + self.seconds
+        # Staggered, and not in lockstep afterwards: uptimes vary by secondary and round.
+        self._stop.wait(self.up * index / len(self.secondaries))
+        while (not self._stop.is_set() and time.monotonic() < deadline
+               and self.restarts[index] < self.most_restarts):
+            try:
+                sec.stop()
+                sec.start(timeout=60)
+                self.restarts[index] += 1
+            except Exception as e:  # noqa: BLE001 - recorded, the loop goes on bounded
+                self.errors.append(f"{sec.name}: {e}")
+                with contextlib.suppress(Exception):
+                    sec.start(timeout=60)
+            self._stop.wait(self.up * (0.5 + ((index + self.restarts[index]) % 4) / 4))
+
+    def __enter__(self):
+        for t in self._threads:
+            t.start()
+        return self
+
+    def wait(self):
+        for t in self._threads:
+            t.join(self.seconds + 130)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.wait()
