@@ -22,9 +22,7 @@ import hashlib
 import json
 import os
 import random
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -32,7 +30,8 @@ import time
 
 from suite_harness import docsync as h
 from suite_harness import httpd
-from suite_harness.httpd import HttpdInstance, free_port
+from suite_harness.httpd import HttpdInstance
+from suite_harness.rsync_daemon import rsync_daemon, stats_bytes
 from suite_harness.waiting import wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -115,31 +114,16 @@ def flip_byte(path, offset):
 
 # ---- rsync --------------------------------------------------------------------------------
 
-def rsync_stats(out):
-    sent = int(re.search(r"Total bytes sent: ([\d,]+)", out).group(1).replace(",", ""))
-    received = int(re.search(r"Total bytes received: ([\d,]+)", out).group(1).replace(",", ""))
-    return sent + received
-
-
 def bench_rsync(src, work):
-    port = free_port()
-    conf = os.path.join(work, "rsyncd.conf")
-    with open(conf, "w") as f:
-        f.write(f"pid file = {work}/rsyncd.pid\nuse chroot = no\nport = {port}\n"
-                f"address = 127.0.0.1\n[bench]\npath = {src}\nread only = yes\n"
-                "uid = root\ngid = root\n")
-    daemon = subprocess.Popen(["rsync", "--daemon", "--no-detach", f"--config={conf}"])
-    try:
-        wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, 10, step=0.01)
+    with rsync_daemon(src, work) as (_, url):
         dst = os.path.join(work, "rsync-dst")
         os.makedirs(dst)
 
         def run():
             t0 = time.monotonic()
-            out = subprocess.run(["rsync", "-a", "--delete", "--stats",
-                                  f"rsync://127.0.0.1:{port}/bench/", dst + "/"],
+            out = subprocess.run(["rsync", "-a", "--delete", "--stats", url, dst + "/"],
                                  capture_output=True, text=True, check=True).stdout
-            return time.monotonic() - t0, rsync_stats(out)
+            return time.monotonic() - t0, stats_bytes(out)
 
         res = {"initial": run(), "nochange": run()}
         flip_byte(os.path.join(src, "big.bin"), BIG_BYTES // 2 + 12345)
@@ -150,9 +134,6 @@ def bench_rsync(src, work):
         res["newfile"] = run()
         os.unlink(os.path.join(src, "rsync-new.html"))
         return res
-    finally:
-        daemon.terminate()
-        daemon.wait(10)
 
 
 # ---- docsync ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def node_ip6(i):
 class HaNode(NetnsHttpd):
     def __init__(self, lab, name, index, peers, priority, interval="100ms", preempt=True,
                  extra="", secret=SECRET, ipv6=False, modules=(), transport6=False,
-                 threads=10):
+                 threads=10, servers=1):
         self.index = index
         self.priority = priority
         self.interval = interval
@@ -40,7 +40,7 @@ class HaNode(NetnsHttpd):
         self.transport6 = transport6
         super().__init__(lab, name, "", modules=["authz_host"] + list(modules),
                          suite_modules=["ha_heartbeat"],
-                         servers=1, threads=threads)
+                         servers=servers, threads=threads)
         key = os.path.join(self.root, "conf", "ha.key")
         with open(key, "w") as f:
             f.write(secret)
@@ -107,11 +107,12 @@ class HaCluster:
     """Lab + client namespace + nodes; use as a context manager so everything is torn down."""
 
     def __init__(self, priorities, preempt=True, interval="100ms", extra=None, ipv6=False,
-                 modules=None, transport6=False, threads=10):
+                 modules=None, transport6=False, threads=10, servers=1):
         """extra / modules: per node name, more configuration / stock modules. threads: per
         node; mpm_event closes kept-alive connections when they outnumber its workers too far,
         so a load test gives each node more workers than it has clients."""
         self.threads = threads
+        self.servers = servers
         self.lab = NetnsLab()
         self.priorities = priorities
         self.preempt = preempt
@@ -135,7 +136,8 @@ class HaCluster:
                 self.nodes.append(HaNode(self.lab, name, i, peers, prio, self.interval,
                                          self.preempt, self.extra.get(name, ""), ipv6=self.ipv6,
                                          modules=self.modules.get(name, ()),
-                                         transport6=self.transport6, threads=self.threads))
+                                         transport6=self.transport6, threads=self.threads,
+                                         servers=self.servers))
         except BaseException:
             self.__exit__(None, None, None)
             raise

@@ -364,9 +364,12 @@ class LoadClient:
     request count and a deadline. Records (start_time, status, path) for every request."""
 
     def __init__(self, port, paths, threads=8, max_requests=2000, max_seconds=20.0,
-                 host=LOOPBACK, thread_context=None):
+                 host=LOOPBACK, thread_context=None, failure_pause=0.0):
         """thread_context: a callable returning a context manager each load thread runs in
-        (e.g. lambda: suite_harness.netns.in_netns(ns) for a client inside a test namespace)."""
+        (e.g. lambda: suite_harness.netns.in_netns(ns) for a client inside a test namespace).
+        failure_pause: seconds a thread waits after a failed request before its next, as a
+        retrying client would (0: at once)."""
+        self.failure_pause = failure_pause
         self.port = port
         self.host = host
         self.thread_context = thread_context or contextlib.nullcontext
@@ -405,6 +408,8 @@ class LoadClient:
             status = self._request(holder, path)
             with self._lock:
                 self.results.append((t, status, path))
+            if status == 0 and self.failure_pause:
+                self._stop.wait(self.failure_pause)
 
     def _request(self, holder, path):
         """GET `path` on the kept-alive connection. Like a browser, a request that finds its
@@ -457,4 +462,9 @@ class LoadClient:
     def stop(self):
         self._stop.set()
         self._thread.join(30)
+        return self.results
+
+    def wait(self):
+        """After start(): until its count or deadline ends it; its results."""
+        self._thread.join(self.max_seconds + 20)
         return self.results

@@ -28,8 +28,10 @@ SourceFollower::SourceFollower(const SourceOptions& source, FollowerOptions opti
 
 FollowStep SourceFollower::step() {
     const auto asked = clock_.now();
-    ManifestResponse resp = transport_.get_manifest(
-        have_ ? etag_ : "", retry_ ? std::chrono::seconds(0) : options_.long_poll);
+    const std::chrono::seconds wait =
+        retry_ ? std::min<std::chrono::seconds>(options_.long_poll, kMinBackoff)
+               : options_.long_poll;
+    ManifestResponse resp = transport_.get_manifest(have_ ? etag_ : "", wait);
     if (resp.status != 200 && resp.status != 304) return poll_failed(resp);
     note_good_answer(resp);
     if (resp.status == 200) {
@@ -43,8 +45,11 @@ FollowStep SourceFollower::step() {
         if (!problem.empty()) return reject_manifest(problem);
     } else if (!retry_) {
         return not_modified(asked);
+    } else {
+        // A 304 while retrying: the round runs again with the manifest held, at most once per
+        // kMinBackoff also against a primary that does not wait.
+        pause_until(retry_not_before_);
     }
-    // A 304 while retrying: the round runs again with the manifest held.
     if (etag_ == rejected_etag_) {
         retry_ = false;
         return FollowStep::kAlreadyRejected;
@@ -178,6 +183,11 @@ FollowStep SourceFollower::not_modified(std::chrono::steady_clock::time_point as
     return FollowStep::kNotModified;
 }
 
+void SourceFollower::pause_until(std::chrono::steady_clock::time_point when) {
+    auto now = clock_.now();
+    if (now < when) clock_.sleep_for(when - now);
+}
+
 FollowStep SourceFollower::run_round() {
     auto round_start = clock_.now();
     std::optional<RoundScope> scope = std::move(scope_);
@@ -203,7 +213,7 @@ FollowStep SourceFollower::run_round() {
         log_("notice", source_.local_dir + ": new configuration applied from " + source_.url +
                            ", graceful restart");
     retry_ = !round.complete && !round.config_rejected;
-    if (retry_) clock_.sleep_for(kMinBackoff);
+    if (retry_) retry_not_before_ = clock_.now() + kMinBackoff;
     return FollowStep::kRound;
 }
 

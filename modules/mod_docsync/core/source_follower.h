@@ -18,8 +18,12 @@
 //   does not wait (DocSyncLongPoll 0);
 // - a manifest whose configuration failed its check (restart=graceful), or that was over a
 //   round limit, is not tried again until the primary announces another one; a round short of
-//   free space is retried with the same manifest after kMaxBackoff, an incomplete round after
-//   kMinBackoff.
+//   free space is retried with the same manifest after kMaxBackoff;
+// - after an incomplete round the next manifest request waits up to kMinBackoff for a change:
+//   a file the round could not fetch is most often one the primary renamed or removed since its
+//   manifest (an editor's or a deploy tool's temp file), and the manifest that says so ends the
+//   wait at once; without one the same manifest runs again, not sooner than kMinBackoff after
+//   the incomplete round.
 #pragma once
 
 #include <chrono>
@@ -127,6 +131,7 @@ class SourceFollower {
     std::string take_manifest(ManifestResponse& resp, std::int64_t version);
     FollowStep reject_manifest(const std::string& problem);
     FollowStep not_modified(std::chrono::steady_clock::time_point asked);
+    void pause_until(std::chrono::steady_clock::time_point when);
     FollowStep run_round();
     FollowStep round_refused(const RoundResult& round);
     void log_round(const RoundResult& round, long long round_ms);
@@ -153,6 +158,7 @@ class SourceFollower {
     std::string applied_etag_;   // the manifest the local copy matches, after a complete round
     bool have_ = false;
     bool retry_ = false;  // run a round again with the manifest held
+    std::chrono::steady_clock::time_point retry_not_before_;
     std::chrono::seconds backoff_ = kMinBackoff;
     std::uint64_t bytes_mark_ = 0;
     std::string last_logged_error_;

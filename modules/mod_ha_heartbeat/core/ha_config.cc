@@ -1,7 +1,5 @@
 #include "ha_config.h"
 
-#include "address_groups.h"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -14,6 +12,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "address_groups.h"
 
 namespace ha_heartbeat {
 namespace {
@@ -269,8 +269,8 @@ std::string validate(const HaConfig& c) {
     for (std::size_t i = 0; i < groups.size(); ++i)
         for (std::size_t j = 0; j < i; ++j)
             if (groups[i].key == groups[j].key)
-                return "HAServiceAddress: the groups " + groups[j].name + " and " +
-                       groups[i].name + " have the same key on the wire; rename one (group=)";
+                return "HAServiceAddress: the groups " + groups[j].name + " and " + groups[i].name +
+                       " have the same key on the wire; rename one (group=)";
     if (c.dead_interval.count() > 0 && c.dead_interval <= c.interval)
         return "HADeadInterval: must be longer than HAInterval";
     if (c.epoch_file.empty()) return "HAStateFile: no path for the boot epoch";

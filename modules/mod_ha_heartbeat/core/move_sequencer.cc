@@ -65,7 +65,9 @@ void PlannedMoves::refuse_handover(const std::string& why) {
 }
 
 void PlannedMoves::hand_over(Group& g) {
+    g.host->hold_announcements(true);
     if (auto refused = g.election->request_handover()) {
+        if (!g.drain.active()) g.host->hold_announcements(false);
         refuse_handover(g.prefix + *refused);
         return;
     }
@@ -88,6 +90,10 @@ void PlannedMoves::begin_drain(Group& g, MoveKind kind) {
     const bool first = !g.drain.active();
     g.drain.begin(kind);
     if (!first) return;
+    // Measured: a re-announcement burst begun when the successor came back still ran after the
+    // successor's claim, sent its clients back here and 1-2 of their new connections were
+    // reset (wrk read errors in the return under load).
+    g.host->hold_announcements(true);
     const std::string err = g.host->close_to_new_connections();
     if (!err.empty())
         log_(kLogWarning, g.prefix + "draining: cannot hold back new connections (" + err +
@@ -100,6 +106,7 @@ void PlannedMoves::begin_drain(Group& g, MoveKind kind) {
 
 void PlannedMoves::end_drain(Group& g) {
     if (!g.drain.active() && !g.host->closed()) return;
+    g.host->hold_announcements(false);  // a called-off move keeps serving and announcing
     g.host->reopen();
     g.drain.finish();
     node_.set_draining(draining_mask());
@@ -126,7 +133,12 @@ void PlannedMoves::advance() {
 }
 
 void PlannedMoves::advance(Group& g) {
-    if (!g.drain.active()) return;
+    if (!g.drain.active()) {
+        // A handover without a drain (HADrainTimeout off) that came to nothing: this node
+        // serves on and announces again.
+        if (g.master() && g.election->handover_target() == 0) g.host->hold_announcements(false);
+        return;
+    }
     if (g.drain.phase() == DrainPolicy::Phase::kDraining)
         advance_drain(g);
     else if (g.drain.kind() == MoveKind::kHandover)

@@ -33,6 +33,10 @@ class GroupHost {
     // Whether the group's addresses are on this node (they linger a while after a yield).
     virtual bool holding() const = 0;
     virtual void release() = 0;
+    // While on, the group's addresses are not announced (burst, refresh, re-announcement): the
+    // successor is about to announce, and one more of ours after its claim would send its
+    // clients back here, where their connections are reset. A claim turns it off.
+    virtual void hold_announcements(bool on) = 0;
 };
 
 // The node's side of a planned move.

@@ -105,6 +105,7 @@ void AddressHolder::announce_all() {
 
 void AddressHolder::claim(std::chrono::nanoseconds now) {
     holding_ = true;
+    announcements_held_ = false;
     pending_release_ = std::chrono::nanoseconds{-1};
     for (Entry& e : entries_) add(e);
     announce_all();
@@ -115,8 +116,13 @@ void AddressHolder::claim(std::chrono::nanoseconds now) {
     next_refresh_ = now + config_.gratuitous_arp_refresh;
 }
 
+void AddressHolder::hold_announcements(bool on) {
+    announcements_held_ = on;
+    if (on) announcements_left_ = 0;
+}
+
 void AddressHolder::announce_again(std::chrono::nanoseconds now) {
-    if (!holding_) return;
+    if (!holding_ || announcements_held_) return;
     announce_all();
     announcements_left_ = config_.gratuitous_arp_count - 1;
     announce_gap_ = kFirstAnnounceGap;
@@ -160,7 +166,8 @@ void AddressHolder::poll(std::chrono::nanoseconds now) {
         next_announce_ = now + announce_gap_;
     }
     const bool releasing = pending_release_.count() >= 0;
-    if (!releasing && config_.gratuitous_arp_refresh.count() > 0 && now >= next_refresh_) {
+    if (!releasing && !announcements_held_ && config_.gratuitous_arp_refresh.count() > 0 &&
+        now >= next_refresh_) {
         announce_all();
         next_refresh_ = now + config_.gratuitous_arp_refresh;
     }

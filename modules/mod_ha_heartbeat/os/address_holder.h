@@ -28,6 +28,10 @@ class AddressHolder {
     void release_at(std::chrono::nanoseconds when);
     // Starts the announcement burst again (another node claimed the addresses too).
     void announce_again(std::chrono::nanoseconds now);
+    // While on, no announcement at all (burst, refresh, announce_again): a planned move is
+    // under way and the successor is about to announce; one more of ours after its claim would
+    // send its clients back here, where their connections are reset. Off again at claim().
+    void hold_announcements(bool on);
     // Renewals and announcements that are due.
     void poll(std::chrono::nanoseconds now);
     // An address deletion seen on netlink.
@@ -64,6 +68,7 @@ class AddressHolder {
     int announcements_left_ = 0;
     std::chrono::nanoseconds announce_gap_{0};
     std::chrono::nanoseconds next_refresh_{0};
+    bool announcements_held_ = false;
 };
 
 }  // namespace ha_heartbeat

@@ -171,6 +171,7 @@ struct GroupRun final : GroupHost {
     int open_connections() const override { return gate.open_connections(); }
     bool holding() const override { return holder.holding(); }
     void release() override { holder.release(); }
+    void hold_announcements(bool on) override { holder.hold_announcements(on); }
 };
 
 class HeartbeatLoop final : NodeHost {

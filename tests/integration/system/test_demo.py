@@ -1,6 +1,7 @@
 """The README's first command, as a user runs it: it starts, takes a command, and leaves nothing
 behind when interrupted with Ctrl-C."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,7 +64,15 @@ class Demo(unittest.TestCase):
             output = OutputReader(proc.stdout)
             out = output.wait_for("running until Ctrl-C", 120)
             self.assertIn("running until Ctrl-C", out, out)
-            self.assertIn("requests answered 200 through http://10.231.0.100/app/", out)
+            # Both proxies serve, each on its own address, and the load went through both.
+            self.assertIn("10.231.0.100 on p (home), 10.231.0.101 on s (home)", out, out)
+            load = re.search(r"(\d+)/(\d+) requests answered 200 through "
+                             r"http://\{10.231.0.100, 10.231.0.101\}/app/", out)
+            self.assertTrue(load, out)
+            self.assertEqual(load.group(1), load.group(2), out)
+            split = dict(re.findall(r"^ +(p|s) +(\d+) +[\d.]+% +10\.231", out, re.M))
+            self.assertEqual(sorted(split), ["p", "s"], out)
+            self.assertTrue(all(int(n) > 0 for n in split.values()), out)
             self.assertIn("/traffic-status", out)
             namespaces = [line.split()[0] for line in subprocess.run(
                 ["ip", "netns", "list"], capture_output=True, text=True).stdout.splitlines()
@@ -72,10 +81,13 @@ class Demo(unittest.TestCase):
             pids = [int(p) for ns in namespaces for p in subprocess.run(
                 ["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()]
             self.assertTrue(pids)  # the httpd instances of the demo
-            proc.stdin.write("k\n")  # kill the primary: the secondary takes over
+            proc.stdin.write("k\n")  # kill s: its address moves to p, the load goes on
             proc.stdin.flush()
-            out = output.wait_for("holders of 10.231.0.100", 30)
-            self.assertIn("the secondary answers on 10.231.0.100", out, out)
+            out = output.wait_for("s: no answer", 60)
+            self.assertRegex(out, r"10\.231\.0\.101 moved to p \d+ ms after the kill")
+            after = out[out.index("the load went on"):]
+            self.assertRegex(after, r"\d+/\d+ requests answered 200")
+            self.assertIn("10.231.0.100 on p (home), 10.231.0.101 on p", after, after)
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=60)
             self.assertIn("cleaned up", output.finish(10))

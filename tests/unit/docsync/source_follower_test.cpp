@@ -390,13 +390,18 @@ TEST_CASE("a configuration the check rejects is not tried again until the primar
     CHECK(exists(h.source.local_dir + "/c"));
 }
 
-TEST_CASE("an incomplete round is run again with the same manifest after a second") {
-    Harness h;
-    Manifest with_file = kFirst;
+Manifest with_page(const Manifest& base, const char* path) {
+    Manifest m = base;
     Entry f;
     f.size = 5;
     f.sha256 = std::string(64, 'a');
-    with_file["a/page.html"] = f;
+    m[path] = f;
+    return m;
+}
+
+TEST_CASE("an incomplete round is run again with the same manifest a second later") {
+    Harness h;
+    const Manifest with_file = with_page(kFirst, "a/page.html");
     h.primary.files_error = std::string(kAuthFailedError) + ": frame tag";
     h.primary.answers.push_back(full(with_file, 100));
     h.primary.answers.push_back(not_modified());
@@ -404,13 +409,45 @@ TEST_CASE("an incomplete round is run again with the same manifest after a secon
     CHECK(h.primary.file_requests == 1);
     CHECK(h.status.result == "auth-failed");
     CHECK(h.logged("round incomplete") == 1);
-    CHECK(h.clock.slept.back() == kMinBackoff);
-    // The retry does not wait for a change: wait=0, and a 304 runs the round again.
+    CHECK(h.clock.slept.empty());
+    // The retry asks for a change for up to a second; this primary answers "not modified" at
+    // once (as one with DocSyncLongPoll 0 does): the same manifest runs again, a second after
+    // the incomplete round and not sooner.
+    const auto round_ended = h.clock.since_start();
     CHECK(h.follower->step() == FollowStep::kRound);
-    CHECK(h.primary.asks.back().wait == 0s);
+    CHECK(h.primary.asks.back().wait == kMinBackoff);
+    CHECK(h.primary.asks.back().known_etag == manifest_etag(with_file));
+    CHECK(h.clock.since_start() - round_ended == kMinBackoff);
     CHECK(h.primary.file_requests == 2);
     CHECK(h.status.rounds == 2);
     CHECK(h.follower->applied_etag().empty());
+    // A primary that waited the second out: no pause of the follower's own on top.
+    h.primary.answers.push_back(not_modified());
+    h.primary.answer_delay = kMinBackoff;
+    const auto slept = h.clock.slept.size();
+    CHECK(h.follower->step() == FollowStep::kRound);
+    CHECK(h.clock.slept.size() == slept);
+    CHECK(h.primary.file_requests == 3);
+}
+
+TEST_CASE(
+    "a file that vanished on the primary during a round: the manifest without it is applied at "
+    "once") {
+    Harness h;
+    // The round's manifest names an editor's temp file that the primary renamed before the
+    // round asked for it; the primary's next manifest, announced while the retry waits, has the
+    // file under its final name instead.
+    const Manifest with_temp = with_page(kFirst, "a/.page.html.tmp");
+    h.primary.answers.push_back(full(with_temp, 100));
+    h.primary.answers.push_back(delta(with_temp, manifest_etag(with_temp), kSecond, 101));
+    CHECK(h.follower->step() == FollowStep::kRound);
+    CHECK(h.status.result == "error");
+    CHECK(h.follower->step() == FollowStep::kRound);
+    CHECK(h.primary.asks.back().wait == kMinBackoff);
+    CHECK(h.clock.slept.empty());  // no second lost
+    CHECK(h.follower->applied_etag() == manifest_etag(kSecond));
+    CHECK(h.status.result == "ok");
+    CHECK(exists(h.source.local_dir + "/c"));
 }
 
 TEST_CASE("a round over a limit waits for the next manifest; one short of space is retried") {
@@ -440,7 +477,7 @@ TEST_CASE("a round over a limit waits for the next manifest; one short of space 
     CHECK(h.follower->step() == FollowStep::kRoundRefused);
     CHECK(h.clock.slept.back() == kMaxBackoff);
     CHECK(h.follower->step() == FollowStep::kRoundRefused);
-    CHECK(h.primary.asks.back().wait == 0s);
+    CHECK(h.primary.asks.back().wait == kMinBackoff);  // a change would end it at once
     CHECK(rounds == 3);
     // One log line per distinct reason.
     CHECK(h.logged("max-delete=10") == 1);

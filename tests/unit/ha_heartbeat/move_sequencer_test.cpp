@@ -33,10 +33,11 @@ struct Pair {
     const PlannedMoves& moves() { return *c.nodes[master].moves; }
     std::chrono::nanoseconds interval() const { return c.nodes[master].config.interval; }
     std::chrono::nanoseconds drain_timeout() const { return c.nodes[master].config.drain_timeout; }
-    // The drain is over and left nothing behind: gate open, children told nothing.
+    // The drain is over and left nothing behind: gate open, children told nothing, the
+    // addresses announced again if still held.
     bool drain_over() {
         return !moves().drain_active(0) && !host().closed() &&
-               c.nodes[master].node_host->draining == 0;
+               c.nodes[master].node_host->draining == 0 && !host().announcements_held;
     }
 };
 
@@ -55,6 +56,7 @@ TEST_CASE("planned moves: a handover drains, then hands over") {
     const auto asked = p.c.clock.now();
     p.c.request_handover(p.master);
     CHECK(p.host().closed());
+    CHECK(p.host().announcements_held);
     CHECK(p.c.nodes[p.master].node_host->draining == 1u);
     CHECK(p.c.logged(p.master, "planned handover: draining the connections"));
     // While connections are open, nothing moves.

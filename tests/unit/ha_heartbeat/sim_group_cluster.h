@@ -76,9 +76,11 @@ struct SimGroupHost final : GroupHost {
         connections_at_release = connections;
     }
     // What the heartbeat process does with the addresses on a transition (address_step).
+    void hold_announcements(bool on) override { announcements_held = on; }
     void apply(AddressStep step, std::chrono::nanoseconds linger) {
         if (step == AddressStep::kClaim) {
             held = true;
+            announcements_held = false;  // as AddressHolder::claim
             release_due = std::chrono::nanoseconds{-1};
         } else if (step == AddressStep::kReleaseAfterLinger) {
             release_due = clock.now() + linger;
@@ -94,6 +96,7 @@ struct SimGroupHost final : GroupHost {
     int connections = 0;
     bool gate_closed = false;
     bool held = false;
+    bool announcements_held = false;
     std::chrono::nanoseconds release_due{-1};
     std::chrono::nanoseconds closed_at{-1};    // the last time the gate closed
     std::chrono::nanoseconds released_at{-1};  // the last release
