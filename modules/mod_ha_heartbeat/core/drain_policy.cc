@@ -19,6 +19,7 @@ std::optional<std::string> DrainPolicy::poll(int open_connections) {
     if (phase_ != Phase::kDraining) return std::nullopt;
     const nanoseconds waited = clock_.now() - started_;
     const long long ms = std::chrono::duration_cast<milliseconds>(waited).count();
+    drained_ = open_connections == 0;
     if (open_connections == 0) {
         phase_ = Phase::kMoving;
         return "drained in " + std::to_string(ms) + " ms";

@@ -39,6 +39,10 @@ class DrainPolicy {
     void finish() { phase_ = Phase::kIdle; }
 
     Phase phase() const { return phase_; }
+    // Moving with no connection left open: nothing on this node needs the addresses any more,
+    // so they may go at once instead of after the release linger (a packet that still reaches
+    // this node is dropped, not answered with a reset, and retransmitted to the successor).
+    bool drained() const { return phase_ == Phase::kMoving && drained_; }
     bool active() const { return phase_ != Phase::kIdle; }
     MoveKind kind() const { return kind_; }
 
@@ -48,6 +52,7 @@ class DrainPolicy {
     Phase phase_ = Phase::kIdle;
     MoveKind kind_ = MoveKind::kHandover;
     nanoseconds started_{0};
+    bool drained_ = false;
 };
 
 }  // namespace ha_heartbeat

@@ -11,10 +11,11 @@ long long to_ms(nanoseconds d) {
 }
 }  // namespace
 
-AddressStep address_step(const Transition& t) {
+AddressStep address_step(const Transition& t, bool drained_move) {
     if (t.to == NodeState::kMaster) return AddressStep::kClaim;
     if (t.from != NodeState::kMaster) return AddressStep::kNone;
-    return t.to == NodeState::kBackup ? AddressStep::kReleaseAfterLinger : AddressStep::kReleaseNow;
+    return t.to == NodeState::kBackup && !drained_move ? AddressStep::kReleaseAfterLinger
+                                                       : AddressStep::kReleaseNow;
 }
 
 PlannedMoves::PlannedMoves(nanoseconds drain_timeout, nanoseconds interval, const Clock& clock,
@@ -215,7 +216,9 @@ bool PlannedMoves::successors_are_master() const {
 PlannedMoves::ResignPhase PlannedMoves::resign_progress() {
     const auto now = clock_.now();
     if (resign_phase_ == ResignPhase::kAwaitingSuccessors) {
-        if (successors_are_master()) {
+        if (successors_are_master() && held_all_drained()) {
+            release_held(true);  // after a drain that closed every connection: none in flight
+        } else if (successors_are_master()) {
             // As when yielding: the successor has announced; linger for requests in flight.
             resign_phase_ = ResignPhase::kLingering;
             linger_end_ = now + release_linger(interval_);
@@ -225,6 +228,12 @@ PlannedMoves::ResignPhase PlannedMoves::resign_progress() {
     }
     if (resign_phase_ == ResignPhase::kLingering && now >= linger_end_) release_held(true);
     return resign_phase_;
+}
+
+bool PlannedMoves::held_all_drained() const {
+    for (std::size_t i : resign_held_)
+        if (!groups_[i].drain.drained()) return false;
+    return true;
 }
 
 void PlannedMoves::release_held(bool successors_seen) {

@@ -52,9 +52,11 @@ class NodeHost {
 
 // What a group's addresses do on a state change: claimed before anyone is told, released
 // after. Yielding to another master keeps them release_linger() longer, for the requests sent
-// before its announcement arrived; in FAULT (or INIT) there is nothing to gain by waiting.
+// before its announcement arrived, unless a planned move drained every connection first
+// (`drained_move`: DrainPolicy::drained()); in FAULT (or INIT) there is nothing to gain by
+// waiting.
 enum class AddressStep { kNone, kClaim, kReleaseAfterLinger, kReleaseNow };
-AddressStep address_step(const Transition& t);
+AddressStep address_step(const Transition& t, bool drained_move);
 
 class PlannedMoves {
   public:
@@ -80,7 +82,8 @@ class PlannedMoves {
     bool drained_for_stop();
     // Resigns every election (the best backups claim at once) and sends the news; then
     // resign_progress() until kDone: the addresses are kept until the successors have claimed
-    // (at most resign_wait()), then linger release_linger() and are released.
+    // (at most resign_wait()), then linger release_linger() (not when every group held had
+    // drained every connection) and are released.
     enum class ResignPhase { kAwaitingSuccessors, kLingering, kDone };
     void resign();
     ResignPhase resign_progress();
@@ -116,6 +119,7 @@ class PlannedMoves {
     void advance_drain(Group& g);
     void advance_handover_move(Group& g);
     bool successors_are_master() const;
+    bool held_all_drained() const;
     void release_held(bool successors_seen);
     std::uint32_t draining_mask() const;
 

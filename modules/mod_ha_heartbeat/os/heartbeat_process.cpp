@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
@@ -144,9 +145,10 @@ std::string drop_privileges(const ProcessIdentity& id) {
 // holds and the gate that drains it before a planned move (the sequence: core/move_sequencer.h).
 // Each group moves on its own; the node's heartbeats carry every group's state.
 struct GroupRun final : GroupHost {
-    GroupRun(const HaConfig& config, const AddressGroup& group, Election& election,
-             NetlinkAddresses& netlink, const LogFn& log)
-        : plan(group),
+    GroupRun(const HaConfig& config, std::size_t index, const AddressGroup& group,
+             Election& election, NetlinkAddresses& netlink, const LogFn& log)
+        : index(index),
+          plan(group),
           election(election),
           holder(config, group.addresses, netlink, log),
           gate(config, group.addresses, group.key, log),
@@ -154,6 +156,7 @@ struct GroupRun final : GroupHost {
         for (std::size_t i : group.addresses) address_mask |= 1u << i;
     }
 
+    const std::size_t index;  // in the elections, and in the planned moves
     const AddressGroup plan;
     Election& election;
     AddressHolder holder;
@@ -195,7 +198,7 @@ class HeartbeatLoop final : NodeHost {
           rejected_(episode_quiet(config.interval)),
           sender_cpu_(sender_cpu) {
         for (std::size_t i = 0; i < elections_.size(); ++i)
-            groups_.push_back(std::make_unique<GroupRun>(config, elections_.group(i),
+            groups_.push_back(std::make_unique<GroupRun>(config, i, elections_.group(i),
                                                          elections_.election(i), netlink, log));
         // Once every group is in: the prefixes depend on how many there are.
         for (auto& g : groups_)
@@ -338,7 +341,7 @@ class HeartbeatLoop final : NodeHost {
         log_(t->to == NodeState::kMaster || t->from == NodeState::kMaster ? kLogNotice : kLogInfo,
              prefix(g) + "state " + state_name(t->from) + " -> " + state_name(t->to) + ": " +
                  t->reason);
-        switch (address_step(*t)) {
+        switch (address_step(*t, moves_.drain(g.index).drained())) {
             case AddressStep::kClaim:
                 g.holder.claim(now);
                 break;

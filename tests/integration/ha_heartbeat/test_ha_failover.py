@@ -412,6 +412,10 @@ class HaFailoverTest(unittest.TestCase):
         with HaCluster([200, 100], transport6=True) as c:
             c.start_all()
             c.wait_for_holder("a")
+            # a claims after its listening period whether or not b was heard by then (b's
+            # IPv6 address may still be tentative on a slow machine): wait for b's heartbeats.
+            wait_until(lambda: c.node("a").status()["peers"], 5.0, step=0.05,
+                       what="a hears b over IPv6")
             self.assertEqual(c.node("a").status()["peers"][0]["address"], "fd00:231::2")
             c.node("a").kill()
             c.wait_for_holder("b", 4.0)

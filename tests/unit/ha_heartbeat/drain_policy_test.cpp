@@ -18,14 +18,17 @@ TEST_CASE("a drain moves on as soon as no connection is open") {
     CHECK_FALSE(d.poll(32));
     clock.advance(30ms);
     CHECK_FALSE(d.poll(3));
+    CHECK_FALSE(d.drained());
     clock.advance(10ms);
     auto why = d.poll(0);
     REQUIRE(why);
     CHECK(*why == "drained in 40 ms");
     CHECK(d.phase() == DrainPolicy::Phase::kMoving);
+    CHECK(d.drained());      // nothing left open: the addresses may go without a linger
     CHECK_FALSE(d.poll(0));  // reported once
     d.finish();
     CHECK_FALSE(d.active());
+    CHECK_FALSE(d.drained());
 }
 
 TEST_CASE("a drain gives up waiting at its timeout and says what was left") {
@@ -38,6 +41,7 @@ TEST_CASE("a drain gives up waiting at its timeout and says what was left") {
     auto why = d.poll(1);
     REQUIRE(why);
     CHECK(*why == "drain timeout after 2000 ms with 1 connection(s) still open");
+    CHECK_FALSE(d.drained());  // a connection is still open: the release lingers for it
 }
 
 TEST_CASE("connections that cannot be counted make the drain last its whole timeout") {

@@ -68,7 +68,8 @@ TEST_CASE("planned moves: a handover drains, then hands over") {
     const auto drained = p.c.clock.now();
     const auto took =
         p.c.time_until([&] { return p.c.masters(0) == Nodes{p.backup}; }, 10 * p.interval());
-    CHECK(took <= p.interval());  // a few steps: drained, heartbeat, claim, yield
+    CHECK(took <= p.interval());      // a few steps: drained, heartbeat, claim, yield
+    CHECK_FALSE(p.host().holding());  // released at the yield: no connection left to linger for
     CHECK(p.c.logged(p.master, "planned handover: drained in"));
     CHECK(p.c.logged(
         p.master, "handing over to node " + std::to_string(p.c.nodes[p.backup].config.node_id())));
@@ -155,8 +156,11 @@ TEST_CASE("planned moves: a drain that outlives the timeout goes ahead") {
     CHECK(took <= p.drain_timeout() + 2 * kStep);
     CHECK(p.c.logged(p.master, "planned handover: drain timeout after"));
     CHECK(p.c.logged(p.master, std::to_string(kOpen) + " connection(s) still open"));
-    p.c.run_for(10 * p.interval());
+    p.c.time_until([&] { return p.c.masters(0) == Nodes{p.backup}; }, 10 * p.interval());
     CHECK(p.c.masters(0) == Nodes{p.backup});
+    CHECK(p.host().holding());  // connections still open: the release lingers for them
+    p.c.run_for(release_linger(p.interval()) + 2 * kStep);
+    CHECK_FALSE(p.host().holding());
     CHECK(p.host().connections_at_release == kOpen);
     CHECK(p.drain_over());
 }

@@ -268,8 +268,9 @@ class SimGroupCluster : public SimNetwork {
     bool record(std::size_t node, std::size_t group, const std::optional<Transition>& t) {
         if (!t) return false;
         log.push_back(GroupTransition{clock.now(), node, group, *t});
-        nodes[node].hosts[group]->apply(address_step(*t),
-                                        release_linger(nodes[node].config.interval));
+        const SimGroupNode& n = nodes[node];
+        n.hosts[group]->apply(address_step(*t, n.moves->drain(group).drained()),
+                              release_linger(n.config.interval));
         return true;
     }
 
