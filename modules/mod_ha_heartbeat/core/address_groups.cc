@@ -159,4 +159,9 @@ std::string apply_service_address_option(std::string_view option, ServiceAddress
     return "";
 }
 
+std::string group_log_prefix(const AddressGroup& g, bool several) {
+    if (!several) return "";
+    return (g.addresses.size() == 1 ? "address " : "group ") + g.name + ": ";
+}
+
 }  // namespace ha_heartbeat
