@@ -107,6 +107,15 @@ def run_events(lab, names, addresses, runs, label):
             print(f"  {label}: never settled: {watch.holders()}", flush=True)
             return results
         watch.start(SAMPLE_PERIOD)
+
+        def settled(event, placement, moves, what):
+            """(event, addresses moved, most on one node), or Nones when it never settled."""
+            if placement is None:
+                print(f"  {label}: no settled placement after {what}: {watch.holders()}",
+                      flush=True)
+                return (event, None, None)
+            return (event, len(moves), most_on_one(placement, names))
+
         for r in range(runs):
             victim = names[r % len(names)]
             t0 = time.monotonic()
@@ -114,22 +123,12 @@ def run_events(lab, names, addresses, runs, label):
             after = wait_quiet(watch, exclude=[victim])
             t1 = time.monotonic()
             moves = moves_in(watch.samples_between(t0 - SAMPLE_PERIOD, t1))
-            if after is None:
-                print(f"  {label}: no settled placement after {victim} failed: "
-                      f"{watch.holders()}", flush=True)
-                results.append(("failure", None, None))
-            else:
-                results.append(("failure", len(moves), most_on_one(after, names)))
+            results.append(settled("failure", after, moves, f"{victim} failed"))
             lab.link_up(victim)
             back = wait_quiet(watch)
             t2 = time.monotonic()
             moves_back = moves_in(watch.samples_between(t1, t2))
-            if back is None:
-                print(f"  {label}: no settled placement after {victim} returned: "
-                      f"{watch.holders()}", flush=True)
-                results.append(("return", None, None))
-            else:
-                results.append(("return", len(moves_back), most_on_one(back, names)))
+            results.append(settled("return", back, moves_back, f"{victim} returned"))
             print(f"  {label} run {r + 1}: {victim} off the LAN: {trail(moves)}; back: "
                   f"{trail(moves_back)}", flush=True)
     finally:

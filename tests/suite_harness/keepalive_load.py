@@ -15,10 +15,11 @@ REQUEST_TIMEOUT = "8s"
 
 
 class KeepaliveLoad:
-    def __init__(self, lab, client, seconds, address=VIP, port=SERVICE_PORT, path="/whoami"):
+    def __init__(self, lab, client, seconds, address=VIP, port=SERVICE_PORT, path="/whoami",
+                 connections=CONNECTIONS):
         url = f"http://{address}:{port}{path}"
         self.seconds = seconds
-        self.proc = lab.popen(client, ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d",
+        self.proc = lab.popen(client, ["wrk", "-t", "2", "-c", str(connections), "-d",
                                        f"{seconds}s", "--timeout", REQUEST_TIMEOUT, url],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

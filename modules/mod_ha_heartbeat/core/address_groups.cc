@@ -6,8 +6,6 @@
 namespace ha_heartbeat {
 namespace {
 
-constexpr std::uint32_t kFnvOffset = 2166136261u;
-constexpr std::uint32_t kFnvPrime = 16777619u;
 constexpr std::size_t kMaxGroupNameBytes = 32;
 // Between two successors of a spread group: wide enough that the dead-interval skew still orders
 // them (election.h), narrow enough that kMaxPeers - 1 successors stay in the "other" range.
@@ -71,13 +69,10 @@ bool address_less(const IpAddress& a, const IpAddress& b) {
 
 }  // namespace
 
+// The same FNV-1a as node ids (never 0): a group's key is to its name what a node's id is to
+// HANodeName.
 std::uint32_t group_key(std::string_view name) {
-    std::uint32_t h = kFnvOffset;
-    for (char c : name) {
-        h ^= static_cast<std::uint8_t>(c);
-        h *= kFnvPrime;
-    }
-    return h == 0 ? 1 : h;
+    return node_id_for(name);
 }
 
 NodeOrdinal node_ordinal(const HaConfig& c) {
@@ -162,6 +157,11 @@ std::string apply_service_address_option(std::string_view option, ServiceAddress
     if (a->prefer.size() > kMaxPeers)
         return "prefer=: at most " + std::to_string(kMaxPeers) + " nodes";
     return "";
+}
+
+std::string group_log_prefix(const AddressGroup& g, bool several) {
+    if (!several) return "";
+    return (g.addresses.size() == 1 ? "address " : "group ") + g.name + ": ";
 }
 
 }  // namespace ha_heartbeat

@@ -47,6 +47,10 @@ std::uint32_t group_key(std::string_view name);
 // The groups in the order their first address appears in the configuration.
 std::vector<AddressGroup> plan_groups(const HaConfig& c);
 
+// What starts a log line about group `g`: "address <name>: " or "group <name>: ", and nothing
+// when the node has one group only (several: it has more).
+std::string group_log_prefix(const AddressGroup& g, bool several);
+
 // The "spread" numbering: this node's position among HAListen and the HAPeer addresses,
 // sorted, and how many nodes that makes.
 struct NodeOrdinal {

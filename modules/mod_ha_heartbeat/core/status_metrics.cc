@@ -21,9 +21,10 @@ std::string text_of(const char (&field)[N]) {
     return std::string(field, n);
 }
 
-// Long but flat: one family after another, as the README's metrics table lists them.
-void node_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now_ns) {
-    const std::string node = text_of(d.node_name);
+// The node's families come in three parts, in the order of the README's metrics table: who it
+// is and what state it is in; what it sent, heard and dropped; how well it kept its timing.
+void node_state_families(suite::MetricsWriter& w, const BoardData& d, const std::string& node,
+                         std::int64_t now_ns) {
     const std::string node_id = std::to_string(d.node_id);
     w.family("httpd_ha_node", MetricType::kInfo, "This node's name and node id");
     w.sample({{"node", node}, {"node_id", node_id}}, 1);
@@ -49,6 +50,9 @@ void node_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now
              "Time since this node's last state change; absent before the first", "seconds");
     if (d.last_transition_ns)
         w.sample({{"node", node}}, seconds_since(d.last_transition_ns, now_ns));
+}
+
+void node_traffic_families(suite::MetricsWriter& w, const BoardData& d, const std::string& node) {
     w.family("httpd_ha_heartbeats_sent", MetricType::kCounter, "Heartbeats this node sent");
     w.sample({{"node", node}}, static_cast<double>(d.sent));
     w.family("httpd_ha_heartbeats_accepted", MetricType::kCounter,
@@ -71,6 +75,10 @@ void node_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now
     w.family("httpd_ha_handover_requests", MetricType::kCounter,
              "Handovers asked for on the status page");
     w.sample({{"node", node}}, static_cast<double>(d.handover_requests));
+}
+
+void node_timing_families(suite::MetricsWriter& w, const BoardData& d, const std::string& node,
+                          std::int64_t now_ns) {
     w.family("httpd_ha_longest_send_gap_seconds", MetricType::kGauge,
              "Longest time between two heartbeats this node sent", "seconds");
     w.sample({{"node", node}}, d.longest_send_gap_ns / 1e9);
@@ -86,6 +94,13 @@ void node_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now
              "first did",
              "seconds");
     if (d.updated_ns) w.sample({{"node", node}}, seconds_since(d.updated_ns, now_ns));
+}
+
+void node_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now_ns) {
+    const std::string node = text_of(d.node_name);
+    node_state_families(w, d, node, now_ns);
+    node_traffic_families(w, d, node);
+    node_timing_families(w, d, node, now_ns);
 }
 
 void peer_families(suite::MetricsWriter& w, const BoardData& d, std::int64_t now_ns) {

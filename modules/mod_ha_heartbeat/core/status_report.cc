@@ -144,10 +144,9 @@ static std::string render_state_timeline(const BoardData& d, std::int64_t now_ns
            "<span style=\"color:#7f7f7f\">&#9632;</span> INIT</figcaption></figure>\n";
 }
 
-std::string render_html(const BoardData& d, std::int64_t now_ns) {
-    std::string o =
-        "<!DOCTYPE html>\n<html><head><title>HA heartbeat status</title></head><body>\n";
-    o += "<h1>HA heartbeat: " + html(d.node_name) + "</h1>\n<table>\n";
+// The node's own table: one row per fact.
+static std::string html_node_table(const BoardData& d, std::int64_t now_ns) {
+    std::string o = "<table>\n";
     auto row = [&](const std::string& k, const std::string& v) {
         o += "<tr><th align=left>" + k + "</th><td>" + v + "</td></tr>\n";
     };
@@ -173,9 +172,14 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
     row("Longest gap between heartbeats sent", ms_text(d.longest_send_gap_ns) + " ms");
     row("Pauses of this node (woke over 1 ms late)",
         std::to_string(d.pauses) + ", longest " + ms_text(d.longest_pause_ns) + " ms");
-    o += "</table>\n<h2>Peers</h2>\n<table border=1><tr><th>Node id</th><th>Address</th>"
-         "<th>State</th><th>Priority</th><th>Live</th><th>Last seen (s ago)</th>"
-         "<th>Longest silence (ms)</th></tr>\n";
+    return o + "</table>\n";
+}
+
+static std::string html_peer_table(const BoardData& d, std::int64_t now_ns) {
+    std::string o =
+        "<h2>Peers</h2>\n<table border=1><tr><th>Node id</th><th>Address</th>"
+        "<th>State</th><th>Priority</th><th>Live</th><th>Last seen (s ago)</th>"
+        "<th>Longest silence (ms)</th></tr>\n";
     for (std::uint32_t i = 0; i < d.peer_count && i < kMaxPeers; ++i) {
         const BoardPeer& p = d.peers[i];
         o += "<tr><td>" + std::to_string(p.node_id) + "</td><td>" + html(p.address) + "</td><td>" +
@@ -183,9 +187,14 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
              (p.live ? "yes" : "no") + "</td><td>" + seconds_ago(p.last_seen_ns, now_ns) +
              "</td><td>" + ms_text(p.longest_silence_ns) + "</td></tr>\n";
     }
-    o += "</table>\n<h2>Service addresses</h2>\n<table border=1><tr><th>Address</th>"
-         "<th>Interface</th><th>Group</th><th>Held here</th><th>Holder</th>"
-         "<th>State here</th><th>Priority here</th><th></th></tr>\n";
+    return o + "</table>\n";
+}
+
+static std::string html_address_table(const BoardData& d) {
+    std::string o =
+        "<h2>Service addresses</h2>\n<table border=1><tr><th>Address</th>"
+        "<th>Interface</th><th>Group</th><th>Held here</th><th>Holder</th>"
+        "<th>State here</th><th>Priority here</th><th></th></tr>\n";
     for (std::uint32_t i = 0; i < d.address_count && i < kMaxServiceAddresses; ++i) {
         const BoardAddress& a = d.addresses[i];
         o += "<tr><td>" + html(a.text) + "</td><td>" + html(a.interface) + "</td><td>" +
@@ -201,7 +210,16 @@ std::string render_html(const BoardData& d, std::int64_t now_ns) {
                  html(d.handover_nonce) + "\"><button type=\"submit\">Hand over</button></form>";
         o += "</td></tr>\n";
     }
-    o += "</table>\n";
+    return o + "</table>\n";
+}
+
+std::string render_html(const BoardData& d, std::int64_t now_ns) {
+    std::string o =
+        "<!DOCTYPE html>\n<html><head><title>HA heartbeat status</title></head><body>\n";
+    o += "<h1>HA heartbeat: " + html(d.node_name) + "</h1>\n";
+    o += html_node_table(d, now_ns);
+    o += html_peer_table(d, now_ns);
+    o += html_address_table(d);
     o += render_state_timeline(d, now_ns);
     if (d.state == static_cast<std::uint8_t>(NodeState::kMaster)) {
         // Posts to this same URL. The nonce (and the Origin/Referer check of the handler) keep

@@ -11,15 +11,9 @@
 #include <vector>
 
 #include "../core/ha_config.h"
+#include "../core/log_sink.h"
 
 namespace ha_heartbeat {
-
-using LogFn = std::function<void(int level, const std::string& message)>;
-// Levels, as syslog numbers them (httpd's APLOG_* use the same values).
-constexpr int kLogError = 3;
-constexpr int kLogWarning = 4;
-constexpr int kLogNotice = 5;
-constexpr int kLogInfo = 6;
 
 // Starts `/bin/sh -c '<command> "$@"' <args...>` in a new process group (its pid). Returns the
 // pid, or -1 (errno set).

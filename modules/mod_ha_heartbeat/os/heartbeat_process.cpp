@@ -25,12 +25,12 @@
 
 #include "../../common/unique_fd.h"
 #include "../core/boot_epoch.h"
-#include "../core/drain_policy.h"
 #include "../core/election.h"
 #include "../core/episode_tracker.h"
 #include "../core/group_elections.h"
 #include "../core/heartbeat_receiver.h"
 #include "../core/loop_rules.h"
+#include "../core/move_sequencer.h"
 #include "address_holder.h"
 #include "async_log.h"
 #include "drain_gate.h"
@@ -142,24 +142,24 @@ std::string drop_privileges(const ProcessIdentity& id) {
 }
 
 // One address group's share of the loop (address_groups.h): its election, the addresses it
-// holds and its drain before a planned move. Each group moves on its own; the node's
-// heartbeats carry every group's state.
-struct GroupRun {
-    GroupRun(const HaConfig& config, const AddressGroup& group, Election& election,
-             NetlinkAddresses& netlink, const LogFn& log, const Clock& clock)
-        : plan(group),
+// holds and the gate that drains it before a planned move (the sequence: core/move_sequencer.h).
+// Each group moves on its own; the node's heartbeats carry every group's state.
+struct GroupRun final : GroupHost {
+    GroupRun(const HaConfig& config, std::size_t index, const AddressGroup& group,
+             Election& election, NetlinkAddresses& netlink, const LogFn& log)
+        : index(index),
+          plan(group),
           election(election),
           holder(config, group.addresses, netlink, log),
-          drain(config.drain_timeout, clock),
           gate(config, group.addresses, group.key, log),
           split_brain(episode_quiet(config.interval)) {
         for (std::size_t i : group.addresses) address_mask |= 1u << i;
     }
 
+    const std::size_t index;  // in the elections, and in the planned moves
     const AddressGroup plan;
     Election& election;
     AddressHolder holder;
-    DrainPolicy drain;
     DrainGate gate;
     EpisodeTracker split_brain;
     std::chrono::nanoseconds last_reannounce{0};
@@ -167,9 +167,17 @@ struct GroupRun {
 
     bool master() const { return election.state() == NodeState::kMaster; }
     bool holding_as_master() const { return master() && holder.holding(); }
+
+    std::string close_to_new_connections() override { return gate.close_to_new_connections(); }
+    void reopen() override { gate.reopen(); }
+    bool closed() const override { return gate.closed(); }
+    int open_connections() const override { return gate.open_connections(); }
+    bool holding() const override { return holder.holding(); }
+    void release() override { holder.release(); }
+    void hold_announcements(bool on) override { holder.hold_announcements(on); }
 };
 
-class HeartbeatLoop {
+class HeartbeatLoop final : NodeHost {
   public:
     HeartbeatLoop(const HaConfig& config, const Clock& clock, SecretKey key, StatusBoard* board,
                   const LogFn& log, NetlinkAddresses& netlink, std::uint64_t epoch, int socket_fd,
@@ -181,6 +189,7 @@ class HeartbeatLoop {
           board_(board),
           log_(log),
           elections_(config, plan_groups(config), clock_),
+          moves_(config.drain_timeout, config.interval, clock, *this, log),
           receiver_(key_, config.cluster_id, config.node_id(), peer_addresses(config)),
           notifier_(config.notify_command, log),
           health_(config.tracks, config.track_interval, log),
@@ -189,8 +198,11 @@ class HeartbeatLoop {
           rejected_(episode_quiet(config.interval)),
           sender_cpu_(sender_cpu) {
         for (std::size_t i = 0; i < elections_.size(); ++i)
-            groups_.push_back(std::make_unique<GroupRun>(
-                config, elections_.group(i), elections_.election(i), netlink, log, clock_));
+            groups_.push_back(std::make_unique<GroupRun>(config, i, elections_.group(i),
+                                                         elections_.election(i), netlink, log));
+        // Once every group is in: the prefixes depend on how many there are.
+        for (auto& g : groups_)
+            moves_.add_group(g->election, *g, g->plan.key, g->address_mask, prefix(*g));
     }
 
     ~HeartbeatLoop() { stop_repeat_sender(); }
@@ -230,9 +242,9 @@ class HeartbeatLoop {
                      "HARealtime: the loop ran past its real-time budget without "
                      "sleeping (a datagram flood?); back to normal scheduling");
             check_handover();
-            for (auto& g : groups_) check_preempting_return(*g);
+            moves_.check_preempting_returns();
             check_stop_request();
-            for (auto& g : groups_) advance_move(*g);
+            moves_.advance();
             // Whatever ran since the wait may have taken a while (a netlink or nftables call, a
             // page fault): read the heartbeats that arrived meanwhile before any timer can call
             // their sender dead. At 10 ms, a 30 ms stall was enough for "master silent" while
@@ -261,8 +273,7 @@ class HeartbeatLoop {
     bool several_groups() const { return groups_.size() > 1; }
     // Log lines about one group name it when the node has several.
     std::string prefix(const GroupRun& g) const {
-        if (!several_groups()) return "";
-        return (g.plan.addresses.size() == 1 ? "address " : "group ") + g.plan.name + ": ";
+        return group_log_prefix(g.plan, several_groups());
     }
 
     void log_placement() {
@@ -330,16 +341,19 @@ class HeartbeatLoop {
         log_(t->to == NodeState::kMaster || t->from == NodeState::kMaster ? kLogNotice : kLogInfo,
              prefix(g) + "state " + state_name(t->from) + " -> " + state_name(t->to) + ": " +
                  t->reason);
-        if (t->to == NodeState::kMaster) g.holder.claim(now);
-        // Yielding to another master: it has claimed and announced already; keep answering a
-        // little longer for the requests that were sent our way before its announcement
-        // arrived. In FAULT there is nothing to gain: release at once.
-        if (t->from == NodeState::kMaster && t->to == NodeState::kBackup && g.drain.drained())
-            g.holder.release();  // a drained planned move: no connection here to linger for
-        else if (t->from == NodeState::kMaster && t->to == NodeState::kBackup)
-            g.holder.release_at(now + release_linger(config_.interval));
-        else if (t->from == NodeState::kMaster)
-            g.holder.release();
+        switch (address_step(*t, moves_.drain(g.index).drained())) {
+            case AddressStep::kClaim:
+                g.holder.claim(now);
+                break;
+            case AddressStep::kReleaseAfterLinger:
+                g.holder.release_at(now + release_linger(config_.interval));
+                break;
+            case AddressStep::kReleaseNow:
+                g.holder.release();
+                break;
+            case AddressStep::kNone:
+                break;
+        }
         ++transitions_;
         last_transition_ = now;
         last_reason_ = reason;
@@ -588,160 +602,21 @@ class HeartbeatLoop {
         }
         if (requests == handover_seen_) return;
         handover_seen_ = requests;
-        std::vector<GroupRun*> targets;
-        std::string refused;
-        for (auto& g : groups_) {
-            if (wanted != 0 && g->plan.key != wanted) continue;
-            if (wanted == 0 && !g->master()) continue;
-            std::optional<std::string> why = g->election.handover_refusal();
-            if (!why && g->drain.active()) why = "a planned move is under way";
-            if (why)
-                refused += (refused.empty() ? "" : "; ") + prefix(*g) + *why;
-            else
-                targets.push_back(g.get());
-        }
-        if (targets.empty()) {
-            if (refused.empty()) refused = wanted != 0 ? "no such address group" : "not master";
-            handover_result_ = "handover refused: " + refused;
-            log_(kLogWarning, handover_result_);
-            return;
-        }
-        for (GroupRun* g : targets) {
-            if (config_.drain_timeout.count() > 0) {
-                handover_result_ = "draining, then handing over";
-                begin_drain(*g, MoveKind::kHandover);
-            } else {
-                hand_over(*g);
-            }
-        }
+        moves_.on_handover_request(wanted);
     }
 
-    void hand_over(GroupRun& g) {
-        g.holder.hold_announcements(true);
-        auto refused = g.election.request_handover();
-        if (refused) {
-            if (!g.drain.active()) g.holder.hold_announcements(false);
-            handover_result_ = "handover refused: " + prefix(g) + *refused;
-            log_(kLogWarning, handover_result_);
-        } else {
-            handover_result_ =
-                prefix(g) + "handing over to node " + std::to_string(g.election.handover_target());
-            log_(kLogNotice, handover_result_);
-            send();
-        }
-    }
-
-    std::uint32_t draining_mask() const {
-        std::uint32_t mask = 0;
-        for (const auto& g : groups_)
-            if (g->drain.active() || g->gate.closed()) mask |= g->address_mask;
-        return mask;
-    }
-
-    // A planned move drains first (core/drain_policy.h): no new connections on the group's
-    // service addresses, keep-alive clients told to close, and the successor announces only
-    // once the connections have ended or the drain timeout has passed.
-    void begin_drain(GroupRun& g, MoveKind kind) {
-        const bool first = !g.drain.active();
-        g.drain.begin(kind);
-        if (!first) return;
-        // Measured: a re-announcement burst begun when the successor came back still ran after
-        // the successor's claim, sent its clients back here and 1-2 of their new connections
-        // were reset (wrk read errors in the return under load).
-        g.holder.hold_announcements(true);
-        const std::string err = g.gate.close_to_new_connections();
-        if (!err.empty())
-            log_(kLogWarning, prefix(g) + "draining: cannot hold back new connections (" + err +
-                                  "); those opened meanwhile are reset when the addresses move");
-        board_->moves.draining.store(draining_mask());
-        log_(kLogNotice, prefix(g) + "planned " + move_name(kind) +
-                             ": draining the connections on the service addresses (at most " +
-                             std::to_string(to_ms(config_.drain_timeout)) + " ms)");
-    }
-
-    void end_drain(GroupRun& g) {
-        if (!g.drain.active() && !g.gate.closed()) return;
-        g.holder.hold_announcements(false);  // a called-off move keeps serving and announcing
-        g.gate.reopen();
-        g.drain.finish();
-        board_->moves.draining.store(draining_mask());
-    }
-
-    void advance_move(GroupRun& g) {
-        if (!g.drain.active()) {
-            // A handover without a drain (HADrainTimeout off) that came to nothing: this node
-            // serves on and announces again.
-            if (g.master() && g.election.handover_target() == 0) g.holder.hold_announcements(false);
-            return;
-        }
-        if (g.drain.phase() == DrainPolicy::Phase::kDraining) {
-            if (!g.master()) {
-                // Yielded or failed meanwhile: the addresses are gone or going anyway.
-                log_(kLogNotice, prefix(g) + "planned " + move_name(g.drain.kind()) +
-                                     ": no longer master, drain ended");
-                if (g.drain.kind() == MoveKind::kHandover)
-                    handover_result_ = prefix(g) + "handover overtaken: no longer master";
-                end_drain(g);
-                return;
-            }
-            auto why = g.drain.poll(g.gate.open_connections());
-            if (!why) return;
-            log_(kLogNotice, prefix(g) + "planned " + move_name(g.drain.kind()) + ": " + *why);
-            if (g.drain.kind() == MoveKind::kHandover) {
-                hand_over(g);
-                if (g.election.handover_target() == 0) end_drain(g);  // refused: keep serving
-            }
-            // A stop's drain is over: check_stop_request resigns once every group is drained.
-            return;
-        }
-        if (g.drain.kind() == MoveKind::kStop) return;
-        // Moving after a handover: done once the linger after the successor's claim is over.
-        if (!g.holder.holding()) {
-            end_drain(g);
-        } else if (g.master() && g.election.handover_target() == 0) {
-            handover_result_ = prefix(g) + "handover called off: the backup never claimed";
-            log_(kLogWarning, handover_result_ + "; keeping the service addresses");
-            end_drain(g);
-        }
-    }
-
-    // A higher-priority node is back and this master has preempt on: a planned move to it.
-    void check_preempting_return(GroupRun& g) {
-        if (g.drain.active() || config_.drain_timeout.count() <= 0 ||
-            !g.election.should_yield_to_backup())
-            return;
-        handover_result_ = prefix(g) + "a higher-ranked node is back: draining, then handing over";
-        log_(kLogNotice, handover_result_);
-        begin_drain(g, MoveKind::kHandover);
-    }
-
-    // Whether every group this node holds has drained for a stop (or holds nothing to drain);
-    // starts the drains that have not begun.
-    bool drained_for_stop() {
-        bool ready = true;
-        for (auto& g : groups_) {
-            const bool stop_drained = g->drain.active() && g->drain.kind() == MoveKind::kStop &&
-                                      g->drain.phase() == DrainPolicy::Phase::kMoving;
-            if (stop_drained) continue;
-            if (g->holding_as_master() && config_.drain_timeout.count() > 0 &&
-                !g->election.resigning()) {
-                // A handover already moving is left to finish; the stop resigns after it.
-                if (!g->drain.active() || g->drain.phase() == DrainPolicy::Phase::kDraining)
-                    begin_drain(*g, MoveKind::kStop);
-                ready = false;
-            } else if (g->drain.active()) {
-                ready = false;
-            }
-        }
-        return ready;
+    // NodeHost, for the planned moves.
+    void send_now() override { send(); }
+    void set_draining(std::uint32_t address_mask) override {
+        board_->moves.draining.store(address_mask);
     }
 
     // The parent asks before it lets httpd stop its children (stop_signals.cpp).
     void check_stop_request() {
         if (stop_ready_ || board_->moves.stop_requested.load() == 0) return;
-        if (!drained_for_stop()) return;
+        if (!moves_.drained_for_stop()) return;
         resign_and_release();
-        for (auto& g : groups_) end_drain(*g);
+        moves_.end_drains();
         mark_stop_ready();
     }
 
@@ -750,48 +625,24 @@ class HeartbeatLoop {
         board_->moves.stop_ready.store(1);
     }
 
-    bool successors_are_master(const std::vector<GroupRun*>& held) const {
-        for (const GroupRun* g : held)
-            if (!g->election.successor_is_master()) return false;
-        return true;
-    }
-
-    // Resigns (priority 0, so the best backup claims at once); a master keeps the addresses
-    // until a successor has claimed them (or a bounded wait ends), so a planned stop loses as
-    // little as possible, then lingers like a yielding master and releases.
+    // The resignation (core/move_sequencer.h), waited for here: the loop only hears heartbeats
+    // and sends its own meanwhile, so nothing else moves while the addresses change hands.
     void resign_and_release() {
-        std::vector<GroupRun*> held;
-        for (auto& g : groups_)
-            if (g->holding_as_master()) held.push_back(g.get());
-        const bool resigning = groups_.front()->election.resigning();
-        if (!resigning)
-            log_(kLogNotice,
-                 std::string("stopping: resigning") + (held.empty() ? "" : " as master"));
-        for (auto& g : groups_) g->election.resign();
-        send();
-        if (held.empty()) return;
-        const auto deadline = clock_.now() + resign_wait(config_.interval);
+        moves_.resign();
         auto next_send = clock_.now() + config_.interval;
-        while (clock_.now() < deadline && !successors_are_master(held)) {
+        for (;;) {
+            const auto phase = moves_.resign_progress();
+            if (phase == PlannedMoves::ResignPhase::kDone) break;
+            if (phase == PlannedMoves::ResignPhase::kLingering) {
+                wait_and_receive(monitor_, moves_.linger_end());
+                continue;
+            }
             wait_and_receive(monitor_, next_send);
             if (clock_.now() >= next_send) {
                 send();
                 next_send = clock_.now() + config_.interval;
             }
         }
-        const bool seen = successors_are_master(held);
-        const bool drained = std::all_of(held.begin(), held.end(),
-                                         [](const GroupRun* g) { return g->drain.drained(); });
-        if (seen && !drained) {
-            // As when yielding: the successor has announced; linger for requests in flight
-            // (after a drain that closed every connection there are none).
-            const auto linger_end = clock_.now() + release_linger(config_.interval);
-            while (clock_.now() < linger_end) wait_and_receive(monitor_, linger_end);
-        }
-        for (GroupRun* g : held) g->holder.release();
-        log_(kLogNotice, std::string("released the service addresses; ") +
-                             (seen ? "a successor is master" : "no successor seen") +
-                             (several_groups() && !seen ? " for every group" : ""));
         publish();
     }
 
@@ -800,21 +651,19 @@ class HeartbeatLoop {
         // signalled by hand): drain here, while the workers may still be serving.
         if (!stop_ready_ && config_.drain_timeout.count() > 0) {
             auto next_send = clock_.now();
-            while (!drained_for_stop()) {
+            while (!moves_.drained_for_stop()) {
                 wait_and_receive(monitor_, next_send);
                 const auto now = clock_.now();
                 if (now >= next_send) {
                     send();
                     next_send = now + config_.interval;
                 }
-                for (auto& g : groups_) {
-                    g->holder.poll(now);
-                    advance_move(*g);
-                }
+                for (auto& g : groups_) g->holder.poll(now);
+                moves_.advance();
             }
         }
         if (!stop_ready_) resign_and_release();
-        for (auto& g : groups_) end_drain(*g);
+        moves_.end_drains();
         board_->moves.heartbeat_pid.store(0);
         publish(true);
         return 0;
@@ -883,7 +732,7 @@ class HeartbeatLoop {
         d.longest_send_gap_ns = longest_send_gap_.load().count();
         d.longest_pause_ns = longest_pause_.count();
         d.pauses = pauses_;
-        copy_text(d.handover_result, handover_result_);
+        copy_text(d.handover_result, moves_.handover_result());
         d.updated_ns = clock_.now().count();
     }
 
@@ -922,6 +771,7 @@ class HeartbeatLoop {
     StatusBoard* board_;
     const LogFn& log_;
     GroupElections elections_;
+    PlannedMoves moves_;                             // the groups' drains and moves
     std::vector<std::unique_ptr<GroupRun>> groups_;  // one per election, same order
     HeartbeatReceiver receiver_;
     Notifier notifier_;
@@ -949,7 +799,6 @@ class HeartbeatLoop {
     bool warned_own_id_ = false;
     bool warned_cluster_ = false;
     std::chrono::nanoseconds next_link_check_{0};
-    std::string handover_result_;
     std::map<std::uint32_t, PeerNode> peer_nodes_;
     std::vector<int> send_errors_ = std::vector<int>(config_.peers.size());  // errno, per peer
     AddressMonitor* monitor_ = nullptr;

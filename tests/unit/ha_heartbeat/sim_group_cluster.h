@@ -5,6 +5,7 @@
 // every node.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "group_elections.h"
 #include "ha_config.h"
 #include "heartbeat_receiver.h"
+#include "loop_rules.h"
+#include "move_sequencer.h"
 #include "sim_network.h"
 
 namespace ha_heartbeat::testing {
@@ -53,6 +56,61 @@ inline HaConfig group_node_config(std::size_t index, std::size_t count,
     return c;
 }
 
+// One group's addresses and drain gate on a simulated node: the connections still open are the
+// test's to set; what happened and when is kept for the test to check.
+struct SimGroupHost final : GroupHost {
+    explicit SimGroupHost(const Clock& clock) : clock(clock) {}
+    std::string close_to_new_connections() override {
+        gate_closed = true;
+        closed_at = clock.now();
+        return "";
+    }
+    void reopen() override { gate_closed = false; }
+    bool closed() const override { return gate_closed; }
+    int open_connections() const override { return connections; }
+    bool holding() const override { return held; }
+    void release() override {
+        held = false;
+        release_due = std::chrono::nanoseconds{-1};
+        released_at = clock.now();
+        connections_at_release = connections;
+    }
+    // What the heartbeat process does with the addresses on a transition (address_step).
+    void hold_announcements(bool on) override { announcements_held = on; }
+    void apply(AddressStep step, std::chrono::nanoseconds linger) {
+        if (step == AddressStep::kClaim) {
+            held = true;
+            announcements_held = false;  // as AddressHolder::claim
+            release_due = std::chrono::nanoseconds{-1};
+        } else if (step == AddressStep::kReleaseAfterLinger) {
+            release_due = clock.now() + linger;
+        } else if (step == AddressStep::kReleaseNow) {
+            release();
+        }
+    }
+    void poll() {
+        if (release_due.count() >= 0 && clock.now() >= release_due) release();
+    }
+
+    const Clock& clock;
+    int connections = 0;
+    bool gate_closed = false;
+    bool held = false;
+    bool announcements_held = false;
+    std::chrono::nanoseconds release_due{-1};
+    std::chrono::nanoseconds closed_at{-1};    // the last time the gate closed
+    std::chrono::nanoseconds released_at{-1};  // the last release
+    int connections_at_release = 0;
+};
+
+// A simulated node's side of its planned moves.
+struct SimNodeHost final : NodeHost {
+    std::function<void()> send;
+    std::uint32_t draining = 0;
+    void send_now() override { send(); }
+    void set_draining(std::uint32_t mask) override { draining = mask; }
+};
+
 struct SimGroupNode {
     HaConfig config;
     WireAddress address{};
@@ -62,6 +120,14 @@ struct SimGroupNode {
     std::uint64_t sequence = 0;
     std::chrono::nanoseconds next_send{0};
     bool up = false;
+    // The planned moves, run as the heartbeat process runs them (SimGroupCluster::run_moves).
+    std::vector<std::unique_ptr<SimGroupHost>> hosts;  // per group
+    std::unique_ptr<SimNodeHost> node_host;
+    std::unique_ptr<PlannedMoves> moves;
+    std::vector<std::string> log_lines;
+    bool stop_requested = false;
+    bool resigning = false;
+    bool stopped = false;  // resigned and released: httpd may stop it now
 };
 
 struct GroupTransition {
@@ -79,6 +145,10 @@ class SimGroupCluster : public SimNetwork {
     // should_yield_to_backup() hands that group over at once (a drain that found nothing to
     // wait for). Without it, the returning node preempts by itself after its handover wait.
     bool hand_back = true;
+    // Runs each node's planned moves (move_sequencer.h) as the heartbeat loop does, with the
+    // drains' open connections set by the test (SimGroupHost::connections), in place of
+    // hand_back.
+    bool run_moves = false;
 
     // The configurations are in `nodes` and may be changed before the nodes start.
     SimGroupCluster(std::size_t node_count, const std::vector<ServiceAddress>& addresses) {
@@ -100,6 +170,7 @@ class SimGroupCluster : public SimNetwork {
         ++n.epoch;
         n.sequence = 0;
         n.up = true;
+        start_moves(i);
         for (std::size_t g = 0; g < n.elections->size(); ++g)
             record(i, g, n.elections->election(g).start());
         n.next_send = clock.now();
@@ -131,6 +202,27 @@ class SimGroupCluster : public SimNetwork {
             hb.echo = n.receiver->echo_for(nodes[j].address);
             send(i, n.address, j, encode(hb, key, n.address));
         }
+    }
+
+    // The parent's stop request (stop_signals.cpp): drain, resign and release, then stop.
+    void request_stop(std::size_t i) { nodes[i].stop_requested = true; }
+    // A handover asked on node i's status page (key 0: every group it holds).
+    void request_handover(std::size_t i, std::uint32_t key = 0) {
+        nodes[i].moves->on_handover_request(key);
+    }
+    // HATrack says node i is (or is no longer) broken.
+    void set_fault(std::size_t i, bool fault) {
+        bool changed = false;
+        for (std::size_t g = 0; g < nodes[i].elections->size(); ++g)
+            changed |= record(i, g, election(i, g).set_health(fault, 0, "simulated check"));
+        if (changed) send_from(i);
+    }
+    SimGroupHost& host(std::size_t node, std::size_t group) { return *nodes[node].hosts[group]; }
+    // Whether a line of node i's log contains `text`.
+    bool logged(std::size_t i, const std::string& text) const {
+        for (const std::string& l : nodes[i].log_lines)
+            if (l.find(text) != std::string::npos) return true;
+        return false;
     }
 
     std::size_t group_count() const { return plan_groups(nodes[0].config).size(); }
@@ -174,8 +266,55 @@ class SimGroupCluster : public SimNetwork {
 
   private:
     bool record(std::size_t node, std::size_t group, const std::optional<Transition>& t) {
-        if (t) log.push_back(GroupTransition{clock.now(), node, group, *t});
-        return t.has_value();
+        if (!t) return false;
+        log.push_back(GroupTransition{clock.now(), node, group, *t});
+        const SimGroupNode& n = nodes[node];
+        n.hosts[group]->apply(address_step(*t, n.moves->drain(group).drained()),
+                              release_linger(n.config.interval));
+        return true;
+    }
+
+    void start_moves(std::size_t i) {
+        SimGroupNode& n = nodes[i];
+        n.hosts.clear();
+        n.node_host = std::make_unique<SimNodeHost>();
+        n.node_host->send = [this, i] { send_from(i); };
+        n.moves = std::make_unique<PlannedMoves>(
+            n.config.drain_timeout, n.config.interval, clock, *n.node_host,
+            [&n](int, const std::string& line) { n.log_lines.push_back(line); });
+        const bool several = n.elections->size() > 1;
+        for (std::size_t g = 0; g < n.elections->size(); ++g) {
+            n.hosts.push_back(std::make_unique<SimGroupHost>(clock));
+            const AddressGroup& plan = n.elections->group(g);
+            std::uint32_t mask = 0;
+            for (std::size_t a : plan.addresses) mask |= 1u << a;
+            n.moves->add_group(n.elections->election(g), *n.hosts.back(), plan.key, mask,
+                               group_log_prefix(plan, several));
+        }
+        n.stop_requested = n.resigning = n.stopped = false;
+    }
+
+    // The heartbeat loop's planned-move steps, in its order (check_stop_request between the
+    // preempting returns and the drains). A resigning node only hears and sends heartbeats
+    // until its addresses are released, as the heartbeat process does; then it stops.
+    // Returns false while resigning (no election timers then).
+    bool run_moves_of(std::size_t i) {
+        SimGroupNode& n = nodes[i];
+        if (n.resigning) {
+            if (n.moves->resign_progress() != PlannedMoves::ResignPhase::kDone) return false;
+            n.moves->end_drains();
+            n.stopped = true;
+            crash(i);
+            return false;
+        }
+        n.moves->check_preempting_returns();
+        if (n.stop_requested && n.moves->drained_for_stop()) {
+            n.moves->resign();
+            n.resigning = true;
+            return false;
+        }
+        n.moves->advance();
+        return true;
     }
 
     void receive(const Datagram& dg) override {
@@ -197,12 +336,21 @@ class SimGroupCluster : public SimNetwork {
 
     void run_timers(std::size_t i) {
         SimGroupNode& n = nodes[i];
+        for (auto& h : n.hosts) h->poll();
+        if (run_moves && !run_moves_of(i)) {
+            if (n.up && clock.now() >= n.next_send) {
+                send_from(i);
+                n.next_send = clock.now() + n.config.interval;
+            }
+            return;
+        }
         bool changed = false;
         for (std::size_t g = 0; g < n.elections->size(); ++g) {
             Election& e = n.elections->election(g);
             changed |= record(i, g, e.tick());
             // A handover changes only the flags of the next heartbeat: send it at once.
-            if (hand_back && e.should_yield_to_backup() && !e.request_handover()) changed = true;
+            if (!run_moves && hand_back && e.should_yield_to_backup() && !e.request_handover())
+                changed = true;
         }
         if (changed || clock.now() >= n.next_send) {
             send_from(i);
