@@ -7,7 +7,7 @@ source "$(dirname "$0")/common.sh"
 require_tools rsync apache2 apxs cmake
 build_bench build-bench mod_docsync mod_docsync
 uncapped=()
-if [[ " $* " == *" --restart-loop "* ]]; then
+if [[ " $* " == *" --restart-loop "* || " $* " == *" --restart-loop="* ]]; then
     # No value of DocSyncExportMaxLongPolls lifts the cap: this build does, for the comparison.
     cmake -S . -B build-bench-uncapped -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSUITE_MODULES=mod_docsync \
         -DSUITE_SANITIZER_TESTS=OFF -DCMAKE_CXX_FLAGS=-DDOCSYNC_BENCH_WITHOUT_LONG_POLL_CAP >/dev/null
