@@ -4,16 +4,16 @@ mpm_event, 127.0.0.1) gets `--open` signed long polls that stay open and `--clos
 clients close right after sending (secondaries restarting, a network glitch), `--pace` s apart,
 while a prober fetches an ordinary page every 100 ms (3 s timeout). Prints the probes, how many
 failed and the probe latencies. `--modules` picks the build to measure, so a build without the
-fix can be compared:
+fix can be compared (the harness, tests/suite_harness, on PYTHONPATH as bench/common.sh sets it):
 
-    python3 bench/docsync_long_poll_starve.py --modules build/modules --runs 3
+    bash bench/docsync_long_poll_starve.sh --runs 3
+    PYTHONPATH=tests python3 bench/docsync_long_poll_starve.py --modules build/modules --runs 3
 """
 import argparse
 import json
 import os
 import socket
 import statistics
-import sys
 import threading
 import time
 
@@ -99,7 +99,6 @@ def one_run(args):
 def main():
     args = parse()
     os.environ["SUITE_MODULE_DIR"] = os.path.abspath(args.modules)
-    sys.path.insert(0, os.path.join(HERE, "..", "tests"))
     runs = []
     for i in range(max(1, min(args.runs, 20))):
         r = one_run(args)
